@@ -1,0 +1,150 @@
+"""Atelier on Modal: a web studio on one CPU container, models on autoscaled GPUs.
+
+    modal deploy app.py      # deploy; prints the studio's URL
+    modal serve app.py       # a temporary deployment that reloads as you edit
+    modal run app.py::download_weights --presets sdxl-turbo,musicgen-small
+    modal run app.py --prompt "a watercolor fox" --kind image
+
+This file only binds code to infrastructure: images, volumes, GPUs, scaling. What the
+model classes do lives in models/, what the web container serves lives in ui/. Locally
+(`atelier serve`) the very same classes run in-process through `.local()`.
+"""
+
+
+import os
+from pathlib import Path
+
+import modal
+
+from models.image import ImageGenerator
+from models.music import MusicGenerator
+from models.presets import MODAL_DEFAULTS
+
+APP_NAME = os.environ.get("ATELIER_APP_NAME", "atelier")
+app = modal.App(APP_NAME)
+
+# --- Images ----------------------------------------------------------------------------
+# Pins match pyproject.toml; tests/test_app.py checks that they do and that they resolve.
+
+PYTHON_VERSION = "3.11"
+MODEL_PACKAGES = [
+    "torch==2.13.0",
+    "diffusers==0.42.1",
+    "transformers==5.23.0",
+    "accelerate==1.15.0",
+    "safetensors==0.8.0",
+    "sentencepiece==0.2.3",
+    "huggingface-hub==2.4.0",
+    "lameenc==1.9.0",
+    "numpy==2.4.6",
+    "pillow==12.3.0",
+    "pydantic==2.14.3",
+]
+WEB_PACKAGES = [
+    "fastapi==0.165.0",
+    "uvicorn==0.54.0",
+    "gradio==6.31.0",
+    "python-fasthtml==0.14.14",
+    "pydantic==2.14.3",
+    "numpy==2.4.6",
+    "pillow==12.3.0",
+]
+
+CACHE_DIR = Path("/cache")  # the weights Volume: Hugging Face cache plus built (tiny) weights
+RESULTS_DIR = Path("/results")
+
+model_image = (
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    .uv_pip_install(*MODEL_PACKAGES)
+    .env(
+        {
+            "HF_HUB_CACHE": str(CACHE_DIR / "hf"),
+            "ATELIER_HOME": str(CACHE_DIR / "atelier"),
+            "ATELIER_DEVICE": "cuda",  # see models/device.py: snapshots load before a GPU is attached
+        }
+    )
+    .add_local_python_source("models")
+)
+
+web_image = (
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    .uv_pip_install(*WEB_PACKAGES)
+    .env({"ATELIER_RESULTS": str(RESULTS_DIR)})
+    .add_local_python_source("models", "ui")
+    .add_local_dir(Path(__file__).parent / "assets", "/root/assets")
+)
+
+weights_volume = modal.Volume.from_name("atelier-weights", create_if_missing=True)
+results_volume = modal.Volume.from_name("atelier-results", create_if_missing=True)
+
+# A Hugging Face token is only needed for gated presets (flux-schnell). Name the Secret that
+# holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, no Secret is attached.
+hf_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_HF_SECRET")) else []
+
+# --- GPU classes -----------------------------------------------------------------------
+# Each preset gets its own pool of containers (`ImageModel(preset=...)`), each container
+# loads its weights once (`@modal.enter`), and memory snapshots make cold starts cheap.
+
+GPU_CLASS_OPTIONS = dict(
+    image=model_image,
+    volumes={CACHE_DIR: weights_volume},
+    secrets=hf_secrets,
+    enable_memory_snapshot=True,
+    scaledown_window=5 * 60,  # keep a warm GPU for five minutes after the last request
+    max_containers=10,  # the real concurrency limit of the whole studio
+)
+
+
+@app.cls(gpu="L40S", timeout=10 * 60, **GPU_CLASS_OPTIONS)
+class ImageModel(ImageGenerator):
+    preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
+
+
+@app.cls(gpu="L40S", timeout=30 * 60, **GPU_CLASS_OPTIONS)  # long clips take many windows
+class MusicModel(MusicGenerator):
+    preset: str = modal.parameter(default=MODAL_DEFAULTS["music"])
+
+
+@app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=60 * 60)
+def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
+    """Fill the weights Volume, so the first visitor doesn't wait for a download."""
+    from models.presets import PRESETS
+    from models.weights import ensure_weights
+
+    for name in presets.split(","):
+        for kind, table in PRESETS.items():
+            if name in table:
+                print(f"{kind} {name}: {ensure_weights(table[name].weights)}")
+    weights_volume.commit()
+
+
+# --- The web container -----------------------------------------------------------------
+# Exactly one (Gradio's sessions are sticky to a process), serving many visitors at once:
+# it holds no model and only awaits the GPU classes.
+
+
+@app.function(image=web_image, volumes={RESULTS_DIR: results_volume}, max_containers=1, timeout=60 * 60)
+@modal.concurrent(max_inputs=200)
+@modal.asgi_app()
+def web():
+    from ui.backends import ModalBackend
+    from ui.web import create_app
+
+    backend = ModalBackend({"image": ImageModel, "music": MusicModel}, defaults=MODAL_DEFAULTS, where="modal")
+    return create_app(backend)
+
+
+# --- `modal run app.py`: generate from the command line on Modal's GPUs -----------------
+
+
+@app.local_entrypoint()
+def main(prompt: str, kind: str = "image", preset: str = "", seed: int = -1, duration: float = 10.0, output: str = "."):
+    from ui.cli import generate_and_save
+
+    fields = {"prompt": prompt, "preset": preset or None, "seed": None if seed < 0 else seed}
+    if kind == "music":
+        fields["duration"] = duration
+    backend_classes = {"image": ImageModel, "music": MusicModel}
+    from ui.backends import ModalBackend
+
+    generate_and_save(ModalBackend(backend_classes, defaults=MODAL_DEFAULTS, where="modal"), kind, fields, Path(output))

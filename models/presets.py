@@ -1,0 +1,187 @@
+"""Model presets: which weights each name means, and the defaults that suit them.
+
+This module is imported by the web side too, so it must stay free of torch and friends.
+A preset's weights come from one of two sources, both ending in a local folder that the
+model classes load with `from_pretrained`:
+
+- `HubWeights`: a Hugging Face repo at a pinned revision, downloaded into HF_HUB_CACHE.
+- `BuiltWeights`: a folder built on this machine by a function (the `tiny` presets).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from models.errors import RequestError
+
+Kind = Literal["image", "music"]
+
+
+def atelier_home() -> Path:
+    """Where Atelier keeps built weights and, by default, results. ATELIER_HOME overrides."""
+    return Path(os.environ.get("ATELIER_HOME", Path.home() / ".cache" / "atelier"))
+
+
+@dataclass(frozen=True)
+class HubWeights:
+    repo: str
+    revision: str  # a commit hash, so a preset always means the same weights
+    gated: bool = False  # needs a Hugging Face token with the licence accepted
+
+    def describe(self) -> str:
+        return f"{self.repo}@{self.revision[:8]}" + (" (gated: needs HF_TOKEN)" if self.gated else "")
+
+
+@dataclass(frozen=True)
+class BuiltWeights:
+    builder: str  # "module:function" taking an output folder; imported only when building
+    name: str
+
+    @property
+    def folder(self) -> Path:
+        return atelier_home() / "weights" / self.name
+
+    def describe(self) -> str:
+        return f"built offline with random weights into {self.folder}"
+
+
+Weights = HubWeights | BuiltWeights
+
+
+@dataclass(frozen=True)
+class ImagePreset:
+    name: str
+    weights: Weights
+    summary: str
+    steps: int
+    guidance: float
+    size: int  # default width and height
+    max_size: int
+    max_steps: int = 50
+    negative_prompt: bool = True  # whether the pipeline uses a negative prompt at all
+    gpu_dtype: Literal["float16", "bfloat16"] = "float16"
+    local: bool = False  # small enough to be a sensible default on a CPU laptop
+
+
+@dataclass(frozen=True)
+class MusicPreset:
+    name: str
+    weights: Weights
+    summary: str
+    window_s: float = 30.0  # the longest clip the model makes in one pass
+    guidance: float = 3.0
+    temperature: float = 1.0
+    top_k: int = 250
+    local: bool = False
+
+
+IMAGE_PRESETS: dict[str, ImagePreset] = {
+    p.name: p
+    for p in [
+        ImagePreset(
+            name="sd-turbo",
+            weights=HubWeights("stabilityai/sd-turbo", "b261bac6fd2cf515557d5d0707481eafa0485ec2"),
+            summary="Stable Diffusion 2.1 Turbo, 512 px in 1–4 steps; runs on a laptop CPU",
+            steps=2,
+            guidance=0.0,
+            size=512,
+            max_size=768,
+            max_steps=10,
+            negative_prompt=False,
+            local=True,
+        ),
+        ImagePreset(
+            name="sdxl-turbo",
+            weights=HubWeights("stabilityai/sdxl-turbo", "71153311d3dbb46851df1931d3ca6e939de83304"),
+            summary="SDXL Turbo, 512 px in 1–4 steps; the Modal default",
+            steps=2,
+            guidance=0.0,
+            size=512,
+            max_size=1024,
+            max_steps=10,
+            negative_prompt=False,
+        ),
+        ImagePreset(
+            name="flux-schnell",
+            weights=HubWeights("black-forest-labs/FLUX.1-schnell", "741f7c3ce8b383c54771c7003378a50191e9efe9", gated=True),
+            summary="FLUX.1 [schnell], 1024 px in 4 steps; needs a GPU with 24 GB+ and a Hugging Face token",
+            steps=4,
+            guidance=0.0,
+            size=1024,
+            max_size=1440,
+            max_steps=16,
+            negative_prompt=False,
+            gpu_dtype="bfloat16",
+        ),
+        ImagePreset(
+            name="tiny",
+            weights=BuiltWeights("models.tiny:build_tiny_image_pipeline", "tiny-image"),
+            summary="random weights, 64 px noise in a fraction of a second; for tests and offline runs",
+            steps=2,
+            guidance=0.0,
+            size=64,
+            max_size=256,
+            max_steps=10,
+            local=True,
+        ),
+    ]
+}
+
+MUSIC_PRESETS: dict[str, MusicPreset] = {
+    p.name: p
+    for p in [
+        MusicPreset(
+            name="musicgen-small",
+            weights=HubWeights("facebook/musicgen-small", "4c8334b02c6ec4e8664a91979669a501ec497792"),
+            summary="MusicGen 300M; runs on a laptop CPU (slowly: about real time)",
+            local=True,
+        ),
+        MusicPreset(
+            name="musicgen-medium",
+            weights=HubWeights("facebook/musicgen-medium", "d3bd7b00761b78ad7a8a05145ee31e7832e9916c"),
+            summary="MusicGen 1.5B; a GPU preset",
+        ),
+        MusicPreset(
+            name="musicgen-large",
+            weights=HubWeights("facebook/musicgen-large", "15ccdc92099879e47b6da12c350cdb71d4eab3ca"),
+            summary="MusicGen 3.3B; a GPU preset with 16 GB+",
+        ),
+        MusicPreset(
+            name="tiny",
+            weights=BuiltWeights("models.tiny:build_tiny_musicgen", "tiny-music"),
+            summary="random weights, noise at 32 kHz; for tests and offline runs",
+            window_s=4.0,  # short windows so tests cross a window boundary cheaply
+            local=True,
+        ),
+    ]
+}
+
+PRESETS: dict[Kind, dict] = {"image": IMAGE_PRESETS, "music": MUSIC_PRESETS}
+
+# Defaults: a laptop runs the small models, Modal GPUs the better ones.
+LOCAL_DEFAULTS: dict[Kind, str] = {"image": "sd-turbo", "music": "musicgen-small"}
+MODAL_DEFAULTS: dict[Kind, str] = {"image": "sdxl-turbo", "music": "musicgen-small"}
+
+
+def choose_defaults(name: str | None, defaults: dict[Kind, str]) -> dict[Kind, str]:
+    """The preset each modality uses when a request names none.
+
+    `name` (from --preset or ATELIER_PRESET) picks that preset for every modality that has it,
+    so `tiny` switches both image and music to their tiny models.
+    """
+    if name is None:
+        return dict(defaults)
+    if not any(name in PRESETS[kind] for kind in PRESETS):
+        known = sorted(set(IMAGE_PRESETS) | set(MUSIC_PRESETS))
+        raise RequestError(f"Unknown preset '{name}'. Known presets: {', '.join(known)}.")
+    return {kind: name if name in PRESETS[kind] else defaults[kind] for kind in PRESETS}
+
+
+def get_preset(kind: Kind, name: str) -> ImagePreset | MusicPreset:
+    try:
+        return PRESETS[kind][name]
+    except KeyError:
+        raise RequestError(f"Unknown {kind} preset '{name}'. Choose one of: {', '.join(PRESETS[kind])}.") from None

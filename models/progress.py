@@ -1,0 +1,59 @@
+"""Generation as a stream of events: progress while the model works, then the result.
+
+The model classes' methods are generators, so the same events reach a caller in-process
+(iterating `.local()`), on Modal (`remote_gen.aio`) and, through the backends, the browser.
+Events are plain dicts so they cross process boundaries without our classes:
+
+    {"type": "progress", "done": 3, "total": 8, "stage": "denoising"}
+    {"type": "result", "files": [{"name": ..., "mime": ..., "data": b"..."}], "record": {...}}
+
+Web side too: no torch here.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+Report = Callable[[int, int, str], None]  # (done, total, stage)
+
+
+def progress_event(done: int, total: int, stage: str) -> dict:
+    return {"type": "progress", "done": done, "total": total, "stage": stage}
+
+
+def result_event(files: list[dict], record: dict) -> dict:
+    return {"type": "result", "files": files, "record": record}
+
+
+_DONE = object()
+
+
+def stream(work: Callable[[Report], Any]) -> Iterator[dict]:
+    """Run `work(report)` in a thread and yield its progress events as they happen.
+
+    The models' step callbacks run deep inside library code, where a generator can't yield;
+    a thread and a queue turn those callbacks into events. `work`'s return value is yielded
+    last; its exception is re-raised here, in the caller's thread.
+    """
+    events: queue.Queue = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work(lambda done, total, stage: events.put(progress_event(done, total, stage)))
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            outcome["error"] = e
+        finally:
+            events.put(_DONE)
+
+    worker = threading.Thread(target=run, name="atelier-generate", daemon=True)
+    worker.start()
+    while (event := events.get()) is not _DONE:
+        yield event
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["value"]

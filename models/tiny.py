@@ -1,0 +1,205 @@
+"""Tiny random-weight models, built offline from configs.
+
+They exist so tests, CI and offline laptops can run the real code paths without the
+Hugging Face hub: each builder writes a folder with `save_pretrained`, and the model
+classes load it with the same `from_pretrained` calls they use for real weights.
+They make noise, fast, on a CPU. Building is deterministic (fixed seed), so a folder
+built twice holds the same weights.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+# Small enough to build in a second or two on a CPU, big enough to exercise every layer.
+_SEED = 0
+
+
+def build_tiny_image_pipeline(out_dir: Path) -> None:
+    """A StableDiffusionPipeline with a 32/64-channel UNet and a tiny CLIP text encoder."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(_SEED)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        sample_size=64,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=_BYTE_VOCAB_SIZE,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            bos_token_id=_BYTE_VOCAB_SIZE - 2,
+            eos_token_id=_BYTE_VOCAB_SIZE - 1,
+            pad_token_id=_BYTE_VOCAB_SIZE - 1,
+        )
+    )
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        timestep_spacing="trailing",
+        steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=CLIPTokenizer(vocab=_byte_level_clip_vocab(), merges=[], model_max_length=77),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(out_dir)
+
+
+# 256 byte symbols, each also as a word end, plus start and end tokens.
+_BYTE_VOCAB_SIZE = 256 * 2 + 2
+
+
+def _byte_level_clip_vocab() -> dict[str, int]:
+    """A CLIP BPE vocabulary for use with no merges: every byte is a token, so any prompt encodes."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    symbols = list(bytes_to_unicode().values())
+    vocab = {s: i for i, s in enumerate(symbols)}
+    vocab.update({s + "</w>": i + 256 for i, s in enumerate(symbols)})
+    vocab["<|startoftext|>"] = _BYTE_VOCAB_SIZE - 2
+    vocab["<|endoftext|>"] = _BYTE_VOCAB_SIZE - 1
+    return vocab
+
+
+def build_tiny_musicgen(out_dir: Path) -> None:
+    """A MusicgenForConditionalGeneration (tiny T5 + EnCodec + decoder) and its processor."""
+    import torch
+    from transformers import (
+        EncodecConfig,
+        EncodecFeatureExtractor,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        MusicgenProcessor,
+        T5Config,
+    )
+
+    torch.manual_seed(_SEED)
+    with tempfile.TemporaryDirectory() as tok_dir:
+        tokenizer = _train_t5_tokenizer(Path(tok_dir))
+        text_config = T5Config(
+            vocab_size=tokenizer.vocab_size,
+            d_model=32,
+            d_ff=37,
+            d_kv=8,
+            num_layers=2,
+            num_heads=4,
+            decoder_start_token_id=0,
+            pad_token_id=0,
+            eos_token_id=1,
+        )
+        sampling_rate = 32000
+        audio_config = EncodecConfig(
+            sampling_rate=sampling_rate,
+            audio_channels=1,
+            num_filters=4,
+            codebook_size=64,
+            codebook_dim=16,
+            hidden_size=16,
+            upsampling_ratios=[8, 5, 4, 4],  # hop 640 → 50 frames a second, as in MusicGen
+            target_bandwidths=[1.2],  # 4 codebooks × 6 bits × 50 frames a second
+            num_lstm_layers=1,
+            compress=2,
+        )
+        decoder_config = MusicgenDecoderConfig(
+            vocab_size=audio_config.codebook_size,
+            hidden_size=32,
+            ffn_dim=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_codebooks=4,
+            max_position_embeddings=4096,
+            pad_token_id=audio_config.codebook_size,
+            bos_token_id=audio_config.codebook_size,
+            decoder_start_token_id=audio_config.codebook_size,
+        )
+        config = MusicgenConfig(
+            text_encoder=text_config.to_dict(),
+            audio_encoder=audio_config.to_dict(),
+            decoder=decoder_config.to_dict(),
+        )
+        model = MusicgenForConditionalGeneration(config)
+        model.generation_config.update(
+            do_sample=True,
+            guidance_scale=3.0,
+            max_length=1500,
+            pad_token_id=decoder_config.pad_token_id,
+            decoder_start_token_id=decoder_config.decoder_start_token_id,
+        )
+        processor = MusicgenProcessor(
+            feature_extractor=EncodecFeatureExtractor(feature_size=1, sampling_rate=sampling_rate),
+            tokenizer=tokenizer,
+        )
+        model.save_pretrained(out_dir)
+        processor.save_pretrained(out_dir)
+
+
+_TOKENIZER_SENTENCES = [
+    "lofi hip hop beat with warm piano chords and vinyl crackle",
+    "epic orchestral soundtrack with drums and brass",
+    "an upbeat electronic dance track with a heavy bass drop",
+    "calm ambient pads, slow evolving texture, rain in the background",
+    "acoustic guitar folk song, gentle and bright",
+    "jazz trio with double bass, brushed drums and a walking piano line",
+    "80s synthwave with arpeggiated synths and gated reverb snare",
+    "a cat, an astronaut, a watercolor landscape, 0123456789",
+]
+
+
+def _train_t5_tokenizer(folder: Path):
+    """Train a sentencepiece unigram model on a few sentences and wrap it as a T5Tokenizer."""
+    import io
+
+    import sentencepiece as spm
+    from transformers import T5Tokenizer
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_TOKENIZER_SENTENCES),
+        model_writer=model,
+        vocab_size=96,
+        model_type="unigram",
+        character_coverage=1.0,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        minloglevel=2,
+    )
+    spm_file = folder / "spiece.model"
+    spm_file.write_bytes(model.getvalue())
+    return T5Tokenizer(vocab_file=str(spm_file), extra_ids=0, legacy=False)

@@ -1,0 +1,98 @@
+"""Getting a preset's weights into a local folder, or one clear sentence saying why not.
+
+Hub weights are looked up in the local cache first; only when they are missing do we touch
+the network, after a quick check that the hub is reachable at all, so an offline laptop gets
+an answer in a moment instead of half a minute of retries.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+from models.presets import BuiltWeights, HubWeights, Weights
+
+
+class WeightsUnavailable(RuntimeError):
+    """The weights can't be had; the message says what failed and what to do."""
+
+
+def ensure_weights(weights: Weights) -> Path:
+    """Return a folder holding the weights, downloading or building them first if needed."""
+    if isinstance(weights, BuiltWeights):
+        return _build(weights)
+    return _download(weights)
+
+
+def _build(weights: BuiltWeights) -> Path:
+    folder = weights.folder
+    if (folder / ".complete").exists():
+        return folder
+    module_name, function_name = weights.builder.split(":")
+    build = getattr(importlib.import_module(module_name), function_name)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename, so a crash never leaves a half-built folder behind.
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}-") as tmp:
+        build(Path(tmp))
+        (Path(tmp) / ".complete").touch()
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            if not (folder / ".complete").exists():  # lost a race to another builder: fine
+                raise
+    return folder
+
+
+def _download(weights: HubWeights) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(snapshot_download(weights.repo, revision=weights.revision, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        raise WeightsUnavailable(
+            f"{weights.repo} is not in the local cache and HF_HUB_OFFLINE is set. "
+            "Unset HF_HUB_OFFLINE to download it, or use --preset tiny to run offline."
+        )
+    if not _hub_reachable():
+        raise WeightsUnavailable(
+            f"Can't download {weights.repo}: the Hugging Face hub is unreachable from here. "
+            "Connect to the internet and retry, or use --preset tiny to run offline."
+        )
+    try:
+        return Path(snapshot_download(weights.repo, revision=weights.revision))
+    except (GatedRepoError, RepositoryNotFoundError) as e:
+        raise WeightsUnavailable(
+            f"{weights.repo} needs a Hugging Face token that has accepted its licence: "
+            f"accept it on huggingface.co/{weights.repo}, then set HF_TOKEN (on Modal: a Secret). ({type(e).__name__})"
+        ) from None
+    except Exception as e:  # network trouble mid-download, disk full, ...
+        raise WeightsUnavailable(f"Downloading {weights.repo} failed: {type(e).__name__}: {e}") from None
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def quiet_loading() -> None:
+    """Library progress bars and chatter belong in a terminal session, not in server logs."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()

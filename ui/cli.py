@@ -1,0 +1,208 @@
+"""The `atelier` command: run the studio locally, generate from a terminal, list presets.
+
+    atelier serve --preset tiny                 # the studio on http://127.0.0.1:8000
+    atelier generate image "a fox" --preset tiny --output out/
+    atelier generate music "lofi beat" --duration 45 --format mp3
+    atelier presets
+    atelier weights sd-turbo musicgen-small     # download (or build) ahead of time
+
+ATELIER_PRESET and ATELIER_BACKEND set the defaults for --preset and --backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, choose_defaults
+from models.requests import RequestError, parse
+from ui.backends import Backend, GenerationError, LocalBackend, ModalBackend
+
+# --- Building a backend (the one place that knows all three) -----------------------------
+
+
+def make_backend(kind: str, preset: str | None, app_name: str = "atelier") -> Backend:
+    """`local` runs the models in this process; `hybrid` drives a deployed Modal app's GPUs."""
+    if kind == "local":
+        from app import ImageModel, MusicModel  # the same classes Modal runs on its GPUs
+
+        return LocalBackend({"image": ImageModel, "music": MusicModel}, choose_defaults(preset, LOCAL_DEFAULTS))
+    if kind == "hybrid":
+        return ModalBackend.from_deployed(app_name, choose_defaults(preset, MODAL_DEFAULTS))
+    raise ValueError(f"Unknown backend '{kind}': use local or hybrid.")
+
+
+# --- generate ------------------------------------------------------------------------------
+
+
+def generate_and_save(backend: Backend, kind: str, fields: dict, out_dir: Path) -> list[Path]:
+    """Run one generation with a progress bar on stderr; write its files and record to out_dir."""
+    job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
+    result = asyncio.run(_collect(backend, job))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{job.seed}"
+    written = []
+    for i, f in enumerate(result["files"]):
+        suffix = Path(f["name"]).suffix
+        path = out_dir / (f"{stem}{suffix}" if len(result["files"]) == 1 else f"{stem}-{i}{suffix}")
+        path.write_bytes(f["data"])
+        written.append(path)
+    record_path = out_dir / f"{stem}.json"
+    record_path.write_text(json.dumps(result["record"], indent=2))
+    for path in written:
+        print(path)
+    print(record_path)
+    return written
+
+
+async def _collect(backend: Backend, job) -> dict:
+    bar = ProgressBar()
+    async for event in backend.generate(job):
+        if event["type"] == "result":
+            bar.close()
+            return event
+        bar.show(event)
+    raise GenerationError("The model stopped without a result.")
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, width: int = 30):
+        self.width = width
+        self.started = time.monotonic()
+        self.enabled = sys.stderr.isatty()
+
+    def show(self, event: dict) -> None:
+        if not self.enabled:
+            return
+        if event["type"] == "queued":
+            text = "waiting for the model" + (f" (position {event['position']})" if event.get("position") else "")
+        else:
+            done, total = event["done"], max(event["total"], 1)
+            filled = int(self.width * done / total)
+            text = f"{event['stage']:<10} [{'#' * filled}{'.' * (self.width - filled)}] {100 * done // total:3d}%"
+        sys.stderr.write(f"\r{text}  {time.monotonic() - self.started:5.1f}s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+# --- presets, weights ---------------------------------------------------------------------
+
+
+def print_presets() -> None:
+    for kind, table in PRESETS.items():
+        print(f"{kind}:")
+        for p in table.values():
+            tags = [t for t, on in (("local default", LOCAL_DEFAULTS[kind] == p.name),
+                                    ("modal default", MODAL_DEFAULTS[kind] == p.name)) if on]
+            print(f"  {p.name:<16} {p.summary}" + (f"  [{', '.join(tags)}]" if tags else ""))
+            print(f"  {'':<16} weights: {p.weights.describe()}")
+
+
+def fetch_weights(names: list[str]) -> None:
+    from models.weights import ensure_weights
+
+    for name in names:
+        choose_defaults(name, LOCAL_DEFAULTS)  # rejects unknown names with the list of known ones
+        for kind, table in PRESETS.items():
+            if name in table:
+                print(f"{kind} {name}: {ensure_weights(table[name].weights)}")
+
+
+# --- argument parsing ---------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atelier", description="Atelier: images and music from text.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def backend_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--preset", default=os.environ.get("ATELIER_PRESET"),
+                       help="preset name; 'tiny' picks the tiny model of every modality (env ATELIER_PRESET)")
+        p.add_argument("--backend", choices=["local", "hybrid"], default=os.environ.get("ATELIER_BACKEND", "local"),
+                       help="local: models run in this process; hybrid: a deployed Modal app's GPUs (env ATELIER_BACKEND)")
+        p.add_argument("--app-name", default=os.environ.get("ATELIER_APP_NAME", "atelier"),
+                       help="the deployed Modal app, for --backend hybrid")
+
+    serve = sub.add_parser("serve", help="start the studio")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    backend_options(serve)
+
+    gen = sub.add_parser("generate", help="make an image or a clip and write it to --output")
+    gen_sub = gen.add_subparsers(dest="kind", required=True)
+    image = gen_sub.add_parser("image")
+    music = gen_sub.add_parser("music")
+    for p in (image, music):
+        p.add_argument("prompt")
+        backend_options(p)
+        p.add_argument("--output", type=Path, default=Path("."), help="folder for the files (default: here)")
+        p.add_argument("--seed", type=int)
+        p.add_argument("--guidance", type=float)
+    image.add_argument("--negative-prompt")
+    image.add_argument("--width", type=int)
+    image.add_argument("--height", type=int)
+    image.add_argument("--steps", type=int)
+    image.add_argument("--num-images", type=int)
+    music.add_argument("--duration", type=float)
+    music.add_argument("--format", choices=["wav", "mp3"])
+    music.add_argument("--temperature", type=float)
+    music.add_argument("--top-k", type=int)
+    music.add_argument("--overlap", type=float)
+
+    sub.add_parser("presets", help="list the presets and what each needs")
+    weights = sub.add_parser("weights", help="download or build presets' weights ahead of time")
+    weights.add_argument("presets", nargs="+")
+    return parser
+
+
+_GENERATE_FIELDS = {
+    "image": ["prompt", "seed", "guidance", "negative_prompt", "width", "height", "steps", "num_images"],
+    "music": ["prompt", "seed", "guidance", "duration", "format", "temperature", "top_k", "overlap"],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "presets":
+            print_presets()
+        elif args.command == "weights":
+            fetch_weights(args.presets)
+        elif args.command == "generate":
+            backend = make_backend(args.backend, args.preset, args.app_name)
+            fields = {name: getattr(args, name) for name in _GENERATE_FIELDS[args.kind]}
+            if args.preset in PRESETS[args.kind]:
+                fields["preset"] = args.preset
+            generate_and_save(backend, args.kind, fields, args.output)
+        elif args.command == "serve":
+            serve(make_backend(args.backend, args.preset, args.app_name), args.host, args.port)
+    except (RequestError, GenerationError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, RequestError) else 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def serve(backend: Backend, host: str, port: int) -> None:
+    import uvicorn
+
+    from ui.web import create_app
+
+    print(f"Atelier studio ({backend.where}; image: {backend.defaults['image']}, music: {backend.defaults['music']})")
+    print(f"  http://{host}:{port}/")
+    uvicorn.run(create_app(backend), host=host, port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
