@@ -89,6 +89,7 @@ def _hub_reachable(timeout_s: float = 3.0) -> bool:
 def quiet_loading() -> None:
     """Library progress bars and chatter belong in a terminal session, not in server logs."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # read at import time
     import diffusers
     import transformers
 

@@ -1,13 +1,16 @@
 """The web app: one FastAPI application that everything a browser sees hangs off.
 
-For now it serves a small studio page that generates through the backend, with progress
-streamed as newline-delimited JSON, and a health report. The Gradio studio, REST API and
-FastHTML pages are mounted here as they arrive (routes first, Gradio at "/" last).
+    /api/health           which backend serves, and the state of each model
+    /results/{id}/{file}  media from the result store (nothing else is ever served)
+    /generate/{kind}      stand-in studio endpoint: progress as JSON lines, then the result
+    /                     stand-in studio page (the Gradio studio replaces it)
+
+Order matters when the Gradio studio arrives: FastAPI routes and sub-apps are registered
+first, the Gradio mount at "/" last, or it swallows their paths.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +20,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 
 from models.requests import RequestError, parse
 from ui.backends import Backend, GenerationError
+from ui.generation import generate
+from ui.store import NotFound, ResultStore
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -26,18 +31,26 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def create_app(backend: Backend) -> FastAPI:
+def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
+    store = store or ResultStore()
     app = FastAPI(title="Atelier", summary="Images and music from text.", version="0.1.0")
-    app.state.backend = backend
+    app.state.backend, app.state.store = backend, store
 
     @app.get("/api/health")
     async def health() -> dict:
         """Which backend serves, and the state of each model it has touched."""
-        return {"status": "ok", **backend.health()}
+        return {"status": "ok", "results": len(store), **backend.health()}
 
-    @app.post("/generate/{kind}")
-    async def generate(kind: str, request: Request):
-        """Generate an image or a clip; streams progress events, then the result, one JSON per line."""
+    @app.get("/results/{result_id}/{name}", include_in_schema=False)
+    async def media(result_id: str, name: str):
+        try:
+            path, mime = store.media_path(result_id, name)
+        except NotFound as e:
+            return error_response(404, "not_found", str(e))
+        return FileResponse(path, media_type=mime)
+
+    @app.post("/generate/{kind}", include_in_schema=False)
+    async def generate_standin(kind: str, request: Request):
         if kind not in ("image", "music"):
             return error_response(404, "unknown_kind", f"Unknown kind '{kind}': use image or music.")
         try:
@@ -50,7 +63,7 @@ def create_app(backend: Backend) -> FastAPI:
             job = backend.resolve(parse(kind, body))
         except RequestError as e:
             return error_response(422, "invalid_request", str(e))
-        return StreamingResponse(_ndjson(backend, job), media_type="application/x-ndjson")
+        return StreamingResponse(_ndjson(backend, store, job), media_type="application/x-ndjson")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def studio() -> FileResponse:
@@ -59,21 +72,9 @@ def create_app(backend: Backend) -> FastAPI:
     return app
 
 
-async def _ndjson(backend: Backend, job) -> AsyncIterator[bytes]:
+async def _ndjson(backend: Backend, store: ResultStore, job) -> AsyncIterator[bytes]:
     try:
-        async for event in backend.generate(job):
-            if event["type"] == "result":
-                event = {
-                    **event,
-                    "files": [
-                        {"name": f["name"], "mime": f["mime"], "url": _data_url(f["mime"], f["data"])}
-                        for f in event["files"]
-                    ],
-                }
+        async for event in generate(backend, store, job):
             yield (json.dumps(event) + "\n").encode()
     except GenerationError as e:
         yield (json.dumps({"type": "error", "status": e.status, "message": str(e)}) + "\n").encode()
-
-
-def _data_url(mime: str, data: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
