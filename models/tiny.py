@@ -153,6 +153,11 @@ def build_tiny_musicgen(out_dir: Path) -> None:
             decoder=decoder_config.to_dict(),
         )
         model = MusicgenForConditionalGeneration(config)
+        # EnCodec's codebooks are buffers that start as zeros (training fills them), which
+        # would make every code decode to the same sound: give them random vectors.
+        for layer in model.audio_encoder.quantizer.layers:
+            layer.codebook.embed.normal_()
+            layer.codebook.inited.fill_(1)
         model.generation_config.update(
             do_sample=True,
             guidance_scale=3.0,
