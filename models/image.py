@@ -17,7 +17,7 @@ from models.device import target_device, target_dtype
 from models.presets import ImagePreset, get_preset
 from models.progress import Report, result_event, stream
 from models.requests import ImageJob
-from models.weights import ensure_weights, quiet_loading
+from models.weights import LOAD_LOCK, ensure_weights, quiet_loading
 
 
 class ImageGenerator:
@@ -31,8 +31,9 @@ class ImageGenerator:
         quiet_loading()
         started = time.perf_counter()
         self.spec: ImagePreset = get_preset("image", self.preset)
-        folder = ensure_weights(self.spec.weights)
-        self.pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=target_dtype(self.spec.gpu_dtype))
+        with LOAD_LOCK:
+            folder = ensure_weights(self.spec.weights)
+            self.pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=target_dtype(self.spec.gpu_dtype))
         self.pipe.set_progress_bar_config(disable=True)
         self.load_seconds = round(time.perf_counter() - started, 3)
 

@@ -19,7 +19,7 @@ from models.device import target_device, target_dtype
 from models.presets import MusicPreset, get_preset
 from models.progress import Report, result_event, stream
 from models.requests import MusicJob
-from models.weights import ensure_weights, quiet_loading
+from models.weights import LOAD_LOCK, ensure_weights, quiet_loading
 
 # MusicGen samples with torch's process-wide random generator (generate() takes no
 # generator argument). One Modal container runs one input at a time, but in-process two
@@ -39,9 +39,10 @@ class MusicGenerator:
         quiet_loading()
         started = time.perf_counter()
         self.spec: MusicPreset = get_preset("music", self.preset)
-        folder = ensure_weights(self.spec.weights)
-        self.processor = AutoProcessor.from_pretrained(folder)
-        self.model = MusicgenForConditionalGeneration.from_pretrained(folder, dtype=target_dtype())
+        with LOAD_LOCK:
+            folder = ensure_weights(self.spec.weights)
+            self.processor = AutoProcessor.from_pretrained(folder)
+            self.model = MusicgenForConditionalGeneration.from_pretrained(folder, dtype=target_dtype())
         self.sample_rate: int = self.model.config.audio_encoder.sampling_rate
         self.frame_rate: int = self.model.config.audio_encoder.frame_rate
         self.load_seconds = round(time.perf_counter() - started, 3)

@@ -11,10 +11,18 @@ import importlib
 import os
 import socket
 import tempfile
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 from models.presets import BuiltWeights, HubWeights, Weights
+
+
+# Loading is serialised process-wide: diffusers and transformers build models under
+# accelerate's init_empty_weights, which patches torch.nn.Module globally for the duration,
+# so two loads in two threads can leave one model with meta tensors. On Modal a container
+# loads once and this costs nothing; locally, different presets load one after the other.
+LOAD_LOCK = threading.Lock()
 
 
 class WeightsUnavailable(RuntimeError):
