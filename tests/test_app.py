@@ -1,0 +1,162 @@
+"""The Modal app, checked as far as it can be without Modal: it imports offline, its
+functions get the configuration the design requires, and its images' pins resolve.
+
+The configuration is read by recording what app.py hands to Modal's public decorators
+(App.function, App.cls, modal.concurrent, modal.enter) during a fresh import."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+import modal
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("torch", "diffusers", "transformers", "audiocraft")
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    """Import app.py afresh with Modal's decorators wrapped to record their arguments."""
+    calls: dict[str, list] = defaultdict(list)
+    originals = {
+        "function": modal.App.function,
+        "cls": modal.App.cls,
+        "concurrent": modal.concurrent,
+        "enter": modal.enter,
+    }
+
+    def recording(name, decorator_factory, bind=False):
+        def factory(*args, **kwargs):
+            decorate = decorator_factory(*args, **kwargs)
+
+            def wrapper(target):
+                # Methods and web functions arrive wrapped in Modal's PartialFunction.
+                raw = target._get_raw_f() if hasattr(target, "_get_raw_f") else target
+                calls[name].append((getattr(raw, "__qualname__", repr(raw)), kwargs, target))
+                return decorate(target)
+
+            return wrapper
+
+        return factory
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(modal.App, "function", lambda self, *a, **k: recording("function", originals["function"].__get__(self))(*a, **k))
+    mp.setattr(modal.App, "cls", lambda self, *a, **k: recording("cls", originals["cls"].__get__(self))(*a, **k))
+    mp.setattr(modal, "concurrent", recording("concurrent", originals["concurrent"]))
+    mp.setattr(modal, "enter", recording("enter", originals["enter"]))
+    saved = {name: mod for name, mod in sys.modules.items() if name == "app" or name.startswith("models.")}
+    for name in saved:
+        del sys.modules[name]
+    try:
+        module = importlib.import_module("app")
+    finally:
+        mp.undo()
+        sys.modules.update(saved)  # other tests keep the classes they already hold
+    return module, calls
+
+
+def by_name(calls, kind, name):
+    return next(kwargs for qualname, kwargs, _ in calls[kind] if qualname.split(".")[-1] == name)
+
+
+def test_web_function_is_one_container_serving_many_visitors(recorded):
+    app, calls = recorded
+    web = by_name(calls, "function", "web")
+    assert web["max_containers"] == 1  # Gradio's sessions are sticky to one process
+    assert web["image"] is app.web_image
+    (concurrent,) = [kwargs for qualname, kwargs, _ in calls["concurrent"]]
+    assert concurrent["max_inputs"] >= 100
+    assert app.RESULTS_DIR in web["volumes"]
+
+
+def test_web_image_has_no_model_libraries(recorded):
+    app, _ = recorded
+    names = {p.split("==")[0] for p in app.WEB_PACKAGES}
+    assert not names & set(HEAVY)
+
+
+def test_gpu_classes_have_gpus_weights_volume_and_snapshots(recorded):
+    app, calls = recorded
+    for name in ("ImageModel", "MusicModel"):
+        options = by_name(calls, "cls", name)
+        assert options["gpu"], name
+        assert options["image"] is not app.web_image
+        assert app.CACHE_DIR in options["volumes"]
+        assert options["enable_memory_snapshot"] is True
+        assert options["scaledown_window"] > 0 and options["timeout"] > 0
+        assert options["max_containers"] >= 1
+
+
+def test_enter_hooks_are_split_for_memory_snapshots(recorded):
+    app, calls = recorded
+    snaps = {qualname: kwargs.get("snap", False) for qualname, kwargs, _ in calls["enter"]}
+    for cls in (app.ImageGenerator, app.MusicGenerator):
+        owners = {base.__name__ for base in cls.__mro__}
+        mine = {q: s for q, s in snaps.items() if q.split(".")[0] in owners}
+        assert set(mine.values()) == {True, False}, (cls.__name__, mine)
+
+
+def test_weights_download_function_uses_the_volume(recorded):
+    app, calls = recorded
+    options = by_name(calls, "function", "download_weights")
+    assert app.CACHE_DIR in options["volumes"]
+
+
+def test_the_web_container_never_imports_model_libraries():
+    """Build the whole web app in a process where torch & co. cannot be imported at all."""
+    script = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {HEAVY!r}:
+            raise ImportError(f"{{name}} is not in the web image")
+sys.meta_path.insert(0, Block())
+import app
+from models.presets import MODAL_DEFAULTS
+from ui.backends import ModalBackend
+from ui.web import create_app
+create_app(ModalBackend({{"image": app.ImageModel, "music": app.MusicModel}}, MODAL_DEFAULTS))
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")
+
+
+def test_image_pins_match_the_project_pins(recorded):
+    app, _ = recorded
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pinned = dict(p.split("==") for p in project)
+    for spec in app.MODEL_PACKAGES + app.WEB_PACKAGES:
+        name, version = spec.split("==")
+        if name in pinned:
+            assert pinned[name] == version, spec
+
+
+@pytest.mark.parametrize("image", ["MODEL_PACKAGES", "WEB_PACKAGES"])
+def test_image_pins_resolve_together(recorded, tmp_path, image):
+    """pip's resolver, against the package registry, in dry-run mode (this is Linux, CPython 3.11, as the images)."""
+    app, _ = recorded
+    packages = getattr(app, image)
+    report = tmp_path / "report.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
+         "--quiet", "--report", str(report), *packages],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    resolved = {_canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    for spec in packages:
+        name, version = spec.split("==")
+        assert resolved[_canonical(name)].split("+")[0] == version
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
