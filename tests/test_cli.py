@@ -1,0 +1,81 @@
+"""The `atelier` command, run as a user runs it (a subprocess), on the tiny presets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import soundfile
+
+
+def atelier(*args: str, env: dict | None = None, timeout: int = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ui.cli", *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def test_generate_image_writes_the_png_and_its_record(tmp_path):
+    out = atelier("generate", "image", "a red fox", "--preset", "tiny", "--seed", "42", "--num-images", "2",
+                  "--output", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    printed = [Path(line) for line in out.stdout.split()]
+    assert [p.suffix for p in printed] == [".png", ".png", ".json"]
+    assert all(p.parent == tmp_path and p.exists() for p in printed)
+    record = json.loads(printed[-1].read_text())
+    assert record["seed"] == 42 and record["parameters"]["num_images"] == 2
+
+
+def test_generate_music_honours_duration_and_format(tmp_path):
+    out = atelier("generate", "music", "lofi beat", "--duration", "2", "--format", "mp3", "--output", str(tmp_path),
+                  env={"ATELIER_PRESET": "tiny"})
+    assert out.returncode == 0, out.stderr
+    mp3 = Path(out.stdout.split()[0])
+    audio, rate = soundfile.read(mp3)
+    assert mp3.suffix == ".mp3" and rate == 32000 and abs(len(audio) / rate - 2) < 0.1
+
+
+def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path):
+    out = atelier("generate", "image", "", "--preset", "tiny", "--width", "4000", "--output", str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "error: Prompt must not be empty. Width should be less than or equal to 2048 (got 4000)."
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_weights_offline_fail_fast_with_what_to_do(tmp_path):
+    started = time.monotonic()
+    out = atelier("generate", "image", "fox", "--preset", "sd-turbo", "--output", str(tmp_path))
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert "stabilityai/sd-turbo is not in the local cache" in out.stderr and "--preset tiny" in out.stderr
+    assert time.monotonic() - started < 20  # no half-minute of hub retries
+
+
+def test_unreachable_hub_is_detected_without_retries(tmp_path):
+    # HF_HUB_OFFLINE unset; the endpoint is a closed local port, as when a laptop is offline.
+    out = atelier("generate", "music", "beat", "--preset", "musicgen-small", "--output", str(tmp_path),
+                  env={"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"})
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: Can't download facebook/musicgen-small: the Hugging Face hub is unreachable from here. "
+        "Connect to the internet and retry, or use --preset tiny to run offline."
+    )
+
+
+def test_presets_lists_every_preset_with_what_it_needs():
+    out = atelier("presets")
+    assert out.returncode == 0
+    for name in ("sd-turbo", "sdxl-turbo", "flux-schnell", "musicgen-small", "tiny"):
+        assert name in out.stdout
+    assert "gated: needs HF_TOKEN" in out.stdout
+
+
+def test_unknown_preset_names_the_known_ones(tmp_path):
+    out = atelier("generate", "image", "fox", "--preset", "nope", "--output", str(tmp_path))
+    assert out.returncode == 2 and "Unknown preset 'nope'. Known presets:" in out.stderr
