@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from models.requests import RequestError, parse
 from ui.backends import Backend, GenerationError
 from ui.generation import generate
+from ui.pages import add_pages
 from ui.store import NotFound, ResultStore
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -32,7 +33,7 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 
 
 def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
-    store = store or ResultStore()
+    store = store if store is not None else ResultStore()  # not `or`: an empty store is falsy (__len__)
     app = FastAPI(title="Atelier", summary="Images and music from text.", version="0.1.0")
     app.state.backend, app.state.store = backend, store
 
@@ -64,6 +65,8 @@ def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
         except RequestError as e:
             return error_response(422, "invalid_request", str(e))
         return StreamingResponse(_ndjson(backend, store, job), media_type="application/x-ndjson")
+
+    add_pages(app, store)  # /r/{id}, /gallery: before anything mounted at "/"
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def studio() -> FileResponse:
