@@ -37,8 +37,17 @@ def plan_windows(duration: float, window: float, overlap: float) -> list[Window]
     return plan
 
 
-# (prompt audio or None, seconds of new audio, report) -> only the new audio, float32 mono
-GenerateWindow = Callable[[np.ndarray | None, float, Report], np.ndarray]
+@dataclass(frozen=True)
+class Pass:
+    """What one call of an engine's window generator is asked for."""
+
+    prompt: np.ndarray | None  # the clip's last `context_s` seconds to continue, or None for the first pass
+    new_s: float  # seconds of new audio to make
+    start_s: float  # where this pass's audio (prompt included) starts in the clip: melodies line up by it
+
+
+# (pass, report) -> only the new audio, float32 mono
+GenerateWindow = Callable[[Pass, Report], np.ndarray]
 
 
 def generate_long(
@@ -58,9 +67,9 @@ def generate_long(
             prompt = clip[-int(round(w.context_s * sample_rate)) :]
 
         def report_window(done: int, total: int, stage: str, _base: float = made_s, _new: float = w.new_s) -> None:
-            report(math.floor((_base + _new * done / max(total, 1)) * 1000), int(duration * 1000), "composing")
+            report(math.floor((_base + _new * done / max(total, 1)) * 1000), int(duration * 1000), stage)
 
-        piece = generate_window(prompt, w.new_s, report_window)
+        piece = generate_window(Pass(prompt, w.new_s, made_s - w.context_s), report_window)
         pieces.append(piece[: int(round(w.new_s * sample_rate))])
         made_s += w.new_s
     return np.concatenate(pieces)[: int(round(duration * sample_rate))]

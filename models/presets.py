@@ -66,6 +66,11 @@ class ImagePreset:
     local: bool = False  # small enough to be a sensible default on a CPU laptop
 
 
+MusicEngine = Literal["transformers", "audiocraft"]
+# What a preset's model makes: music from text, music that follows a melody, or sound effects.
+MusicModelType = Literal["musicgen", "musicgen-melody", "audiogen"]
+
+
 @dataclass(frozen=True)
 class MusicPreset:
     name: str
@@ -76,6 +81,20 @@ class MusicPreset:
     temperature: float = 1.0
     top_k: int = 250
     local: bool = False
+    # Which library runs it: Hugging Face transformers (the main environment) or Meta's
+    # audiocraft (its own image on Modal, its own venv locally: see models/engines/).
+    engine: MusicEngine = "transformers"
+    model: MusicModelType = "musicgen"
+    # MultiBand Diffusion weights, for presets that can decode with it instead of EnCodec.
+    diffusion_decoder: Weights | None = None
+
+    @property
+    def takes_melody(self) -> bool:
+        return self.model == "musicgen-melody"
+
+    @property
+    def sound_effects(self) -> bool:
+        return self.model == "audiogen"
 
 
 IMAGE_PRESETS: dict[str, ImagePreset] = {
@@ -130,6 +149,9 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
     ]
 }
 
+# MultiBand Diffusion for MusicGen's 32 kHz EnCodec tokens (audiocraft only). Snapshot revision.
+_MBD = HubWeights("facebook/multiband-diffusion", "62daf9743d37c54e13366e396241a476908ecad7")
+
 MUSIC_PRESETS: dict[str, MusicPreset] = {
     p.name: p
     for p in [
@@ -154,6 +176,64 @@ MUSIC_PRESETS: dict[str, MusicPreset] = {
             weights=BuiltWeights("models.tiny:build_tiny_musicgen", "tiny-music"),
             summary="random weights, noise at 32 kHz; for tests and offline runs",
             window_s=4.0,  # short windows so tests cross a window boundary cheaply
+            local=True,
+        ),
+        # transformers' MusicGen Melody: the same weights repo as audiocraft's, in both formats.
+        # Revisions marked "snapshot" were read off public hub cache paths, not checked from here.
+        MusicPreset(
+            name="musicgen-melody",
+            weights=HubWeights("facebook/musicgen-melody", "51e18546f12df76256cdf55199560a82366389fe"),  # snapshot
+            summary="MusicGen Melody 1.5B: follows the tune of an uploaded melody; a GPU preset",
+            model="musicgen-melody",
+        ),
+        MusicPreset(
+            name="tiny-melody",
+            weights=BuiltWeights("models.tiny_melody:build_tiny_musicgen_melody", "tiny-music-melody"),
+            summary="random weights, melody-conditioned noise at 32 kHz; for tests and offline runs",
+            window_s=4.0,
+            model="musicgen-melody",
+            local=True,
+        ),
+        # --- audiocraft: Meta's reference library (its own image and venv: see models/engines/) ---
+        MusicPreset(
+            name="audiocraft-musicgen-medium",
+            weights=HubWeights("facebook/musicgen-medium", "d3bd7b00761b78ad7a8a05145ee31e7832e9916c"),
+            summary="MusicGen 1.5B as in Meta's audiocraft; can decode with MultiBand Diffusion; a GPU preset",
+            engine="audiocraft",
+            diffusion_decoder=_MBD,
+        ),
+        MusicPreset(
+            name="audiocraft-musicgen-melody",
+            weights=HubWeights("facebook/musicgen-melody", "51e18546f12df76256cdf55199560a82366389fe"),  # snapshot
+            summary="MusicGen Melody 1.5B as in audiocraft (melody separated from drums and bass with Demucs)",
+            engine="audiocraft",
+            model="musicgen-melody",
+            diffusion_decoder=_MBD,
+        ),
+        MusicPreset(
+            name="audiogen-medium",
+            weights=HubWeights("facebook/audiogen-medium", "1277dd7dfd8fa57a205a70acc5de0ee90804502f"),  # snapshot
+            summary="AudioGen 1.5B: sound effects from a description (16 kHz); a GPU preset",
+            window_s=10.0,  # AudioGen is trained on 10 s clips
+            engine="audiocraft",
+            model="audiogen",
+        ),
+        MusicPreset(
+            name="tiny-audiocraft",
+            weights=BuiltWeights("models.tiny_audiocraft:build_tiny_musicgen", "tiny-audiocraft-music"),
+            summary="random weights in audiocraft, noise at 32 kHz, with a tiny MultiBand Diffusion decoder; for tests",
+            window_s=4.0,
+            engine="audiocraft",
+            diffusion_decoder=BuiltWeights("models.tiny_audiocraft:build_tiny_mbd", "tiny-audiocraft-mbd"),
+            local=True,
+        ),
+        MusicPreset(
+            name="tiny-audiogen",
+            weights=BuiltWeights("models.tiny_audiocraft:build_tiny_audiogen", "tiny-audiocraft-audiogen"),
+            summary="random weights in audiocraft's AudioGen, noise at 16 kHz; for tests and offline runs",
+            window_s=4.0,
+            engine="audiocraft",
+            model="audiogen",
             local=True,
         ),
     ]

@@ -10,13 +10,17 @@ Web side too: no torch here.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic_core import PydanticCustomError
 
+from models import melody as melodies
 from models.errors import RequestError
-from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, get_preset
+from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, MusicPreset, get_preset
 
 MAX_PROMPT_CHARS = 1000
 MAX_SEED = 2**32 - 1
@@ -95,6 +99,66 @@ class ImageJob(_Strict):
 
 # --- music -------------------------------------------------------------------------------
 
+# A melody upload: refused if it is too big to read, too long to follow, silent or not audio.
+MAX_MELODY_BYTES = 10 * 1024 * 1024
+MAX_MELODY_SECONDS = 30.0  # MusicGen Melody reads up to one 30 s window of chroma
+MIN_MELODY_SECONDS = 1.0
+SILENT_BELOW_DBFS = -60.0  # quieter than this on average is silence (or a near-empty recording)
+MELODY_RATES = (8000, 192000)
+
+
+def _melody_from_base64(value: object) -> object:
+    """JSON carries a melody as base64 (a data: URL prefix is fine); Python callers pass bytes."""
+    if not isinstance(value, str):
+        return value
+    text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+    if len(text) > (MAX_MELODY_BYTES + 2) // 3 * 4 + 4:  # refuse before decoding a huge string
+        raise PydanticCustomError("melody", _too_big(len(text) * 3 // 4))
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise PydanticCustomError("melody", "must be base64-encoded audio file bytes.") from None
+
+
+def _checked_melody(data: bytes) -> bytes:
+    """Check an uploaded melody against the limits above; return it as mono 16-bit WAV."""
+    if len(data) > MAX_MELODY_BYTES:
+        raise PydanticCustomError("melody", _too_big(len(data)))
+    try:
+        info = melodies.read_info(data)
+        if info.seconds > MAX_MELODY_SECONDS:
+            raise melodies.MelodyError(f"is {info.seconds:.1f} s long; the limit is {MAX_MELODY_SECONDS:g} s.")
+        if not MELODY_RATES[0] <= info.sample_rate <= MELODY_RATES[1]:
+            raise melodies.MelodyError(
+                f"has a sample rate of {info.sample_rate} Hz; use {MELODY_RATES[0]}–{MELODY_RATES[1]} Hz."
+            )
+        decoded = melodies.decode(data)
+    except melodies.MelodyError as e:
+        raise PydanticCustomError("melody", str(e)) from None
+    if decoded.seconds < MIN_MELODY_SECONDS:
+        raise PydanticCustomError(
+            "melody", f"is {decoded.seconds:.2f} s long; it must be at least {MIN_MELODY_SECONDS:g} s."
+        )
+    if (level := decoded.rms_dbfs()) < SILENT_BELOW_DBFS:
+        heard = "completely silent" if level == float("-inf") else f"silent ({level:.0f} dBFS on average)"
+        raise PydanticCustomError("melody", f"is {heard}: record or choose a file where the tune can be heard.")
+    return melodies.to_wav(decoded)
+
+
+def _too_big(size: int) -> str:
+    return f"file is {size / 2**20:.1f} MB; the limit is {MAX_MELODY_BYTES / 2**20:g} MB."
+
+
+MelodyFile = Annotated[
+    bytes,
+    BeforeValidator(_melody_from_base64),
+    AfterValidator(_checked_melody),
+    PlainSerializer(lambda data: base64.b64encode(data).decode("ascii"), return_type=str, when_used="json"),
+    Field(description=f"A tune to follow (WAV; FLAC or MP3 where the server can decode them), "
+          f"{MIN_MELODY_SECONDS:g}–{MAX_MELODY_SECONDS:g} s, at most {MAX_MELODY_BYTES // 2**20} MB: "
+          "bytes, or base64 in JSON. Melody presets only."),
+]
+
 
 class MusicRequest(_Strict):
     """Make music from a text prompt. Clips longer than the model's window are continued."""
@@ -112,9 +176,15 @@ class MusicRequest(_Strict):
     overlap: float | None = Field(
         None, ge=0.5, le=10, description="Seconds of context carried into each continuation window."
     )
+    melody: MelodyFile | None = None
+    diffusion_decoder: bool = Field(
+        False, description="Decode with MultiBand Diffusion instead of EnCodec (audiocraft presets that have it): "
+        "cleaner audio, several times slower."
+    )
 
     def resolve(self, default_preset: str) -> MusicJob:
         preset = get_preset("music", self.preset or default_preset)
+        check_music_features(self, preset)
         # A sixth of the window keeps most of each pass for new music (5 s of 30 s, as in audiocraft).
         overlap = self.overlap if self.overlap is not None else round(preset.window_s / 6, 2)
         if overlap > preset.window_s / 2:
@@ -133,6 +203,21 @@ class MusicRequest(_Strict):
             guidance=preset.guidance if self.guidance is None else self.guidance,
             window=preset.window_s,
             overlap=overlap,
+            melody=self.melody,
+            diffusion_decoder=self.diffusion_decoder,
+        )
+
+
+def check_music_features(request: "MusicRequest | MusicJob", preset: MusicPreset) -> None:
+    """A melody or a diffusion decoder only where the preset's model has one."""
+    if request.melody is not None and not preset.takes_melody:
+        takers = [p.name for p in MUSIC_PRESETS.values() if p.takes_melody]
+        raise RequestError(f"{preset.name} can't follow a melody. Presets that can: {', '.join(takers)}.")
+    if request.diffusion_decoder and preset.diffusion_decoder is None:
+        havers = [p.name for p in MUSIC_PRESETS.values() if p.diffusion_decoder is not None]
+        raise RequestError(
+            f"{preset.name} has no MultiBand Diffusion decoder (it runs on the {preset.engine} engine). "
+            f"Presets that have one: {', '.join(havers)}."
         )
 
 
@@ -150,6 +235,8 @@ class MusicJob(_Strict):
     guidance: float = Field(ge=0, le=15)
     window: float = Field(gt=0)
     overlap: float = Field(ge=0)
+    melody: MelodyFile | None = None  # mono 16-bit WAV once checked
+    diffusion_decoder: bool = False
 
 
 Request = ImageRequest | MusicRequest
@@ -187,6 +274,8 @@ def _explain_one(e: dict) -> str:
             return f"{label} must be a multiple of {ctx['multiple_of']} (got {e['input']})."
         case "greater_than_equal" | "greater_than" | "less_than_equal" | "less_than":
             return f"{label} {e['msg'].removeprefix('Input ').rstrip('.')} (got {e['input']})."
+        case "melody":  # our own messages continue the label: "Melody is silent: ..."
+            return f"{label} {e['msg']}"
         case _:
             return f"{label}: {e['msg'].removeprefix('Input ')}."
 

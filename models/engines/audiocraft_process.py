@@ -1,0 +1,167 @@
+"""The audiocraft engine in a worker process, for a process that can't import audiocraft.
+
+audiocraft pins torch 2.1; the main environment has torch 2.13. Locally, audiocraft lives
+in its own venv (`make audiocraft-env` → .venv-audiocraft), and a MusicGenerator serving an
+audiocraft preset in the main environment starts one worker there:
+
+    parent (main env)                              worker (.venv-audiocraft)
+    AudiocraftProcess.load() ── spawns ──────────▶ python -m models.engines.audiocraft_process PRESET
+                             ◀─ {"type": "ready"}   AudiocraftEngine: load(), to_device()
+    events(job) ─ {"n": 1, "job": {...}} ────────▶ engine.events(job)
+                ◀─ progress..., result (files as base64), or {"type": "error"}
+
+One JSON object a line over the worker's stdin/stdout; its stderr is the parent's, so its
+logs show where the parent's do. Like a Modal container, a worker loads once and runs one
+job at a time; it exits when the parent closes its stdin (or dies). On Modal the audiocraft
+image imports audiocraft in-process and none of this runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from models.engines.base import Engine, EngineUnavailable
+from models.errors import RequestError
+from models.requests import MusicJob
+from models.weights import WeightsUnavailable
+
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `models` package
+DEFAULT_VENV_PYTHON = ROOT / ".venv-audiocraft" / "bin" / "python"
+
+
+class WorkerError(RuntimeError):
+    """The worker failed; the message names the worker's own exception."""
+
+
+def interpreter() -> Path:
+    """The Python that has audiocraft: ATELIER_AUDIOCRAFT_PYTHON, else .venv-audiocraft's."""
+    configured = os.environ.get("ATELIER_AUDIOCRAFT_PYTHON")
+    python = Path(configured) if configured else DEFAULT_VENV_PYTHON
+    if not python.exists():
+        where = f"ATELIER_AUDIOCRAFT_PYTHON ({configured})" if configured else str(DEFAULT_VENV_PYTHON)
+        raise EngineUnavailable(
+            f"The audiocraft engine isn't installed here: {where} does not exist. "
+            "Run `make audiocraft-env` (a separate Python 3.10 venv with audiocraft and torch 2.1, about 6 GB), "
+            "or choose a transformers preset."
+        )
+    return python
+
+
+class AudiocraftProcess(Engine):
+    """The parent's side: an Engine whose work happens in the worker."""
+
+    def load(self) -> None:
+        self._jobs = itertools.count(1)
+        self.proc = subprocess.Popen(
+            [str(interpreter()), "-m", "models.engines.audiocraft_process", self.spec.name],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        ready = self._receive(job=0)
+        self.sample_rate, self.device, self.load_seconds = ready["sample_rate"], ready["device"], ready["load_seconds"]
+        self.has_diffusion_decoder = ready["diffusion_decoder"]
+
+    def to_device(self, device: str) -> None:
+        """Nothing to do: the worker put its model on its own device when it started."""
+
+    def events(self, job: MusicJob) -> Iterator[dict]:
+        n = next(self._jobs)
+        self.proc.stdin.write(json.dumps({"n": n, "job": job.model_dump(mode="json")}) + "\n")
+        self.proc.stdin.flush()
+        while (event := self._receive(job=n))["type"] != "result":
+            yield event
+        for file in event["files"]:
+            file["data"] = base64.b64decode(file.pop("data_base64"))
+        yield event
+
+    def close(self) -> None:
+        """Let the worker go: it exits when its stdin closes."""
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+    def _receive(self, job: int) -> dict:
+        """The next message about `job`. Messages about an earlier job (whose caller stopped
+        reading before its result) are skipped."""
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise WorkerError(
+                    f"The audiocraft worker for {self.spec.name} stopped (exit code {self.proc.wait()}); "
+                    "its error is in the log above."
+                )
+            message = json.loads(line)
+            if message.pop("n", job) != job:
+                continue
+            if message["type"] == "error":
+                raise _rebuild(message)
+            return message
+
+
+def _rebuild(message: dict) -> Exception:
+    """The worker's exception as the parent's callers expect it: request errors stay 4xx,
+    missing weights stay 503, the rest is a failure of the model."""
+    text = message["message"]
+    if message["error"] == "RequestError":
+        return RequestError(text)
+    if message["error"] in ("WeightsUnavailable", "EngineUnavailable"):
+        return WeightsUnavailable(text)
+    return WorkerError(f"{message['error']}: {text}")
+
+
+# --- the worker's side -------------------------------------------------------------------------
+
+
+def main(preset: str) -> int:
+    # The protocol owns the real stdout; anything a library prints goes to stderr instead.
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+
+    def send(message: dict) -> None:
+        protocol.write(json.dumps(message) + "\n")
+
+    def failed(n: int, e: Exception) -> None:
+        send({"n": n, "type": "error", "error": type(e).__name__, "message": str(e)})
+
+    from models.device import target_device
+    from models.engines.audiocraft_engine import AudiocraftEngine
+    from models.presets import get_preset
+
+    try:
+        engine = AudiocraftEngine(get_preset("music", preset))
+        engine.load()
+        engine.to_device(target_device())
+    except Exception as e:
+        failed(0, e)
+        return 1
+    send({
+        "n": 0, "type": "ready", "sample_rate": engine.sample_rate, "device": engine.device,
+        "load_seconds": engine.load_seconds, "diffusion_decoder": engine.has_diffusion_decoder,
+    })
+    for line in sys.stdin:
+        request = json.loads(line)
+        n = request["n"]
+        try:
+            for event in engine.events(MusicJob.model_validate(request["job"])):
+                if event["type"] == "result":
+                    for file in event["files"]:
+                        file["data_base64"] = base64.b64encode(file.pop("data")).decode("ascii")
+                send({"n": n, **event})
+        except Exception as e:
+            failed(n, e)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,118 @@
+"""What every music engine shares: one job, start to finish, around an engine's one window.
+
+An engine subclass only loads its model and makes one window of audio (`window`). Seeding,
+long clips (models/audio.py generate_long), melody alignment, encoding and the record are
+done here, once, so every engine behaves the same to a caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from models import melody as melodies
+from models.audio import MIME, Pass, encode, generate_long, plan_windows
+from models.presets import MusicPreset
+from models.progress import Report, result_event, stream
+from models.requests import MusicJob, RequestError, check_music_features
+from models.weights import WeightsUnavailable
+
+# MusicGen samples with torch's process-wide random generator (generate() takes no
+# generator argument). One Modal container runs one input at a time, but in-process two
+# music models could interleave draws and break "same seed, same clip"; this lock keeps
+# each seeded generation whole.
+_GLOBAL_RNG = threading.Lock()
+
+
+class EngineUnavailable(WeightsUnavailable):
+    """The engine's library can't be had here. A subclass of WeightsUnavailable so that the
+    backends report it the same way (503, the message as it is)."""
+
+
+class Engine:
+    sample_rate: int  # of the audio the model makes
+    device: str = "cpu"
+    load_seconds: float = 0.0
+    has_diffusion_decoder: bool = False
+
+    def __init__(self, spec: MusicPreset):
+        self.spec = spec
+
+    # --- what an engine implements ----------------------------------------------------------
+
+    def load(self) -> None:
+        """Weights onto the CPU (Modal's snapshot phase): no GPU is attached yet."""
+        raise NotImplementedError
+
+    def to_device(self, device: str) -> None:
+        raise NotImplementedError
+
+    def window(self, job: MusicJob, step: Pass, melody: np.ndarray | None, report: Report) -> np.ndarray:
+        """One pass of the model: `step.new_s` seconds of new audio (float32 mono at
+        `sample_rate`), continuing `step.prompt` if given and following `melody` (the stretch
+        of the melody under this pass, prompt included) if given."""
+        raise NotImplementedError
+
+    # --- shared --------------------------------------------------------------------------------
+
+    def events(self, job: MusicJob) -> Iterator[dict]:
+        """Progress events, then the result event."""
+        yield from stream(lambda report: self.run(job, report))
+
+    def run(self, job: MusicJob, report: Report) -> dict:
+        import torch
+
+        if job.preset != self.spec.name:
+            raise RequestError(f"This model serves the {self.spec.name} preset, not {job.preset}.")
+        check_music_features(job, self.spec)
+        if job.diffusion_decoder and not self.has_diffusion_decoder:  # the preset says yes, the engine can't
+            raise RequestError(f"The {type(self).__name__} has no MultiBand Diffusion decoder.")
+        melody = melodies.decode(job.melody) if job.melody is not None else None
+
+        def one_window(step: Pass, rep: Report) -> np.ndarray:
+            tune = None
+            if melody is not None:
+                context_s = 0.0 if step.prompt is None else len(step.prompt) / self.sample_rate
+                tune = melodies.window_of(melody, step.start_s, context_s + step.new_s, self.sample_rate)
+            return self.window(job, step, tune, rep)
+
+        started = time.perf_counter()
+        with _GLOBAL_RNG:
+            torch.manual_seed(job.seed)
+            audio = generate_long(
+                one_window,
+                duration=job.duration,
+                window=job.window,
+                overlap=job.overlap,
+                sample_rate=self.sample_rate,
+                report=report,
+            )
+        data = encode(audio, self.sample_rate, job.format)
+        record = {
+            "kind": "music",
+            "model": {
+                "preset": self.spec.name,
+                "engine": self.spec.engine,
+                "weights": self.spec.weights.describe(),
+                "device": self.device,
+                "decoder": "multiband-diffusion" if job.diffusion_decoder else "encodec",
+            },
+            "parameters": job.model_dump(exclude={"kind", "melody"}),
+            "seed": job.seed,
+            "audio": {
+                "seconds": round(len(audio) / self.sample_rate, 3),
+                "sample_rate": self.sample_rate,
+                "windows": len(plan_windows(job.duration, job.window, job.overlap)),
+            },
+            "seconds": {"load": self.load_seconds, "generate": round(time.perf_counter() - started, 3)},
+        }
+        if melody is not None:  # what was followed, without the upload itself
+            record["melody"] = {
+                "seconds": round(melody.seconds, 3),
+                "sha256": hashlib.sha256(job.melody).hexdigest(),
+            }
+        return result_event([{"name": f"music.{job.format}", "mime": MIME[job.format], "data": data}], record)

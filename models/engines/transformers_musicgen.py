@@ -1,0 +1,143 @@
+"""MusicGen and MusicGen Melody through Hugging Face transformers (the main environment)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from models.audio import Pass
+from models.device import target_dtype
+from models.engines.base import Engine
+from models.progress import Report
+from models.requests import MusicJob
+from models.weights import LOAD_LOCK, ensure_weights, quiet_loading
+
+
+class TransformersEngine(Engine):
+    def load(self) -> None:
+        from transformers import (
+            AutoProcessor,
+            AutoTokenizer,
+            MusicgenForConditionalGeneration,
+            MusicgenMelodyForConditionalGeneration,
+        )
+
+        quiet_loading()
+        started = time.perf_counter()
+        with LOAD_LOCK:
+            folder = ensure_weights(self.spec.weights)
+            if self.spec.takes_melody:
+                self.tokenizer = AutoTokenizer.from_pretrained(folder)
+                self.chroma = MelodyChroma(folder)
+                self.model = MusicgenMelodyForConditionalGeneration.from_pretrained(folder, dtype=target_dtype())
+            else:
+                self.processor = AutoProcessor.from_pretrained(folder)
+                self.model = MusicgenForConditionalGeneration.from_pretrained(folder, dtype=target_dtype())
+        self.sample_rate = self.model.config.audio_encoder.sampling_rate
+        self.frame_rate: int = self.model.config.audio_encoder.frame_rate
+        self.load_seconds = round(time.perf_counter() - started, 3)
+
+    def to_device(self, device: str) -> None:
+        self.device = device
+        self.model.to(device)
+
+    def window(self, job: MusicJob, step: Pass, melody: np.ndarray | None, report: Report) -> np.ndarray:
+        import torch
+        from transformers import LogitsProcessor, LogitsProcessorList
+
+        frames = round(step.new_s * self.frame_rate)
+        # MusicGen's codebooks are offset by one step each (the delay pattern), so N frames
+        # of audio take N + codebooks - 1 decoding steps.
+        steps = frames + self.model.decoder.num_codebooks - 1
+
+        class CountSteps(LogitsProcessor):  # called once per decoding step: our progress signal
+            done = 0
+
+            def __call__(self, input_ids, scores):
+                self.done += 1
+                report(min(self.done, steps), steps, "composing")
+                return scores
+
+        extra: dict = {}
+        if self.spec.takes_melody:
+            # The melody model reads the tune as chroma features; it takes an audio prompt as
+            # the codes to continue from (what MusicGen does inside generate() with `input_values`).
+            inputs = dict(self.tokenizer([job.prompt], padding=True, return_tensors="pt"))
+            if melody is not None:
+                inputs["input_features"] = self.chroma(melody)
+            if step.prompt is not None:
+                extra["decoder_input_ids"] = self._codes(step.prompt)
+        elif step.prompt is None:
+            inputs = self.processor(text=[job.prompt], padding=True, return_tensors="pt")
+        else:
+            inputs = self.processor(
+                audio=[step.prompt], text=[job.prompt], sampling_rate=self.sample_rate, padding=True, return_tensors="pt"
+            )
+        inputs = {k: (v.to(self.device, self.model.dtype) if v.is_floating_point() else v.to(self.device)) for k, v in inputs.items()}
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs,
+                **extra,
+                do_sample=True,
+                temperature=job.temperature,
+                top_k=job.top_k,
+                guidance_scale=job.guidance,
+                max_new_tokens=steps,
+                logits_processor=LogitsProcessorList([CountSteps()]),
+            )
+        audio = out[0, 0].float().cpu().numpy()
+        # With a prompt the model returns the prompt's audio too; keep only what is new.
+        return audio[len(step.prompt) :] if step.prompt is not None else audio
+
+    def _codes(self, prompt: np.ndarray):
+        """EnCodec codes of `prompt`, shaped as the decoder's input ids (batch × codebooks, frames)."""
+        import torch
+
+        values = torch.from_numpy(np.ascontiguousarray(prompt))[None, None].to(self.device, self.model.dtype)
+        with torch.inference_mode():
+            codes = self.model.audio_encoder.encode(values).audio_codes  # (chunks=1, batch, codebooks, frames)
+        return codes[0].reshape(-1, codes.shape[-1])
+
+
+class MelodyChroma:
+    """The chroma features MusicGen Melody reads a tune by, as transformers'
+    MusicgenMelodyFeatureExtractor computes them, from the folder's preprocessor config.
+
+    That extractor needs torchaudio, which has no build for the main environment's torch;
+    the one thing it takes from it is a Spectrogram (power 2, window-normalised), which is
+    torch.stft. The chroma filter bank is transformers' own (numpy).
+    """
+
+    def __init__(self, folder):
+        import torch
+        from transformers.audio_utils import chroma_filter_bank
+        from transformers.feature_extraction_utils import FeatureExtractionMixin
+
+        config, _ = FeatureExtractionMixin.get_feature_extractor_dict(str(folder))
+        self.n_fft, self.hop = config["n_fft"], config["hop_length"]
+        self.max_samples = config["chunk_length"] * config["sampling_rate"]
+        self.filters = torch.from_numpy(
+            chroma_filter_bank(
+                sampling_rate=config["sampling_rate"], num_frequency_bins=self.n_fft, tuning=0,
+                num_chroma=config["num_chroma"],
+            )
+        ).float()
+        self.window = torch.hann_window(self.n_fft)
+
+    def __call__(self, audio: np.ndarray):
+        """(1, frames, chroma): one-hot, the loudest pitch class of each frame."""
+        import torch
+
+        wav = torch.from_numpy(np.ascontiguousarray(audio[: self.max_samples], dtype=np.float32))[None]
+        if wav.shape[-1] < self.n_fft:  # too short for one frame: centre it in silence
+            pad = self.n_fft - wav.shape[-1]
+            wav = torch.nn.functional.pad(wav, (pad // 2, pad - pad // 2))
+        spec = torch.stft(
+            wav, self.n_fft, hop_length=self.hop, win_length=self.n_fft, window=self.window,
+            center=True, pad_mode="reflect", return_complex=True,
+        )
+        spec = spec.abs().pow(2) / self.window.pow(2).sum()
+        raw = torch.einsum("cf,...ft->...ct", self.filters, spec)
+        chroma = torch.nn.functional.normalize(raw, p=float("inf"), dim=-2, eps=1e-6).transpose(1, 2)
+        return torch.zeros_like(chroma).scatter_(-1, chroma.argmax(-1, keepdim=True), 1.0)
