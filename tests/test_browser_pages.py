@@ -174,7 +174,7 @@ def test_more_button_pages_with_htmx(site, browser, artifacts):
     page = visitor.page
     page.goto(f"{base}/gallery")
     expect(page.locator(".card")).to_have_count(24)
-    page.get_by_role("link", name="More").click()
+    page.get_by_role("link", name="More", exact=True).click()
     expect(page.locator(".card")).to_have_count(min(48, len(store.list(limit=100))))
     assert page.url == f"{base}/gallery"  # swapped in place, no navigation
     expect(page.locator(".more")).to_have_count(0)  # the last page has no More
@@ -210,9 +210,9 @@ def test_owner_deletes_and_a_wrong_key_is_turned_away(site, browser, artifacts):
     delete.click()
     expect(delete).to_have_text("Press again to delete")
     delete.click()
-    expect(page.get_by_role("heading", name="Deleted")).to_be_visible()
+    expect(page.get_by_role("heading", name="Deleted", exact=True)).to_be_visible()
     assert page.evaluate("id => localStorage.getItem(`atelier.owner.${id}`)", rid) is None
     page.goto(f"{base}/r/{rid}")
-    expect(page.get_by_role("heading", name="Nothing here")).to_be_visible()
+    expect(page.get_by_role("heading", name="Nothing here", exact=True)).to_be_visible()
     page.screenshot(path=artifacts / "pages-not-found.png", full_page=True)
     owner.close(allowed=(f"404 {base}/r/{rid}", "status of 404"))
