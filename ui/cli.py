@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ from pathlib import Path
 from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, choose_defaults
 from models.requests import RequestError, parse
 from ui.backends import Backend, GenerationError, LocalBackend, ModalBackend
+from ui.generation import generate
+from ui.store import ResultStore
 
 # --- Building a backend (the one place that knows all three) -----------------------------
 
@@ -40,30 +43,37 @@ def make_backend(kind: str, preset: str | None, app_name: str = "atelier") -> Ba
 # --- generate ------------------------------------------------------------------------------
 
 
-def generate_and_save(backend: Backend, kind: str, fields: dict, out_dir: Path) -> list[Path]:
-    """Run one generation with a progress bar on stderr; write its files and record to out_dir."""
+def generate_and_save(
+    backend: Backend, kind: str, fields: dict, out_dir: Path, store: ResultStore | None = None
+) -> list[Path]:
+    """Run one generation with a progress bar on stderr; save it in the result store, as every
+    generation is, and copy its files and record to out_dir."""
+    store = store or ResultStore()
     job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
-    result = asyncio.run(_collect(backend, job))
+    saved = asyncio.run(_collect(backend, store, job))
+    record = saved["record"]
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{job.seed}"
     written = []
-    for i, f in enumerate(result["files"]):
+    for i, f in enumerate(record["files"]):
         suffix = Path(f["name"]).suffix
-        path = out_dir / (f"{stem}{suffix}" if len(result["files"]) == 1 else f"{stem}-{i}{suffix}")
-        path.write_bytes(f["data"])
+        path = out_dir / (f"{stem}{suffix}" if len(record["files"]) == 1 else f"{stem}-{i}{suffix}")
+        shutil.copyfile(store.media_path(record["id"], f["name"])[0], path)
         written.append(path)
     record_path = out_dir / f"{stem}.json"
-    record_path.write_text(json.dumps(result["record"], indent=2))
+    record_path.write_text(json.dumps(record, indent=2))
     for path in written:
         print(path)
     print(record_path)
+    # For whoever ran the command (the result's owner): the token that publishes or deletes it.
+    print(f"saved as result {record['id']}; owner token {saved['owner_token']}", file=sys.stderr)
     return written
 
 
-async def _collect(backend: Backend, job) -> dict:
+async def _collect(backend: Backend, store: ResultStore, job) -> dict:
     bar = ProgressBar()
-    async for event in backend.generate(job):
-        if event["type"] == "result":
+    async for event in generate(backend, store, job):
+        if event["type"] == "saved":
             bar.close()
             return event
         bar.show(event)
