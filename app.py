@@ -45,6 +45,7 @@ WEB_PACKAGES = [
     "uvicorn==0.54.0",
     "gradio==6.31.0",
     "python-fasthtml==0.14.14",
+    "httpx==0.28.1",  # webhooks (ui/webhooks.py)
     "pydantic==2.14.3",
     "numpy==2.4.6",
     "pillow==12.3.0",
@@ -80,6 +81,9 @@ results_volume = modal.Volume.from_name("atelier-results", create_if_missing=Tru
 # A Hugging Face token is only needed for gated presets (flux-schnell). Name the Secret that
 # holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, no Secret is attached.
 hf_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_HF_SECRET")) else []
+# API tokens, the webhook secret and other ATELIER_* settings (ui/api_settings.py) for the web
+# container: name the Secret holding them with ATELIER_API_SECRET; without it the API is open.
+api_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_API_SECRET")) else []
 
 # --- GPU classes -----------------------------------------------------------------------
 # Each preset gets its own pool of containers (`ImageModel(preset=...)`), each container
@@ -123,15 +127,20 @@ def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
 # it holds no model and only awaits the GPU classes.
 
 
-@app.function(image=web_image, volumes={RESULTS_DIR: results_volume}, max_containers=1, timeout=60 * 60)
+@app.function(
+    image=web_image, volumes={RESULTS_DIR: results_volume}, secrets=api_secrets, max_containers=1, timeout=60 * 60
+)
 @modal.concurrent(max_inputs=200)
 @modal.asgi_app()
 def web():
     from ui.backends import ModalBackend
+    from ui.store import ResultStore
     from ui.web import create_app
 
     backend = ModalBackend({"image": ImageModel, "music": MusicModel}, defaults=MODAL_DEFAULTS, where="modal")
-    return create_app(backend)
+    # Commit after each change, so a restarted container (or `modal volume get`) sees every result.
+    store = ResultStore(on_change=results_volume.commit)
+    return create_app(backend, store)
 
 
 # --- `modal run app.py`: generate from the command line on Modal's GPUs -----------------

@@ -68,6 +68,10 @@ def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
 
     add_pages(app, store)  # /r/{id}, /gallery: before anything mounted at "/"
 
+    from ui.api import install_api  # here, not at the top: ui.api uses error_response from this module
+
+    install_api(app, backend, store)  # /api/v1, its guards and error handlers: before anything at "/"
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def studio() -> FileResponse:
         return FileResponse(ASSETS / "standin.html")
