@@ -9,7 +9,7 @@ TORCH  := torch==2.13.0
 PRESET ?=
 PORT   ?= 8000
 
-.PHONY: setup studio test bench clean
+.PHONY: setup studio test bench clean audiocraft-env
 
 $(BIN)/atelier: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,25 @@ $(BIN)/atelier: pyproject.toml
 
 setup: $(BIN)/atelier
 
+# audiocraft (the music engine of the audiocraft-* and tiny-audiocraft/tiny-audiogen presets)
+# pins torch 2.1, so it gets a venv of its own on Python 3.10, built from app.py's
+# AUDIOCRAFT_PACKAGES (the Modal image's list). Rebuilt only when that list changes.
+# About 5 min and 6 GB (torch 2.1's CUDA wheels are the only ones the registry has); av 11
+# builds from source: needs gcc, pkg-config and Debian's libav*-dev (see app.py).
+# python3.10 on PATH, else pyenv's 3.10 (pyenv's shim refuses a version that isn't selected).
+AUDIOCRAFT_PYTHON ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10; do \
+	"$$p" -V >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+AC_VENV := .venv-audiocraft
+
+audiocraft-env: setup
+	@pins=$$(mktemp); $(BIN)/python -c 'import app; print("\n".join(app.AUDIOCRAFT_PACKAGES))' > $$pins; \
+	if cmp -s $$pins $(AC_VENV)/requirements.txt; then echo "$(AC_VENV) is up to date"; rm $$pins; exit 0; fi; \
+	if [ -z "$(AUDIOCRAFT_PYTHON)" ]; then echo "audiocraft-env needs Python 3.10: set AUDIOCRAFT_PYTHON" >&2; exit 1; fi; \
+	set -e; rm -rf $(AC_VENV); $(AUDIOCRAFT_PYTHON) -m venv $(AC_VENV); \
+	$(AC_VENV)/bin/pip install --quiet --upgrade pip; \
+	$(AC_VENV)/bin/pip install --quiet -r $$pins; \
+	mv $$pins $(AC_VENV)/requirements.txt
+
 studio: setup
 	$(BIN)/atelier serve --port $(PORT) $(if $(PRESET),--preset $(PRESET))
 
@@ -28,4 +47,4 @@ test: setup
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) test-artifacts .pytest_cache
+	rm -rf $(VENV) $(AC_VENV) test-artifacts .pytest_cache

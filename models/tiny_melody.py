@@ -56,6 +56,9 @@ def build_tiny_musicgen_melody(out_dir: Path) -> None:
         for layer in model.audio_encoder.quantizer.layers:
             layer.codebook.embed.normal_()
             layer.codebook.inited.fill_(1)
+        # The chroma projection starts near zero (std 0.02), too faint for a tune to change a
+        # tiny random model's samples at all; at unit scale different melodies make different clips.
+        torch.nn.init.normal_(model.audio_enc_to_dec_proj.weight, std=1.0)
         model.generation_config.update(
             do_sample=True, guidance_scale=3.0, max_length=1500,
             pad_token_id=decoder_config.pad_token_id, decoder_start_token_id=decoder_config.bos_token_id,

@@ -44,7 +44,8 @@ def interpreter() -> Path:
     """The Python that has audiocraft: ATELIER_AUDIOCRAFT_PYTHON, else .venv-audiocraft's."""
     configured = os.environ.get("ATELIER_AUDIOCRAFT_PYTHON")
     python = Path(configured) if configured else DEFAULT_VENV_PYTHON
-    if not python.exists():
+    # `make audiocraft-env` writes the venv's requirements.txt last: without it, the build didn't finish.
+    if not python.exists() or not (configured or (python.parent.parent / "requirements.txt").exists()):
         where = f"ATELIER_AUDIOCRAFT_PYTHON ({configured})" if configured else str(DEFAULT_VENV_PYTHON)
         raise EngineUnavailable(
             f"The audiocraft engine isn't installed here: {where} does not exist. "
