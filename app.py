@@ -18,7 +18,7 @@ import modal
 
 from models.image import ImageGenerator
 from models.music import MusicGenerator
-from models.presets import MODAL_DEFAULTS
+from models.presets import MODAL_DEFAULTS, get_preset
 
 APP_NAME = os.environ.get("ATELIER_APP_NAME", "atelier")
 app = modal.App(APP_NAME)
@@ -51,6 +51,34 @@ WEB_PACKAGES = [
     "pillow==12.3.0",
 ]
 
+# audiocraft (Meta's MusicGen/AudioGen library) gets an image of its own: it declares torch
+# 2.1.0, xformers < 0.0.23 and av 11.0.0, which can't live beside torch 2.13. Python 3.10:
+# the newest CPython those pins were all built for. transformers and huggingface-hub are
+# pinned to audiocraft's time (transformers 5 needs a newer torch), numpy below 2 (torch 2.1
+# was built against numpy 1). audiocraft's other requirements resolve from these. The same
+# list builds the local venv (`make audiocraft-env`), where the tiny presets' tests run.
+AUDIOCRAFT_PYTHON_VERSION = "3.10"
+AUDIOCRAFT_PACKAGES = [
+    "audiocraft==1.3.0",
+    "torch==2.1.0",
+    "torchaudio==2.1.0",
+    "torchvision==0.16.0",
+    "torchtext==0.16.0",
+    "xformers==0.0.22.post7",
+    "av==11.0.0",
+    "numpy==1.26.4",
+    "transformers==4.41.2",
+    "huggingface-hub==0.23.4",
+    "pydantic==2.14.3",
+    "lameenc==1.9.0",
+]
+# Where the registry has no av 11.0.0 wheel for the image's Python, pip builds it from source
+# against Debian's FFmpeg 5.1 (checked: it builds and imports).
+AUDIOCRAFT_APT_PACKAGES = [
+    "gcc", "pkg-config", "libavformat-dev", "libavcodec-dev", "libavdevice-dev", "libavutil-dev",
+    "libavfilter-dev", "libswscale-dev", "libswresample-dev",
+]
+
 CACHE_DIR = Path("/cache")  # the weights Volume: Hugging Face cache plus built (tiny) weights
 RESULTS_DIR = Path("/results")
 
@@ -62,6 +90,21 @@ model_image = (
             "HF_HUB_CACHE": str(CACHE_DIR / "hf"),
             "ATELIER_HOME": str(CACHE_DIR / "atelier"),
             "ATELIER_DEVICE": "cuda",  # see models/device.py: snapshots load before a GPU is attached
+        }
+    )
+    .add_local_python_source("models")
+)
+
+audiocraft_image = (
+    modal.Image.debian_slim(python_version=AUDIOCRAFT_PYTHON_VERSION)
+    .apt_install(*AUDIOCRAFT_APT_PACKAGES)
+    .pip_install(*AUDIOCRAFT_PACKAGES)  # pip, as `make audiocraft-env` resolves them
+    .env(
+        {
+            "HF_HUB_CACHE": str(CACHE_DIR / "hf"),  # also EnCodec 32 kHz and T5, which audiocraft fetches itself
+            "TORCH_HOME": str(CACHE_DIR / "torch"),  # Demucs (melody presets), fetched through torch.hub
+            "ATELIER_HOME": str(CACHE_DIR / "atelier"),
+            "ATELIER_DEVICE": "cuda",
         }
     )
     .add_local_python_source("models")
@@ -109,6 +152,21 @@ class MusicModel(MusicGenerator):
     preset: str = modal.parameter(default=MODAL_DEFAULTS["music"])
 
 
+@app.cls(gpu="L40S", timeout=30 * 60, **{**GPU_CLASS_OPTIONS, "image": audiocraft_image})
+class AudiocraftMusicModel(MusicGenerator):
+    """The same class on audiocraft's image: the presets whose engine is audiocraft."""
+
+    preset: str = modal.parameter(default="audiocraft-musicgen-medium")
+
+
+def music_model(preset: str = MODAL_DEFAULTS["music"]):
+    """The music GPU class whose image has the preset's engine, for that preset.
+    The backends call it as they call a class: `music_model(preset=...)`."""
+    if get_preset("music", preset).engine == "audiocraft":
+        return AudiocraftMusicModel(preset=preset)
+    return MusicModel(preset=preset)
+
+
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=60 * 60)
 def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
     """Fill the weights Volume, so the first visitor doesn't wait for a download."""
@@ -119,6 +177,8 @@ def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
         for kind, table in PRESETS.items():
             if name in table:
                 print(f"{kind} {name}: {ensure_weights(table[name].weights)}")
+                if decoder := getattr(table[name], "diffusion_decoder", None):
+                    print(f"{kind} {name} diffusion decoder: {ensure_weights(decoder)}")
     weights_volume.commit()
 
 
@@ -137,7 +197,7 @@ def web():
     from ui.store import ResultStore
     from ui.web import create_app
 
-    backend = ModalBackend({"image": ImageModel, "music": MusicModel}, defaults=MODAL_DEFAULTS, where="modal")
+    backend = ModalBackend({"image": ImageModel, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
     # Commit after each change, so a restarted container (or `modal volume get`) sees every result.
     store = ResultStore(on_change=results_volume.commit)
     return create_app(backend, store)
@@ -153,7 +213,7 @@ def main(prompt: str, kind: str = "image", preset: str = "", seed: int = -1, dur
     fields = {"prompt": prompt, "preset": preset or None, "seed": None if seed < 0 else seed}
     if kind == "music":
         fields["duration"] = duration
-    backend_classes = {"image": ImageModel, "music": MusicModel}
+    backend_classes = {"image": ImageModel, "music": music_model}
     from ui.backends import ModalBackend
 
     generate_and_save(ModalBackend(backend_classes, defaults=MODAL_DEFAULTS, where="modal"), kind, fields, Path(output))
