@@ -188,7 +188,14 @@ def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
 
 
 @app.function(
-    image=web_image, volumes={RESULTS_DIR: results_volume}, secrets=api_secrets, max_containers=1, timeout=60 * 60
+    image=web_image,
+    volumes={RESULTS_DIR: results_volume},
+    secrets=api_secrets,
+    max_containers=1,
+    timeout=60 * 60,
+    # Async jobs run as tasks in this container, not as Modal inputs: stay up long enough
+    # after the last request for a long music job to finish and deliver its webhook.
+    scaledown_window=20 * 60,
 )
 @modal.concurrent(max_inputs=200)
 @modal.asgi_app()

@@ -45,7 +45,8 @@ class BuiltWeights:
         return atelier_home() / "weights" / self.name
 
     def describe(self) -> str:
-        return f"built offline with random weights into {self.folder}"
+        # Records are public (share pages), so no server paths here.
+        return f"{self.name}: random weights built offline"
 
 
 Weights = HubWeights | BuiltWeights
