@@ -140,3 +140,22 @@ def test_chroma_marks_the_pitch_class_of_a_tone(tmp_path):
         features = chroma(tone(4, rate=32000, freq=freq))
         assert features.shape[-1] == 12 and features.sum(-1).eq(1).all()  # one-hot per frame
         assert features[0].argmax(-1).mode().values.item() == pitch_class
+
+
+# --- through the REST API (which takes MusicRequest as its body) --------------------------------
+
+
+def test_the_api_takes_a_base64_melody_and_explains_a_bad_one(backend, store):
+    from fastapi.testclient import TestClient
+
+    from ui.web import create_app
+
+    with TestClient(create_app(backend, store)) as client:
+        melody = base64.b64encode(wav_bytes(tone(2))).decode()
+        made = client.post("/api/v1/music", json={"prompt": "a tune", "preset": "tiny-melody", "duration": 1,
+                                                  "melody": melody})
+        assert made.status_code == 201, made.text
+        silent = base64.b64encode(wav_bytes(tone(2, level=0))).decode()
+        refused = client.post("/api/v1/music", json={"prompt": "a tune", "preset": "tiny-melody", "melody": silent})
+        assert refused.status_code == 422
+        assert "Melody is completely silent" in refused.json()["error"]["message"]

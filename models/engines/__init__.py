@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import importlib.util
 
+# The engine modules import their libraries inside their methods, so importing them here
+# costs nothing and pulls in no torch; all of models/ is imported together, up front.
+from models.engines.audiocraft_engine import AudiocraftEngine
+from models.engines.audiocraft_process import AudiocraftProcess
 from models.engines.base import Engine, EngineUnavailable
+from models.engines.transformers_musicgen import TransformersEngine
 from models.presets import MusicPreset
 
 __all__ = ["Engine", "EngineUnavailable", "open_engine"]
@@ -27,14 +32,8 @@ __all__ = ["Engine", "EngineUnavailable", "open_engine"]
 def open_engine(spec: MusicPreset) -> Engine:
     """The engine that runs `spec`, not yet loaded."""
     if spec.engine == "transformers":
-        from models.engines.transformers_musicgen import TransformersEngine
-
         return TransformersEngine(spec)
     # find_spec looks audiocraft up without importing it.
     if importlib.util.find_spec("audiocraft") is not None:
-        from models.engines.audiocraft_engine import AudiocraftEngine
-
         return AudiocraftEngine(spec)
-    from models.engines.audiocraft_process import AudiocraftProcess
-
     return AudiocraftProcess(spec)

@@ -5,7 +5,7 @@ in its own venv (`make audiocraft-env` → .venv-audiocraft), and a MusicGenerat
 audiocraft preset in the main environment starts one worker there:
 
     parent (main env)                              worker (.venv-audiocraft)
-    AudiocraftProcess.load() ── spawns ──────────▶ python -m models.engines.audiocraft_process PRESET
+    AudiocraftProcess.load() ── spawns ──────────▶ python -m models.engines.audiocraft_worker PRESET
                              ◀─ {"type": "ready"}   AudiocraftEngine: load(), to_device()
     events(job) ─ {"n": 1, "job": {...}} ────────▶ engine.events(job)
                 ◀─ progress..., result (files as base64), or {"type": "error"}
@@ -23,7 +23,6 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,7 +60,7 @@ class AudiocraftProcess(Engine):
     def load(self) -> None:
         self._jobs = itertools.count(1)
         self.proc = subprocess.Popen(
-            [str(interpreter()), "-m", "models.engines.audiocraft_process", self.spec.name],
+            [str(interpreter()), "-m", "models.engines.audiocraft_worker", self.spec.name],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdin=subprocess.PIPE,
@@ -119,50 +118,3 @@ def _rebuild(message: dict) -> Exception:
     if message["error"] in ("WeightsUnavailable", "EngineUnavailable"):
         return WeightsUnavailable(text)
     return WorkerError(f"{message['error']}: {text}")
-
-
-# --- the worker's side -------------------------------------------------------------------------
-
-
-def main(preset: str) -> int:
-    # The protocol owns the real stdout; anything a library prints goes to stderr instead.
-    protocol = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-
-    def send(message: dict) -> None:
-        protocol.write(json.dumps(message) + "\n")
-
-    def failed(n: int, e: Exception) -> None:
-        send({"n": n, "type": "error", "error": type(e).__name__, "message": str(e)})
-
-    from models.device import target_device
-    from models.engines.audiocraft_engine import AudiocraftEngine
-    from models.presets import get_preset
-
-    try:
-        engine = AudiocraftEngine(get_preset("music", preset))
-        engine.load()
-        engine.to_device(target_device())
-    except Exception as e:
-        failed(0, e)
-        return 1
-    send({
-        "n": 0, "type": "ready", "sample_rate": engine.sample_rate, "device": engine.device,
-        "load_seconds": engine.load_seconds, "diffusion_decoder": engine.has_diffusion_decoder,
-    })
-    for line in sys.stdin:
-        request = json.loads(line)
-        n = request["n"]
-        try:
-            for event in engine.events(MusicJob.model_validate(request["job"])):
-                if event["type"] == "result":
-                    for file in event["files"]:
-                        file["data_base64"] = base64.b64encode(file.pop("data")).decode("ascii")
-                send({"n": n, **event})
-        except Exception as e:
-            failed(n, e)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
