@@ -18,7 +18,7 @@ import modal
 
 from models.image import ImageGenerator
 from models.music import MusicGenerator
-from models.presets import MODAL_DEFAULTS, get_preset
+from models.presets import MODAL_DEFAULTS, music_class_name
 
 APP_NAME = os.environ.get("ATELIER_APP_NAME", "atelier")
 app = modal.App(APP_NAME)
@@ -162,9 +162,8 @@ class AudiocraftMusicModel(MusicGenerator):
 def music_model(preset: str = MODAL_DEFAULTS["music"]):
     """The music GPU class whose image has the preset's engine, for that preset.
     The backends call it as they call a class: `music_model(preset=...)`."""
-    if get_preset("music", preset).engine == "audiocraft":
-        return AudiocraftMusicModel(preset=preset)
-    return MusicModel(preset=preset)
+    classes = {"MusicModel": MusicModel, "AudiocraftMusicModel": AudiocraftMusicModel}
+    return classes[music_class_name(preset)](preset=preset)
 
 
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=60 * 60)

@@ -261,6 +261,15 @@ def choose_defaults(name: str | None, defaults: dict[Kind, str]) -> dict[Kind, s
     return {kind: name if name in PRESETS[kind] else defaults[kind] for kind in PRESETS}
 
 
+# The Modal class that serves each music engine: its image carries that engine's libraries.
+# app.py defines the classes; hybrid mode looks them up by these names in a deployed app.
+MUSIC_CLASS_BY_ENGINE = {"transformers": "MusicModel", "audiocraft": "AudiocraftMusicModel"}
+
+
+def music_class_name(preset: str) -> str:
+    return MUSIC_CLASS_BY_ENGINE[get_preset("music", preset).engine]
+
+
 def get_preset(kind: Kind, name: str) -> ImagePreset | MusicPreset:
     try:
         return PRESETS[kind][name]

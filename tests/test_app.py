@@ -58,7 +58,11 @@ def recorded():
         module = importlib.import_module("app")
     finally:
         mp.undo()
-        sys.modules.update(saved)  # other tests keep the classes they already hold
+        # Put back exactly the modules other tests hold: a second copy of models.weights
+        # would make its WeightsUnavailable a different class from the one they catch.
+        for name in [n for n in sys.modules if n == "app" or n.startswith("models.")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
     return module, calls
 
 
@@ -160,3 +164,31 @@ def test_image_pins_resolve_together(recorded, tmp_path, image):
 
 def _canonical(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
+
+
+def test_every_music_preset_routes_to_a_class_the_app_defines():
+    import app
+    from models.presets import MUSIC_PRESETS, music_class_name
+
+    for preset in MUSIC_PRESETS:
+        assert isinstance(getattr(app, music_class_name(preset)), modal.Cls), preset
+
+
+def test_hybrid_without_a_modal_token_says_what_to_do(monkeypatch, tmp_path):
+    """No token, no modal.com: the first call fails at once with a sentence, not a traceback."""
+    import asyncio
+
+    from models.presets import MODAL_DEFAULTS
+    from models.requests import ImageRequest
+    from ui.backends import ModalBackend, ModelUnavailable
+
+    for var in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
+    backend = ModalBackend.from_deployed("atelier", MODAL_DEFAULTS)
+
+    async def first_call():
+        return [e async for e in backend.generate(backend.resolve(ImageRequest(prompt="fox")))]
+
+    with pytest.raises(ModelUnavailable, match="no valid token. Run `modal token new`"):
+        asyncio.run(asyncio.wait_for(first_call(), timeout=60))

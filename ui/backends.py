@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.presets import Kind
+from models.presets import MUSIC_CLASS_BY_ENGINE, Kind, music_class_name
 from models.requests import Job, Request, RequestError
 from models.weights import WeightsUnavailable
 
@@ -178,11 +178,13 @@ class ModalBackend(Backend):
         """Hybrid mode: this process serves the UI, a deployed app's GPUs do the work."""
         import modal
 
-        classes = {
-            "image": modal.Cls.from_name(app_name, "ImageModel"),
-            "music": modal.Cls.from_name(app_name, "MusicModel"),
-        }
-        return cls(classes, defaults, where="hybrid")
+        image = modal.Cls.from_name(app_name, "ImageModel")
+        music = {name: modal.Cls.from_name(app_name, name) for name in MUSIC_CLASS_BY_ENGINE.values()}
+
+        def music_model(preset: str):  # as app.music_model: the class whose image has the engine
+            return music[music_class_name(preset)](preset=preset)
+
+        return cls({"image": image, "music": music_model}, defaults, where="hybrid")
 
     async def generate(self, job: Job) -> AsyncIterator[dict]:
         import modal.exception
