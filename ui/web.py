@@ -2,29 +2,20 @@
 
     /api/health           which backend serves, and the state of each model
     /results/{id}/{file}  media from the result store (nothing else is ever served)
-    /generate/{kind}      stand-in studio endpoint: progress as JSON lines, then the result
-    /                     stand-in studio page (the Gradio studio replaces it)
+    /                     the Gradio studio (ui/studio.py)
 
-Order matters when the Gradio studio arrives: FastAPI routes and sub-apps are registered
-first, the Gradio mount at "/" last, or it swallows their paths.
+Order matters: FastAPI routes and sub-apps are registered first, the Gradio mount at "/"
+last, or it swallows their paths.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from pathlib import Path
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
-
-from models.requests import RequestError, parse
-from ui.backends import Backend, GenerationError
-from ui.generation import generate
+from ui.backends import Backend
 from ui.pages import add_pages
 from ui.store import NotFound, ResultStore
-
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -50,38 +41,12 @@ def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
             return error_response(404, "not_found", str(e))
         return FileResponse(path, media_type=mime)
 
-    @app.post("/generate/{kind}", include_in_schema=False)
-    async def generate_standin(kind: str, request: Request):
-        if kind not in ("image", "music"):
-            return error_response(404, "unknown_kind", f"Unknown kind '{kind}': use image or music.")
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error_response(400, "malformed_json", "The request body is not valid JSON.")
-        if not isinstance(body, dict):
-            return error_response(422, "invalid_request", "The request body must be a JSON object.")
-        try:
-            job = backend.resolve(parse(kind, body))
-        except RequestError as e:
-            return error_response(422, "invalid_request", str(e))
-        return StreamingResponse(_ndjson(backend, store, job), media_type="application/x-ndjson")
-
     add_pages(app, store)  # /r/{id}, /gallery: before anything mounted at "/"
 
     from ui.api import install_api  # here, not at the top: ui.api uses error_response from this module
 
     install_api(app, backend, store)  # /api/v1, its guards and error handlers: before anything at "/"
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def studio() -> FileResponse:
-        return FileResponse(ASSETS / "standin.html")
+    from ui.studio import mount_studio  # gradio is imported only when the app is built
 
-    return app
-
-
-async def _ndjson(backend: Backend, store: ResultStore, job) -> AsyncIterator[bytes]:
-    try:
-        async for event in generate(backend, store, job):
-            yield (json.dumps(event) + "\n").encode()
-    except GenerationError as e:
-        yield (json.dumps({"type": "error", "status": e.status, "message": str(e)}) + "\n").encode()
+    return mount_studio(app, backend, store)  # last: the studio at "/" catches every other path

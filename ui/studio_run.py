@@ -1,0 +1,88 @@
+"""One studio generation: checked input → ui.generation.generate → the saved result.
+
+What the studio adds to the shared path is the browser's view of it: the events become
+gr.Progress updates (queue position while a model is busy, then the model's own steps),
+and the errors a person can act on become gr.Error messages in the page. Nothing here
+waits on anything but the backend, so one visitor's generation never holds up another's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import quote
+
+import gradio as gr
+
+from models.requests import RequestError, parse
+from ui.backends import Backend, GenerationError
+from ui.generation import generate
+from ui.store import ResultStore
+
+# A progress event → (fraction done or (done, total), what to say): each tab words its own.
+Describe = Callable[[dict], tuple[float | tuple[int, int], str]]
+
+
+async def run(backend: Backend, store: ResultStore, kind: str, fields: dict, progress: gr.Progress, describe: Describe) -> dict:
+    """Check the fields, run the job, report progress; the "saved" event, or a gr.Error.
+
+    Fields left None (by a gradio_client caller, say) take the preset's defaults.
+    """
+    try:
+        job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
+    except RequestError as e:
+        raise gr.Error(str(e), title="Please check the settings", print_exception=False) from None
+    progress(0, desc="Starting…")
+    try:
+        async for event in generate(backend, store, job):
+            match event["type"]:
+                case "queued":
+                    progress(0, desc=waiting_message(event.get("position")))
+                case "progress":
+                    done, message = describe(event)
+                    progress(done, desc=message)
+                case "saved":
+                    return event
+    except GenerationError as e:  # the backend has logged it; the visitor gets the sentence
+        raise gr.Error(str(e), title="The model couldn't finish", print_exception=False) from None
+    raise gr.Error("The model stopped without a result.", print_exception=False)
+
+
+def waiting_message(position: int | None) -> str:
+    if position:
+        ahead = position - 1
+        return f"Waiting for a free model: {ahead} request{'s' if ahead != 1 else ''} ahead of you"
+    return "Waiting for a free GPU…"
+
+
+def public_base_url(request: gr.Request) -> str:
+    """The scheme and host the visitor's browser used, e.g. "https://me--atelier.modal.run".
+
+    Behind a proxy (Modal's included) the forwarded headers say what the browser saw. They
+    only shape links sent back to the same visitor, so trusting them lets no one mislead
+    anyone else.
+    """
+    headers = request.headers
+    host = _first(headers.get("x-forwarded-host")) or headers.get("host") or "localhost"
+    scheme = _first(headers.get("x-forwarded-proto")) or request.request.url.scheme
+    return f"{scheme}://{host}"
+
+
+def media_files(store: ResultStore, record: dict) -> list[str]:
+    """A result's media as store paths, for Gradio's image and audio components.
+
+    Gradio copies what a handler returns into its own temp folder (swept by `delete_cache`)
+    and serves the copy; returning paths rather than /results URLs is what lets a
+    gradio_client download them (it fetches outputs only through Gradio's file route).
+    store.media_path resolves nothing but the files a record lists, so no other path can
+    reach Gradio from here.
+    """
+    return [str(store.media_path(record["id"], f["name"])[0]) for f in record["files"]]
+
+
+def media_url(record: dict, index: int = 0) -> str:
+    """The store's own URL for one of a result's files (the /results route in ui/web.py)."""
+    return f"/results/{record['id']}/{quote(record['files'][index]['name'])}"
+
+
+def _first(value: str | None) -> str | None:
+    return value.split(",")[0].strip() if value else None
