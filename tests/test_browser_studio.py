@@ -217,3 +217,22 @@ def test_an_example_fills_the_prompt(page, site):
     expect(page.locator("#image-prompt textarea")).to_have_value(
         "A lighthouse on a cliff at dawn, watercolor, soft morning light"
     )
+
+
+def test_music_options_follow_the_model(page, site):
+    url, _ = site
+    open_studio(page, url)
+    select_tab(page, "Music")
+    expect(page.locator("#music-melody")).to_be_hidden()
+    expect(page.locator("#music-diffusion")).to_be_hidden()
+    for preset, melody, diffusion in (("tiny-melody", True, False), ("tiny-audiocraft", False, True)):
+        page.locator("#music-preset input").click()
+        page.get_by_role("option", name=preset, exact=True).click()
+        if melody:
+            expect(page.locator("#music-melody")).to_be_visible()
+        else:
+            expect(page.locator("#music-melody")).to_be_hidden()
+        if diffusion:
+            expect(page.locator("#music-diffusion")).to_be_visible()
+        else:
+            expect(page.locator("#music-diffusion")).to_be_hidden()

@@ -8,9 +8,10 @@ import wave
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import gradio as gr
@@ -52,6 +53,7 @@ def test_both_endpoints_take_the_request_fields_by_name(client):
         assert "prompt" in params and "seed" in params
         required = [p["parameter_name"] for p in endpoints[name]["parameters"] if not p["parameter_has_default"]]
         assert required == ["prompt"]
+    assert {"melody", "diffusion_decoder"} <= {p["parameter_name"] for p in endpoints["/generate_music"]["parameters"]}
 
 
 def test_generate_image_returns_the_stored_images_and_the_seed(site, client):
@@ -113,6 +115,44 @@ def test_gradio_serves_no_file_from_the_store_or_the_disk(site, client):
         response = httpx.get(f"{url}/gradio_api/file={path}")
         assert response.status_code == 403, path
     assert httpx.get(f"{url}/results/{record['id']}/record.json").status_code == 404  # not a listed file
+
+
+def _tune(path: Path, seconds: float = 2.0, rate: int = 16000) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.4 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return path
+
+
+def test_a_melody_preset_follows_an_uploaded_tune(site, client, tmp_path):
+    _, store = site
+    _, seed, details = client.predict(
+        "hum along", preset="tiny-melody", duration=3, melody=handle_file(str(_tune(tmp_path / "tune.wav"))),
+        seed=31, random_seed=False, api_name="/generate_music",
+    )
+    (record,) = [r for r in store.list(published_only=False, kind="music", limit=1000) if r["seed"] == 31]
+    assert record["melody"]["seconds"] == pytest.approx(2.0, abs=0.05)
+
+    with pytest.raises(AppError, match="tiny can't follow a melody"):
+        client.predict("hum along", preset="tiny", melody=handle_file(str(tmp_path / "tune.wav")),
+                       api_name="/generate_music")
+
+
+def test_a_request_naming_a_file_on_the_server_is_refused(site, tmp_path):
+    """Gradio reads an input file only if it was uploaded to it: a client can't name a server path."""
+    url, store = site
+    tune = _tune(tmp_path / "on-the-server.wav")  # a perfectly good melody, but not an upload
+    before = len(store)
+    raw = {"path": str(tune), "meta": {"_type": "gradio.FileData"}}
+    data = ["x", "tiny-melody", 2, "wav", 0, True, 1.0, 250, 3.0, raw, False]
+    event = httpx.post(f"{url}/gradio_api/call/generate_music", json={"data": data}).json()["event_id"]
+    stream = httpx.get(f"{url}/gradio_api/call/generate_music/{event}", timeout=60).text
+    assert "event: error" in stream and "event: complete" not in stream
+    assert len(store) == before
 
 
 def test_a_full_queue_refuses_with_a_message(tmp_path):

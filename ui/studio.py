@@ -43,9 +43,14 @@ CACHE_SWEEP = (3600, 3600)  # Gradio's temp files (it makes few: media are serve
 
 def mount_studio(app: FastAPI, backend: Backend, store: ResultStore) -> FastAPI:
     """Mount the studio at "/". Call it last: a root mount catches every path not routed before it."""
+    studio = build_studio(backend, store)
+    # Gradio checks that a file named in a request is one of its own uploads (and that a file
+    # an event returns is in its temp folder) only in apps it launched itself: mounted, it
+    # would read any path a client names (checked with gradio 6.31). Say it is launched.
+    studio.has_launched = True
     return gr.mount_gradio_app(
         app,
-        build_studio(backend, store),
+        studio,
         path="/",
         theme=studio_theme(),
         css_paths=[ASSETS / "studio.css"],
@@ -73,7 +78,7 @@ def build_studio(
         tab_of = {"image": image, "music": music}
         form = {tabs} | {c for t in tab_of.values() for c in (*t.fill_outputs, *t.show_outputs, *t.share.outputs)}
 
-        def pick(session: History, event: gr.EventData, request: gr.Request) -> dict:
+        async def pick(session: History, event: gr.EventData, request: gr.Request) -> dict:
             """A history card was clicked: show that result and load its settings."""
             entry = session.find(event.id)
             try:
@@ -86,7 +91,7 @@ def build_studio(
             return {
                 tabs: gr.Tabs(selected=record["kind"]),
                 **tab.fill(record["parameters"]),
-                **tab.show(record),
+                **await tab.show(record),
                 **tab.share.showing(record["published"], permalink(request, record["id"])),
             }
 

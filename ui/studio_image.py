@@ -149,7 +149,7 @@ class ImageTab:
                           steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images)
             saved = await run(backend, store, "image", fields, progress, describe)
             session.add(Entry(saved["record"], saved["owner_token"]))
-            return self.show(saved["record"])
+            return await self.show(saved["record"])
 
         gr.on(
             [self.generate.click, self.prompt.submit],
@@ -205,10 +205,10 @@ class ImageTab:
             updates[self.seed.randomize] = False
         return updates
 
-    def show(self, record: dict) -> dict[gr.components.Component, Any]:
+    async def show(self, record: dict) -> dict[gr.components.Component, Any]:
         """Put a result on show: its images, the seed it used, its details."""
         return {
-            self.gallery: media_files(self.store, record),
+            self.gallery: await media_files(self.store, record),
             self.seed.seed: record["seed"],
             self.details: details(record),
             self.current: record["id"],

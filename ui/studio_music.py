@@ -1,13 +1,17 @@
 """The studio's music tab: a prompt, a length and a preset in, a playable clip out.
 
 Clips longer than the model's window are made window by window (models/audio.py); the
-progress bar covers the whole clip. Gradio API: `/generate_music` (prompt, preset, duration,
-format, seed, random_seed, temperature, top_k, guidance) → (clip, seed used, details).
+progress bar covers the whole clip. Melody presets can follow an uploaded or recorded tune;
+presets with MultiBand Diffusion can decode with it. Gradio API: `/generate_music` (prompt,
+preset, duration, format, seed, random_seed, temperature, top_k, guidance, melody,
+diffusion_decoder) → (clip, seed used, details).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 import gradio as gr
 
 from models.presets import MUSIC_PRESETS, get_preset
@@ -18,6 +22,17 @@ from ui.studio_controls import SeedRow, examples, slider
 from ui.studio_run import media_files, run
 from ui.studio_session import Entry, History
 from ui.studio_share import ShareRow
+
+
+async def uploaded_bytes(upload: dict | None) -> bytes | None:
+    """The bytes of an uploaded file, as Gradio hands it over unprocessed (a FileData dict).
+
+    Gradio has already checked the path is one of its own uploads (see mount_studio); the
+    request schema then checks the bytes are a usable melody.
+    """
+    if not upload:
+        return None
+    return await asyncio.to_thread(Path(upload["path"]).read_bytes)
 
 
 def describe(event: dict) -> tuple[float, str]:
@@ -48,6 +63,8 @@ class MusicTab:
     top_k: gr.Slider
     guidance: gr.Slider
     seed: SeedRow
+    melody: gr.Audio
+    diffusion_decoder: gr.Checkbox
     generate: gr.Button
     audio: gr.Audio
     details: gr.Markdown
@@ -73,6 +90,14 @@ class MusicTab:
                                   label="Duration (seconds)", elem_id="music-duration",
                                   info="Longer than one model window? It is continued window by window.")
                 seed = SeedRow.build("music")
+                melody = gr.Audio(
+                    label="Melody to follow (optional)", sources=["upload", "microphone"], type="filepath",
+                    visible=preset.takes_melody, elem_id="music-melody",
+                )
+                diffusion_decoder = gr.Checkbox(
+                    label="MultiBand Diffusion decoder", info="Cleaner audio, several times slower",
+                    visible=preset.diffusion_decoder is not None, elem_id="music-diffusion",
+                )
                 with gr.Accordion("Advanced", open=False, elem_id="music-advanced"):
                     with gr.Row():
                         temperature = slider(MusicRequest, "temperature", preset.temperature, step=0.05,
@@ -87,7 +112,7 @@ class MusicTab:
                 result_details = gr.Markdown(label="Details", elem_classes="details", elem_id="music-details")
                 share = ShareRow.build("music")
         tab = cls(store, backend.defaults["music"], prompt, preset_box, duration, fmt, temperature, top_k, guidance, seed,
-                  generate, audio, result_details, share, gr.State(None))
+                  melody, diffusion_decoder, generate, audio, result_details, share, gr.State(None))
         tab._wire(backend, store, history, strip)
         return tab
 
@@ -95,20 +120,21 @@ class MusicTab:
         async def generate_music(
             prompt: str, preset: str | None, duration: float | None, format: str | None, seed: int | None,
             random_seed: bool, temperature: float | None, top_k: int | None, guidance: float | None,
-            session: History, progress: gr.Progress = gr.Progress(),
+            session: History, melody: dict | None = None, diffusion_decoder: bool | None = None,
+            progress: gr.Progress = gr.Progress(),
         ):
             fields = dict(prompt=prompt, preset=preset, duration=duration, format=format,
                           seed=SeedRow.chosen(seed, random_seed), temperature=temperature, top_k=top_k,
-                          guidance=guidance)
+                          guidance=guidance, melody=await uploaded_bytes(melody), diffusion_decoder=diffusion_decoder)
             saved = await run(backend, store, "music", fields, progress, describe)
             session.add(Entry(saved["record"], saved["owner_token"]))
-            return self.show(saved["record"])
+            return await self.show(saved["record"])
 
         gr.on(
             [self.generate.click, self.prompt.submit],
             generate_music,
             inputs=[self.prompt, self.preset, self.duration, self.format, self.seed.seed, self.seed.randomize,
-                    self.temperature, self.top_k, self.guidance, history],
+                    self.temperature, self.top_k, self.guidance, history, self.melody, self.diffusion_decoder],
             outputs=self.show_outputs,
             api_name="generate_music",
             concurrency_limit=None,  # the web side only awaits: every visitor's request goes out at once
@@ -125,22 +151,26 @@ class MusicTab:
     @property
     def fill_outputs(self) -> list:
         return [self.prompt, self.preset, self.duration, self.format, self.temperature, self.top_k, self.guidance,
-                self.seed.seed, self.seed.randomize]
+                self.seed.seed, self.seed.randomize, self.melody, self.diffusion_decoder]
 
     def preset_settings(self, name: str) -> dict:
+        """A preset's defaults, and only the options its model has (a melody, a diffusion decoder)."""
         p = get_preset("music", name)
         return {
             self.preset: gr.update(value=p.name, info=p.summary),
             self.temperature: p.temperature,
             self.top_k: p.top_k,
             self.guidance: p.guidance,
+            self.melody: gr.update(visible=p.takes_melody, value=None),
+            self.diffusion_decoder: gr.update(visible=p.diffusion_decoder is not None, value=False),
         }
 
     def fill(self, values: dict) -> dict:
         """Set the form from request fields (a history entry's parameters, a remix link's query)."""
         updates = self.preset_settings(values.get("preset") or self.default_preset)
         simple = {"prompt": self.prompt, "duration": self.duration, "format": self.format,
-                  "temperature": self.temperature, "top_k": self.top_k, "guidance": self.guidance}
+                  "temperature": self.temperature, "top_k": self.top_k, "guidance": self.guidance,
+                  "diffusion_decoder": self.diffusion_decoder}
         for name, component in simple.items():
             if values.get(name) is not None:
                 updates[component] = values[name]
@@ -149,10 +179,10 @@ class MusicTab:
             updates[self.seed.randomize] = False
         return updates
 
-    def show(self, record: dict) -> dict:
+    async def show(self, record: dict) -> dict:
         """Put a result on show: its clip, the seed it used, its details."""
         return {
-            self.audio: media_files(self.store, record)[0],
+            self.audio: (await media_files(self.store, record))[0],
             self.seed.seed: record["seed"],
             self.details: details(record),
             self.current: record["id"],

@@ -8,15 +8,20 @@ waits on anything but the backend, so one visitor's generation never holds up an
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from urllib.parse import quote
 
 import gradio as gr
+from gradio.processing_utils import save_file_to_cache
+from gradio.utils import get_upload_folder
 
 from models.requests import RequestError, parse
 from ui.backends import Backend, GenerationError
 from ui.generation import generate
 from ui.store import ResultStore
+
+GRADIO_CACHE = get_upload_folder()  # where Gradio keeps (and serves) uploads and outputs: GRADIO_TEMP_DIR
 
 # A progress event → (fraction done or (done, total), what to say): each tab words its own.
 Describe = Callable[[dict], tuple[float | tuple[int, int], str]]
@@ -67,16 +72,17 @@ def public_base_url(request: gr.Request) -> str:
     return f"{scheme}://{host}"
 
 
-def media_files(store: ResultStore, record: dict) -> list[str]:
-    """A result's media as store paths, for Gradio's image and audio components.
+async def media_files(store: ResultStore, record: dict) -> list[str]:
+    """A result's media as copies in Gradio's temp folder, for its image and audio components.
 
-    Gradio copies what a handler returns into its own temp folder (swept by `delete_cache`)
-    and serves the copy; returning paths rather than /results URLs is what lets a
-    gradio_client download them (it fetches outputs only through Gradio's file route).
-    store.media_path resolves nothing but the files a record lists, so no other path can
-    reach Gradio from here.
+    Gradio serves outputs only from there (swept by `delete_cache`), and a gradio_client
+    downloads them only through Gradio's file route, so the studio hands over copies rather
+    than /results URLs; it makes them here, off the event loop, where Gradio would copy them
+    on it. store.media_path resolves nothing but the files a record lists, so no other file
+    can reach Gradio from here. A copy is made once per content (named by its hash).
     """
-    return [str(store.media_path(record["id"], f["name"])[0]) for f in record["files"]]
+    paths = [store.media_path(record["id"], f["name"])[0] for f in record["files"]]
+    return [await asyncio.to_thread(save_file_to_cache, path, GRADIO_CACHE) for path in paths]
 
 
 def media_url(record: dict, index: int = 0) -> str:
