@@ -57,7 +57,7 @@ def page(chromium, site):
 
 def open_studio(page: Page, url: str, query: dict | None = None) -> Page:
     page.goto(f"{url}/" + (f"?{urlencode(query)}" if query else ""))
-    expect(page.locator("#image-prompt textarea")).to_be_visible(timeout=30_000)
+    expect(page.locator("#history")).to_be_visible(timeout=30_000)  # on every tab: a remix link may pick Music
     return page
 
 

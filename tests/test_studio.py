@@ -13,8 +13,8 @@ from models.requests import ImageRequest, MusicRequest, parse
 from ui.studio import checked_fields
 from ui.studio_controls import bounds, slider
 from ui.studio_image import ASPECTS, aspect_of, size_for
-from ui.studio_run import media_url, public_base_url
-from ui.studio_session import HISTORY_SIZE, Entry, History
+from ui.studio_run import public_base_url
+from ui.studio_session import HISTORY_SIZE, Entry, History, media_url
 from ui.studio_share import history_html
 from tests.test_studio_support import FixedLatencyBackend
 

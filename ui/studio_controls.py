@@ -1,5 +1,5 @@
-"""Controls the studio's two tabs share: sliders bounded by the request schemas, the seed row,
-the example prompts.
+"""What the studio's two tabs share: sliders bounded by the request schemas, the seed row, the
+example prompts, and how a tab's Generate is wired.
 
 Every bound a slider shows is read from models/requests.py (or a preset), never written here
 again: the schema stays the one place that says what a valid request is. The sliders only
@@ -93,3 +93,29 @@ def examples(kind: str, prompt: gr.Textbox) -> gr.Examples:
         [[e["prompt"]] for e in listed], inputs=[prompt], example_labels=[e["label"] for e in listed],
         label="Try one", examples_per_page=len(listed), api_visibility="private", elem_id=f"{kind}-examples",
     )
+
+
+def wire_generation(tab, handler, inputs: list, *, api_name: str, progress_on, store, history: gr.State,
+                    strip: gr.HTML) -> None:
+    """The one way a tab's Generate runs, for the image and music tabs alike.
+
+    No per-event concurrency limit: the web side only awaits the backend, so every visitor's
+    request goes out at once (studio.py bounds the total). Raw values (preprocess=False): the
+    request schema alone judges them, naming the field at fault, where Gradio's own checks
+    would say "Value 50 is greater than maximum value 10". Then the history strip and Share
+    catch up, and the model choice keeps the form to what that model uses.
+    """
+    gr.on(
+        [tab.generate.click, tab.prompt.submit],
+        handler,
+        inputs=inputs,
+        outputs=tab.show_outputs,
+        api_name=api_name,
+        concurrency_limit=None,
+        preprocess=False,
+        show_progress_on=[progress_on],
+    ).success(tab.share.after_result, history, [strip, *tab.share.outputs], api_visibility="private",
+              show_progress="hidden")
+    tab.share.wire(store, history, tab.current, strip)
+    tab.preset.input(tab.preset_settings, tab.preset, tab.fill_outputs, api_visibility="private",
+                     show_progress="hidden")

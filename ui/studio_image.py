@@ -17,9 +17,9 @@ from models.presets import IMAGE_PRESETS, ImagePreset, get_preset
 from models.requests import ImageRequest
 from ui.backends import Backend
 from ui.store import ResultStore
-from ui.studio_controls import SeedRow, bounds, examples, slider
+from ui.studio_controls import SeedRow, bounds, examples, slider, wire_generation
 from ui.studio_run import media_files, run
-from ui.studio_session import Entry, History
+from ui.studio_session import History
 from ui.studio_share import ShareRow
 
 # Aspect ratios offered as one click each; the exact size stays editable under "Advanced".
@@ -147,25 +147,14 @@ class ImageTab:
         ):
             fields = dict(prompt=prompt, negative_prompt=negative_prompt, preset=preset, width=width, height=height,
                           steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images)
-            saved = await run(backend, store, "image", fields, progress, describe)
-            session.add(Entry(saved["record"], saved["owner_token"]))
-            return await self.show(saved["record"])
+            return await self.show(await run(backend, store, "image", fields, session, progress, describe))
 
-        gr.on(
-            [self.generate.click, self.prompt.submit],
-            generate_image,
-            inputs=[self.prompt, self.negative_prompt, self.preset, self.width, self.height, self.steps,
-                    self.guidance, self.seed.seed, self.seed.randomize, self.num_images, history],
-            outputs=self.show_outputs,
-            api_name="generate_image",
-            concurrency_limit=None,  # the web side only awaits: every visitor's request goes out at once
-            preprocess=False,  # raw values: the request schema alone judges them, naming the field at fault
-            show_progress_on=[self.gallery],
-        ).success(self.share.after_result, history, [strip, *self.share.outputs], api_visibility="private",
-                  show_progress="hidden")
-        self.share.wire(store, history, self.current, strip)
-        self.preset.input(self.preset_settings, self.preset, self.fill_outputs,
-                          api_visibility="private", show_progress="hidden")
+        wire_generation(
+            self, generate_image,
+            [self.prompt, self.negative_prompt, self.preset, self.width, self.height, self.steps, self.guidance,
+             self.seed.seed, self.seed.randomize, self.num_images, history],
+            api_name="generate_image", progress_on=self.gallery, store=store, history=history, strip=strip,
+        )
         self.aspect.input(self._resize, [self.aspect, self.preset], [self.width, self.height],
                           api_visibility="private", show_progress="hidden")
 

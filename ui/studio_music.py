@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+
 import gradio as gr
 
 from models.presets import MUSIC_PRESETS, get_preset
 from models.requests import MusicRequest
 from ui.backends import Backend
 from ui.store import ResultStore
-from ui.studio_controls import SeedRow, examples, slider
+from ui.studio_controls import SeedRow, examples, slider, wire_generation
 from ui.studio_run import media_files, run
-from ui.studio_session import Entry, History
+from ui.studio_session import History
 from ui.studio_share import ShareRow
 
 
@@ -126,25 +127,14 @@ class MusicTab:
             fields = dict(prompt=prompt, preset=preset, duration=duration, format=format,
                           seed=SeedRow.chosen(seed, random_seed), temperature=temperature, top_k=top_k,
                           guidance=guidance, melody=await uploaded_bytes(melody), diffusion_decoder=diffusion_decoder)
-            saved = await run(backend, store, "music", fields, progress, describe)
-            session.add(Entry(saved["record"], saved["owner_token"]))
-            return await self.show(saved["record"])
+            return await self.show(await run(backend, store, "music", fields, session, progress, describe))
 
-        gr.on(
-            [self.generate.click, self.prompt.submit],
-            generate_music,
-            inputs=[self.prompt, self.preset, self.duration, self.format, self.seed.seed, self.seed.randomize,
-                    self.temperature, self.top_k, self.guidance, history, self.melody, self.diffusion_decoder],
-            outputs=self.show_outputs,
-            api_name="generate_music",
-            concurrency_limit=None,  # the web side only awaits: every visitor's request goes out at once
-            preprocess=False,  # raw values: the request schema alone judges them, naming the field at fault
-            show_progress_on=[self.audio],
-        ).success(self.share.after_result, history, [strip, *self.share.outputs], api_visibility="private",
-                  show_progress="hidden")
-        self.share.wire(store, history, self.current, strip)
-        self.preset.input(self.preset_settings, self.preset, self.fill_outputs, api_visibility="private",
-                          show_progress="hidden")
+        wire_generation(
+            self, generate_music,
+            [self.prompt, self.preset, self.duration, self.format, self.seed.seed, self.seed.randomize,
+             self.temperature, self.top_k, self.guidance, history, self.melody, self.diffusion_decoder],
+            api_name="generate_music", progress_on=self.audio, store=store, history=history, strip=strip,
+        )
 
     # --- filling the form (preset changes, history, remix links) ---------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from urllib.parse import quote
 
 import gradio as gr
 from gradio.processing_utils import save_file_to_cache
@@ -20,6 +19,7 @@ from models.requests import RequestError, parse
 from ui.backends import Backend, GenerationError
 from ui.generation import generate
 from ui.store import ResultStore
+from ui.studio_session import Entry, History
 
 GRADIO_CACHE = get_upload_folder()  # where Gradio keeps (and serves) uploads and outputs: GRADIO_TEMP_DIR
 
@@ -27,11 +27,13 @@ GRADIO_CACHE = get_upload_folder()  # where Gradio keeps (and serves) uploads an
 Describe = Callable[[dict], tuple[float | tuple[int, int], str]]
 
 
-async def run(backend: Backend, store: ResultStore, kind: str, fields: dict, progress: gr.Progress, describe: Describe) -> dict:
-    """Check the fields, run the job, report progress; the "saved" event, or a gr.Error.
-
-    Fields left None (by a gradio_client caller, say) take the preset's defaults.
-    """
+async def run(
+    backend: Backend, store: ResultStore, kind: str, fields: dict, session: History, progress: gr.Progress,
+    describe: Describe,
+) -> dict:
+    """Check the fields, run the job, report progress, add the result to the visitor's history;
+    its public record, or a gr.Error. Fields left None (by a gradio_client caller, say) take
+    the preset's defaults."""
     try:
         job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
     except RequestError as e:
@@ -46,7 +48,8 @@ async def run(backend: Backend, store: ResultStore, kind: str, fields: dict, pro
                     done, message = describe(event)
                     progress(done, desc=message)
                 case "saved":
-                    return event
+                    session.add(Entry(event["record"], event["owner_token"]))
+                    return event["record"]
     except GenerationError as e:  # the backend has logged it; the visitor gets the sentence
         raise gr.Error(str(e), title="The model couldn't finish", print_exception=False) from None
     raise gr.Error("The model stopped without a result.", print_exception=False)
@@ -83,11 +86,6 @@ async def media_files(store: ResultStore, record: dict) -> list[str]:
     """
     paths = [store.media_path(record["id"], f["name"])[0] for f in record["files"]]
     return [await asyncio.to_thread(save_file_to_cache, path, GRADIO_CACHE) for path in paths]
-
-
-def media_url(record: dict, index: int = 0) -> str:
-    """The store's own URL for one of a result's files (the /results route in ui/web.py)."""
-    return f"/results/{record['id']}/{quote(record['files'][index]['name'])}"
 
 
 def _first(value: str | None) -> str | None:

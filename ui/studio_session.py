@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import gradio as gr
 
 from ui.store import NotFound, ResultStore
-from ui.studio_run import media_url
 
 HISTORY_SIZE = 24  # per visitor; older entries drop off (the results stay in the store)
 
@@ -63,6 +63,11 @@ class History:
             }
             for e in self.entries
         ]
+
+
+def media_url(record: dict, index: int = 0) -> str:
+    """The store's own URL for one of a result's files (the /results route in ui/web.py)."""
+    return f"/results/{record['id']}/{quote(record['files'][index]['name'])}"
 
 
 def owner_key(entry: Entry) -> dict:
