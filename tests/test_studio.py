@@ -11,7 +11,7 @@ from models.errors import RequestError
 from models.presets import IMAGE_PRESETS
 from models.requests import ImageRequest, MusicRequest, parse
 from ui.studio import checked_fields
-from ui.studio_controls import bounds, slider
+from ui.studio_controls import SeedRow, bounds, overlay, slider
 from ui.studio_image import ASPECTS, aspect_of, size_for
 from ui.studio_run import public_base_url
 from ui.studio_session import HISTORY_SIZE, Entry, History, media_url
@@ -37,6 +37,17 @@ def test_sliders_take_their_limits_from_the_request_schema():
     temperature = slider(MusicRequest, "temperature", 1.0, step=0.05)
     assert temperature.minimum == pytest.approx(0.05)  # the schema's bound is exclusive (> 0)
     parse("music", {"prompt": "x", "temperature": temperature.minimum})  # the slider's lowest value is valid
+
+
+def test_filling_a_form_keeps_what_the_preset_set_besides_the_value():
+    decoder, steps, seed = gr.Checkbox(), gr.Slider(), SeedRow(gr.Number(), gr.Checkbox())
+    settings = {decoder: gr.update(visible=True, value=False), steps: gr.update(value=2, maximum=10)}
+    filled = overlay(settings, {"diffusion_decoder": True, "steps": 4, "seed": 9}, {"diffusion_decoder": decoder,
+                     "steps": steps}, seed)
+    assert filled[decoder]["visible"] is True and filled[decoder]["value"] is True  # still shown for this preset
+    assert filled[steps]["maximum"] == 10 and filled[steps]["value"] == 4
+    assert filled[seed.seed] == 9 and filled[seed.randomize] is False  # a given seed is used, not redrawn
+    assert overlay(settings, {}, {"steps": steps}, seed) == settings  # nothing given: the preset's defaults
 
 
 def _entry(prompt: str, kind: str = "image", token: str = "owner-secret-token", n: int = 0) -> Entry:

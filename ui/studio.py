@@ -38,7 +38,7 @@ from ui.studio_share import history_strip, permalink
 
 MAX_ACTIVE = 256  # generations in flight at once, all visitors together (each one only awaits)
 MAX_WAITING = 512  # requests queued beyond that; more are refused with "queue is full"
-CACHE_SWEEP = (3600, 3600)  # Gradio's temp files (it makes few: media are served by URL) live an hour
+CACHE_SWEEP = (3600, 3600)  # Gradio's temp files (copies of results on show, uploads) live about an hour
 
 
 def mount_studio(app: FastAPI, backend: Backend, store: ResultStore) -> FastAPI:

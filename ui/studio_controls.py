@@ -85,6 +85,21 @@ class SeedRow:
         return None if randomize or seed is None else int(seed)
 
 
+def overlay(settings: dict, values: dict, fields: dict[str, gr.components.Component], seed: SeedRow) -> dict:
+    """A tab's form from request fields (a history entry's parameters, a remix link's query)
+    laid over its preset's settings: a given value replaces a setting's value and keeps the
+    rest of it (a maximum, a visibility); a given seed is used as is, not drawn at random."""
+    updates = dict(settings)
+    for name, component in fields.items():
+        if values.get(name) is not None:
+            setting = updates.get(component)
+            updates[component] = {**setting, "value": values[name]} if isinstance(setting, dict) else values[name]
+    if values.get("seed") is not None:
+        updates[seed.seed] = values["seed"]
+        updates[seed.randomize] = False
+    return updates
+
+
 def examples(kind: str, prompt: gr.Textbox) -> gr.Examples:
     """Example prompts from assets/examples.json (editable without touching code): a click
     puts one in the prompt box."""

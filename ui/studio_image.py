@@ -17,7 +17,7 @@ from models.presets import IMAGE_PRESETS, ImagePreset, get_preset
 from models.requests import ImageRequest
 from ui.backends import Backend
 from ui.store import ResultStore
-from ui.studio_controls import SeedRow, bounds, examples, slider, wire_generation
+from ui.studio_controls import SeedRow, bounds, examples, overlay, slider, wire_generation
 from ui.studio_run import media_files, run
 from ui.studio_session import History
 from ui.studio_share import ShareRow
@@ -181,17 +181,12 @@ class ImageTab:
 
     def fill(self, values: dict) -> dict[gr.components.Component, Any]:
         """Set the form from request fields (a history entry's parameters, a remix link's query)."""
-        updates = self.preset_settings(values.get("preset") or self.default_preset)
-        simple = {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "num_images": self.num_images,
+        fields = {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "num_images": self.num_images,
                   "steps": self.steps, "guidance": self.guidance, "width": self.width, "height": self.height}
-        for name, component in simple.items():
-            if values.get(name) is not None:
-                updates[component] = _with_value(updates.get(component), values[name])
+        settings = self.preset_settings(values.get("preset") or self.default_preset)
+        updates = overlay(settings, values, fields, self.seed)
         if values.get("width") or values.get("height"):
             updates[self.aspect] = aspect_of(updates[self.width]["value"], updates[self.height]["value"])
-        if values.get("seed") is not None:
-            updates[self.seed.seed] = values["seed"]
-            updates[self.seed.randomize] = False
         return updates
 
     async def show(self, record: dict) -> dict[gr.components.Component, Any]:
@@ -209,7 +204,3 @@ class ImageTab:
 
     def _resize(self, aspect: str, preset: str) -> tuple[int, int]:
         return size_for(aspect, get_preset("image", preset))
-
-
-def _with_value(update: Any, value: Any) -> Any:
-    return {**update, "value": value} if isinstance(update, dict) else value

@@ -19,7 +19,7 @@ from models.presets import MUSIC_PRESETS, get_preset
 from models.requests import MusicRequest
 from ui.backends import Backend
 from ui.store import ResultStore
-from ui.studio_controls import SeedRow, examples, slider, wire_generation
+from ui.studio_controls import SeedRow, examples, overlay, slider, wire_generation
 from ui.studio_run import media_files, run
 from ui.studio_session import History
 from ui.studio_share import ShareRow
@@ -157,17 +157,10 @@ class MusicTab:
 
     def fill(self, values: dict) -> dict:
         """Set the form from request fields (a history entry's parameters, a remix link's query)."""
-        updates = self.preset_settings(values.get("preset") or self.default_preset)
-        simple = {"prompt": self.prompt, "duration": self.duration, "format": self.format,
+        fields = {"prompt": self.prompt, "duration": self.duration, "format": self.format,
                   "temperature": self.temperature, "top_k": self.top_k, "guidance": self.guidance,
                   "diffusion_decoder": self.diffusion_decoder}
-        for name, component in simple.items():
-            if values.get(name) is not None:
-                updates[component] = values[name]
-        if values.get("seed") is not None:
-            updates[self.seed.seed] = values["seed"]
-            updates[self.seed.randomize] = False
-        return updates
+        return overlay(self.preset_settings(values.get("preset") or self.default_preset), values, fields, self.seed)
 
     async def show(self, record: dict) -> dict:
         """Put a result on show: its clip, the seed it used, its details."""

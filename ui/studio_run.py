@@ -36,10 +36,7 @@ async def run(
     the preset's defaults."""
     try:
         job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
-    except RequestError as e:
-        raise gr.Error(str(e), title="Please check the settings", print_exception=False) from None
-    progress(0, desc="Starting…")
-    try:
+        progress(0, desc="Starting…")
         async for event in generate(backend, store, job):
             match event["type"]:
                 case "queued":
@@ -50,6 +47,8 @@ async def run(
                 case "saved":
                     session.add(Entry(event["record"], event["owner_token"]))
                     return event["record"]
+    except RequestError as e:  # from the schema here, or from a remote model's own check
+        raise gr.Error(str(e), title="Please check the settings", print_exception=False) from None
     except GenerationError as e:  # the backend has logged it; the visitor gets the sentence
         raise gr.Error(str(e), title="The model couldn't finish", print_exception=False) from None
     raise gr.Error("The model stopped without a result.", print_exception=False)
