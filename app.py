@@ -196,7 +196,9 @@ def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
     # after the last request for a long music job to finish and deliver its webhook.
     scaledown_window=20 * 60,
 )
-@modal.concurrent(max_inputs=200)
+# Each visitor holds a connection open while their job runs; the studio's own queue limits
+# (ui/studio.py) then answer overload with a message instead of Modal queueing requests.
+@modal.concurrent(max_inputs=1000)
 @modal.asgi_app()
 def web():
     from ui.backends import ModalBackend

@@ -25,6 +25,11 @@ from ui.studio_session import History
 from ui.studio_share import ShareRow
 
 
+def preset_choices() -> list[tuple[str, str]]:
+    """Every music preset; AudioGen's are labelled, since picking one turns the tab into sound effects."""
+    return [(f"{name} · sound effects" if p.sound_effects else name, name) for name, p in MUSIC_PRESETS.items()]
+
+
 async def uploaded_bytes(upload: dict | None) -> bytes | None:
     """The bytes of an uploaded file, as Gradio hands it over unprocessed (a FileData dict).
 
@@ -83,7 +88,7 @@ class MusicTab:
                 )
                 generate = gr.Button("Generate music", variant="primary", size="lg", elem_id="music-generate")
                 with gr.Row():
-                    preset_box = gr.Dropdown(choices=list(MUSIC_PRESETS), value=preset.name, label="Model",
+                    preset_box = gr.Dropdown(choices=preset_choices(), value=preset.name, label="Model",
                                              info=preset.summary, scale=3, elem_id="music-preset")
                     fmt = gr.Radio(["wav", "mp3"], value=MusicRequest.model_fields["format"].default,
                                    label="Format", scale=2, elem_id="music-format")
