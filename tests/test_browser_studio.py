@@ -141,7 +141,7 @@ def test_bad_input_and_model_failures_show_a_message_and_the_studio_carries_on(p
     assert "seed" in generate(page, "image", "still working")
 
 
-def test_share_publishes_the_result_and_gives_only_its_owner_the_token(page, site):
+def test_share_publishes_the_result_and_gives_only_its_owner_the_token(page, site, artifacts):
     url, store = site
     open_studio(page, url)
     generate(page, "image", "a red kite over the hills")
@@ -155,6 +155,13 @@ def test_share_publishes_the_result_and_gives_only_its_owner_the_token(page, sit
     assert token and store.is_owner(result_id, token)
     assert httpx.get(link.input_value()).status_code == 200  # the permalink page serves it
     expect(page.locator("#history .history-card em")).to_have_text("shared")
+
+    # The sharer opens the link: the result is there, and their browser is offered the owner controls.
+    page.goto(link.input_value())
+    expect(page.get_by_role("heading", name="a red kite over the hills", exact=True)).to_be_visible()
+    expect(page.locator(f'img[src*="/results/{result_id}/"]').first).to_be_visible()
+    expect(page.get_by_role("button", name="Make unlisted")).to_be_visible()
+    page.screenshot(path=artifacts / "studio-share-permalink.png", full_page=True)
 
     other = page.context.browser.new_context().new_page()  # another visitor
     open_studio(other, url)
