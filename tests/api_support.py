@@ -7,21 +7,20 @@ instantly); everything else — request schemas, generate(), the store, the API 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
-import socket
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import uvicorn
 from PIL import Image
 
 from models.progress import progress_event, result_event
 from models.requests import Job
 from ui.backends import Backend, GenerationError
+
+# One real-server helper for every test (uvicorn, lifespan on as in production), re-exported here.
+from tests.test_studio_support import serving  # noqa: F401
 
 TINY = {"image": "tiny", "music": "tiny"}
 
@@ -100,34 +99,6 @@ class GatedBackendDouble(InstantBackendDouble):
         async for event in super().generate(job):
             if event["type"] == "result":
                 yield event
-
-
-# --- a real server ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(app) -> Iterator[str]:
-    """Run `app` under uvicorn on 127.0.0.1 in a thread; yields its base URL; stops it after."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 # --- a webhook receiver ------------------------------------------------------------------------
