@@ -9,7 +9,6 @@ opens it and sees it. Screenshots go to test-artifacts/pages-*.png. Any console 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import threading
@@ -18,11 +17,9 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from test_pages_support import stand_in_result, with_studio_at_root
+from test_pages_support import make_result, stand_in_result, with_studio_at_root
 
-from models.requests import parse
 from ui.backends import LocalBackend
-from ui.generation import generate
 from ui.store import ResultStore
 from ui.web import create_app
 
@@ -43,15 +40,9 @@ def site(model_classes, tmp_path_factory):
     backend = LocalBackend(model_classes, TINY)
     store = ResultStore(tmp_path_factory.mktemp("browser-pages"))
 
-    async def make(kind: str, fields: dict) -> dict:
-        job = backend.resolve(parse(kind, fields))
-        async for event in generate(backend, store, job):
-            last = event
-        return last
-
     results = {
-        "image": asyncio.run(make("image", {"prompt": "a lighthouse at dusk, <b>oil</b> on canvas", "width": 256, "height": 256, "seed": 42})),
-        "music": asyncio.run(make("music", {"prompt": "slow piano under rain", "duration": 3, "seed": 7})),
+        "image": make_result(backend, store, "image", {"prompt": "a lighthouse at dusk, <b>oil</b> on canvas", "width": 256, "height": 256, "seed": 42}),
+        "music": make_result(backend, store, "music", {"prompt": "slow piano under rain", "duration": 3, "seed": 7}),
     }
     app = with_studio_at_root(create_app(backend, store))
     with socket.socket() as s:

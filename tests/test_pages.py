@@ -8,7 +8,6 @@ actions use stand-in results (tests/test_pages_support.py) to make many quickly.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import os
@@ -19,12 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from starlette.routing import Mount
-from test_pages_support import Page, stand_in_result, wav_bytes, with_studio_at_root
+from test_pages_support import Page, make_result, stand_in_result, wav_bytes, with_studio_at_root
 
 from models.requests import REQUESTS, parse
 from ui.backends import LocalBackend
 from ui.covers import wav_envelope
-from ui.generation import generate
 from ui.store import ResultStore
 from ui.web import create_app
 
@@ -42,16 +40,10 @@ def made(backend_, tmp_path_factory):
     """Real results from the tiny models: two images, a WAV and an MP3 clip."""
     store = ResultStore(tmp_path_factory.mktemp("pages-made"))
 
-    async def make(kind: str, fields: dict) -> dict:
-        job = backend_.resolve(parse(kind, fields))
-        async for event in generate(backend_, store, job):
-            last = event
-        return last
-
     results = {
-        "image": asyncio.run(make("image", {"prompt": TRICKY_PROMPT, "num_images": 2, "seed": 1234, "steps": 2})),
-        "wav": asyncio.run(make("music", {"prompt": "slow piano in the rain", "duration": 2, "seed": 7})),
-        "mp3": asyncio.run(make("music", {"prompt": "a short drum loop", "duration": 1, "format": "mp3"})),
+        "image": make_result(backend_, store, "image", {"prompt": TRICKY_PROMPT, "num_images": 2, "seed": 1234, "steps": 2}),
+        "wav": make_result(backend_, store, "music", {"prompt": "slow piano in the rain", "duration": 2, "seed": 7}),
+        "mp3": make_result(backend_, store, "music", {"prompt": "a short drum loop", "duration": 1, "format": "mp3"}),
     }
     client = TestClient(with_studio_at_root(create_app(backend_, store)))
     return store, client, results
