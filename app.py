@@ -45,7 +45,7 @@ WEB_PACKAGES = [
     "uvicorn==0.54.0",
     "gradio==6.31.0",
     "python-fasthtml==0.14.14",
-    "httpx==0.28.1",  # webhooks (ui/webhooks.py)
+    "httpx==0.28.1",  # webhooks (ui/generation/webhooks.py)
     "pydantic==2.14.3",
     "numpy==2.4.6",
     "pillow==12.3.0",
@@ -124,7 +124,7 @@ results_volume = modal.Volume.from_name("atelier-results", create_if_missing=Tru
 # A Hugging Face token is only needed for gated presets (flux-schnell). Name the Secret that
 # holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, no Secret is attached.
 hf_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_HF_SECRET")) else []
-# API tokens, the webhook secret and other ATELIER_* settings (ui/api_settings.py) for the web
+# API tokens, the webhook secret and other ATELIER_* settings (ui/settings.py) for the web
 # container: name the Secret holding them with ATELIER_API_SECRET; without it the API is open.
 api_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_API_SECRET")) else []
 
@@ -197,11 +197,13 @@ def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
     scaledown_window=20 * 60,
 )
 # Each visitor holds a connection open while their job runs; the studio's own queue limits
-# (ui/studio.py) then answer overload with a message instead of Modal queueing requests.
+# (ui/studio/page.py) then answer overload with a message instead of Modal queueing requests.
 @modal.concurrent(max_inputs=1000)
 @modal.asgi_app()
 def web():
-    from ui.backends import ModalBackend
+    # ui/ is imported inside the functions that use it: this file is also imported in the GPU
+    # containers, whose images ship models/ only (no ui/, no web libraries).
+    from ui.generation import ModalBackend
     from ui.store import ResultStore
     from ui.web import create_app
 
@@ -216,12 +218,10 @@ def web():
 
 @app.local_entrypoint()
 def main(prompt: str, kind: str = "image", preset: str = "", seed: int = -1, duration: float = 10.0, output: str = "."):
-    from ui.cli import generate_and_save
+    from ui.generation import ModalBackend, generate_and_save  # inside: see web()
 
     fields = {"prompt": prompt, "preset": preset or None, "seed": None if seed < 0 else seed}
     if kind == "music":
         fields["duration"] = duration
-    backend_classes = {"image": ImageModel, "music": music_model}
-    from ui.backends import ModalBackend
-
-    generate_and_save(ModalBackend(backend_classes, defaults=MODAL_DEFAULTS, where="modal"), kind, fields, Path(output))
+    backend = ModalBackend({"image": ImageModel, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
+    generate_and_save(backend, kind, fields, Path(output))

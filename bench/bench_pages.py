@@ -27,7 +27,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 def fill(store, n: int) -> list[str]:
-    from test_pages_support import stand_in_result
+    from tests.support.pages import stand_in_result
 
     events = [stand_in_result("image", prompt="a lighthouse at dusk"), stand_in_result("music", prompt="slow piano")]
     ids = []
@@ -55,10 +55,10 @@ def measure(client, paths: list[str], requests: int, headers: dict | None = None
 
 def bench(n: int, requests: int) -> dict[str, tuple[float, float]]:
     from fastapi.testclient import TestClient
-    from test_pages_support import with_studio_at_root
+    from tests.support.pages import with_studio_at_root
 
     from app import ImageModel, MusicModel
-    from ui.backends import LocalBackend
+    from ui.generation import LocalBackend
     from ui.store import ResultStore
     from ui.web import create_app
 

@@ -37,7 +37,7 @@ def model_classes():
 
 @pytest.fixture
 def backend(model_classes):
-    from ui.backends import LocalBackend
+    from ui.generation import LocalBackend
 
     return LocalBackend(model_classes, TINY)
 

@@ -124,7 +124,7 @@ class Block:
 sys.meta_path.insert(0, Block())
 import app
 from models.presets import MODAL_DEFAULTS
-from ui.backends import ModalBackend
+from ui.generation import ModalBackend
 from ui.web import create_app
 create_app(ModalBackend({{"image": app.ImageModel, "music": app.MusicModel}}, MODAL_DEFAULTS))
 print("ok")
@@ -180,7 +180,8 @@ def test_hybrid_without_a_modal_token_says_what_to_do(monkeypatch, tmp_path):
 
     from models.presets import MODAL_DEFAULTS
     from models.requests import ImageRequest
-    from ui.backends import ModalBackend, ModelUnavailable
+    from ui.errors import ModelUnavailable
+    from ui.generation import ModalBackend
 
     for var in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
         monkeypatch.delenv(var, raising=False)

@@ -6,25 +6,22 @@
     atelier presets
     atelier weights sd-turbo musicgen-small     # download (or build) ahead of time
 
-ATELIER_PRESET and ATELIER_BACKEND set the defaults for --preset and --backend.
+ATELIER_PRESET, ATELIER_BACKEND and ATELIER_APP_NAME set the defaults for --preset, --backend
+and --app-name (ui/settings.py). This is the top of the house with app.py: it alone picks the
+model classes a local backend runs, and nothing imports it.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
-import shutil
 import sys
-import time
 from pathlib import Path
 
 from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, choose_defaults
-from models.requests import RequestError, parse
-from ui.backends import Backend, GenerationError, LocalBackend, ModalBackend
-from ui.generation import generate
-from ui.store import ResultStore
+from models.requests import RequestError
+from ui.errors import GenerationError
+from ui.generation import Backend, LocalBackend, ModalBackend, generate_and_save
+from ui.settings import CliDefaults
 
 # --- Building a backend (the one place that knows all three) -----------------------------
 
@@ -32,77 +29,14 @@ from ui.store import ResultStore
 def make_backend(kind: str, preset: str | None, app_name: str = "atelier") -> Backend:
     """`local` runs the models in this process; `hybrid` drives a deployed Modal app's GPUs."""
     if kind == "local":
-        from app import ImageModel, MusicModel  # the same classes Modal runs on its GPUs
+        # The same classes Modal runs on its GPUs. Imported here, not at the top: app.py builds
+        # Modal's image definitions on import, a cost `atelier presets` need not pay.
+        from app import ImageModel, MusicModel
 
         return LocalBackend({"image": ImageModel, "music": MusicModel}, choose_defaults(preset, LOCAL_DEFAULTS))
     if kind == "hybrid":
         return ModalBackend.from_deployed(app_name, choose_defaults(preset, MODAL_DEFAULTS))
     raise ValueError(f"Unknown backend '{kind}': use local or hybrid.")
-
-
-# --- generate ------------------------------------------------------------------------------
-
-
-def generate_and_save(
-    backend: Backend, kind: str, fields: dict, out_dir: Path, store: ResultStore | None = None
-) -> list[Path]:
-    """Run one generation with a progress bar on stderr; save it in the result store, as every
-    generation is, and copy its files and record to out_dir."""
-    store = store or ResultStore()
-    job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
-    saved = asyncio.run(_collect(backend, store, job))
-    record = saved["record"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{job.seed}"
-    written = []
-    for i, f in enumerate(record["files"]):
-        suffix = Path(f["name"]).suffix
-        path = out_dir / (f"{stem}{suffix}" if len(record["files"]) == 1 else f"{stem}-{i}{suffix}")
-        shutil.copyfile(store.media_path(record["id"], f["name"])[0], path)
-        written.append(path)
-    record_path = out_dir / f"{stem}.json"
-    record_path.write_text(json.dumps(record, indent=2))
-    for path in written:
-        print(path)
-    print(record_path)
-    # For whoever ran the command (the result's owner): the token that publishes or deletes it.
-    print(f"saved as result {record['id']}; owner token {saved['owner_token']}", file=sys.stderr)
-    return written
-
-
-async def _collect(backend: Backend, store: ResultStore, job) -> dict:
-    bar = ProgressBar()
-    async for event in generate(backend, store, job):
-        if event["type"] == "saved":
-            bar.close()
-            return event
-        bar.show(event)
-    raise GenerationError("The model stopped without a result.")
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr; silent when stderr is not a terminal."""
-
-    def __init__(self, width: int = 30):
-        self.width = width
-        self.started = time.monotonic()
-        self.enabled = sys.stderr.isatty()
-
-    def show(self, event: dict) -> None:
-        if not self.enabled:
-            return
-        if event["type"] == "queued":
-            text = "waiting for the model" + (f" (position {event['position']})" if event.get("position") else "")
-        else:
-            done, total = event["done"], max(event["total"], 1)
-            filled = int(self.width * done / total)
-            text = f"{event['stage']:<10} [{'#' * filled}{'.' * (self.width - filled)}] {100 * done // total:3d}%"
-        sys.stderr.write(f"\r{text}  {time.monotonic() - self.started:5.1f}s")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 # --- presets, weights ---------------------------------------------------------------------
@@ -135,12 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atelier", description="Atelier: images and music from text.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    defaults = CliDefaults.from_env()
+
     def backend_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--preset", default=os.environ.get("ATELIER_PRESET"),
+        p.add_argument("--preset", default=defaults.preset,
                        help="preset name; 'tiny' picks the tiny model of every modality (env ATELIER_PRESET)")
-        p.add_argument("--backend", choices=["local", "hybrid"], default=os.environ.get("ATELIER_BACKEND", "local"),
+        p.add_argument("--backend", choices=["local", "hybrid"], default=defaults.backend,
                        help="local: models run in this process; hybrid: a deployed Modal app's GPUs (env ATELIER_BACKEND)")
-        p.add_argument("--app-name", default=os.environ.get("ATELIER_APP_NAME", "atelier"),
+        p.add_argument("--app-name", default=defaults.app_name,
                        help="the deployed Modal app, for --backend hybrid")
 
     serve = sub.add_parser("serve", help="start the studio")
@@ -205,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(backend: Backend, host: str, port: int) -> None:
+    # Deferred for start-up cost: the web app imports gradio, which only `serve` needs.
     import uvicorn
 
     from ui.web import create_app

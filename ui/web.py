@@ -2,25 +2,25 @@
 
     /api/health           which backend serves, and the state of each model
     /results/{id}/{file}  media from the result store (nothing else is ever served)
-    /                     the Gradio studio (ui/studio.py)
+    /r/{id}, /gallery     the share pages (ui/pages/)
+    /api/v1/...           the REST API, its guards and error handlers (ui/api/)
+    /                     the Gradio studio (ui/studio/)
 
-Order matters: FastAPI routes and sub-apps are registered first, the Gradio mount at "/"
-last, or it swallows their paths.
+This is the one module that imports every area; nothing in ui/ imports it. Order matters:
+FastAPI routes and sub-apps are registered first, the Gradio mount at "/" last, or it
+swallows their paths.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 
-from ui.backends import Backend
+from ui.api import install_api
+from ui.errors import NotFound, error_response
+from ui.generation import Backend
 from ui.pages import add_pages
-from ui.store import NotFound, ResultStore
-
-
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """The one error shape every endpoint returns."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+from ui.store import ResultStore
 
 
 def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
@@ -42,11 +42,10 @@ def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
         return FileResponse(path, media_type=mime)
 
     add_pages(app, store)  # /r/{id}, /gallery: before anything mounted at "/"
-
-    from ui.api import install_api  # here, not at the top: ui.api uses error_response from this module
-
     install_api(app, backend, store)  # /api/v1, its guards and error handlers: before anything at "/"
 
-    from ui.studio import mount_studio  # gradio is imported only when the app is built
+    # Deferred for start-up cost: gradio is imported only when an app is built, not by
+    # whoever imports this module (the CLI's --help, say).
+    from ui.studio import mount_studio
 
     return mount_studio(app, backend, store)  # last: the studio at "/" catches every other path

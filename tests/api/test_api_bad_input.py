@@ -1,0 +1,171 @@
+"""Bad input against a real server (uvicorn on 127.0.0.1, the tiny models): each case gets the
+right 4xx in the one error shape, and the server stays healthy. The table of what each case
+returned is written to test-artifacts/api-bad-inputs.md."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.api_doubles import serving
+from ui.settings import API_ENV_VARS
+from ui.web import create_app
+
+JSON = {"Content-Type": "application/json"}
+RID = "{rid}"  # replaced by a real result id
+
+
+def j(data) -> bytes:
+    return json.dumps(data).encode()
+
+
+# (what, method, path, body, headers, expected status, expected code)
+CASES = [
+    ("empty prompt", "POST", "/api/v1/images", j({"prompt": ""}), JSON, 422, "invalid_request"),
+    ("whitespace-only prompt", "POST", "/api/v1/images", j({"prompt": "   \n\t"}), JSON, 422, "invalid_request"),
+    ("prompt of 1001 characters", "POST", "/api/v1/images", j({"prompt": "x" * 1001}), JSON, 422, "invalid_request"),
+    ("prompt of 200 000 characters", "POST", "/api/v1/images", j({"prompt": "x" * 200_000}), JSON, 422, "invalid_request"),
+    ("prompt of 15 MB (over the body limit)", "POST", "/api/v1/images", j({"prompt": "x" * 15_000_000}), JSON, 413, "body_too_large"),
+    ("missing prompt", "POST", "/api/v1/images", j({"steps": 2}), JSON, 422, "invalid_request"),
+    ("width 4096", "POST", "/api/v1/images", j({"prompt": "x", "width": 4096}), JSON, 422, "invalid_request"),
+    ("width 100 (not a multiple of 8)", "POST", "/api/v1/images", j({"prompt": "x", "width": 100}), JSON, 422, "invalid_request"),
+    ("width 2048, over the tiny preset's largest", "POST", "/api/v1/images", j({"prompt": "x", "width": 2048}), JSON, 422, "invalid_request"),
+    ("steps 0", "POST", "/api/v1/images", j({"prompt": "x", "steps": 0}), JSON, 422, "invalid_request"),
+    ("steps 10 000", "POST", "/api/v1/images", j({"prompt": "x", "steps": 10_000}), JSON, 422, "invalid_request"),
+    ("num_images 5", "POST", "/api/v1/images", j({"prompt": "x", "num_images": 5}), JSON, 422, "invalid_request"),
+    ("seed -1", "POST", "/api/v1/images", j({"prompt": "x", "seed": -1}), JSON, 422, "invalid_request"),
+    ("seed 2**32", "POST", "/api/v1/images", j({"prompt": "x", "seed": 2**32}), JSON, 422, "invalid_request"),
+    ("seed 10**400", "POST", "/api/v1/images", b'{"prompt": "x", "seed": 1' + b"0" * 400 + b"}", JSON, 422, "invalid_request"),
+    ("seed of 5000 digits (over Python's int parsing limit)", "POST", "/api/v1/images", b'{"prompt": "x", "seed": 1' + b"0" * 5000 + b"}", JSON, 400, "bad_request"),
+    ("guidance -1", "POST", "/api/v1/images", j({"prompt": "x", "guidance": -1}), JSON, 422, "invalid_request"),
+    ("guidance NaN", "POST", "/api/v1/images", b'{"prompt": "x", "guidance": NaN}', JSON, 422, "invalid_request"),
+    ("guidance Infinity", "POST", "/api/v1/images", b'{"prompt": "x", "guidance": Infinity}', JSON, 422, "invalid_request"),
+    ("unknown preset", "POST", "/api/v1/images", j({"prompt": "x", "preset": "sd-99"}), JSON, 422, "invalid_request"),
+    ("music duration 0", "POST", "/api/v1/music", j({"prompt": "x", "duration": 0}), JSON, 422, "invalid_request"),
+    ("music duration 1e6", "POST", "/api/v1/music", j({"prompt": "x", "duration": 1e6}), JSON, 422, "invalid_request"),
+    ("music temperature 0", "POST", "/api/v1/music", j({"prompt": "x", "temperature": 0}), JSON, 422, "invalid_request"),
+    ("music format flac", "POST", "/api/v1/music", j({"prompt": "x", "format": "flac"}), JSON, 422, "invalid_request"),
+    ("music melody that is not base64", "POST", "/api/v1/music", j({"prompt": "x", "melody": "not base64!"}), JSON, 422, "invalid_request"),
+    ("music melody that is not audio", "POST", "/api/v1/music", j({"prompt": "x", "melody": "aGVsbG8gd29ybGQ="}), JSON, 422, "invalid_request"),
+    ("prompt as a number", "POST", "/api/v1/images", j({"prompt": 123}), JSON, 422, "invalid_request"),
+    ("steps as words", "POST", "/api/v1/images", j({"prompt": "x", "steps": "ten"}), JSON, 422, "invalid_request"),
+    ("steps as a fraction", "POST", "/api/v1/images", j({"prompt": "x", "steps": 2.5}), JSON, 422, "invalid_request"),
+    ("steps as a list", "POST", "/api/v1/images", j({"prompt": "x", "steps": [2]}), JSON, 422, "invalid_request"),
+    ("prompt as an object", "POST", "/api/v1/images", j({"prompt": {"text": "x"}}), JSON, 422, "invalid_request"),
+    ("unknown field", "POST", "/api/v1/images", j({"prompt": "x", "style": "noir"}), JSON, 422, "invalid_request"),
+    ("body is a list", "POST", "/api/v1/images", j([{"prompt": "x"}]), JSON, 422, "invalid_request"),
+    ("body is a string", "POST", "/api/v1/images", j("a fox"), JSON, 422, "invalid_request"),
+    ("body is null", "POST", "/api/v1/images", b"null", JSON, 422, "invalid_request"),
+    ("empty body", "POST", "/api/v1/images", b"", JSON, 422, "invalid_request"),
+    ("malformed JSON", "POST", "/api/v1/images", b'{"prompt": "x",', JSON, 400, "malformed_json"),
+    ("single-quoted JSON", "POST", "/api/v1/images", b"{'prompt': 'x'}", JSON, 400, "malformed_json"),
+    ("invalid UTF-8", "POST", "/api/v1/images", b'{"prompt": "\xff\xfe"}', JSON, 400, "bad_request"),
+    ("JSON nested 100 000 deep", "POST", "/api/v1/images", b"[" * 100_000 + b"]" * 100_000, JSON, 400, "bad_request"),
+    ("text/plain body", "POST", "/api/v1/images", j({"prompt": "x"}), {"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
+    ("form-encoded body", "POST", "/api/v1/images", b"prompt=x", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+    ("body without a content type", "POST", "/api/v1/images", j({"prompt": "x"}), {}, 415, "unsupported_media_type"),
+    ("declared body over the limit (no body sent)", "POST", "/api/v1/images", b"", {**JSON, "Content-Length": "999999999"}, 413, "body_too_large"),
+    ("job of unknown kind", "POST", "/api/v1/jobs", j({"kind": "video", "request": {"prompt": "x"}}), JSON, 422, "invalid_request"),
+    ("job without a request", "POST", "/api/v1/jobs", j({"kind": "image"}), JSON, 422, "invalid_request"),
+    ("job with a bad request", "POST", "/api/v1/jobs", j({"kind": "music", "request": {"prompt": "x", "duration": -3}}), JSON, 422, "invalid_request"),
+    ("job with a non-URL callback", "POST", "/api/v1/jobs", j({"kind": "image", "request": {"prompt": "x"}, "callback_url": "not a url"}), JSON, 422, "invalid_request"),
+    ("job with a file: callback", "POST", "/api/v1/jobs", j({"kind": "image", "request": {"prompt": "x"}, "callback_url": "file:///etc/passwd"}), JSON, 422, "invalid_request"),
+    ("job with a callback but no webhook secret", "POST", "/api/v1/jobs", j({"kind": "image", "request": {"prompt": "x"}, "callback_url": "https://example.com/h"}), JSON, 422, "webhooks_not_configured"),
+    ("unknown result id", "GET", "/api/v1/results/AAAAAAAAAAAAAAAA", None, {}, 404, "not_found"),
+    ("malformed result id", "GET", "/api/v1/results/not-an-id", None, {}, 404, "not_found"),
+    ("result id ../", "GET", "/api/v1/results/../../../etc/passwd", None, {}, 404, "not_found"),
+    ("result id ..", "GET", "/api/v1/results/..", None, {}, 404, "not_found"),
+    ("result id %2e%2e%2f", "GET", "/api/v1/results/%2e%2e%2f%2e%2e%2fetc%2fpasswd", None, {}, 404, "not_found"),
+    ("result id %2e%2e", "GET", "/api/v1/results/%2e%2e", None, {}, 404, "not_found"),
+    ("result id with a NUL", "GET", "/api/v1/results/AAAAAAAA%00AAAAAAA", None, {}, 404, "not_found"),
+    ("media ..%2frecord.json", "GET", f"/results/{RID}/..%2frecord.json", None, {}, 404, "not_found"),
+    ("media record.json (not a listed file)", "GET", f"/results/{RID}/record.json", None, {}, 404, "not_found"),
+    ("media under a traversal id", "GET", "/results/%2e%2e/%2e%2e%2fpyproject.toml", None, {}, 404, "not_found"),
+    ("media path ../../pyproject.toml", "GET", "/results/../../pyproject.toml", None, {}, 404, "not_found"),
+    ("POST to a media file", "POST", f"/results/{RID}/image-0.png", None, {}, 405, "method_not_allowed"),
+    ("unknown job id", "GET", "/api/v1/jobs/AAAAAAAAAAAAAAAA", None, {}, 404, "not_found"),
+    ("job id ../", "GET", "/api/v1/jobs/%2e%2e%2f", None, {}, 404, "not_found"),
+    ("events of an unknown job", "GET", "/api/v1/jobs/AAAAAAAAAAAAAAAA/events", None, {}, 404, "not_found"),
+    ("publish without the owner token", "POST", f"/api/v1/results/{RID}/publish", None, {}, 403, "forbidden"),
+    ("delete with a wrong owner token", "DELETE", f"/api/v1/results/{RID}", None, {"X-Owner-Token": "guess"}, 403, "forbidden"),
+    ("publish an unknown result", "POST", "/api/v1/results/AAAAAAAAAAAAAAAA/publish", None, {"X-Owner-Token": "guess"}, 404, "not_found"),
+    ("list with limit 0", "GET", "/api/v1/results?limit=0", None, {}, 422, "invalid_request"),
+    ("list with limit abc", "GET", "/api/v1/results?limit=abc", None, {}, 422, "invalid_request"),
+    ("list of kind video", "GET", "/api/v1/results?kind=video", None, {}, 422, "invalid_request"),
+    ("GET on a POST endpoint", "GET", "/api/v1/images", None, {}, 405, "method_not_allowed"),
+    ("PUT on a result", "PUT", f"/api/v1/results/{RID}", j({}), JSON, 405, "method_not_allowed"),
+    ("unknown API path", "GET", "/api/v2/images", None, {}, 404, "not_found"),
+]
+
+
+def request(base: str, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    """A raw HTTP request: the path goes out exactly as written (no client-side ../ clean-up)."""
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        headers = dict(headers or {})
+        if body is not None and "Content-Length" not in headers:
+            headers["Content-Length"] = str(len(body))
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        if body:
+            conn.send(body)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def server(model_classes, tmp_path_factory):
+    """The whole app under uvicorn, on the tiny models, with default API settings."""
+    from ui.generation import LocalBackend
+    from ui.store import ResultStore
+
+    with pytest.MonkeyPatch.context() as env:  # settings are read once, when the app is made
+        for name in API_ENV_VARS:
+            env.delenv(name, raising=False)
+        store = ResultStore(tmp_path_factory.mktemp("bad-input-store"))
+        app = create_app(LocalBackend(model_classes, {"image": "tiny", "music": "tiny"}), store)
+    with serving(app) as base:
+        yield base
+
+
+def test_every_bad_input_gets_the_right_4xx_and_the_server_stays_healthy(server, artifacts):
+    status, _, body = request(server, "POST", "/api/v1/images", j({"prompt": "a fox", "steps": 2}), JSON)
+    assert status == 201, body
+    rid = json.loads(body)["result"]["id"]
+
+    rows, wrong = [], []
+    for what, method, path, payload, headers, want_status, want_code in CASES:
+        status, response_headers, body = request(server, method, path.replace(RID, rid), payload, headers)
+        try:
+            error = json.loads(body)["error"]
+            code, message = error["code"], error["message"]
+        except (ValueError, KeyError, TypeError):
+            code, message = None, body[:200].decode(errors="replace")
+        rows.append(f"| {what} | {method} | {status} | {code} | {message[:110].replace('|', '/')} |")
+        if (status, code) != (want_status, want_code) or "Traceback" in body.decode(errors="replace"):
+            wrong.append((what, status, code, message))
+        assert response_headers.get("content-type", "").startswith("application/json"), what
+
+    (artifacts / "api-bad-inputs.md").write_text(
+        "| input | method | status | code | message |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    assert wrong == []
+
+    # Still healthy: health answers, and a good request still makes an image.
+    status, _, body = request(server, "GET", "/api/health")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    status, _, body = request(server, "POST", "/api/v1/images", j({"prompt": "still here", "steps": 2}), JSON)
+    assert status == 201, body
+
+
+def test_a_valid_but_unusual_prompt_is_simply_made(server):
+    for prompt in ["🦊 in the snow", "שועל", "a\u0000fox", "x" * 1000]:
+        status, _, body = request(server, "POST", "/api/v1/images", j({"prompt": prompt, "steps": 2}), JSON)
+        assert status == 201, (prompt, body)

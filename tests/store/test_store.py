@@ -1,0 +1,308 @@
+"""The result store: atomic writes, id checks, limits and cleanup, owner secrets, other processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ui.errors import Forbidden, NotFound
+from ui.settings import parse_size
+from ui.store import ResultStore
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+
+
+def result(n_bytes: int = 100, name: str = "image-0.png", mime: str = "image/png", kind: str = "image") -> dict:
+    return {"files": [{"name": name, "mime": mime, "data": b"x" * n_bytes}], "record": {"kind": kind, "seed": 1}}
+
+
+def wait_until(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+# --- saving and reading ------------------------------------------------------------------------
+
+
+def test_a_saved_result_is_readable_with_its_files_and_no_owner_secret(store):
+    saved = store.save({"files": [{"name": "image-0.png", "mime": "image/png", "data": PNG}], "record": {"kind": "image"}})
+    record = store.get(saved.record["id"])
+    assert record == saved.record and "owner_hash" not in record
+    assert record["files"] == [{"name": "image-0.png", "mime": "image/png", "bytes": len(PNG)}]
+    path, mime = store.media_path(record["id"], "image-0.png")
+    assert path.read_bytes() == PNG and mime == "image/png"
+    assert path.resolve().is_relative_to(store.root.resolve())
+    assert store.save(result()).record["id"] != record["id"]
+
+
+def test_the_owner_secret_is_stored_only_as_a_hash(store):
+    saved = store.save(result())
+    on_disk = b"".join(p.read_bytes() for p in store.root.rglob("*") if p.is_file())
+    assert saved.owner_token.encode() not in on_disk
+    assert json.loads((store.root / "results" / saved.record["id"] / "record.json").read_text())["owner_hash"]
+
+
+@pytest.mark.parametrize(
+    "bad_id", ["../results", "..%2f..%2fetc", "", "a" * 15, "a" * 17, "AAAAAAAAAAAAAAA/", "AAAAAAAAAAAAAAAA", None, 12, "."]
+)
+def test_unknown_and_malformed_ids_are_not_found(store, bad_id):
+    store.save(result())
+    with pytest.raises(NotFound):
+        store.get(bad_id)
+    with pytest.raises(NotFound):
+        store.media_path(bad_id, "image-0.png")
+
+
+def test_only_files_the_record_lists_are_resolved(store):
+    rid = store.save(result()).record["id"]
+    for name in ["record.json", "../record.json", "image-1.png", "", "/etc/passwd", "image-0.png/../record.json"]:
+        with pytest.raises(NotFound):
+            store.media_path(rid, name)
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        [{"name": "../escape.png", "mime": "image/png", "data": b"x"}],
+        [{"name": "record.json", "mime": "image/png", "data": b"x"}],
+        [{"name": "page.html", "mime": "text/html", "data": b"<script>alert(1)</script>"}],
+        [{"name": "image.svg", "mime": "image/svg+xml", "data": b"<svg/>"}],
+        [{"name": "image-0.png", "mime": "image/png", "data": b"x"}, {"name": ".hidden", "mime": "image/png", "data": b"x"}],
+    ],
+)
+def test_a_result_with_unsafe_files_is_refused_whole(store, files):
+    with pytest.raises(ValueError):
+        store.save({"files": files, "record": {"kind": "image"}})
+    assert len(store) == 0
+    assert list((store.root / "results").iterdir()) == [] and list((store.root / "incoming").iterdir()) == []
+
+
+# --- atomic writes ------------------------------------------------------------------------------
+
+
+def test_a_save_that_fails_midway_leaves_nothing_behind(store, monkeypatch):
+    real_rename = os.rename
+
+    def crash(src, dst):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(os, "rename", crash)
+    with pytest.raises(OSError):
+        store.save(result())
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert len(store) == 0 and not any((store.root / "results").iterdir()) and not any((store.root / "incoming").iterdir())
+
+
+def test_a_record_update_that_fails_keeps_the_old_record_intact(store, monkeypatch):
+    saved = store.save(result())
+    path = store.root / "results" / saved.record["id"] / "record.json"
+    before = path.read_bytes()
+
+    def crash(src, dst):
+        raise OSError("simulated crash before the rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        store.set_published(saved.record["id"], saved.owner_token, True)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert {p.name for p in path.parent.iterdir()} == {"record.json", "image-0.png"}  # no temp file left
+    assert store.get(saved.record["id"])["published"] is False
+
+
+def test_leftovers_of_a_crash_are_cleaned_and_never_served(tmp_path):
+    root = tmp_path / "store"
+    first = ResultStore(root)
+    kept = first.save(result()).record["id"]
+    stale = root / "incoming" / "AAAAAAAAAAAAAAAA"
+    stale.mkdir()
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    fresh = root / "incoming" / "BBBBBBBBBBBBBBBB"  # perhaps another process writing right now
+    fresh.mkdir()
+    (root / "results" / "CCCCCCCCCCCCCCCC").mkdir()  # a folder with no record
+    forged = root / "results" / "DDDDDDDDDDDDDDDD"  # a record whose id does not match its folder
+    forged.mkdir()
+    (forged / "record.json").write_text(json.dumps({"id": "../../etc", "created_at": 1, "owner_hash": "x", "files": []}))
+
+    second = ResultStore(root)
+    assert not stale.exists() and fresh.exists()
+    assert [r["id"] for r in second.list(published_only=False)] == [kept]
+    for rid in ["CCCCCCCCCCCCCCCC", "DDDDDDDDDDDDDDDD"]:
+        with pytest.raises(NotFound):
+            second.get(rid)
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+
+def test_the_oldest_results_go_first_when_the_count_is_over(tmp_path):
+    store = ResultStore(tmp_path, max_results=3)
+    ids = [store.save(result()).record["id"] for _ in range(5)]
+    assert [r["id"] for r in store.list(published_only=False)] == ids[:1:-1]
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == sorted(ids[2:])
+
+
+def test_the_oldest_results_go_first_when_the_size_is_over_but_never_the_newest(tmp_path):
+    store = ResultStore(tmp_path, max_bytes=250)
+    a = store.save(result(100)).record["id"]
+    b = store.save(result(100)).record["id"]
+    c = store.save(result(100)).record["id"]  # 300 bytes: a goes
+    assert {r["id"] for r in store.list(published_only=False)} == {b, c}
+    big = store.save(result(1000)).record["id"]  # over the limit alone: kept, everything else goes
+    assert [r["id"] for r in store.list(published_only=False)] == [big]
+    assert store.usage() == {"results": 1, "bytes": 1000, "max_results": store.max_results, "max_bytes": 250}
+    assert not (tmp_path / "results" / a).exists()
+
+
+def test_limits_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATELIER_RESULTS_MAX_COUNT", "2")
+    monkeypatch.setenv("ATELIER_RESULTS_MAX_SIZE", "3M")
+    store = ResultStore(tmp_path)
+    assert (store.max_results, store.max_bytes) == (2, 3 * 2**20)
+    monkeypatch.setenv("ATELIER_RESULTS_MAX_SIZE", "lots")
+    with pytest.raises(ValueError, match="500M or 20G"):
+        ResultStore(tmp_path)
+
+
+def test_sizes_parse():
+    assert [parse_size(s) for s in ["123", "1K", "64k", "2M", "20G", "1T", "5MiB", "7 GB"]] == [
+        123, 1024, 65536, 2 * 2**20, 20 * 2**30, 2**40, 5 * 2**20, 7 * 2**30]
+    for bad in ["", "-1", "1.5G", "1P", "M"]:
+        with pytest.raises(ValueError):
+            parse_size(bad)
+
+
+# --- owners -------------------------------------------------------------------------------------
+
+
+def test_only_the_owner_can_publish_unpublish_or_delete(store):
+    saved = store.save(result())
+    rid = saved.record["id"]
+    for token in [None, "", "wrong", saved.owner_token + "x"]:
+        assert not store.is_owner(rid, token)
+        with pytest.raises(Forbidden):
+            store.set_published(rid, token, True)
+        with pytest.raises(Forbidden):
+            store.delete(rid, token)
+    assert store.is_owner(rid, saved.owner_token)
+    assert store.set_published(rid, saved.owner_token, True)["published"] is True
+    assert [r["id"] for r in store.list()] == [rid]
+    assert store.set_published(rid, saved.owner_token, False)["published"] is False
+    assert store.list() == []
+    store.delete(rid, saved.owner_token)
+    assert not (store.root / "results" / rid).exists()
+    with pytest.raises(NotFound):
+        store.get(rid)
+    with pytest.raises(NotFound):  # a deleted result is unknown, even to its owner
+        store.delete(rid, saved.owner_token)
+
+
+def test_ownership_can_be_handed_to_another_secret(store):
+    saved = store.save(result())
+    rid = saved.record["id"]
+    with pytest.raises(Forbidden):
+        store.set_owner_token(rid, "wrong", "new-secret")
+    store.set_owner_token(rid, saved.owner_token, "new-secret")
+    assert store.is_owner(rid, "new-secret") and not store.is_owner(rid, saved.owner_token)
+
+
+def test_deleting_while_publishing_never_brings_a_result_back(store):
+    for _ in range(30):
+        saved = store.save(result())
+        rid, token = saved.record["id"], saved.owner_token
+        errors = []
+
+        def publish():
+            try:
+                store.set_published(rid, token, True)
+            except NotFound:
+                pass
+            except Exception as e:  # pragma: no cover - what the test is looking for
+                errors.append(e)
+
+        threads = [threading.Thread(target=publish) for _ in range(3)] + [threading.Thread(target=store.delete, args=(rid, token))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        with pytest.raises(NotFound):
+            store.get(rid)
+        assert not (store.root / "results" / rid).exists()
+
+
+# --- listing, other processes, change hook --------------------------------------------------------
+
+
+def test_listing_filters_by_kind_and_pages_newest_first(store):
+    made = []
+    for i in range(5):
+        saved = store.save(result(kind="image" if i % 2 else "music", name="a.png" if i % 2 else "music.wav",
+                                  mime="image/png" if i % 2 else "audio/wav"))
+        store.set_published(saved.record["id"], saved.owner_token, True)
+        made.append(saved.record)
+    unlisted = store.save(result()).record["id"]
+    newest_first = [r["id"] for r in reversed(made)]
+    assert [r["id"] for r in store.list()] == newest_first
+    assert [r["id"] for r in store.list(kind="music")] == [r["id"] for r in reversed(made) if r["kind"] == "music"]
+    page1 = store.list(limit=2)
+    page2 = store.list(limit=2, before=page1[-1]["id"])
+    assert [r["id"] for r in page1 + page2] == newest_first[:4]
+    assert store.list(before="not-an-id") == []
+    assert unlisted not in [r["id"] for r in store.list()] and store.get(unlisted)
+
+
+def test_results_saved_or_deleted_by_another_process_are_seen_without_a_restart(tmp_path):
+    server, cli = ResultStore(tmp_path), ResultStore(tmp_path)  # e.g. the studio and `atelier generate`
+    saved = cli.save(result())
+    assert server.get(saved.record["id"])["id"] == saved.record["id"]
+    cli.set_published(saved.record["id"], saved.owner_token, True)
+    other = cli.save(result())
+    assert other.record["id"] in [r["id"] for r in server.list(published_only=False)]
+    cli.delete(other.record["id"], other.owner_token)
+    assert other.record["id"] not in [r["id"] for r in server.list(published_only=False)]
+
+
+def test_changes_are_reported_to_the_hook_even_when_it_fails(tmp_path):
+    calls = []
+
+    def hook():
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RuntimeError("volume commit failed (simulated)")
+
+    store = ResultStore(tmp_path, on_change=hook)
+    saved = store.save(result())  # the hook failing does not fail the save
+    assert wait_until(lambda: len(calls) >= 1)
+    store.set_published(saved.record["id"], saved.owner_token, True)
+    assert wait_until(lambda: len(calls) >= 2)
+    store.delete(saved.record["id"], saved.owner_token)
+    assert wait_until(lambda: len(calls) >= 3)
+
+
+# --- the CLI saves into the store too -----------------------------------------------------------------
+
+
+def test_atelier_generate_writes_the_output_and_saves_in_the_store(tmp_path, capsys):
+    from ui.cli import main
+
+    assert main(["generate", "image", "a small fox", "--preset", "tiny", "--steps", "2", "--seed", "7",
+                 "--output", str(tmp_path / "out")]) == 0
+    out, err = capsys.readouterr()
+    png, record_path = [Path(line) for line in out.split()]
+    record = json.loads(record_path.read_text())
+    store = ResultStore()  # the default store (ATELIER_RESULTS, set by the test fixtures)
+    assert store.get(record["id"])["seed"] == 7
+    assert png.read_bytes() == store.media_path(record["id"], "image-0.png")[0].read_bytes()
+    token = err.split("owner token ")[1].split()[0]
+    assert store.is_owner(record["id"], token)

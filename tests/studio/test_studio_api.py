@@ -1,0 +1,179 @@
+"""The studio as gradio_client users see it: /generate_image and /generate_music on a real
+server, with the tiny models running in the LocalBackend."""
+
+from __future__ import annotations
+
+import threading
+import wave
+from pathlib import Path
+
+import gradio as gr
+import httpx
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from models.requests import ImageRequest, MusicRequest
+from tests.conftest import TINY
+from tests.support.servers import FixedLatencyBackend, serving
+from ui.generation import LocalBackend
+from ui.store import ResultStore
+from ui.studio import build_studio
+from ui.web import create_app
+
+
+@pytest.fixture(scope="module")
+def site(model_classes, tmp_path_factory):
+    store = ResultStore(tmp_path_factory.mktemp("studio-api-store"))
+    with serving(create_app(LocalBackend(model_classes, TINY), store)) as url:
+        yield url, store
+
+
+@pytest.fixture
+def client(site, tmp_path):
+    c = Client(site[0], verbose=False, analytics_enabled=False, download_files=str(tmp_path))
+    yield c
+    c.close()
+
+
+def _stored_bytes(store: ResultStore, seed: int, kind: str) -> list[bytes]:
+    (record,) = [r for r in store.list(published_only=False, kind=kind, limit=1000) if r["seed"] == seed]
+    return [store.media_path(record["id"], f["name"])[0].read_bytes() for f in record["files"]]
+
+
+def test_both_endpoints_take_the_request_fields_by_name(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(endpoints) == {"/generate_image", "/generate_music"}  # every other event is private
+    for name, schema in (("/generate_image", ImageRequest), ("/generate_music", MusicRequest)):
+        params = {p["parameter_name"] for p in endpoints[name]["parameters"]}
+        assert params - {"random_seed"} <= set(schema.model_fields)
+        assert "prompt" in params and "seed" in params
+        required = [p["parameter_name"] for p in endpoints[name]["parameters"] if not p["parameter_has_default"]]
+        assert required == ["prompt"]
+    assert {"melody", "diffusion_decoder"} <= {p["parameter_name"] for p in endpoints["/generate_music"]["parameters"]}
+
+
+def test_generate_image_returns_the_stored_images_and_the_seed(site, client):
+    _, store = site
+    images, seed, details = client.predict(
+        "a lighthouse at dawn", seed=1234, random_seed=False, num_images=2, steps=3, api_name="/generate_image"
+    )
+    assert seed == 1234 and "seed `1234`" in details and "3 steps" in details
+    downloaded = [Path(item["image"]).read_bytes() for item in images]
+    assert downloaded == _stored_bytes(store, 1234, "image")
+    assert downloaded[0].startswith(b"\x89PNG")  # the model's PNG, not a re-encoded WebP
+
+    # Same seed, same settings: the same pixels, through the whole path.
+    again, _, _ = client.predict("a lighthouse at dawn", seed=1234, random_seed=False, num_images=2, steps=3,
+                                 api_name="/generate_image")
+    assert [Path(item["image"]).read_bytes() for item in again] == downloaded
+
+
+def test_generate_music_makes_a_clip_longer_than_one_window(site, client):
+    _, store = site
+    clip, seed, details = client.predict(
+        "warm lofi piano", duration=5, format="wav", seed=99, random_seed=False, api_name="/generate_music"
+    )
+    assert seed == 99 and "2 windows" in details  # the tiny preset's window is 4 s
+    with wave.open(clip) as w:
+        assert w.getnframes() / w.getframerate() == pytest.approx(5.0, abs=0.05)
+    assert [Path(clip).read_bytes()] == _stored_bytes(store, 99, "music")
+
+
+def test_a_random_seed_is_reported_so_it_can_be_reused(client):
+    _, seed, _ = client.predict("noise", random_seed=True, api_name="/generate_image")
+    assert isinstance(seed, int) and seed >= 0
+
+
+@pytest.mark.parametrize(
+    ("api_name", "args", "message"),
+    [
+        ("/generate_image", {"prompt": "   "}, "Prompt must not be empty."),
+        ("/generate_image", {"prompt": "x", "steps": 50}, "50 steps is too many for tiny: use at most 10."),
+        ("/generate_image", {"prompt": "x", "preset": "sd-turbo"}, "stabilityai/sd-turbo is not in the local cache"),
+        ("/generate_music", {"prompt": "x", "duration": 900}, "Duration"),
+    ],
+    ids=["empty prompt", "preset limit", "model unavailable", "too long"],
+)
+def test_bad_input_and_model_failures_are_readable_errors(client, api_name, args, message):
+    with pytest.raises(AppError, match=message.replace("(", r"\(").replace(")", r"\)")) as failure:
+        client.predict(**args, api_name=api_name)
+    assert "Traceback" not in str(failure.value)
+    _, seed, _ = client.predict("still serving", seed=5, random_seed=False, api_name="/generate_image")
+    assert seed == 5  # and the studio carries on
+
+
+def test_gradio_serves_no_file_from_the_store_or_the_disk(site, client):
+    url, store = site
+    client.predict("something to find", api_name="/generate_image")
+    record = store.list(published_only=False, limit=1)[0]
+    folder = store.media_path(record["id"], record["files"][0]["name"])[0].parent
+    for path in (folder / "record.json", folder / record["files"][0]["name"], Path("/etc/passwd")):
+        response = httpx.get(f"{url}/gradio_api/file={path}")
+        assert response.status_code == 403, path
+    assert httpx.get(f"{url}/results/{record['id']}/record.json").status_code == 404  # not a listed file
+
+
+def _tune(path: Path, seconds: float = 2.0, rate: int = 16000) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.4 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return path
+
+
+def test_a_melody_preset_follows_an_uploaded_tune(site, client, tmp_path):
+    _, store = site
+    _, seed, details = client.predict(
+        "hum along", preset="tiny-melody", duration=3, melody=handle_file(str(_tune(tmp_path / "tune.wav"))),
+        seed=31, random_seed=False, api_name="/generate_music",
+    )
+    (record,) = [r for r in store.list(published_only=False, kind="music", limit=1000) if r["seed"] == 31]
+    assert record["melody"]["seconds"] == pytest.approx(2.0, abs=0.05)
+
+    with pytest.raises(AppError, match="tiny can't follow a melody"):
+        client.predict("hum along", preset="tiny", melody=handle_file(str(tmp_path / "tune.wav")),
+                       api_name="/generate_music")
+
+
+def test_a_request_naming_a_file_on_the_server_is_refused(site, tmp_path):
+    """Gradio reads an input file only if it was uploaded to it: a client can't name a server path."""
+    url, store = site
+    tune = _tune(tmp_path / "on-the-server.wav")  # a perfectly good melody, but not an upload
+    before = len(store)
+    raw = {"path": str(tune), "meta": {"_type": "gradio.FileData"}}
+    data = ["x", "tiny-melody", 2, "wav", 0, True, 1.0, 250, 3.0, raw, False]
+    event = httpx.post(f"{url}/gradio_api/call/generate_music", json={"data": data}).json()["event_id"]
+    stream = httpx.get(f"{url}/gradio_api/call/generate_music/{event}", timeout=60).text
+    assert "event: error" in stream and "event: complete" not in stream
+    assert len(store) == before
+
+
+def test_a_full_queue_refuses_with_a_message(tmp_path):
+    """More requests than the studio takes at once plus its queue: the extra one is told so."""
+    backend = FixedLatencyBackend(latency=1.5, steps=2)  # test double: slow enough to fill the queue
+    app = gr.mount_gradio_app(FastAPI(), build_studio(backend, ResultStore(tmp_path), max_active=1, max_waiting=1), "/")
+    with serving(app) as url:
+        clients = [Client(url, verbose=False, analytics_enabled=False, download_files=str(tmp_path)) for _ in range(3)]
+        outcomes: list[str] = []
+
+        def call(c: Client) -> None:
+            try:
+                c.predict("busy", api_name="/generate_image")
+                outcomes.append("done")
+            except Exception as e:  # gradio_client raises its own QueueError
+                outcomes.append(str(e))
+
+        threads = [threading.Thread(target=call, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        for c in clients:
+            c.close()
+    assert sorted(outcomes) == ["Queue is full! Please try again.", "done", "done"]

@@ -1,0 +1,131 @@
+"""Helpers for the studio tests and bench/bench_studio.py (no tests here).
+
+- `serving(app)`: a real uvicorn server on a free 127.0.0.1 port, in a thread of this
+  process, so the backend under test is the very object the test holds.
+- `FixedLatencyBackend`: a TEST DOUBLE for a backend, standing in for remote GPUs: every job
+  takes the same wall time and never touches a model, so timing tests measure the web side
+  (Gradio's queue, our handlers) alone. It sleeps, it does not compute: N jobs can overlap
+  completely, exactly as N Modal containers would.
+- `browser()`: Debian chromium driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import threading
+import time
+import wave
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from models.requests import Job
+from ui.generation import Backend
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """Run `app` with uvicorn (lifespan on: Gradio starts its queue there); yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="studio-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+class FixedLatencyBackend(Backend):
+    """TEST DOUBLE: every job takes `latency` seconds of sleeping, reported as `steps` progress
+    events, then yields a tiny valid PNG or WAV with a record shaped like the models' own."""
+
+    where = "local"
+
+    def __init__(self, latency: float = 1.0, steps: int = 4):
+        super().__init__({"image": "tiny", "music": "tiny"})
+        self.latency, self.steps = latency, steps
+        self.running = 0
+        self.peak = 0  # most jobs in flight at once: what the concurrency tests check
+
+    async def generate(self, job: Job) -> AsyncIterator[dict]:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            for done in range(self.steps):
+                yield {"type": "progress", "done": done, "total": self.steps, "stage": "denoising"}
+                await asyncio.sleep(self.latency / self.steps)
+            yield {"type": "progress", "done": self.steps, "total": self.steps, "stage": "denoising"}
+            yield _result(job)
+        finally:
+            self.running -= 1
+
+    def health(self) -> dict:
+        return {"backend": "fixed-latency test double", "defaults": self.defaults, "models": []}
+
+
+def _result(job: Job) -> dict:
+    if job.kind == "image":
+        files = [{"name": f"image-{i}.png", "mime": "image/png", "data": _png()} for i in range(job.num_images)]
+        extra = {}
+    else:
+        files = [{"name": "music.wav", "mime": "audio/wav", "data": _wav(job.duration)}]
+        extra = {"audio": {"seconds": job.duration, "sample_rate": 8000, "windows": 1}}
+    record = {
+        "kind": job.kind,
+        "model": {"preset": job.preset, "weights": "fixed-latency test double", "device": "none"},
+        "parameters": job.model_dump(exclude={"kind"}),
+        "seed": job.seed,
+        **extra,
+        "seconds": {"load": 0.0, "generate": 0.0},
+    }
+    return {"type": "result", "files": files, "record": record}
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (124, 58, 237)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _wav(seconds: float, rate: int = 8000) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(2 * int(seconds * rate)))
+    return buf.getvalue()
+
+
+@contextmanager
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

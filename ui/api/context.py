@@ -1,0 +1,50 @@
+"""What every API router shares: the backend, the store, the settings, the jobs, and the two
+rules every route applies the same way (the base of the URLs it answers with, and the
+per-client generation quota)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from ui.api.schemas import present
+from ui.api.security import RateLimiter, client_key
+from ui.errors import ApiError
+from ui.generation import Backend, JobManager, WebhookSender
+from ui.settings import ApiSettings
+from ui.store import ResultStore
+
+
+@dataclass
+class ApiContext:
+    backend: Backend
+    store: ResultStore
+    settings: ApiSettings
+    jobs: JobManager
+    generations: RateLimiter  # generations per client per minute, sync and jobs together
+
+    @classmethod
+    def build(cls, backend: Backend, store: ResultStore, settings: ApiSettings) -> ApiContext:
+        webhooks = (
+            WebhookSender(
+                settings.webhook_secret,
+                attempts=settings.webhook_attempts,
+                backoff_s=settings.webhook_backoff_s,
+                timeout_s=settings.webhook_timeout_s,
+                allow_private=settings.webhook_allow_private,
+            )
+            if settings.webhook_secret
+            else None
+        )
+        jobs = JobManager(backend, store, present, webhooks, max_active=settings.max_active_jobs, ttl_s=settings.job_ttl_s)
+        return cls(backend, store, settings, jobs, RateLimiter(settings.generation_rate_limit))
+
+    def base_url(self, request: Request) -> str:
+        """Where the media and pages in an answer live: ATELIER_PUBLIC_URL, else the request's own."""
+        return self.settings.public_url or str(request.base_url).rstrip("/")
+
+    def take_generation(self, request: Request) -> None:
+        """Spend one of the client's generations, or refuse with 429 and when to come back."""
+        if (wait := self.generations.retry_after(client_key(request.scope, self.settings))) is not None:
+            raise ApiError(429, "rate_limited", f"Too many generations: try again in {wait} s.", {"Retry-After": str(wait)})

@@ -1,0 +1,62 @@
+"""/api/v1/results: published results, one result, and its owner's actions."""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
+import asyncio
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from ui.api.context import ApiContext
+from ui.api.schemas import (
+    ERRORS,
+    NOT_FOUND,
+    OWNER_ERRORS,
+    OwnerToken,
+    Result,
+    ResultList,
+    present,
+)
+
+
+def results_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["results"])
+    store = ctx.store
+
+    @router.get("/results")
+    async def list_results(
+        request: Request,
+        kind: Literal["image", "music"] | None = None,
+        before: Annotated[str | None, Query(max_length=64, description="`next` from the previous page.")] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 24,
+    ) -> ResultList:
+        """Published results, newest first."""
+        records = store.list(kind=kind, before=before, limit=limit)
+        base = ctx.base_url(request)
+        return ResultList(
+            results=[Result(**present(r, base)) for r in records],
+            next=records[-1]["id"] if len(records) == limit else None,
+        )
+
+    @router.get("/results/{result_id}", responses=NOT_FOUND)
+    async def get_result(result_id: str, request: Request) -> Result:
+        """One result, published or not (an unpublished result is reachable by its id only)."""
+        return Result(**present(store.get(result_id), ctx.base_url(request)))
+
+    @router.post("/results/{result_id}/publish", responses=OWNER_ERRORS)
+    async def publish(result_id: str, request: Request, x_owner_token: OwnerToken = None) -> Result:
+        """List the result in the gallery. Owner only."""
+        record = await asyncio.to_thread(store.set_published, result_id, x_owner_token, True)
+        return Result(**present(record, ctx.base_url(request)))
+
+    @router.post("/results/{result_id}/unpublish", responses=OWNER_ERRORS)
+    async def unpublish(result_id: str, request: Request, x_owner_token: OwnerToken = None) -> Result:
+        """Take the result out of the gallery; it stays reachable by id. Owner only."""
+        record = await asyncio.to_thread(store.set_published, result_id, x_owner_token, False)
+        return Result(**present(record, ctx.base_url(request)))
+
+    @router.delete("/results/{result_id}", status_code=204, responses=OWNER_ERRORS)
+    async def delete_result(result_id: str, x_owner_token: OwnerToken = None) -> None:
+        """Delete the result and its files. Owner only."""
+        await asyncio.to_thread(store.delete, result_id, x_owner_token)
+
+    return router

@@ -1,0 +1,132 @@
+"""What the REST API takes and answers with, as pydantic models: its OpenAPI document is made
+from these, and FastAPI checks our own answers against them.
+
+The generation requests themselves are the shared schemas of models/requests.py (the one
+place for bounds and messages); what is here wraps them (jobs) or describes results.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at run time.
+from typing import Annotated, Literal
+
+from fastapi import Header
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from models.requests import ImageRequest, MusicRequest
+from ui.urls import media_path, permalink_path
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["invalid_request"])
+    message: str = Field(examples=["Prompt must not be empty."])
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class MediaFile(BaseModel):
+    name: str = Field(examples=["image-0.png"])
+    mime: str = Field(examples=["image/png"])
+    bytes: int
+    url: str = Field(description="Where to download it.")
+
+
+class Result(BaseModel):
+    """A saved generation: its files, and the record of how it was made."""
+
+    model_config = ConfigDict(extra="allow")  # the model's record: model, parameters, timings, ...
+
+    id: str
+    kind: Literal["image", "music"]
+    created_at: float = Field(description="Unix time.")
+    published: bool = Field(description="Listed in the gallery. Unpublished results are unlisted, not secret.")
+    seed: int | None = None
+    parameters: dict = Field(default_factory=dict, description="The complete, resolved request.")
+    files: list[MediaFile]
+    permalink: str = Field(description="A page to share.")
+
+
+class Created(BaseModel):
+    result: Result
+    owner_token: str = Field(
+        description="Shown only this once: send it as X-Owner-Token to publish, unpublish or delete the result."
+    )
+
+
+class ResultList(BaseModel):
+    results: list[Result]
+    next: str | None = Field(None, description="Pass as `before` for the next page; absent on the last one.")
+
+
+class Progress(BaseModel):
+    done: int
+    total: int
+    stage: str
+
+
+class WebhookState(BaseModel):
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None = None
+
+
+class JobView(BaseModel):
+    id: str
+    kind: Literal["image", "music"]
+    status: Literal["queued", "running", "succeeded", "failed"]
+    position: int | None = Field(None, description="Place in the queue for a model, when known.")
+    progress: Progress | None = None
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: Result | None = None
+    error: ErrorDetail | None = None
+    webhook: WebhookState | None = None
+
+
+class JobCreated(BaseModel):
+    job: JobView
+    owner_token: str = Field(description="Shown only this once: the owner token the job's result will have.")
+
+
+class _Submission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    callback_url: HttpUrl | None = Field(
+        None, description="Called with a signed POST (X-Atelier-Signature) when the job succeeds or fails."
+    )
+
+
+class ImageJobSubmission(_Submission):
+    kind: Literal["image"]
+    request: ImageRequest
+
+
+class MusicJobSubmission(_Submission):
+    kind: Literal["music"]
+    request: MusicRequest
+
+
+JobSubmission = Annotated[ImageJobSubmission | MusicJobSubmission, Field(discriminator="kind")]
+
+# Documented error answers, by route group (every answer is the one shape of ui/errors.py).
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 415, 422, 429)}
+GENERATION_ERRORS = {status: {"model": ErrorBody} for status in (502, 503, 504)}
+NOT_FOUND = {404: {"model": ErrorBody}}
+OWNER_ERRORS = {403: {"model": ErrorBody}, 404: {"model": ErrorBody}}
+
+
+# The owner's secret, as the owner-only routes take it.
+OwnerToken = Annotated[
+    str | None,
+    Header(alias="X-Owner-Token", description="The owner_token from the response that created the result."),
+]
+
+
+def present(record: dict, base_url: str) -> dict:
+    """A public record with its media URLs and its page."""
+    return {
+        **record,
+        "files": [{**f, "url": base_url + media_path(record["id"], f["name"])} for f in record["files"]],
+        "permalink": base_url + permalink_path(record["id"]),
+    }

@@ -1,0 +1,21 @@
+"""Where and how generation runs, and what follows it: one path from a checked job to a saved result.
+
+    backend.py    the Backend interface every caller uses
+    local.py      LocalBackend: the app's model classes in this process
+    remote.py     ModalBackend: Modal's GPU classes (inside the app, or hybrid from a local UI)
+    flow.py       generate(): backend → result store → caller, the one path every result takes
+    jobs.py       async jobs: run in the background, polled, streamed, announced by webhook
+    webhooks.py   signed webhook deliveries with retries
+    terminal.py   a generation from a terminal: progress bar, files copied to a folder
+"""
+
+from ui.generation.backend import Backend
+from ui.generation.flow import generate
+from ui.generation.jobs import Busy, JobManager, JobState
+from ui.generation.local import LocalBackend
+from ui.generation.remote import ModalBackend
+from ui.generation.terminal import generate_and_save
+from ui.generation.webhooks import Delivery, WebhookSender
+
+__all__ = ["Backend", "Busy", "Delivery", "JobManager", "JobState", "LocalBackend", "ModalBackend", "WebhookSender",
+           "generate", "generate_and_save"]

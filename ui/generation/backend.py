@@ -1,0 +1,36 @@
+"""Where generation runs, as one interface: the studio, the API, jobs and the CLI call only this.
+
+Every backend offers the same thing: `generate(job)` is an async stream of events
+(models/progress.py) ending in a result, and never blocks the event loop.
+
+    local.py    LocalBackend: the app's model classes in this process (.local())
+    remote.py   ModalBackend: the GPU classes on Modal, from inside the app or (hybrid)
+                from a local UI driving a deployed app
+
+Imported by the web container: no torch, no model libraries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+
+from models.presets import Kind
+from models.requests import Job, Request
+
+
+class Backend:
+    where: str  # "local", "modal" or "hybrid": shown in health reports and the UI
+
+    def __init__(self, defaults: Mapping[Kind, str]):
+        self.defaults = dict(defaults)
+
+    def resolve(self, request: Request) -> Job:
+        """Fill a request's defaults from its preset; raises RequestError with a readable message."""
+        return request.resolve(self.defaults[request.kind])
+
+    def generate(self, job: Job) -> AsyncIterator[dict]:
+        """Events for one job: queued/progress..., then a result. Raises GenerationError."""
+        raise NotImplementedError
+
+    def health(self) -> dict:
+        raise NotImplementedError

@@ -1,0 +1,85 @@
+"""ModalBackend: the GPU classes on Modal, called with `remote_gen.aio`.
+
+Inside the deployed app it gets the app's own classes; in hybrid mode
+(`ModalBackend.from_deployed`) a local UI drives a deployed app's classes, found by name.
+`modal` is imported inside the methods: a local studio that never calls Modal doesn't pay
+for importing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from models.presets import MUSIC_CLASS_BY_ENGINE, Kind, music_class_name
+from models.requests import Job, RequestError
+from models.weights import WeightsUnavailable
+from ui.errors import GenerationError, GenerationTimeout, ModelUnavailable
+from ui.generation.backend import Backend
+
+log = logging.getLogger("atelier.backends")
+
+
+class ModalBackend(Backend):
+    def __init__(self, classes: Mapping[Kind, Any], defaults: Mapping[Kind, str], where: str = "modal"):
+        super().__init__(defaults)
+        self._classes = dict(classes)
+        self.where = where
+        self._failures: dict[str, str] = {}
+
+    @classmethod
+    def from_deployed(cls, app_name: str, defaults: Mapping[Kind, str]) -> "ModalBackend":
+        """Hybrid mode: this process serves the UI, a deployed app's GPUs do the work."""
+        import modal
+
+        image = modal.Cls.from_name(app_name, "ImageModel")
+        music = {name: modal.Cls.from_name(app_name, name) for name in MUSIC_CLASS_BY_ENGINE.values()}
+
+        def music_model(preset: str):  # as app.music_model: the class whose image has the engine
+            return music[music_class_name(preset)](preset=preset)
+
+        return cls({"image": image, "music": music_model}, defaults, where="hybrid")
+
+    async def generate(self, job: Job) -> AsyncIterator[dict]:
+        import modal.exception
+
+        # Modal queues the call until a container is free; say so until the first event.
+        yield {"type": "queued", "position": None}
+        started = time.monotonic()
+        instance = self._classes[job.kind](preset=job.preset)
+        try:
+            async for event in instance.generate.remote_gen.aio(job.model_dump()):
+                yield event
+            self._failures.pop(job.preset, None)
+        except WeightsUnavailable as e:
+            self._failures[job.preset] = str(e)
+            raise ModelUnavailable(str(e)) from None
+        except modal.exception.AuthError:
+            raise ModelUnavailable(
+                "Modal rejected the call: no valid token. Run `modal token new` or set MODAL_TOKEN_ID and "
+                "MODAL_TOKEN_SECRET, or start the studio with --backend local."
+            ) from None
+        except modal.exception.NotFoundError:
+            raise ModelUnavailable(
+                "The Modal app isn't deployed (or has another name): run `modal deploy app.py` first."
+            ) from None
+        except (modal.exception.FunctionTimeoutError, TimeoutError):
+            raise GenerationTimeout(
+                f"The {job.preset} model took too long ({time.monotonic() - started:.0f} s) and was stopped."
+            ) from None
+        except RequestError:
+            raise
+        except Exception as e:
+            log.exception("remote generation failed (%s %s)", job.kind, job.preset)
+            raise GenerationError(f"The {job.preset} {job.kind} model failed: {type(e).__name__}: {e}") from None
+
+    def health(self) -> dict:
+        return {
+            "backend": self.where,
+            "defaults": self.defaults,
+            "models": [
+                {"preset": preset, "state": "failed", "error": error} for preset, error in self._failures.items()
+            ],
+        }

@@ -1,0 +1,81 @@
+"""The gallery, /gallery: published results newest first, filtered by kind, paged with htmx
+(the "More" button asks for the next cards only; without JS it is an ordinary link)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fasthtml.common import H1, A, Div, Html, Img, Li, Main, Nav, P, Span, Ul
+
+from ui.pages.layout import clock, document
+from ui.store import covers
+
+PAGE_SIZE = 24
+
+
+def gallery_page(records: list[dict], cards, kind: str | None, before: str | None, site: str, asset) -> Html:
+    heading = {"image": "Images", "music": "Music"}.get(kind, "Everything")
+    newest = records[0] if records else None
+    return document(
+        title="Gallery · Atelier",
+        description="Images and music people made with Atelier and chose to share.",
+        canonical=f"{site}/gallery" + (f"?kind={kind}" if kind else ""),
+        image=(f"{site}/r/{newest['id']}/cover.png", "The newest shared result") if newest else None,
+        og_title="The Atelier gallery",
+        indexable=before is None,
+        asset=asset,
+        scripts=["htmx.min.js", "pages.js"],
+        main=Main(
+            Div(
+                Div(H1("Gallery"), P("Images and music people made here and chose to share.", cls="lede")),
+                Nav(
+                    *[
+                        A(label, href="/gallery" + (f"?kind={k}" if k else ""), aria_current="page" if k == kind else None)
+                        for k, label in ((None, "Everything"), ("image", "Images"), ("music", "Music"))
+                    ],
+                    cls="filters",
+                    aria_label="Show",
+                ),
+                cls="gallery-head",
+            ),
+            Ul(cards, id="cards", cls="cards", aria_label=heading)
+            if records
+            else Div(
+                P("Nothing shared here yet." if before is None else "No more results."),
+                P("Make something in the ", A("studio", href="/"), ", open its link, and press Publish."),
+                cls="empty",
+            ),
+            cls="gallery",
+        ),
+    )
+
+
+def gallery_cards(records: list[dict], kind: str | None, more: bool) -> tuple:
+    cards = [card(r) for r in records]
+    if more:
+        query = urlencode({k: v for k, v in (("kind", kind), ("before", records[-1]["id"])) if v})
+        cards.append(
+            Li(
+                A("More", href=f"/gallery?{query}", hx_get=f"/gallery?{query}", hx_target="closest li", hx_swap="outerHTML", cls="button"),
+                cls="more",
+            )
+        )
+    return tuple(cards)
+
+
+def card(record: dict) -> Li:
+    rid, kind = record["id"], record.get("kind", "image")
+    params = record.get("parameters", {})
+    if kind == "music":
+        detail = f"Music · {clock(record.get('audio', {}).get('seconds', params.get('duration', 0)))}"
+    else:
+        detail = f"Image · {params.get('width')}×{params.get('height')}"
+    return Li(
+        A(
+            Img(src=f"/r/{rid}/thumb.webp", alt="", loading="lazy", width=covers.THUMB_SIZE[0], height=covers.THUMB_SIZE[1]),
+            Span(detail, cls="card-kind"),
+            Span(params.get("prompt", ""), cls="card-prompt"),
+            href=f"/r/{rid}",
+        ),
+        cls=f"card card-{kind}",
+    )

@@ -1,0 +1,239 @@
+"""A result's share page, /r/{id}: its media, prompt, facts, downloads, a remix link and the
+owner's controls; and the preview pictures (cover, thumbnail) its link unfurls with."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlencode
+
+from fasthtml.common import (
+    H1,
+    H2,
+    A,
+    Article,
+    Audio,
+    Button,
+    Dd,
+    Div,
+    Dl,
+    Dt,
+    Figure,
+    Html,
+    Img,
+    Input,
+    Label,
+    Main,
+    P,
+    Section,
+    Span,
+    Time,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+from models.requests import REQUESTS
+from ui.errors import NotFound
+from ui.pages.layout import (
+    KINDS,
+    clip,
+    clock,
+    document,
+    files_of,
+    not_found,
+    size_label,
+    visibility,
+)
+from ui.store import ResultStore, covers
+from ui.urls import media_path
+
+
+def permalink_page(record: dict, site: str, asset) -> Html:
+    rid, kind = record["id"], record.get("kind", "image")
+    params = record.get("parameters", {})
+    prompt = params.get("prompt", "")
+    url = f"{site}/r/{rid}"
+    return document(
+        title=f"“{clip(prompt, 60)}” · Atelier",
+        description=summary(record),
+        canonical=url,
+        image=(f"{site}/r/{rid}/cover.png", f"Preview of {kind}: {clip(prompt, 200)}"),
+        audio=[(f"{site}{media_path(rid, f['name'])}", f["mime"]) for f in files_of(record, "audio/")],
+        og_title=clip(prompt, 90),
+        indexable=record["published"],
+        asset=asset,
+        scripts=["pages.js"],
+        main=Main(
+            Article(
+                media_figure(record),
+                Div(
+                    P(
+                        Span(KINDS.get(kind, kind), cls="badge"),
+                        Span(visibility(record["published"]), id="visibility", cls="badge quiet"),
+                        cls="badges",
+                    ),
+                    H1(prompt, cls="prompt"),
+                    P(Span("Without: ", cls="label"), params["negative_prompt"], cls="negative")
+                    if params.get("negative_prompt")
+                    else None,
+                    Div(
+                        A("Remix in the studio", href=remix_link(record), cls="button primary"),
+                        *[
+                            A(download_label(f, record), href=media_path(rid, f["name"]), download=f"atelier-{rid}-{f['name']}", cls="button")
+                            for f in record.get("files", [])
+                        ],
+                        cls="actions",
+                    ),
+                    share_box(url),
+                    Dl(*[part for term, value in facts(record) for part in (Dt(term), Dd(value))], cls="facts"),
+                    owner_panel(record),
+                    cls="details",
+                ),
+                cls=f"result result-{kind}",
+                data_result_id=rid,
+                data_published="true" if record["published"] else "false",
+            ),
+        ),
+    )
+
+
+def media_figure(record: dict) -> Figure:
+    rid, prompt = record["id"], record.get("parameters", {}).get("prompt", "")
+    if record.get("kind") == "music":
+        players = [Audio(controls=True, preload="metadata", src=media_path(rid, f["name"])) for f in files_of(record, "audio/")]
+        return Figure(
+            Img(src=f"/r/{rid}/cover.png", alt="Waveform of this music", width=1200, height=630, cls="cover"),
+            *players,
+            cls="media media-music",
+        )
+    images = files_of(record, "image/")
+    params = record.get("parameters", {})
+    size = {"width": params["width"], "height": params["height"]} if "width" in params and "height" in params else {}
+    return Figure(
+        *[
+            A(Img(src=media_path(rid, f["name"]), alt=prompt, **size), href=media_path(rid, f["name"]), title="Full size")
+            for f in images
+        ],
+        cls=f"media media-image count-{len(images)}",
+    )
+
+
+def share_box(url: str) -> Div:
+    return Div(
+        Label("Link", fr="share-url", cls="label"),
+        Input(id="share-url", readonly=True, value=url, cls="share-url"),
+        Button("Copy", type="button", id="copy-link", hidden=True, cls="button small"),  # shown by pages.js
+        cls="share",
+    )
+
+
+def owner_panel(record: dict) -> Section:
+    """Publish/Unpublish/Delete, hidden until pages.js finds this result's owner key in the browser."""
+    return Section(
+        H2("Yours"),
+        P("This browser made this result, so you can choose who sees it.", cls="hint"),
+        Div(
+            Button("Publish to the gallery", type="button", data_action="publish", cls="button primary"),
+            Button("Make unlisted", type="button", data_action="unpublish", cls="button"),
+            Button("Delete", type="button", data_action="delete", cls="button danger"),
+            cls="actions",
+        ),
+        P(role="status", aria_live="polite", cls="owner-status"),
+        id="owner",
+        hidden=True,
+        cls="owner",
+    )
+
+
+def remix_link(record: dict) -> str:
+    """The studio, with this result's settings filled in: `/?kind=...&<request field>=...`.
+
+    Only fields of the kind's request schema go in (a job's derived values, like music's
+    window, are the model's business), and only plain values: an uploaded melody can't
+    travel in a link, so the studio asks for it again.
+    """
+    kind = record.get("kind", "image")
+    params = record.get("parameters", {})
+    query = [("kind", kind)] + [
+        (name, _query_value(params[name]))
+        for name in REQUESTS[kind].model_fields
+        if isinstance(params.get(name), (str, int, float))  # bools are ints
+    ]
+    return "/?" + urlencode(query)
+
+
+def _query_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)  # str(float) round-trips exactly
+
+
+def facts(record: dict) -> list[tuple[str, object]]:
+    params, model = record.get("parameters", {}), record.get("model", {})
+    seconds = record.get("seconds", {})
+    facts: list[tuple[str, object]] = [("Model", model.get("preset") or params.get("preset", "?"))]
+    if record.get("kind") == "music":
+        audio = record.get("audio", {})
+        facts += [
+            ("Length", clock(audio.get("seconds", params.get("duration", 0)))),
+            ("Format", str(params.get("format", "")).upper()),
+            ("Temperature", params.get("temperature")),
+            ("Top-k", params.get("top_k")),
+            ("Guidance", params.get("guidance")),
+        ]
+    else:
+        facts += [
+            ("Size", f"{params.get('width')} × {params.get('height')} px"),
+            ("Steps", params.get("steps")),
+            ("Guidance", params.get("guidance")),
+        ]
+        if params.get("num_images", 1) > 1:
+            facts.append(("Images", params["num_images"]))
+    facts.append(("Seed", record.get("seed", params.get("seed"))))
+    if "generate" in seconds:
+        facts.append(("Time taken", f"{seconds['generate']:.1f} s" + (f" on {model['device']}" if model.get("device") else "")))
+    if "created_at" in record:
+        made = time.gmtime(record["created_at"])
+        facts.append(("Made", Time(time.strftime("%d %b %Y, %H:%M UTC", made), datetime=time.strftime("%Y-%m-%dT%H:%M:%SZ", made))))
+    return [(term, value) for term, value in facts if value is not None]
+
+
+def summary(record: dict) -> str:
+    params = record.get("parameters", {})
+    preset = record.get("model", {}).get("preset") or params.get("preset", "")
+    if record.get("kind") == "music":
+        length = clock(record.get("audio", {}).get("seconds", params.get("duration", 0)))
+        return f"{length} of music made with Atelier ({preset}, seed {record.get('seed')})."
+    return f"An image made with Atelier ({preset}, {params.get('width')}×{params.get('height')}, seed {record.get('seed')})."
+
+
+def download_label(f: dict, record: dict) -> str:
+    images = files_of(record, "image/")
+    which = f" image {images.index(f) + 1}" if len(images) > 1 and f in images else ""
+    return f"Download{which} {f['name'].rsplit('.', 1)[-1].upper()} · {size_label(f.get('bytes', 0))}"
+
+
+# --- the preview pictures ------------------------------------------------------------------------
+
+
+async def picture(req: Request, store: ResultStore, result_id: str, size, fmt: str, asset) -> Response:
+    """A result's cover or thumbnail, drawn from its first image or audio file (ui/store/covers.py)."""
+    try:
+        record = store.get(result_id)
+        media = files_of(record, "audio/" if record.get("kind") == "music" else "image/") or record["files"]
+        path, mime = store.media_path(result_id, media[0]["name"])
+    except (NotFound, KeyError, IndexError):
+        return not_found(asset)
+    tag = f'"{result_id}-{size[0]}x{size[1]}-v1"'
+    headers = {"Cache-Control": "public, max-age=3600", "ETag": tag}  # short: a deletion should stick
+    if req.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    data = await asyncio.to_thread(covers.render, path, mime, tuple(size), cover_label(record), fmt)
+    return Response(data, media_type=f"image/{fmt.lower()}", headers=headers)
+
+
+def cover_label(record: dict) -> str:
+    if record.get("kind") != "music":
+        return ""
+    params = record.get("parameters", {})
+    length = clock(record.get("audio", {}).get("seconds", params.get("duration", 0)))
+    preset = record.get("model", {}).get("preset") or params.get("preset", "")
+    return " · ".join(part for part in ("Music", length, str(params.get("format", "")).upper(), preset) if part)

@@ -1,0 +1,147 @@
+"""Share pages: a permalink for every result and a gallery of published ones (FastHTML).
+This module holds the routes; what each page shows is in permalink.py, gallery.py and
+owner.py, and the frame they share in layout.py.
+
+    GET  /r/{id}                  one result: media, prompt, parameters, downloads, a remix link,
+                                  and the OpenGraph/Twitter tags that make a shared link unfurl
+    GET  /r/{id}/cover.png        the 1200×630 preview those tags point at (a waveform for music)
+    GET  /r/{id}/thumb.webp       the gallery card's picture
+    POST /r/{id}/publish          owner only (header X-Owner-Token): list it in the gallery
+    POST /r/{id}/unpublish        owner only: back to unlisted (still reachable by its link)
+    POST /r/{id}/delete           owner only: gone for good
+    GET  /gallery                 published results, newest first; ?kind=image|music; ?before=<id>
+                                  pages on (htmx asks for the next cards only, without the page)
+    GET  /pages-assets/{name}     the pages' CSS and JS, and the vendored htmx: no CDN at run time
+
+Server-rendered, and every string a visitor typed goes through FastHTML's escaping (text and
+attributes alike); the small JS (assets/pages.js) only adds the owner's controls and a copy
+button, so the pages read fine without it.
+
+The routes are lifted onto the FastAPI router rather than mounting the FastHTML app: the
+Gradio studio is mounted at "/", and a mount at /gallery would not match "/gallery" itself
+(only "/gallery/..."), so the root mount would take it. As plain routes registered before
+the Gradio mount, "/gallery" and "/r/{id}" match exactly. FastHTML's own middleware never
+runs that way; these pages need none (no sessions).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import FastAPI
+from fasthtml.common import FastHTML
+from starlette.requests import Request
+from starlette.responses import FileResponse
+
+from ui.errors import NotFound
+from ui.pages.gallery import PAGE_SIZE, gallery_cards, gallery_page
+from ui.pages.layout import (
+    ASSET_ROUTE,
+    ASSET_TYPES,
+    KINDS,
+    clip,
+    digest,
+    html_response,
+    not_found,
+    problem,
+    redirect,
+)
+from ui.pages.owner import owner_action
+from ui.pages.permalink import permalink_page, picture
+from ui.settings import ASSETS
+from ui.store import ID_PATTERN, ResultStore, covers
+from ui.urls import site_url
+
+
+def add_pages(app: FastAPI, store: ResultStore) -> None:
+    """Put the share pages on `app`'s router. Call it before mounting Gradio at "/"."""
+    app.router.routes.extend(build_pages(store).routes)
+
+
+def build_pages(store: ResultStore) -> FastHTML:
+    # FastHTML reads or writes a `.sesskey` file in the working directory unless it is given
+    # a key, and loads htmx and friends from a CDN unless its default headers are off. These
+    # pages use no sessions, so the key is a throwaway.
+    pages = FastHTML(default_hdrs=False, sess_cls=None, secret_key=secrets.token_urlsafe(32))
+    versions = {name: digest(ASSETS / name) for name in ASSET_TYPES}
+
+    def asset(name: str) -> str:
+        return f"{ASSET_ROUTE}/{name}?v={versions[name]}"
+
+    # --- one result ---------------------------------------------------------------------------
+
+    @pages.get("/r/{result_id}")
+    def permalink(req: Request, result_id: str):
+        try:
+            record = store.get(result_id)
+        except NotFound:
+            return not_found(asset)
+        return html_response(permalink_page(record, site_url(req), asset), indexable=record["published"])
+
+    @pages.get("/r/{result_id}/")
+    def permalink_slash(result_id: str):
+        return redirect(f"/r/{result_id}" if ID_PATTERN.match(result_id) else "/gallery")
+
+    @pages.get("/r/{result_id}/cover.png")
+    async def cover(req: Request, result_id: str):
+        return await picture(req, store, result_id, covers.COVER_SIZE, "PNG", asset)
+
+    @pages.get("/r/{result_id}/thumb.webp")
+    async def thumb(req: Request, result_id: str):
+        return await picture(req, store, result_id, covers.THUMB_SIZE, "WEBP", asset)
+
+    # --- the owner's actions (ui/pages/owner.py) ------------------------------------------------
+
+    @pages.post("/r/{result_id}/publish")
+    async def publish(req: Request, result_id: str):
+        return await owner_action(store, req, result_id, "publish")
+
+    @pages.post("/r/{result_id}/unpublish")
+    async def unpublish(req: Request, result_id: str):
+        return await owner_action(store, req, result_id, "unpublish")
+
+    @pages.post("/r/{result_id}/delete")
+    async def delete(req: Request, result_id: str):
+        return await owner_action(store, req, result_id, "delete")
+
+    # --- the gallery --------------------------------------------------------------------------
+
+    @pages.get("/gallery")
+    def gallery(req: Request, kind: str | None = None, before: str | None = None):
+        kind = kind or None
+        if kind is not None and kind not in KINDS:
+            return problem(400, "No such kind", f"The gallery shows images or music, not “{clip(kind, 40)}”.", asset)
+        if before is not None and not ID_PATTERN.match(before):
+            return problem(400, "Broken page link", "That gallery page link is incomplete.", asset)
+        found = store.list(published_only=True, kind=kind, before=before, limit=PAGE_SIZE + 1)
+        records, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
+        cards = gallery_cards(records, kind, more)
+        if "hx-request" in req.headers:  # the "More" button: just the next cards
+            return html_response(cards, vary="HX-Request")
+        return html_response(gallery_page(records, cards, kind, before, site_url(req), asset), vary="HX-Request")
+
+    @pages.get("/gallery/")
+    def gallery_slash(req: Request):
+        return redirect("/gallery" + (f"?{req.url.query}" if req.url.query else ""))
+
+    # --- assets -------------------------------------------------------------------------------
+
+    @pages.get(ASSET_ROUTE + "/{name}")
+    def assets(name: str, v: str | None = None):
+        if name not in ASSET_TYPES:
+            return not_found(asset)
+        fresh = v == versions[name]  # versioned URLs never change: cache them for good
+        cache = "public, max-age=31536000, immutable" if fresh else "no-cache"
+        return FileResponse(ASSETS / name, media_type=ASSET_TYPES[name], headers={"Cache-Control": cache})
+
+    # Anything else under these prefixes is ours to turn away (last: the routes above win),
+    # with a page, rather than falling through to the studio mounted at "/".
+    @pages.get("/r/{rest:path}")
+    def unknown_result_path(rest: str):
+        return not_found(asset)
+
+    @pages.get(ASSET_ROUTE + "/{rest:path}")
+    def unknown_asset(rest: str):
+        return not_found(asset)
+
+    return pages

@@ -1,0 +1,14 @@
+"""The studio: the Gradio page at "/" where a visitor makes images and music.
+
+    page.py        the page: header, the two tabs, the history strip; mounted at "/"
+    image_tab.py   the Image tab          music_tab.py   the Music tab
+    controls.py    what both tabs share: schema-bounded sliders, the seed row, how Generate is wired
+    run.py         one generation, as the browser sees it (progress, errors, copies of the media)
+    session.py     a visitor's history and owner tokens      share.py   Share and the history strip
+
+Gradio is imported by every module here: import this package only when the app is built.
+"""
+
+from ui.studio.page import build_studio, checked_fields, mount_studio
+
+__all__ = ["build_studio", "checked_fields", "mount_studio"]

@@ -1,0 +1,134 @@
+"""What the studio's two tabs share: sliders bounded by the request schemas, the seed row, the
+example prompts, and how a tab's Generate is wired.
+
+Every bound a slider shows is read from models/requests.py (or a preset), never written here
+again: the schema stays the one place that says what a valid request is. The sliders only
+guide a visitor; the schema still checks whatever arrives.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import annotated_types
+import gradio as gr
+from pydantic import BaseModel
+
+from models.requests import MAX_SEED
+from ui.settings import ASSETS
+
+
+@dataclass(frozen=True)
+class Bounds:
+    low: float
+    high: float
+    step: float | None  # the schema's multiple_of, if it has one
+    low_exclusive: bool = False
+
+
+def bounds(model: type[BaseModel], field: str) -> Bounds:
+    """A numeric field's limits as the schema declares them."""
+    low, high, step, exclusive = float("-inf"), float("inf"), None, False
+    for rule in model.model_fields[field].metadata:
+        match rule:
+            case annotated_types.Ge(ge=v):
+                low = v
+            case annotated_types.Gt(gt=v):
+                low, exclusive = v, True
+            case annotated_types.Le(le=v):
+                high = v
+            case annotated_types.MultipleOf(multiple_of=v):
+                step = v
+    return Bounds(low, high, step, exclusive)
+
+
+def slider(model: type[BaseModel], field: str, value: float, *, high: float | None = None, step: float = 1, **kwargs) -> gr.Slider:
+    """A slider over a schema field's range, optionally capped lower (e.g. by a preset). An
+    exclusive lower bound starts one step up, so the slider never offers a refused value."""
+    b = bounds(model, field)
+    step = b.step or step
+    return gr.Slider(
+        minimum=b.low + step if b.low_exclusive else b.low,
+        maximum=min(b.high, high) if high is not None else b.high,
+        value=value,
+        step=step,
+        **kwargs,
+    )
+
+
+@dataclass
+class SeedRow:
+    """The seed box and its "random" toggle. After a run the box shows the seed actually used,
+    so unticking "random" reuses it."""
+
+    seed: gr.Number
+    randomize: gr.Checkbox
+
+    @classmethod
+    def build(cls, kind: str) -> SeedRow:
+        with gr.Row(equal_height=True, elem_classes="seed-row"):
+            seed = gr.Number(
+                label="Seed", value=0, minimum=0, maximum=MAX_SEED, precision=0, scale=3, min_width=120,
+                info="Same seed + same settings = same result", elem_id=f"{kind}-seed",
+            )
+            randomize = gr.Checkbox(label="Random seed", value=True, scale=1, min_width=110, elem_id=f"{kind}-random")
+        # Typing a seed means "use this one".
+        seed.input(lambda: False, None, randomize, queue=False, api_visibility="private", show_progress="hidden")
+        return cls(seed, randomize)
+
+    @staticmethod
+    def chosen(seed: float | None, randomize: bool) -> int | None:
+        """The seed for a request: None lets the backend draw one."""
+        return None if randomize or seed is None else int(seed)
+
+
+def overlay(settings: dict, values: dict, fields: dict[str, gr.components.Component], seed: SeedRow) -> dict:
+    """A tab's form from request fields (a history entry's parameters, a remix link's query)
+    laid over its preset's settings: a given value replaces a setting's value and keeps the
+    rest of it (a maximum, a visibility); a given seed is used as is, not drawn at random."""
+    updates = dict(settings)
+    for name, component in fields.items():
+        if values.get(name) is not None:
+            setting = updates.get(component)
+            updates[component] = {**setting, "value": values[name]} if isinstance(setting, dict) else values[name]
+    if values.get("seed") is not None:
+        updates[seed.seed] = values["seed"]
+        updates[seed.randomize] = False
+    return updates
+
+
+def examples(kind: str, prompt: gr.Textbox) -> gr.Examples:
+    """Example prompts from assets/examples.json (editable without touching code): a click
+    puts one in the prompt box."""
+    listed = json.loads((ASSETS / "examples.json").read_text())[kind]
+    return gr.Examples(
+        [[e["prompt"]] for e in listed], inputs=[prompt], example_labels=[e["label"] for e in listed],
+        label="Try one", examples_per_page=len(listed), api_visibility="private", elem_id=f"{kind}-examples",
+    )
+
+
+def wire_generation(tab, handler, inputs: list, *, api_name: str, progress_on, store, history: gr.State,
+                    strip: gr.HTML) -> None:
+    """The one way a tab's Generate runs, for the image and music tabs alike.
+
+    No per-event concurrency limit: the web side only awaits the backend, so every visitor's
+    request goes out at once (page.py bounds the total). Raw values (preprocess=False): the
+    request schema alone judges them, naming the field at fault, where Gradio's own checks
+    would say "Value 50 is greater than maximum value 10". Then the history strip and Share
+    catch up, and the model choice keeps the form to what that model uses.
+    """
+    gr.on(
+        [tab.generate.click, tab.prompt.submit],
+        handler,
+        inputs=inputs,
+        outputs=tab.show_outputs,
+        api_name=api_name,
+        concurrency_limit=None,
+        preprocess=False,
+        show_progress_on=[progress_on],
+    ).success(tab.share.after_result, history, [strip, *tab.share.outputs], api_visibility="private",
+              show_progress="hidden")
+    tab.share.wire(store, history, tab.current, strip)
+    tab.preset.input(tab.preset_settings, tab.preset, tab.fill_outputs, api_visibility="private",
+                     show_progress="hidden")

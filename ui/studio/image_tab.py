@@ -1,0 +1,213 @@
+"""The studio's image tab: a prompt and a preset's settings in, a gallery of results out.
+
+Gradio API: `/generate_image` (prompt, negative_prompt, preset, width, height, steps,
+guidance, seed, random_seed, num_images) → (images, seed used, details). Any argument left
+None takes the preset's default, as in the REST API.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from models.presets import IMAGE_PRESETS, ImagePreset, get_preset
+from models.requests import ImageRequest
+from ui.generation import Backend
+from ui.store import ResultStore
+from ui.studio.controls import (
+    SeedRow,
+    bounds,
+    examples,
+    overlay,
+    slider,
+    wire_generation,
+)
+from ui.studio.run import media_files, run
+from ui.studio.session import History
+from ui.studio.share import ShareRow
+
+# Aspect ratios offered as one click each; the exact size stays editable under "Advanced".
+ASPECTS: dict[str, tuple[int, int]] = {
+    "Square": (1, 1),
+    "4:3": (4, 3),
+    "3:4": (3, 4),
+    "16:9": (16, 9),
+    "9:16": (9, 16),
+}
+
+
+def size_for(aspect: str, preset: ImagePreset) -> tuple[int, int]:
+    """Width and height for an aspect ratio at about the preset's native pixel count (what its
+    model was trained on): the short side at least the schema's minimum, the long side within
+    the preset's maximum, the short side derived from the long one on the schema's grid."""
+    a, b = ASPECTS[aspect]
+    ratio = max(a, b) / min(a, b)
+    long = min(max(preset.size * math.sqrt(ratio), bounds(ImageRequest, "width").low * ratio), preset.max_size)
+    long = _on_grid(long)
+    short = _on_grid(long / ratio)
+    return (long, short) if a >= b else (short, long)
+
+
+def aspect_of(width: int, height: int) -> str | None:
+    """The offered aspect ratio a size has, if any: its short side is the long one over the ratio."""
+    for name, (a, b) in ASPECTS.items():
+        long, short = (width, height) if a >= b else (height, width)
+        if short == _on_grid(long * min(a, b) / max(a, b)):
+            return name
+    return None
+
+
+def _on_grid(pixels: float) -> int:
+    grid = int(bounds(ImageRequest, "width").step or 1)
+    return round(pixels / grid) * grid
+
+
+def describe(event: dict) -> tuple[tuple[int, int], str]:
+    return (event["done"], event["total"]), event["stage"].capitalize()
+
+
+def details(record: dict) -> str:
+    p = record["parameters"]
+    count = len(record["files"])
+    return (
+        f"**{count} image{'s' if count > 1 else ''}** · {p['preset']} · {p['width']}×{p['height']} · "
+        f"{p['steps']} step{'s' if p['steps'] > 1 else ''} · guidance {p['guidance']:g} · seed `{record['seed']}` · "
+        f"{record['seconds']['generate']:.1f} s"
+    )
+
+
+@dataclass
+class ImageTab:
+    store: ResultStore
+    default_preset: str
+    prompt: gr.Textbox
+    negative_prompt: gr.Textbox
+    preset: gr.Dropdown
+    aspect: gr.Radio
+    num_images: gr.Slider
+    width: gr.Slider
+    height: gr.Slider
+    steps: gr.Slider
+    guidance: gr.Slider
+    seed: SeedRow
+    generate: gr.Button
+    gallery: gr.Gallery
+    details: gr.Markdown
+    share: ShareRow
+    current: gr.State  # id of the result on show, for Share
+
+    @classmethod
+    def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> ImageTab:
+        preset = get_preset("image", backend.defaults["image"])
+        with gr.Row(equal_height=False, elem_classes="studio-row"):
+            with gr.Column(scale=5, min_width=320, elem_classes="controls"):
+                prompt = gr.Textbox(
+                    label="Prompt", lines=3, max_lines=6, autofocus=True, elem_id="image-prompt",
+                    placeholder="A lighthouse on a cliff at dawn, watercolor, soft light",
+                )
+                negative_prompt = gr.Textbox(
+                    "", label="Negative prompt", lines=1, placeholder="What to keep out: blurry, text, watermark",
+                    visible=preset.negative_prompt, elem_id="image-negative",
+                )
+                generate = gr.Button("Generate image", variant="primary", size="lg", elem_id="image-generate")
+                with gr.Row():
+                    preset_box = gr.Dropdown(
+                        choices=list(IMAGE_PRESETS), value=preset.name, label="Model", info=preset.summary, scale=3,
+                        elem_id="image-preset",
+                    )
+                    num_images = slider(ImageRequest, "num_images", 1, label="Images", scale=2, elem_id="image-count")
+                aspect = gr.Radio(list(ASPECTS), value="Square", label="Aspect", elem_classes="aspect",
+                                  elem_id="image-aspect")
+                seed = SeedRow.build("image")
+                with gr.Accordion("Advanced", open=False, elem_id="image-advanced"):
+                    with gr.Row():
+                        width = slider(ImageRequest, "width", preset.size, high=preset.max_size, label="Width",
+                                       elem_id="image-width")
+                        height = slider(ImageRequest, "height", preset.size, high=preset.max_size, label="Height",
+                                        elem_id="image-height")
+                    with gr.Row():
+                        steps = slider(ImageRequest, "steps", preset.steps, high=preset.max_steps, label="Steps",
+                                       elem_id="image-steps")
+                        guidance = slider(ImageRequest, "guidance", preset.guidance, step=0.5, label="Guidance",
+                                          elem_id="image-guidance")
+                examples("image", prompt)
+            with gr.Column(scale=6, min_width=320, elem_classes="output"):
+                gallery = gr.Gallery(
+                    label="Images", columns=2, height=520, object_fit="contain", preview=True,
+                    buttons=["download", "fullscreen"], elem_id="image-gallery", interactive=False,
+                )
+                result_details = gr.Markdown(label="Details", elem_classes="details", elem_id="image-details")
+                share = ShareRow.build("image")
+        tab = cls(store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images, width, height,
+                  steps, guidance, seed, generate, gallery, result_details, share, gr.State(None))
+        tab._wire(backend, store, history, strip)
+        return tab
+
+    def _wire(self, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> None:
+        async def generate_image(
+            prompt: str, negative_prompt: str | None, preset: str | None, width: int | None, height: int | None,
+            steps: int | None, guidance: float | None, seed: int | None, random_seed: bool, num_images: int,
+            session: History, progress: gr.Progress = gr.Progress(),
+        ):
+            fields = dict(prompt=prompt, negative_prompt=negative_prompt, preset=preset, width=width, height=height,
+                          steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images)
+            return await self.show(await run(backend, store, "image", fields, session, progress, describe))
+
+        wire_generation(
+            self, generate_image,
+            [self.prompt, self.negative_prompt, self.preset, self.width, self.height, self.steps, self.guidance,
+             self.seed.seed, self.seed.randomize, self.num_images, history],
+            api_name="generate_image", progress_on=self.gallery, store=store, history=history, strip=strip,
+        )
+        self.aspect.input(self._resize, [self.aspect, self.preset], [self.width, self.height],
+                          api_visibility="private", show_progress="hidden")
+
+    # --- filling the form (preset changes, history, remix links) ---------------------------
+
+    @property
+    def fill_outputs(self) -> list[gr.components.Component]:
+        return [self.prompt, self.negative_prompt, self.preset, self.aspect, self.num_images, self.width,
+                self.height, self.steps, self.guidance, self.seed.seed, self.seed.randomize]
+
+    def preset_settings(self, name: str) -> dict[gr.components.Component, Any]:
+        """A preset's defaults and limits for every control that depends on the preset."""
+        p = get_preset("image", name)
+        width, height = bounds(ImageRequest, "width"), bounds(ImageRequest, "height")
+        return {
+            self.preset: gr.update(value=p.name, info=p.summary),
+            self.negative_prompt: gr.update(visible=p.negative_prompt),
+            self.aspect: "Square",
+            self.width: gr.update(value=p.size, maximum=min(width.high, p.max_size)),
+            self.height: gr.update(value=p.size, maximum=min(height.high, p.max_size)),
+            self.steps: gr.update(value=p.steps, maximum=min(bounds(ImageRequest, "steps").high, p.max_steps)),
+            self.guidance: p.guidance,
+        }
+
+    def fill(self, values: dict) -> dict[gr.components.Component, Any]:
+        """Set the form from request fields (a history entry's parameters, a remix link's query)."""
+        fields = {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "num_images": self.num_images,
+                  "steps": self.steps, "guidance": self.guidance, "width": self.width, "height": self.height}
+        settings = self.preset_settings(values.get("preset") or self.default_preset)
+        updates = overlay(settings, values, fields, self.seed)
+        if values.get("width") or values.get("height"):
+            updates[self.aspect] = aspect_of(updates[self.width]["value"], updates[self.height]["value"])
+        return updates
+
+    async def show(self, record: dict) -> dict[gr.components.Component, Any]:
+        """Put a result on show: its images, the seed it used, its details."""
+        return {
+            self.gallery: await media_files(self.store, record),
+            self.seed.seed: record["seed"],
+            self.details: details(record),
+            self.current: record["id"],
+        }
+
+    @property
+    def show_outputs(self) -> list[gr.components.Component]:
+        return [self.gallery, self.seed.seed, self.details, self.current]
+
+    def _resize(self, aspect: str, preset: str) -> tuple[int, int]:
+        return size_for(aspect, get_preset("image", preset))

@@ -1,0 +1,154 @@
+"""The studio: the Gradio page at "/", where a visitor makes images and music.
+
+    header     what serves this page, links to the gallery and the API
+    tabs       Image (ui/studio/image_tab.py) and Music (ui/studio/music_tab.py)
+    history    the visitor's results from this visit (share.py, session.py)
+
+Every generation goes through ui.generation.generate on whatever Backend the app was built
+with (local, hybrid or Modal), so the studio behaves the same on all three.
+
+Concurrency: the web side holds no model and only awaits the backend, so Gradio's default
+of one job at a time per event would make every visitor wait behind every other. Events
+here run without a per-event limit; what bounds them is MAX_ACTIVE jobs in flight at once
+(Gradio's queue-wide worker count) and MAX_WAITING more in the queue, beyond which a
+visitor is told the studio is busy instead of waiting forever. The real limit sits behind
+the backend: one call per model at a time locally, the GPU classes' autoscaling on Modal.
+
+Remix links: `/?kind=image&prompt=...&seed=...` (any request field by its name in
+models/requests.py) fills that tab's form and selects it.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+import gradio as gr
+from fastapi import FastAPI
+
+from models.errors import RequestError
+from models.requests import REQUESTS, parse
+from ui.errors import NotFound
+from ui.generation import Backend
+from ui.settings import ASSETS
+from ui.store import ResultStore
+from ui.studio.image_tab import ImageTab
+from ui.studio.music_tab import MusicTab
+from ui.studio.session import History
+from ui.studio.share import history_strip, permalink
+
+MAX_ACTIVE = 256  # generations in flight at once, all visitors together (each one only awaits)
+MAX_WAITING = 512  # requests queued beyond that; more are refused with "queue is full"
+CACHE_SWEEP = (3600, 3600)  # Gradio's temp files (copies of results on show, uploads) live about an hour
+
+
+def mount_studio(app: FastAPI, backend: Backend, store: ResultStore) -> FastAPI:
+    """Mount the studio at "/". Call it last: a root mount catches every path not routed before it."""
+    studio = build_studio(backend, store)
+    # Gradio checks that a file named in a request is one of its own uploads (and that a file
+    # an event returns is in its temp folder) only in apps it launched itself: mounted, it
+    # would read any path a client names (checked with gradio 6.31). Say it is launched.
+    studio.has_launched = True
+    return gr.mount_gradio_app(
+        app,
+        studio,
+        path="/",
+        theme=studio_theme(),
+        css_paths=[ASSETS / "studio.css"],
+        footer_links=["api"],  # "Use via API": /generate_image and /generate_music for gradio_client
+        run_history=False,  # the studio keeps its own per-visitor history
+        allowed_paths=[],  # nothing on disk is served as is: results reach Gradio as copies (run.media_files)
+        show_error=False,  # only gr.Error messages (written for people) reach the page, never a traceback
+    )
+
+
+def build_studio(
+    backend: Backend, store: ResultStore, *, max_active: int = MAX_ACTIVE, max_waiting: int = MAX_WAITING
+) -> gr.Blocks:
+    with gr.Blocks(title="Atelier · images and music from words", delete_cache=CACHE_SWEEP, analytics_enabled=False) as studio:
+        history = gr.State(History())  # one per page load: the visitor's results and their owner tokens
+        strip = history_strip()  # rendered below the tabs, but the tabs' events update it
+        gr.HTML(header_html(backend), js_on_load=None, elem_id="masthead")
+        with gr.Tabs(elem_id="studio-tabs") as tabs:
+            with gr.Tab("Image", id="image", elem_id="tab-image"):
+                image = ImageTab.build(backend, store, history, strip)
+            with gr.Tab("Music", id="music", elem_id="tab-music"):
+                music = MusicTab.build(backend, store, history, strip)
+        strip.render()
+
+        tab_of = {"image": image, "music": music}
+        form = {tabs} | {c for t in tab_of.values() for c in (*t.fill_outputs, *t.show_outputs, *t.share.outputs)}
+
+        async def pick(session: History, event: gr.EventData, request: gr.Request) -> dict:
+            """A history card was clicked: show that result and load its settings."""
+            entry = session.find(event.id)
+            try:
+                record = store.get(entry.id) if entry else None  # fresh: it may since be unpublished or gone
+            except NotFound:
+                record = None
+            if record is None:
+                raise gr.Error("That result no longer exists.", print_exception=False)
+            tab = tab_of[record["kind"]]
+            return {
+                tabs: gr.Tabs(selected=record["kind"]),
+                **tab.fill(record["parameters"]),
+                **await tab.show(record),
+                **tab.share.showing(record["published"], permalink(request, record["id"])),
+            }
+
+        def remix(request: gr.Request) -> dict:
+            """Fill a tab from the page's query string (the permalink page's "Remix" links)."""
+            query = dict(request.query_params)
+            kind = query.get("kind")
+            if kind not in tab_of:
+                return {tabs: gr.skip()}
+            try:
+                values = checked_fields(backend, kind, query)
+            except RequestError as e:
+                gr.Warning(f"The link's settings can't be used: {e}")
+                return {tabs: gr.Tabs(selected=kind)}
+            return {tabs: gr.Tabs(selected=kind), **tab_of[kind].fill(values)}
+
+        strip.pick(pick, history, form, api_visibility="private", show_progress="hidden")
+        studio.load(remix, None, form, api_visibility="private", show_progress="hidden")
+
+    studio.max_threads = max_active  # Gradio's queue runs at most this many jobs at once (launch() sets it)
+    studio.queue(max_size=max_waiting, default_concurrency_limit=None)
+    return studio
+
+
+def checked_fields(backend: Backend, kind: str, query: dict[str, str]) -> dict:
+    """The request fields a query string sets, checked by the request schema and the preset's
+    limits exactly as a generation would be (other query parameters are ignored)."""
+    given = {name: value for name, value in query.items() if name in REQUESTS[kind].model_fields}
+    request = parse(kind, given)
+    backend.resolve(request)
+    return request.model_dump(exclude_unset=True)
+
+
+def studio_theme() -> gr.themes.Base:
+    """The theme described in assets/studio_theme.json: a base theme, its options, and variables."""
+    spec = json.loads((ASSETS / "studio_theme.json").read_text())
+    base = getattr(gr.themes, spec["base"])
+    return base(**spec["options"]).set(**spec["variables"])
+
+
+def header_html(backend: Backend) -> str:
+    where = {"local": "running on this machine", "hybrid": "on Modal GPUs, driven from here", "modal": "on Modal GPUs"}
+    models = f"{backend.defaults['image']} · {backend.defaults['music']}"
+    return f"""
+<header class="masthead">
+  <div class="brand">
+    <span class="mark" aria-hidden="true"></span>
+    <div>
+      <h1>Atelier</h1>
+      <p class="tagline">Images and music from a few words.</p>
+    </div>
+  </div>
+  <nav class="links">
+    <span class="badge" title="Default models: {escape(models)}">{escape(where.get(backend.where, backend.where))}</span>
+    <a href="/gallery">Gallery</a>
+    <a href="/docs">REST API</a>
+  </nav>
+</header>
+"""

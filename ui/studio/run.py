@@ -1,0 +1,81 @@
+"""One studio generation: checked input → ui.generation.generate → the saved result.
+
+What the studio adds to the shared path is the browser's view of it: the events become
+gr.Progress updates (queue position while a model is busy, then the model's own steps),
+and the errors a person can act on become gr.Error messages in the page. Nothing here
+waits on anything but the backend, so one visitor's generation never holds up another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import gradio as gr
+from gradio.processing_utils import save_file_to_cache
+from gradio.utils import get_upload_folder
+
+from models.requests import RequestError, parse
+from ui.errors import GenerationError
+from ui.generation import Backend, generate
+from ui.store import ResultStore
+from ui.studio.session import Entry, History
+from ui.urls import site_url
+
+GRADIO_CACHE = get_upload_folder()  # where Gradio keeps (and serves) uploads and outputs: GRADIO_TEMP_DIR
+
+# A progress event → (fraction done or (done, total), what to say): each tab words its own.
+Describe = Callable[[dict], tuple[float | tuple[int, int], str]]
+
+
+async def run(
+    backend: Backend, store: ResultStore, kind: str, fields: dict, session: History, progress: gr.Progress,
+    describe: Describe,
+) -> dict:
+    """Check the fields, run the job, report progress, add the result to the visitor's history;
+    its public record, or a gr.Error. Fields left None (by a gradio_client caller, say) take
+    the preset's defaults."""
+    try:
+        job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
+        progress(0, desc="Starting…")
+        async for event in generate(backend, store, job):
+            match event["type"]:
+                case "queued":
+                    progress(0, desc=waiting_message(event.get("position")))
+                case "progress":
+                    done, message = describe(event)
+                    progress(done, desc=message)
+                case "saved":
+                    session.add(Entry(event["record"], event["owner_token"]))
+                    return event["record"]
+    except RequestError as e:  # from the schema here, or from a remote model's own check
+        raise gr.Error(str(e), title="Please check the settings", print_exception=False) from None
+    except GenerationError as e:  # the backend has logged it; the visitor gets the sentence
+        raise gr.Error(str(e), title="The model couldn't finish", print_exception=False) from None
+    raise gr.Error("The model stopped without a result.", print_exception=False)
+
+
+def waiting_message(position: int | None) -> str:
+    if position:
+        ahead = position - 1
+        return f"Waiting for a free model: {ahead} request{'s' if ahead != 1 else ''} ahead of you"
+    return "Waiting for a free GPU…"
+
+
+def public_base_url(request: gr.Request) -> str:
+    """The scheme and host the visitor's browser used, e.g. "https://me--atelier.modal.run"
+    (behind a proxy, Modal's included, from the forwarded headers: ui/urls.py)."""
+    return site_url(request.request)
+
+
+async def media_files(store: ResultStore, record: dict) -> list[str]:
+    """A result's media as copies in Gradio's temp folder, for its image and audio components.
+
+    Gradio serves outputs only from there (swept by `delete_cache`), and a gradio_client
+    downloads them only through Gradio's file route, so the studio hands over copies rather
+    than /results URLs; it makes them here, off the event loop, where Gradio would copy them
+    on it. store.media_path resolves nothing but the files a record lists, so no other file
+    can reach Gradio from here. A copy is made once per content (named by its hash).
+    """
+    paths = [store.media_path(record["id"], f["name"])[0] for f in record["files"]]
+    return [await asyncio.to_thread(save_file_to_cache, path, GRADIO_CACHE) for path in paths]
