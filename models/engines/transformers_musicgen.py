@@ -8,7 +8,7 @@ import numpy as np
 
 from models.audio import Pass
 from models.device import target_dtype
-from models.engines.base import Engine
+from models.engines.base import Engine, sampling
 from models.progress import Report
 from models.requests import MusicJob
 from models.weights import LOAD_LOCK, ensure_weights, quiet_loading
@@ -86,13 +86,14 @@ class TransformersEngine(Engine):
             # audiocraft's formula, down to 0 (unconditional: the prompt is ignored).
             processors.append(WeakGuidance(job.guidance / _CARRIER_SCALE))
             guidance_scale = _CARRIER_SCALE
+        temperature, top_k = sampling(job)
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs,
                 **extra,
                 do_sample=True,
-                temperature=job.temperature,
-                top_k=job.top_k,
+                temperature=temperature,
+                top_k=top_k,
                 guidance_scale=guidance_scale,
                 max_new_tokens=steps,
                 logits_processor=processors,
