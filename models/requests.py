@@ -26,6 +26,7 @@ MAX_PROMPT_CHARS = 1000
 MAX_SEED = 2**32 - 1
 MAX_IMAGES = 4
 MAX_MUSIC_SECONDS = 300.0
+GREEDY_BELOW = 0.01  # a temperature under this takes the likeliest token (models/engines/base.py)
 
 Prompt = Annotated[
     str,
@@ -170,7 +171,9 @@ class MusicRequest(_Strict):
     duration: float = Field(10.0, ge=1, le=MAX_MUSIC_SECONDS, description="Seconds of audio.")
     format: Literal["wav", "mp3"] = Field("wav", description="Audio file format.")
     seed: Seed = None
-    temperature: float | None = Field(None, gt=0, le=2, description="Sampling temperature.")
+    temperature: float | None = Field(
+        None, gt=0, le=2, description=f"Sampling temperature; below {GREEDY_BELOW:g}, always the likeliest token."
+    )
     top_k: int | None = Field(None, ge=1, le=2048, description="Sample from the k likeliest tokens.")
     guidance: float | None = Field(None, ge=0, le=15, description="Classifier-free guidance scale.")
     overlap: float | None = Field(

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from models.audio import Pass
-from models.engines.base import Engine
+from models.engines.base import Engine, sampling
 from models.progress import Report
 from models.requests import MusicJob
 from models.weights import LOAD_LOCK, ensure_weights
@@ -69,8 +69,12 @@ class AudiocraftEngine(Engine):
         model = self.model
         context_s = 0.0 if step.prompt is None else len(step.prompt) / self.sample_rate
         # audiocraft's duration counts the prompt: the pass makes context + new seconds in all.
+        temperature, top_k = sampling(job)
+        # audiocraft's top-k is torch.topk over the codebook, which fails for k above its size
+        # (400 in the tiny presets; the schema allows 2048). All tokens is what such a k means.
+        top_k = min(top_k, model.lm.card)
         model.set_generation_params(
-            use_sampling=True, top_k=job.top_k, top_p=0.0, temperature=job.temperature,
+            use_sampling=True, top_k=top_k, top_p=0.0, temperature=temperature,
             duration=context_s + step.new_s, cfg_coef=job.guidance,
         )
         # With a custom callback set, progress=True reports each decoding step to it (and prints nothing).

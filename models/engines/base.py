@@ -18,7 +18,7 @@ from models import melody as melodies
 from models.audio import MIME, Pass, encode, generate_long, plan_windows
 from models.presets import MusicPreset
 from models.progress import Report, result_event, stream
-from models.requests import MusicJob, RequestError, check_music_features
+from models.requests import GREEDY_BELOW, MusicJob, RequestError, check_music_features
 from models.weights import WeightsUnavailable
 
 # MusicGen samples with torch's process-wide random generator (generate() takes no
@@ -26,6 +26,20 @@ from models.weights import WeightsUnavailable
 # music models could interleave draws and break "same seed, same clip"; this lock keeps
 # each seeded generation whole.
 _GLOBAL_RNG = threading.Lock()
+
+
+# Sampling divides the logits by the temperature. Near 0 that overflows — logits of 10 over
+# 1e-38 are inf in float32, and audiocraft on a GPU samples float16 logits, which overflow far
+# sooner — and softmax over inf is NaN, which torch.multinomial refuses: the schema's
+# temperature > 0 allows 1e-38, so that was a 502. As the temperature goes to 0, sampling
+# becomes taking the likeliest token; below GREEDY_BELOW (where sampling already nearly always
+# does) the engines take exactly that: top-k 1 at temperature 1, with no division that can overflow.
+# The schema's description says so (models/requests.py).
+def sampling(job: MusicJob) -> tuple[float, int]:
+    """The (temperature, top_k) an engine samples with for `job`."""
+    if job.temperature < GREEDY_BELOW:
+        return 1.0, 1
+    return job.temperature, job.top_k
 
 
 class EngineUnavailable(WeightsUnavailable):

@@ -8,7 +8,7 @@ import numpy as np
 
 from models.audio import Pass
 from models.device import target_dtype
-from models.engines.base import Engine
+from models.engines.base import Engine, sampling
 from models.progress import Report
 from models.requests import MusicJob
 from models.weights import LOAD_LOCK, ensure_weights, quiet_loading
@@ -75,16 +75,28 @@ class TransformersEngine(Engine):
                 audio=[step.prompt], text=[job.prompt], sampling_rate=self.sample_rate, padding=True, return_tensors="pt"
             )
         inputs = {k: (v.to(self.device, self.model.dtype) if v.is_floating_point() else v.to(self.device)) for k, v in inputs.items()}
+        processors = LogitsProcessorList([CountSteps()])
+        guidance_scale = job.guidance
+        if guidance_scale < 1:
+            # transformers' MusicGen runs the unconditional pass only for a scale above 1; a
+            # scale below 1 it hands to the generic, decoder-only CFG processor, which feeds the
+            # audio codes to the text encoder and fails (IndexError). So run it with a carrier
+            # scale above 1 and shrink the conditional logits first: transformers' processor
+            # (appended to this list, so it runs after ours) then yields u + (c - u) * guidance,
+            # audiocraft's formula, down to 0 (unconditional: the prompt is ignored).
+            processors.append(WeakGuidance(job.guidance / _CARRIER_SCALE))
+            guidance_scale = _CARRIER_SCALE
+        temperature, top_k = sampling(job)
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs,
                 **extra,
                 do_sample=True,
-                temperature=job.temperature,
-                top_k=job.top_k,
-                guidance_scale=job.guidance,
+                temperature=temperature,
+                top_k=top_k,
+                guidance_scale=guidance_scale,
                 max_new_tokens=steps,
-                logits_processor=LogitsProcessorList([CountSteps()]),
+                logits_processor=processors,
             )
         audio = out[0, 0].float().cpu().numpy()
         # With a prompt the model returns the prompt's audio too; keep only what is new.
@@ -98,6 +110,26 @@ class TransformersEngine(Engine):
         with torch.inference_mode():
             codes = self.model.audio_encoder.encode(values).audio_codes  # (chunks=1, batch, codebooks, frames)
         return codes[0].reshape(-1, codes.shape[-1])
+
+
+# Any scale above 1 switches on transformers' batched classifier-free guidance; 2 keeps the
+# arithmetic in WeakGuidance well inside float32.
+_CARRIER_SCALE = 2.0
+
+
+def WeakGuidance(ratio: float):
+    """A logits processor for guidance below 1 (see TransformersEngine.window): of the batched
+    (conditional, unconditional) logits it moves the conditional ones `ratio` of the way from
+    the unconditional ones, so that transformers' guidance at _CARRIER_SCALE lands on the scale asked for."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class _WeakGuidance(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            cond, uncond = scores.split(scores.shape[0] // 2, dim=0)
+            return torch.cat([uncond + (cond - uncond) * ratio, uncond], dim=0)
+
+    return _WeakGuidance()
 
 
 class MelodyChroma:
