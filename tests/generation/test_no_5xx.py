@@ -33,7 +33,8 @@ from PIL import Image
 from models.audio import generate_long, plan_windows
 from models.presets import IMAGE_PRESETS, MUSIC_PRESETS
 from models.requests import MAX_MUSIC_SECONDS, ImageRequest, MusicRequest, RequestError, parse
-from tests.test_music_support import tone, wav_bytes
+from tests.support.music import tone, wav_bytes
+from ui.generation import LocalBackend
 
 TINY = {"image": "tiny", "music": "tiny"}
 EXAMPLES = 30  # per kind
@@ -151,8 +152,6 @@ def requests(model) -> st.SearchStrategy[dict]:
 def run(model_classes):
     """Run one raw request as the API does: parse, resolve, generate on the local backend.
     Returns ("ok", result event) or ("refused", message); anything else propagates."""
-    from ui.backends import LocalBackend
-
     backend = LocalBackend(model_classes, TINY)
     loop = asyncio.new_event_loop()
 
