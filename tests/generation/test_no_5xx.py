@@ -32,7 +32,13 @@ from PIL import Image
 
 from models.audio import generate_long, plan_windows
 from models.presets import IMAGE_PRESETS, MUSIC_PRESETS
-from models.requests import MAX_MUSIC_SECONDS, ImageRequest, MusicRequest, RequestError, parse
+from models.requests import (
+    MAX_MUSIC_SECONDS,
+    ImageRequest,
+    MusicRequest,
+    RequestError,
+    parse,
+)
 from tests.support.music import tone, wav_bytes
 from ui.generation import LocalBackend
 
