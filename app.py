@@ -18,7 +18,7 @@ import modal
 
 from models.image import ImageGenerator
 from models.music import MusicGenerator
-from models.presets import MODAL_DEFAULTS, music_class_name
+from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, music_class_name
 
 APP_NAME = os.environ.get("ATELIER_APP_NAME", "atelier")
 app = modal.App(APP_NAME)
@@ -142,7 +142,15 @@ GPU_CLASS_OPTIONS = dict(
 )
 
 
+# Several visitors' requests at once in one container: its batcher (models/batching.py) runs the
+# compatible ones as one pipeline call, up to the preset's max_batch images. Not @modal.batched:
+# its methods can't stream progress (see models/batching.py). Beyond max_inputs, or when the
+# inputs in flight pass the autoscaler's target, Modal starts another container.
+IMAGE_MAX_INPUTS = max(p.max_batch for p in IMAGE_PRESETS.values())
+
+
 @app.cls(gpu="L40S", timeout=10 * 60, **GPU_CLASS_OPTIONS)
+@modal.concurrent(max_inputs=IMAGE_MAX_INPUTS)
 class ImageModel(ImageGenerator):
     preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
 

@@ -3,6 +3,12 @@
 `ImageGenerator` holds one preset's pipeline. app.py turns it into a Modal GPU class
 (`ImageModel`); locally the same class runs in-process through `.local()`. Heavy imports
 happen inside the methods so that app.py, which the web container imports, stays light.
+
+Several calls may be in flight on one instance at once (app.py's `@modal.concurrent`, the
+local backend's per-model capacity): each waits in the instance's `Batcher`
+(models/batching.py), which runs compatible requests — same size, steps, guidance — as one
+pipeline call. Each request keeps its own seeded generator, so its noise is exactly what it
+would be alone; its record says how big the batch was.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from collections.abc import Iterator
 
 import modal
 
+from models import batching
+from models.batching import Batch, Batcher
 from models.device import target_device, target_dtype
 from models.presets import ImagePreset, get_preset
-from models.progress import Report, result_event, stream
+from models.progress import result_event, stream
 from models.requests import ImageJob
 from models.weights import LOAD_LOCK, ensure_weights, quiet_loading
 
@@ -41,46 +49,70 @@ class ImageGenerator:
     def to_device(self) -> None:
         self.device = target_device()
         self.pipe.to(self.device)
+        self.batcher = Batcher(self._run_batch, key=batch_key, size=lambda job: job.num_images,
+                               max_size=self.spec.max_batch, window_s=batching.WINDOW_S,
+                               name=f"atelier-batcher-{self.spec.name}")
 
     @modal.method()
     def generate(self, job: dict) -> Iterator[dict]:
         """Yield denoising progress events, then a result event with PNG files and a record."""
         checked = ImageJob.model_validate(job)  # direct callers get the same checks as the UI
-        yield from stream(lambda report: self._generate(checked, report))
+        yield from stream(lambda report: self.batcher.submit(checked, report))
 
-    def _generate(self, job: ImageJob, report: Report) -> dict:
+    def _run_batch(self, batch: Batch[ImageJob]) -> list[dict]:
+        """One pipeline call for every job in the batch (they share batch_key); a result each."""
         import torch
 
         started = time.perf_counter()
-        report(0, job.steps, "denoising")
+        first = batch.jobs[0]
+        batch.report(0, first.steps, "denoising")
 
         def on_step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
-            report(step + 1, job.steps, "denoising")
+            batch.report(step + 1, first.steps, "denoising")
             return callback_kwargs
 
-        extra = {"negative_prompt": job.negative_prompt} if job.negative_prompt else {}
+        # One prompt and one generator per image. A job's images share its generator, drawn in
+        # turn, so a job's noise is the same whatever else is in the batch.
+        prompts, negatives, generators = [], [], []
+        for job in batch.jobs:
+            generator = torch.Generator(self.device).manual_seed(job.seed)
+            prompts += [job.prompt] * job.num_images
+            negatives += [job.negative_prompt] * job.num_images
+            generators += [generator] * job.num_images
+        extra = {"negative_prompt": negatives} if first.negative_prompt else {}
         output = self.pipe(
-            prompt=job.prompt,
-            width=job.width,
-            height=job.height,
-            num_inference_steps=job.steps,
-            guidance_scale=job.guidance,
-            num_images_per_prompt=job.num_images,
-            generator=torch.Generator(self.device).manual_seed(job.seed),
+            prompt=prompts,
+            width=first.width,
+            height=first.height,
+            num_inference_steps=first.steps,
+            guidance_scale=first.guidance,
+            generator=generators,
             callback_on_step_end=on_step_end,
             **extra,
         )
-        files = [
-            {"name": f"image-{i}.png", "mime": "image/png", "data": _png(image)} for i, image in enumerate(output.images)
-        ]
+        seconds = round(time.perf_counter() - started, 3)
+        images = iter(output.images)
+        return [self._result(job, [next(images) for _ in range(job.num_images)], batch, seconds) for job in batch.jobs]
+
+    def _result(self, job: ImageJob, images: list, batch: Batch[ImageJob], seconds: float) -> dict:
+        files = [{"name": f"image-{i}.png", "mime": "image/png", "data": _png(image)} for i, image in enumerate(images)]
         record = {
             "kind": "image",
             "model": {"preset": self.spec.name, "weights": self.spec.weights.describe(), "device": self.device},
             "parameters": job.model_dump(exclude={"kind"}),
             "seed": job.seed,
-            "seconds": {"load": self.load_seconds, "generate": round(time.perf_counter() - started, 3)},
+            "seconds": {"load": self.load_seconds, "generate": seconds},
+            "batch": {"requests": len(batch.jobs), "images": sum(j.num_images for j in batch.jobs)},
         }
         return result_event(files, record)
+
+
+def batch_key(job: ImageJob) -> tuple:
+    """What must be equal for two jobs to share one pipeline call: the shape of the work (size,
+    steps) and the settings applied to the batch as a whole (guidance; whether a negative
+    prompt is used at all, since "no negative prompt" and an empty one differ for some
+    pipelines). Prompts, negative prompts, seeds and image counts may differ."""
+    return (job.width, job.height, job.steps, job.guidance, bool(job.negative_prompt))
 
 
 def _png(image) -> bytes:

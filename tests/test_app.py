@@ -37,8 +37,7 @@ def recorded():
             decorate = decorator_factory(*args, **kwargs)
 
             def wrapper(target):
-                # Methods and web functions arrive wrapped in Modal's PartialFunction.
-                raw = target._get_raw_f() if hasattr(target, "_get_raw_f") else target
+                raw = _unwrapped(target)
                 calls[name].append((getattr(raw, "__qualname__", repr(raw)), kwargs, target))
                 return decorate(target)
 
@@ -66,6 +65,15 @@ def recorded():
     return module, calls
 
 
+def _unwrapped(target):
+    """Methods, web functions and classes with class-level options (@modal.concurrent) arrive
+    wrapped in Modal's PartialFunction; what it wraps is a function or a class."""
+    if not hasattr(target, "_get_raw_f"):
+        return target
+    inner = next(v for k, v in vars(target).items() if k.startswith("_sync_original"))  # synchronicity's wrapped object
+    return inner.raw_f or inner.user_cls
+
+
 def by_name(calls, kind, name):
     return next(kwargs for qualname, kwargs, _ in calls[kind] if qualname.split(".")[-1] == name)
 
@@ -75,9 +83,16 @@ def test_web_function_is_one_container_serving_many_visitors(recorded):
     web = by_name(calls, "function", "web")
     assert web["max_containers"] == 1  # Gradio's sessions are sticky to one process
     assert web["image"] is app.web_image
-    (concurrent,) = [kwargs for qualname, kwargs, _ in calls["concurrent"]]
-    assert concurrent["max_inputs"] >= 100
+    assert by_name(calls, "concurrent", "web")["max_inputs"] >= 100
     assert app.RESULTS_DIR in web["volumes"]
+
+
+def test_image_class_takes_as_many_inputs_at_once_as_its_presets_batch(recorded):
+    app, calls = recorded
+    image = by_name(calls, "concurrent", "ImageModel")  # several visitors' requests, batched inside (models/batching.py)
+    assert image["max_inputs"] == max(p.max_batch for p in app.IMAGE_PRESETS.values()) >= 2
+    concurrent_classes = {qualname for qualname, _, _ in calls["concurrent"]}
+    assert "MusicModel" not in concurrent_classes  # music is not batched: one clip per container at a time
 
 
 def test_web_image_has_no_model_libraries(recorded):

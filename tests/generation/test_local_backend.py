@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from models.requests import ImageRequest, MusicRequest
+from models.requests import ImageRequest, MusicRequest, RequestError
 from ui.errors import GenerationError, ModelUnavailable
 from ui.generation import LocalBackend
 
@@ -32,9 +32,12 @@ def test_several_generations_at_once_all_complete_with_ordered_progress(backend)
         assert events[-1]["record"]["seed"] == request.seed
         progress = [e["done"] for e in events if e["type"] == "progress"]
         assert progress == sorted(progress) and progress[-1] == events[1]["total"]
-    # Four image jobs on one model instance: all but the first waited their turn, and said so.
+    # Four image jobs on one model instance: the first loads it alone, the rest wait and say so,
+    # then go in together (the tiny preset batches), each with its own result.
     queued = [e for events in results[:4] for e in events if e["type"] == "queued"]
     assert sorted(e["position"] for e in queued) == [1, 2, 3]
+    # Two music jobs: music doesn't batch, so the second waited for the first.
+    assert [e["position"] for events in results[4:] for e in events if e["type"] == "queued"] == [1]
 
 
 def test_a_failing_request_does_not_affect_the_others(backend):
@@ -80,27 +83,33 @@ class SleepyModelDouble:
                 yield {"type": "progress", "done": step + 1, "total": 3, "stage": "sleeping"}
             if job["prompt"] == "fail":
                 raise RuntimeError("boom")
+            if job["prompt"] == "refuse":
+                raise RequestError("This model refuses that request.")
             yield {"type": "result", "files": [], "record": {"seed": job["seed"]}}
         finally:
             with self.lock:
                 SleepyModelDouble.active -= 1
 
 
-def test_one_instance_runs_one_call_at_a_time_even_when_callers_go_away():
+@pytest.mark.parametrize(("request_type", "capacity"), [(MusicRequest, 1), (ImageRequest, 8)], ids=["music", "image"])
+def test_an_instance_never_takes_more_calls_than_it_can_even_when_callers_go_away(request_type, capacity):
+    """Music runs one call at a time per instance; the tiny image preset takes up to its
+    max_batch (8) at once, for its batcher. The first call, which loads the model, runs alone."""
+    SleepyModelDouble.max_active = 0
     backend = LocalBackend({"image": SleepyModelDouble, "music": SleepyModelDouble}, {"image": "tiny", "music": "tiny"})
 
     async def abandon_early():
-        agen = backend.generate(backend.resolve(ImageRequest(prompt="fox")))
+        agen = backend.generate(backend.resolve(request_type(prompt="fox")))
         await agen.__anext__()  # start it, then walk away mid-generation
         await agen.aclose()
 
     async def main():
         await abandon_early()
-        return await asyncio.gather(*(collect(backend, ImageRequest(prompt="fox", seed=i)) for i in range(5)))
+        return await asyncio.gather(*(collect(backend, request_type(prompt="fox", seed=i)) for i in range(12)))
 
     results = asyncio.run(main())
-    assert SleepyModelDouble.max_active == 1
-    assert [r[-1]["record"]["seed"] for r in results] == list(range(5))
+    assert SleepyModelDouble.max_active == capacity
+    assert [r[-1]["record"]["seed"] for r in results] == list(range(12))
 
 
 def test_a_model_error_becomes_a_generation_error_and_the_model_keeps_serving():
@@ -112,6 +121,13 @@ def test_a_model_error_becomes_a_generation_error_and_the_model_keeps_serving():
         return await collect(backend, ImageRequest(prompt="fine", seed=3))
 
     assert asyncio.run(main())[-1]["record"]["seed"] == 3
+
+
+def test_a_request_the_model_itself_refuses_stays_a_request_error():
+    """A model's own check (e.g. a feature its preset lacks) is the caller's to fix: a 4xx, not a 502."""
+    backend = LocalBackend({"image": SleepyModelDouble, "music": SleepyModelDouble}, {"image": "tiny", "music": "tiny"})
+    with pytest.raises(RequestError, match="refuses"):
+        asyncio.run(collect(backend, ImageRequest(prompt="refuse")))
 
 
 def test_generation_never_blocks_the_event_loop():

@@ -1,22 +1,25 @@
 """LocalBackend: the app's model classes run in this process, through `.local()`.
 
-Calls run in worker threads, one at a time per model instance (an instance is not
-thread-safe, just as one Modal container handles one input at a time). Waiting callers
-are told their queue position.
+Calls run in worker threads. A model instance takes as many calls at once as its preset
+batches (`max_batch`; the instance's own batcher, models/batching.py, then runs compatible
+ones together), and one at a time for presets that don't batch, music among them — just as
+one Modal container takes `@modal.concurrent` inputs. Its first call runs alone, since it
+loads the weights. Callers beyond that wait here and are told their place in the line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.presets import Kind
-from models.requests import Job
+from models.presets import Kind, get_preset
+from models.requests import Job, RequestError
 from models.weights import WeightsUnavailable
 from ui.errors import GenerationError, ModelUnavailable
 from ui.generation.backend import Backend
@@ -26,13 +29,56 @@ log = logging.getLogger("atelier.backends")
 
 @dataclass
 class _Slot:
-    """One model instance and the line of callers waiting for it."""
+    """One model instance, the calls inside it, and the line of callers waiting for it.
+
+    Callers wait and enter on an event loop's thread; a call leaves from its worker thread,
+    when the model is done with it (not when its caller stops listening: the result may be in
+    before the thread ends, and the loop that started it may be gone by then)."""
 
     instance: Any
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    capacity: int = 1  # calls at once, once loaded
+    running: int = 0
     waiting: int = 0
     state: str = "not loaded"  # not loaded → loading → ready, or failed
     error: str | None = None
+    # The waiting callers' futures, each on its own loop (not an asyncio.Event, which binds to
+    # the first loop that waits on it: the CLI and tests run a loop per call).
+    wakeups: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def has_room(self) -> bool:
+        return self.running < (self.capacity if self.state == "ready" else 1)
+
+    async def enter(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            with self.lock:
+                if self.has_room():
+                    self.running += 1
+                    return
+                wakeup = loop.create_future()
+                self.wakeups.append((loop, wakeup))
+            await wakeup
+
+    def leave(self) -> None:
+        with self.lock:
+            self.running -= 1
+        self.changed()
+
+    def changed(self) -> None:
+        """Room may have opened: every waiter looks again (those who don't fit wait anew)."""
+        with self.lock:
+            wakeups, self.wakeups = self.wakeups, []
+        for loop, wakeup in wakeups:
+            try:
+                loop.call_soon_threadsafe(_wake, wakeup)
+            except RuntimeError:  # that caller's loop has closed: nobody is waiting there
+                pass
+
+
+def _wake(wakeup: asyncio.Future) -> None:
+    if not wakeup.done():  # a caller who gave up has a cancelled future
+        wakeup.set_result(None)
 
 
 _DONE = object()
@@ -41,7 +87,7 @@ _DONE = object()
 class LocalBackend(Backend):
     where = "local"
 
-    def __init__(self, classes: Mapping[Kind, Any], defaults: Mapping[Kind, str], max_threads: int = 8):
+    def __init__(self, classes: Mapping[Kind, Any], defaults: Mapping[Kind, str], max_threads: int = 32):
         super().__init__(defaults)
         # Modal warns that .local() calls don't see the app's Volumes; locally that is the point.
         warnings.filterwarnings("ignore", message=".*executing locally and will not have access")
@@ -51,22 +97,21 @@ class LocalBackend(Backend):
 
     async def generate(self, job: Job) -> AsyncIterator[dict]:
         slot = self._slot(job.kind, job.preset)
-        if slot.lock.locked():
+        if not slot.has_room():
             yield {"type": "queued", "position": slot.waiting + 1}
         slot.waiting += 1
         try:
-            await slot.lock.acquire()
+            await slot.enter()
         finally:
             slot.waiting -= 1
-        # From here the lock belongs to the worker thread: it is released when the thread ends,
-        # not when this generator does, so a caller who goes away can't let a second call
-        # into a model that is still busy.
+        # From here the place belongs to the worker thread: it is given back when the thread
+        # ends (_run), not when this generator does, so a caller who goes away can't let one
+        # call too many into a model that is still busy.
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         future = loop.run_in_executor(self._threads, self._run, slot, job, loop, events)
 
         def finished(_):
-            slot.lock.release()
             events.put_nowait(_DONE)
 
         future.add_done_callback(finished)
@@ -76,20 +121,28 @@ class LocalBackend(Backend):
 
     def _run(self, slot: _Slot, job: Job, loop: asyncio.AbstractEventLoop, events: asyncio.Queue) -> None:
         """Worker thread: drive the model's event generator, handing events to the loop."""
-        if slot.state != "ready":
+        loading = slot.state != "ready"
+        if loading:
             slot.state = "loading"  # the first .local() call runs the @modal.enter hooks
         try:
             for event in slot.instance.generate.local(job.model_dump()):
-                slot.state, slot.error = "ready", None
+                if loading:  # loaded: let the callers waiting for room in
+                    loading = False
+                    slot.state, slot.error = "ready", None
+                    slot.changed()
                 loop.call_soon_threadsafe(events.put_nowait, event)
         except WeightsUnavailable as e:
             self._forget(slot, job, str(e))
             raise ModelUnavailable(str(e)) from None
+        except RequestError:  # the model's own check of the request (a 4xx), as ModalBackend passes it on
+            raise
         except Exception as e:
-            if slot.state == "loading":
+            if loading:
                 self._forget(slot, job, f"{type(e).__name__}: {e}")
             log.exception("generation failed (%s %s)", job.kind, job.preset)
             raise GenerationError(f"The {job.preset} {job.kind} model failed: {type(e).__name__}: {e}") from None
+        finally:
+            slot.leave()
 
     def _forget(self, slot: _Slot, job: Job, reason: str) -> None:
         """A model that failed to load is dropped, so the next request tries afresh."""
@@ -99,7 +152,8 @@ class LocalBackend(Backend):
     def _slot(self, kind: Kind, preset: str) -> _Slot:
         key = (kind, preset)
         if key not in self._slots:
-            self._slots[key] = _Slot(instance=self._classes[kind](preset=preset))
+            capacity = getattr(get_preset(kind, preset), "max_batch", 1)  # music presets don't batch
+            self._slots[key] = _Slot(instance=self._classes[kind](preset=preset), capacity=capacity)
         return self._slots[key]
 
     def health(self) -> dict:

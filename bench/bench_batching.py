@@ -1,0 +1,126 @@
+"""Batching across visitors: N simultaneous visitors on one model instance, batched vs one at a time.
+
+    .venv/bin/python bench/bench_batching.py                      # tiny preset, 1/4/8/16 visitors
+    .venv/bin/python bench/bench_batching.py --preset sd-turbo-twin --visitors 1 4   # a real-size twin
+
+Each row sends N compatible image requests at once through the local backend (the path the
+studio and the API take locally; on Modal a GPU container's concurrent inputs reach the same
+batcher), plus a mixed row where the visitors ask for different sizes, so only some can share
+a call. "one at a time" is the same preset with max_batch=1, run in the same process, so every
+figure is a ratio measured in one run. It prints a markdown table and writes it to
+bench/results/batching-<device>.md.
+
+A CPU computes a batch about as fast as the same images one after another: there the table
+shows the mechanism and what it costs. The gain is on a GPU, where a few-step model's call
+is mostly fixed overhead and a batch of 8 costs little more than one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ATELIER_HOME", tempfile.mkdtemp(prefix="atelier-bench-"))
+
+import torch  # noqa: E402
+
+from app import ImageModel, MusicModel  # noqa: E402
+from models import presets  # noqa: E402
+from models.requests import ImageRequest  # noqa: E402
+from ui.generation import LocalBackend  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def requests(visitors: int, mixed: bool, size: int) -> list[ImageRequest]:
+    sizes = [size, size + 64] if mixed else [size]
+    return [ImageRequest(prompt=f"visitor {i}", seed=i, width=sizes[i % len(sizes)], height=size) for i in range(visitors)]
+
+
+async def run_load(backend: LocalBackend, load: list[ImageRequest], preset: str) -> tuple[float, list[float], list[int]]:
+    """(wall seconds, each visitor's latency, each visitor's batch size)."""
+
+    async def one(request: ImageRequest) -> tuple[float, int]:
+        started = time.perf_counter()
+        async for event in backend.generate(request.model_copy(update={"preset": preset}).resolve(preset)):
+            if event["type"] == "result":
+                return time.perf_counter() - started, event["record"]["batch"]["requests"]
+        raise RuntimeError("no result")
+
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(*(one(r) for r in load))
+    return time.perf_counter() - started, [o[0] for o in outcomes], [o[1] for o in outcomes]
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
+
+
+def backend_for(preset: str, max_batch: int) -> LocalBackend:
+    spec = presets.IMAGE_PRESETS[preset]
+    presets.IMAGE_PRESETS[preset] = dataclasses.replace(spec, max_batch=max_batch)  # read when the model loads
+    backend = LocalBackend({"image": ImageModel, "music": MusicModel}, {"image": preset, "music": "tiny"})
+    asyncio.run(run_load(backend, requests(1, False, spec.size), preset))  # load it and warm it up
+    presets.IMAGE_PRESETS[preset] = spec
+    return backend
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--visitors", type=int, nargs="+", default=[1, 4, 8, 16])
+    args = parser.parse_args()
+    spec = presets.IMAGE_PRESETS[args.preset]
+    batched, alone = backend_for(args.preset, spec.max_batch), backend_for(args.preset, 1)
+
+    lines = [
+        f"# Batching: {args.preset}, {spec.size}², {spec.steps} steps, max_batch {spec.max_batch}",
+        "",
+        f"Device: {device_name()}; torch {torch.__version__}; {time.strftime('%Y-%m-%d')}. "
+        "`bench/bench_batching.py`, both columns in one run.",
+        "",
+        "| visitors | load | images/s batched | images/s one at a time | throughput × | p50 s batched | p50 s alone "
+        "| p95 s batched | p95 s alone | p95 batched ÷ lone request | batch sizes seen |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lone_p50 = None
+    for visitors in args.visitors:
+        for mixed in (False, True) if visitors >= 4 else (False,):
+            load = requests(visitors, mixed, spec.size)
+            wall_b, lat_b, sizes = asyncio.run(run_load(batched, load, args.preset))
+            wall_a, lat_a, _ = asyncio.run(run_load(alone, load, args.preset))
+            if visitors == 1:
+                lone_p50 = statistics.median(lat_a)
+            lines.append(
+                f"| {visitors} | {'mixed sizes' if mixed else 'compatible'} | {visitors / wall_b:.2f} | "
+                f"{visitors / wall_a:.2f} | {wall_a / wall_b:.2f} | {statistics.median(lat_b):.3f} | "
+                f"{statistics.median(lat_a):.3f} | {p95(lat_b):.3f} | {p95(lat_a):.3f} | "
+                f"{p95(lat_b) / lone_p50:.2f} | {sorted(set(sizes))} |"
+            )
+            print(lines[-1], flush=True)
+    table = "\n".join(lines) + "\n"
+    print("\n" + table)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"batching-{args.preset}-{'cuda' if torch.cuda.is_available() else 'cpu'}.md"
+    out.write_text(table)
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

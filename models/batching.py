@@ -1,0 +1,182 @@
+"""One model, many visitors: requests that can share a pipeline call are run as one.
+
+A few-step turbo model on a GPU makes eight images in little more than the time of one, so
+when several visitors' requests reach the same model instance at once (Modal's
+`@modal.concurrent` on the GPU class; the local backend letting several calls in), the
+`Batcher` gathers the compatible ones — same `key`, e.g. same size, steps and guidance —
+for at most `window_s` and runs them as one call. Everything else runs as before.
+
+    caller threads ──submit(job, report)──▶ waiting list ──▶ one worker thread ──▶ run(batch)
+         ▲ blocks until its own outcome        (oldest first,          (the only thread that
+         └── its own progress events            compatible ones          touches the model:
+                                                 join it)                 an instance is not
+                                                                          thread-safe)
+
+Bounded: a batch starts at most `window_s` after its oldest request arrived (sooner when it is
+full), and holds at most `max_size` units of work (images). If a batch of several fails, each
+of its requests is run again alone, so one bad request fails only itself and the model goes on.
+
+Why not Modal's `@modal.batched`: it takes a list and returns a list, so its method can't be a
+generator, and per-visitor progress (the studio's live bar, the API's job events) would be
+lost; and a class with a batched method may have no other methods. `@modal.concurrent` lets
+one container take several inputs, each a normal generator call, and this batcher groups them.
+
+Web side too: no torch here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from models.progress import Report
+
+Job = TypeVar("Job")
+
+# How long the first request of a batch waits for company. Short: a lone visitor pays at most
+# this much, and under load requests pile up while the model is busy anyway.
+WINDOW_S = 0.025
+
+
+@dataclass
+class Batch(Generic[Job]):
+    """What `run` is given: the jobs, and for each its own progress reporter."""
+
+    jobs: list[Job]
+    reports: list[Report]
+
+    def report(self, done: int, total: int, stage: str) -> None:
+        """One step of the shared call is one step of every request in it."""
+        for report in self.reports:
+            report(done, total, stage)
+
+
+@dataclass
+class _Waiting(Generic[Job]):
+    job: Job
+    report: Report
+    key: Hashable
+    size: int
+    arrived: float = field(default_factory=time.monotonic)
+    finished: threading.Event = field(default_factory=threading.Event)
+    outcome: Any = None
+    error: BaseException | None = None
+
+
+class Batcher(Generic[Job]):
+    """Runs `run(batch) -> one outcome per job` on one worker thread, for jobs submitted from many.
+
+    `key(job)`: jobs with equal keys may share a call. `size(job)`: the units a job adds to a
+    batch (images), at most `max_size` together. `run` may return an exception instance in a
+    job's place to fail that job alone.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[Batch[Job]], Sequence[Any]],
+        key: Callable[[Job], Hashable],
+        size: Callable[[Job], int] = lambda job: 1,
+        max_size: int = 1,
+        window_s: float = WINDOW_S,
+        name: str = "atelier-batcher",
+    ):
+        self._run, self._key, self._size = run, key, size
+        self.max_size, self.window_s = max_size, window_s
+        self._name = name
+        self._waiting: list[_Waiting[Job]] = []
+        self._changed = threading.Condition()
+        self._working = False  # a worker thread is running; it ends when nothing is left to do
+        self.batches_run = 0  # how many calls, for tests and health reports
+
+    @property
+    def pending(self) -> int:
+        """Requests waiting for a batch (not counting the one running)."""
+        with self._changed:
+            return len(self._waiting)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a worker thread is running (it ends when nothing is left to do)."""
+        with self._changed:
+            return self._working
+
+    def submit(self, job: Job, report: Report) -> Any:
+        """Run `job` (alone or with others) and return its outcome; blocks this thread meanwhile."""
+        waiting = _Waiting(job, report, self._key(job), self._size(job))
+        with self._changed:
+            self._waiting.append(waiting)
+            if not self._working:
+                # A worker per burst of work, not per instance: an idle batcher holds no thread
+                # (so nothing keeps a dropped model alive, and a memory snapshot sees none).
+                self._working = True
+                threading.Thread(target=self._work, name=self._name, daemon=True).start()
+            self._changed.notify_all()
+        waiting.finished.wait()
+        if waiting.error is not None:
+            raise waiting.error
+        return waiting.outcome
+
+    # --- the worker thread ----------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                if not self._waiting:
+                    self._working = False
+                    return
+                batch = self._next_batch()
+            self._execute(batch)
+
+    def _next_batch(self) -> list[_Waiting[Job]]:
+        """The oldest request and the compatible ones behind it, once the window closes or the
+        batch is full. Lock held (released while waiting); only this thread removes requests."""
+        first = self._waiting[0]
+        deadline = first.arrived + self.window_s
+        while True:
+            batch = self._compatible(first)
+            remaining = deadline - time.monotonic()
+            if sum(w.size for w in batch) >= self.max_size or remaining <= 0:
+                break
+            self._changed.wait(remaining)
+        for w in batch:
+            self._waiting.remove(w)
+        return batch
+
+    def _compatible(self, first: _Waiting[Job]) -> list[_Waiting[Job]]:
+        batch, total = [first], first.size
+        for w in self._waiting[1:]:
+            if w.key == first.key and total + w.size <= self.max_size:
+                batch.append(w)
+                total += w.size
+        return batch
+
+    def _execute(self, batch: list[_Waiting[Job]]) -> None:
+        try:
+            outcomes = self._call(batch)
+        except BaseException as e:
+            if len(batch) == 1:
+                outcomes = [e]
+            else:  # find the one at fault: each alone, so the others still get their result
+                outcomes = [self._alone(w) for w in batch]
+        for w, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                w.error = outcome
+            else:
+                w.outcome = outcome
+            w.finished.set()
+
+    def _alone(self, waiting: _Waiting[Job]) -> Any:
+        try:
+            return self._call([waiting])[0]
+        except BaseException as e:
+            return e
+
+    def _call(self, batch: list[_Waiting[Job]]) -> Sequence[Any]:
+        self.batches_run += 1
+        outcomes = self._run(Batch([w.job for w in batch], [w.report for w in batch]))
+        if len(outcomes) != len(batch):
+            raise RuntimeError(f"a batch of {len(batch)} jobs gave {len(outcomes)} outcomes")
+        return outcomes
