@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import modal
 
-from models.device import target_device, target_dtype
+from models import speed
+from models.device import target_device
 from models.presets import ImagePreset, get_preset
 from models.progress import Report, result_event, stream
 from models.requests import ImageJob
@@ -31,9 +32,13 @@ class ImageGenerator:
         quiet_loading()
         started = time.perf_counter()
         self.spec: ImagePreset = get_preset("image", self.preset)
+        dtype = speed.load_dtype(self.spec.speed, self.spec.gpu_dtype)
         with LOAD_LOCK:
             folder = ensure_weights(self.spec.weights)
-            self.pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=target_dtype(self.spec.gpu_dtype))
+            # A fast decoder replaces the VAE at load: the full VAE is then never read.
+            decoder = speed.load_fast_decoder(self.spec.speed, dtype)
+            extra = {"vae": decoder} if decoder is not None else {}
+            self.pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, **extra)
         self.pipe.set_progress_bar_config(disable=True)
         self.load_seconds = round(time.perf_counter() - started, 3)
 
@@ -41,6 +46,7 @@ class ImageGenerator:
     def to_device(self) -> None:
         self.device = target_device()
         self.pipe.to(self.device)
+        speed.apply_runtime(self.spec.speed, getattr(self.pipe, "unet", None), getattr(self.pipe, "vae", None))
 
     @modal.method()
     def generate(self, job: dict) -> Iterator[dict]:
@@ -75,7 +81,8 @@ class ImageGenerator:
         ]
         record = {
             "kind": "image",
-            "model": {"preset": self.spec.name, "weights": self.spec.weights.describe(), "device": self.device},
+            "model": {"preset": self.spec.name, "weights": self.spec.weights.describe(), "device": self.device}
+            | speed.record(self.spec.speed),
             "parameters": job.model_dump(exclude={"kind"}),
             "seed": job.seed,
             "seconds": {"load": self.load_seconds, "generate": round(time.perf_counter() - started, 3)},
