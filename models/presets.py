@@ -244,7 +244,7 @@ MUSIC_PRESETS: dict[str, MusicPreset] = {
             name="musicgen-small-twin",
             weights=BuiltWeights("models.twins:build_musicgen_small_twin", "musicgen-small-twin"),
             summary="random-weight twin of musicgen-small: real size and speed, noise at 32 kHz; for benchmarks",
-            speed=SpeedOptions(cpu_bf16=True),
+            # No speed options: CPU bf16 made a 10 s clip slower, not faster (bench/results/).
             twin_of="musicgen-small",
         ),
         # transformers' MusicGen Melody: the same weights repo as audiocraft's, in both formats.
