@@ -19,9 +19,9 @@ from collections.abc import Iterator
 
 import modal
 
-from models import batching
+from models import batching, speed
 from models.batching import Batch, Batcher
-from models.device import target_device, target_dtype
+from models.device import target_device
 from models.presets import ImagePreset, get_preset
 from models.progress import result_event, stream
 from models.requests import ImageJob
@@ -39,9 +39,13 @@ class ImageGenerator:
         quiet_loading()
         started = time.perf_counter()
         self.spec: ImagePreset = get_preset("image", self.preset)
+        dtype = speed.load_dtype(self.spec.speed, self.spec.gpu_dtype)
         with LOAD_LOCK:
             folder = ensure_weights(self.spec.weights)
-            self.pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=target_dtype(self.spec.gpu_dtype))
+            # A fast decoder replaces the VAE at load: the full VAE is then never read.
+            decoder = speed.load_fast_decoder(self.spec.speed, dtype)
+            extra = {"vae": decoder} if decoder is not None else {}
+            self.pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, **extra)
         self.pipe.set_progress_bar_config(disable=True)
         self.load_seconds = round(time.perf_counter() - started, 3)
 
@@ -49,6 +53,7 @@ class ImageGenerator:
     def to_device(self) -> None:
         self.device = target_device()
         self.pipe.to(self.device)
+        speed.apply_runtime(self.spec.speed, getattr(self.pipe, "unet", None), getattr(self.pipe, "vae", None))
         self.batcher = Batcher(self._run_batch, key=batch_key, size=lambda job: job.num_images,
                                max_size=self.spec.max_batch, window_s=batching.WINDOW_S,
                                name=f"atelier-batcher-{self.spec.name}")
@@ -98,7 +103,8 @@ class ImageGenerator:
         files = [{"name": f"image-{i}.png", "mime": "image/png", "data": _png(image)} for i, image in enumerate(images)]
         record = {
             "kind": "image",
-            "model": {"preset": self.spec.name, "weights": self.spec.weights.describe(), "device": self.device},
+            "model": {"preset": self.spec.name, "weights": self.spec.weights.describe(), "device": self.device}
+            | speed.record(self.spec.speed),
             "parameters": job.model_dump(exclude={"kind"}),
             "seed": job.seed,
             "seconds": {"load": self.load_seconds, "generate": seconds},

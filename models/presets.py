@@ -53,6 +53,29 @@ Weights = HubWeights | BuiltWeights
 
 
 @dataclass(frozen=True)
+class SpeedOptions:
+    """Speed-ups a preset opts into (models/speed.py applies them). All off by default, so a
+    preset without them runs the plain pipeline; bench/bench_models.py measures each one.
+
+    - fast_decoder: weights of a TAESD-shaped AutoencoderTiny that decodes the final image
+      instead of the full VAE. A different decoder: not the same pixels, much less time.
+    - cpu_bf16: on a CPU with native bfloat16 (AVX512-BF16 or AMX), load the model in
+      bfloat16. Ignored on CPUs without it (emulated bf16 is slower than float32) and on GPUs,
+      which use the preset's gpu_dtype. Not the same pixels as float32.
+    - channels_last: convolution weights and activations in NHWC layout (same maths).
+    - threads: torch.set_num_threads for the process; None leaves torch's default.
+    """
+
+    fast_decoder: Weights | None = None
+    cpu_bf16: bool = False
+    channels_last: bool = False
+    threads: int | None = None
+
+
+NO_SPEEDUPS = SpeedOptions()
+
+
+@dataclass(frozen=True)
 class ImagePreset:
     name: str
     weights: Weights
@@ -68,6 +91,8 @@ class ImagePreset:
     # Most images one pipeline call makes for several requests at once (models/batching.py):
     # what fits the GPU's memory at the default size. 1 = never batch.
     max_batch: int = 1
+    speed: SpeedOptions = NO_SPEEDUPS
+    twin_of: str | None = None  # a random-weight twin (models/twins.py) of this preset: never a default
 
 
 MusicEngine = Literal["transformers", "audiocraft"]
@@ -91,6 +116,8 @@ class MusicPreset:
     model: MusicModelType = "musicgen"
     # MultiBand Diffusion weights, for presets that can decode with it instead of EnCodec.
     diffusion_decoder: Weights | None = None
+    speed: SpeedOptions = NO_SPEEDUPS  # only cpu_bf16 and threads apply to music
+    twin_of: str | None = None  # a random-weight twin (models/twins.py) of this preset: never a default
 
     @property
     def takes_melody(self) -> bool:
@@ -154,6 +181,42 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
             local=True,
             max_batch=8,
         ),
+        # Random-weight twins of real presets (models/twins.py): the real architecture and
+        # size, built offline, for benchmarks and memory budgets without the hub. Noise only.
+        ImagePreset(
+            name="sd-turbo-twin",
+            weights=BuiltWeights("models.twins:build_sd_turbo_twin", "sd-turbo-twin"),
+            summary="random-weight twin of sd-turbo: real size and speed, noise images; for benchmarks",
+            steps=2,
+            guidance=0.0,
+            size=512,
+            max_size=768,
+            max_steps=10,
+            negative_prompt=False,
+            speed=SpeedOptions(
+                fast_decoder=BuiltWeights("models.twins:build_taesd_twin", "taesd-twin"),
+                cpu_bf16=True,
+            ),
+            twin_of="sd-turbo",
+            max_batch=4,  # as sd-turbo
+        ),
+        ImagePreset(
+            name="sdxl-turbo-twin",
+            weights=BuiltWeights("models.twins:build_sdxl_turbo_twin", "sdxl-turbo-twin"),
+            summary="random-weight twin of sdxl-turbo: real size and speed, noise images; for benchmarks (14 GB on disk)",
+            steps=2,
+            guidance=0.0,
+            size=512,
+            max_size=1024,
+            max_steps=10,
+            negative_prompt=False,
+            speed=SpeedOptions(
+                fast_decoder=BuiltWeights("models.twins:build_taesd_twin", "taesd-twin"),
+                cpu_bf16=True,
+            ),
+            twin_of="sdxl-turbo",
+            max_batch=8,  # as sdxl-turbo
+        ),
     ]
 }
 
@@ -185,6 +248,13 @@ MUSIC_PRESETS: dict[str, MusicPreset] = {
             summary="random weights, noise at 32 kHz; for tests and offline runs",
             window_s=4.0,  # short windows so tests cross a window boundary cheaply
             local=True,
+        ),
+        MusicPreset(
+            name="musicgen-small-twin",
+            weights=BuiltWeights("models.twins:build_musicgen_small_twin", "musicgen-small-twin"),
+            summary="random-weight twin of musicgen-small: real size and speed, noise at 32 kHz; for benchmarks",
+            # No speed options: CPU bf16 made a 10 s clip slower, not faster (bench/results/).
+            twin_of="musicgen-small",
         ),
         # transformers' MusicGen Melody: the same weights repo as audiocraft's, in both formats.
         # Revisions marked "snapshot" were read off public hub cache paths, not checked from here.

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from models import melody as melodies
+from models import speed
 from models.audio import MIME, Pass, encode, generate_long, plan_windows
 from models.presets import MusicPreset
 from models.progress import Report, result_event, stream
@@ -114,7 +115,8 @@ class Engine:
                 "weights": self.spec.weights.describe(),
                 "device": self.device,
                 "decoder": "multiband-diffusion" if job.diffusion_decoder else "encodec",
-            },
+            }
+            | speed.record(self.spec.speed),
             "parameters": job.model_dump(exclude={"kind", "melody"}),
             "seed": job.seed,
             "audio": {

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from models.audio import Pass
-from models.device import target_dtype
+from models import speed
 from models.engines.base import Engine, sampling
 from models.progress import Report
 from models.requests import MusicJob
@@ -25,15 +25,16 @@ class TransformersEngine(Engine):
 
         quiet_loading()
         started = time.perf_counter()
+        dtype = speed.load_dtype(self.spec.speed)
         with LOAD_LOCK:
             folder = ensure_weights(self.spec.weights)
             if self.spec.takes_melody:
                 self.tokenizer = AutoTokenizer.from_pretrained(folder)
                 self.chroma = MelodyChroma(folder)
-                self.model = MusicgenMelodyForConditionalGeneration.from_pretrained(folder, dtype=target_dtype())
+                self.model = MusicgenMelodyForConditionalGeneration.from_pretrained(folder, dtype=dtype)
             else:
                 self.processor = AutoProcessor.from_pretrained(folder)
-                self.model = MusicgenForConditionalGeneration.from_pretrained(folder, dtype=target_dtype())
+                self.model = MusicgenForConditionalGeneration.from_pretrained(folder, dtype=dtype)
         self.sample_rate = self.model.config.audio_encoder.sampling_rate
         self.frame_rate: int = self.model.config.audio_encoder.frame_rate
         self.load_seconds = round(time.perf_counter() - started, 3)
@@ -41,6 +42,7 @@ class TransformersEngine(Engine):
     def to_device(self, device: str) -> None:
         self.device = device
         self.model.to(device)
+        speed.apply_runtime(self.spec.speed)
 
     def window(self, job: MusicJob, step: Pass, melody: np.ndarray | None, report: Report) -> np.ndarray:
         import torch

@@ -1,0 +1,273 @@
+"""Model speed on this machine: Atelier's path against the plain library call, side by side.
+
+    .venv/bin/python bench/bench_models.py                       # tiny, sd-turbo-twin, musicgen-small-twin
+    .venv/bin/python bench/bench_models.py --presets sd-turbo-twin --steps 1 --variants none,fast-decoder,bf16
+    .venv/bin/python bench/bench_models.py --presets musicgen-small-twin --long   # adds a 60 s clip
+
+For each preset, each way runs in its own process (so load time and peak RSS are its own):
+
+- `atelier`: the app's model class through `.local()`, as the local backend runs it, with the
+  preset's SpeedOptions; `atelier[variant]` runs it with other SpeedOptions (see VARIANTS).
+- `plain`: what Modal's examples do: `DiffusionPipeline.from_pretrained(folder)(prompt)` /
+  `MusicgenForConditionalGeneration.generate`, float32 on a CPU, float16 on CUDA.
+
+It measures load time (weights from disk, page cache as it is), the first call, warm p50/p95
+latency (images at the preset's size and steps unless --steps; music as seconds of compute per
+second of audio), peak RSS and, on CUDA, peak GPU memory; and writes a markdown table to
+bench/results/ naming the device. Speed-ups are ratios of two ways measured in the same run.
+Weights are built first (ATELIER_HOME, default ~/.cache/atelier), outside the timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, NO_SPEEDUPS  # noqa: E402
+
+PROMPTS = {"image": "a watercolor fox in a misty forest", "music": "lofi hip hop beat with warm piano chords"}
+# Other SpeedOptions to run a preset with, to see what each option buys on its own.
+VARIANTS = {
+    "none": lambda s: NO_SPEEDUPS,
+    "fast-decoder": lambda s: replace(NO_SPEEDUPS, fast_decoder=s.fast_decoder),
+    "bf16": lambda s: replace(NO_SPEEDUPS, cpu_bf16=True),
+    "channels-last": lambda s: replace(s, channels_last=True),
+    "threads-1": lambda s: replace(s, threads=1),
+}
+
+
+def kinds_of(preset: str) -> list[str]:
+    return [k for k, table in (("image", IMAGE_PRESETS), ("music", MUSIC_PRESETS)) if preset in table]
+
+
+# --- one measurement, in a child process ----------------------------------------------------
+
+
+def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int) -> dict:
+    import torch
+
+    from models.presets import get_preset
+    from models.weights import ensure_weights
+
+    spec = get_preset(kind, preset)
+    folder = ensure_weights(spec.weights)  # built before timing anything
+    if spec.speed.fast_decoder is not None:
+        ensure_weights(spec.speed.fast_decoder)
+    cuda = torch.cuda.is_available()
+    if way.startswith("atelier["):
+        variant = way[len("atelier[") : -1]
+        table = IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS
+        table[preset] = spec = replace(spec, speed=VARIANTS[variant](spec.speed))
+    if way == "plain":
+        load, call = (plain_image if kind == "image" else plain_music)(folder, spec, steps, seconds, cuda)
+    else:
+        load, call = (atelier_image if kind == "image" else atelier_music)(preset, steps, seconds)
+    started = time.perf_counter()
+    first_record = call()
+    first = time.perf_counter() - started - (load or 0.0)  # .local() runs the load inside the first call
+    warm = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        warm.append(time.perf_counter() - started)
+    return {
+        "load_s": load if load is not None else first_record["load"],
+        "first_s": first - (first_record.get("load") or 0.0) if load is None else first,
+        "warm_s": warm,
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "device": "cuda" if cuda else "cpu",
+        "load_avg": os.getloadavg()[0],  # other processes on the machine skew every timing
+        "speed": first_record.get("speed", {}),
+    }
+
+
+def atelier_image(preset: str, steps: int | None, seconds: float):
+    from app import ImageModel
+    from models.requests import ImageRequest
+
+    job = ImageRequest(prompt=PROMPTS["image"], seed=1, steps=steps, preset=preset).resolve(preset).model_dump()
+    return None, _atelier_call(ImageModel(preset=preset), job)
+
+
+def atelier_music(preset: str, steps: int | None, seconds: float):
+    from app import MusicModel
+    from models.requests import MusicRequest
+
+    job = MusicRequest(prompt=PROMPTS["music"], seed=1, duration=seconds, preset=preset).resolve(preset).model_dump()
+    return None, _atelier_call(MusicModel(preset=preset), job)
+
+
+def _atelier_call(model, job: dict):
+    """One generation through `.local()`; the first call also runs the load (enter hooks)."""
+
+    def call() -> dict:
+        *_, result = model.generate.local(job)
+        record = result["record"]
+        return {"load": record["seconds"]["load"], "speed": record["model"].get("speed", {})}
+
+    return call
+
+
+def plain_image(folder, spec, steps: int | None, seconds: float, cuda: bool):
+    import torch
+    from diffusers import DiffusionPipeline
+
+    started = time.perf_counter()
+    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float16 if cuda else torch.float32)
+    if cuda:
+        pipe.to("cuda")
+    load = time.perf_counter() - started
+    pipe.set_progress_bar_config(disable=True)
+
+    def call() -> dict:
+        pipe(PROMPTS["image"], num_inference_steps=steps or spec.steps, guidance_scale=spec.guidance,
+             height=spec.size, width=spec.size, generator=torch.Generator("cuda" if cuda else "cpu").manual_seed(1))
+        return {}
+
+    return load, call
+
+
+def plain_music(folder, spec, steps: int | None, seconds: float, cuda: bool):
+    import torch
+    from transformers import AutoProcessor, MusicgenForConditionalGeneration
+
+    started = time.perf_counter()
+    processor = AutoProcessor.from_pretrained(folder)
+    model = MusicgenForConditionalGeneration.from_pretrained(folder, dtype=torch.float16 if cuda else torch.float32)
+    if cuda:
+        model.to("cuda")
+    load = time.perf_counter() - started
+    inputs = processor(text=[PROMPTS["music"]], padding=True, return_tensors="pt").to(model.device)
+    frames = round(seconds * model.config.audio_encoder.frame_rate) + model.decoder.num_codebooks - 1
+
+    def call() -> dict:
+        torch.manual_seed(1)
+        model.generate(**inputs, do_sample=True, guidance_scale=spec.guidance, max_new_tokens=frames)
+        return {}
+
+    return load, call
+
+
+# --- the run: children side by side, one table ----------------------------------------------
+
+
+def device_line() -> str:
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    native = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return (f"{cpu}, {os.cpu_count()} cores ({', '.join(native) or 'no native bf16'}){gpu}; "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads; Python {platform.python_version()}")
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def run_child(kind, preset, way, args, seconds) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, preset, way, "--repeats", str(args.repeats),
+           "--seconds", str(seconds)] + (["--steps", str(args.steps)] if args.steps else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        print(out.stderr[-3000:], file=sys.stderr)
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "PRESET", "WAY"), help=argparse.SUPPRESS)
+    parser.add_argument("--presets", default="tiny,sd-turbo-twin,musicgen-small-twin")
+    parser.add_argument("--steps", type=int, help="image steps (default: the preset's)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="music clip length (default 10)")
+    parser.add_argument("--long", action="store_true", help="also a 60 s music clip (Atelier's windows only)")
+    parser.add_argument("--repeats", type=int, default=3, help="warm calls after the first (default 3)")
+    parser.add_argument("--variants", default="", help=f"also run Atelier with: {', '.join(VARIANTS)}")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain library call")
+    parser.add_argument("--out", type=Path, help="markdown file (default bench/results/models-<date>.md)")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats)))
+        return
+
+    variants = [v for v in args.variants.split(",") if v]
+    rows = []
+    for preset in args.presets.split(","):
+        for kind in kinds_of(preset):
+            lengths = [args.seconds] + ([60.0] if args.long and kind == "music" else [])
+            for seconds in lengths:
+                ways = ["atelier"] + [f"atelier[{v}]" for v in variants]
+                if not args.no_plain and seconds <= 30:  # one generate() call makes at most 30 s
+                    ways.append("plain")
+                results = {}
+                for way in ways:
+                    print(f"{kind} {preset} {way} {seconds if kind == 'music' else ''}...", file=sys.stderr, flush=True)
+                    results[way] = run_child(kind, preset, way, args, seconds)
+                    print(f"  {results[way]}", file=sys.stderr, flush=True)
+                rows.append((kind, preset, seconds, results))
+
+    table = render(rows, args)
+    print(table)
+    out = args.out or ROOT / "bench" / "results" / f"models-{time.strftime('%Y-%m-%d')}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table)
+    print(f"written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", file=sys.stderr)
+
+
+def render(rows, args) -> str:
+    lines = [
+        f"# bench_models: {time.strftime('%Y-%m-%d %H:%M')}",
+        "",
+        f"Device: {device_line()}",
+        "",
+        f"Command: `bench/bench_models.py {' '.join(sys.argv[1:])}`. Each way in its own process; "
+        f"warm = {args.repeats} calls after the first. Twins have random weights (noise output). "
+        "Load avg: the machine's 1-minute load average as each way finished (other processes share the cores).",
+        "",
+        "| kind | preset | way | what | load s | first call s | warm p50 s | warm p95 s | s per audio s | "
+        "peak RSS GiB | peak GPU GiB | p50 vs plain | speed options in effect | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, preset, seconds, results in rows:
+        spec = (IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS)[preset]
+        what = f"{spec.size}², {args.steps or spec.steps} step(s)" if kind == "image" else f"{seconds:g} s clip"
+        plain = results.get("plain", {})
+        plain_p50 = statistics.median(plain["warm_s"]) if plain.get("warm_s") else None
+        for way, r in results.items():
+            if "error" in r:
+                lines.append(f"| {kind} | {preset} | {way} | {what} | error: {r['error'][:120]} ||||||||||")
+                continue
+            p50 = statistics.median(r["warm_s"])
+            rtf = f"{p50 / seconds:.2f}" if kind == "music" else ""
+            ratio = f"{p50 / plain_p50:.2f}×" if plain_p50 and way != "plain" else ""
+            gpu = f"{r['peak_gpu_gib']:.2f}" if r["peak_gpu_gib"] is not None else ""
+            speed = ", ".join(f"{k}={v}" for k, v in r["speed"].items()) if way != "plain" else "library defaults"
+            lines.append(
+                f"| {kind} | {preset} | {way} | {what} | {r['load_s']:.2f} | {r['first_s']:.2f} | {p50:.2f} | "
+                f"{p95(r['warm_s']):.2f} | {rtf} | {r['peak_rss_gib']:.2f} | {gpu} | {ratio} | {speed or 'none'} | "
+                f"{r.get('load_avg', float('nan')):.1f} |"
+            )
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,349 @@
+"""Real-size random-weight twins of the local presets, built offline from configs.
+
+A twin has the published architecture of a real model (layer counts, widths, heads, text
+encoders, VAE, tokenizer vocabulary sizes) and random weights. It makes noise, at the real
+model's size and speed: what a benchmark or a memory budget needs when the hub is out of
+reach. Like the tiny presets (models/tiny.py), each builder writes a folder with
+`save_pretrained`, and the model classes load it with the same `from_pretrained` calls
+they use for real weights. Building writes GBs, once (models/weights.py caches it).
+
+The configs below are the published ones (the `config.json` files of the hub repos named
+in models/presets.py at their pinned revisions). Real parameter counts they must match
+(tests/models/test_twins.py checks each within 1%, on the meta device):
+
+- stabilityai/sd-turbo (SD 2.1 architecture), as diffusers/transformers count them:
+  UNet 865,910,724; OpenCLIP ViT-H text encoder (CLIPTextModel, 23 layers) 340,387,840;
+  SD VAE (AutoencoderKL) 83,653,863.
+- stabilityai/sdxl-turbo (SDXL architecture): UNet 2,567,463,684; CLIP ViT-L text encoder
+  123,060,480; OpenCLIP ViT-bigG text encoder with projection 694,659,840; SDXL VAE 83,653,863.
+- facebook/musicgen-small: 591M, the hub's count of the tensors in its safetensors file
+  ("591M params" on the model page; 593M is also quoted). That file holds the parameters
+  (T5-base encoder 109.6M, EnCodec 32 kHz 56.9M, decoder 24 × 1024 with cross-attention
+  419.6M, projection 0.8M), EnCodec's codebooks (buffers, 2.1M) and the decoder's sinusoidal
+  position table (2048 × 1024 = 2.1M), which the transformers version that wrote the file
+  saved as a frozen parameter and transformers 5 recomputes. The twin counts as the file
+  would without that table: 589.0M, 0.35% under 591M.
+- TAESD (madebyollin/taesd, taesdxl): diffusers' AutoencoderTiny defaults are its config
+  (2,445,063 parameters; quoted as "2.4M"; no exact published count to check against here).
+
+Each twin is described by a function returning `{component: factory}`; calling the
+factories under `torch.device("meta")` gives the modules without allocating a byte,
+which is how the tests count parameters without building anything.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from pathlib import Path
+
+_SEED = 0
+
+# Real parameter counts, per component (see the module docstring for where they come from).
+REAL_PARAMS: dict[str, dict[str, int]] = {
+    "sd-turbo-twin": {"unet": 865_910_724, "text_encoder": 340_387_840, "vae": 83_653_863},
+    "sdxl-turbo-twin": {
+        "unet": 2_567_463_684,
+        "text_encoder": 123_060_480,
+        "text_encoder_2": 694_659_840,
+        "vae": 83_653_863,
+    },
+    "musicgen-small-twin": {"model": 591_000_000},  # the hub's rounded total, buffers included
+}
+# Tokenizer vocabulary sizes of the real models: CLIP BPE (both SD text encoders), T5 (32,000
+# sentencepiece pieces + 100 sentinel ids; T5's embedding table is padded to 32,128).
+CLIP_VOCAB_SIZE = 49408
+T5_TOKENIZER_SIZE = 32100
+T5_EMBEDDING_ROWS = 32128
+
+
+# --- Stable Diffusion -----------------------------------------------------------------------
+
+
+def sd_turbo_components() -> dict[str, Callable]:
+    """SD 2.1's UNet, OpenCLIP ViT-H text encoder (penultimate layer: 23 of 24) and VAE."""
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return {
+        "unet": lambda: UNet2DConditionModel(
+            sample_size=64,
+            in_channels=4,
+            out_channels=4,
+            block_out_channels=(320, 640, 1280, 1280),
+            layers_per_block=2,
+            down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+            cross_attention_dim=1024,
+            attention_head_dim=(5, 10, 20, 20),
+            use_linear_projection=True,
+            flip_sin_to_cos=True,
+            freq_shift=0,
+            norm_num_groups=32,
+        ),
+        "text_encoder": lambda: CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=CLIP_VOCAB_SIZE,
+                hidden_size=1024,
+                intermediate_size=4096,
+                num_attention_heads=16,
+                num_hidden_layers=23,
+                max_position_embeddings=77,
+                hidden_act="gelu",
+                projection_dim=512,
+                bos_token_id=CLIP_VOCAB_SIZE - 2,
+                eos_token_id=CLIP_VOCAB_SIZE - 1,
+                pad_token_id=1,
+            )
+        ),
+        "vae": lambda: _sd_vae(scaling_factor=0.18215, sample_size=768, force_upcast=True),
+        "tokenizer": lambda: _clip_tokenizer(pad_token="!"),
+        "scheduler": lambda: EulerDiscreteScheduler(
+            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+            timestep_spacing="trailing", steps_offset=1,
+        ),
+    }
+
+
+def sdxl_turbo_components() -> dict[str, Callable]:
+    """SDXL's UNet, CLIP ViT-L and OpenCLIP ViT-bigG text encoders, and the SDXL VAE."""
+    from diffusers import EulerAncestralDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    return {
+        "unet": lambda: UNet2DConditionModel(
+            sample_size=64,
+            in_channels=4,
+            out_channels=4,
+            block_out_channels=(320, 640, 1280),
+            layers_per_block=2,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 2, 10),
+            cross_attention_dim=2048,
+            attention_head_dim=(5, 10, 20),
+            use_linear_projection=True,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=256,
+            projection_class_embeddings_input_dim=2816,
+            flip_sin_to_cos=True,
+            freq_shift=0,
+            norm_num_groups=32,
+        ),
+        "text_encoder": lambda: CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=CLIP_VOCAB_SIZE, hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                num_hidden_layers=12, max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768,
+                bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=1,
+            )
+        ),
+        "text_encoder_2": lambda: CLIPTextModelWithProjection(
+            CLIPTextConfig(
+                vocab_size=CLIP_VOCAB_SIZE, hidden_size=1280, intermediate_size=5120, num_attention_heads=20,
+                num_hidden_layers=32, max_position_embeddings=77, hidden_act="gelu", projection_dim=1280,
+                bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=1,
+            )
+        ),
+        "vae": lambda: _sd_vae(scaling_factor=0.13025, sample_size=1024, force_upcast=True),
+        "tokenizer": lambda: _clip_tokenizer(pad_token="<|endoftext|>"),
+        "tokenizer_2": lambda: _clip_tokenizer(pad_token="!"),
+        "scheduler": lambda: EulerAncestralDiscreteScheduler(
+            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+            timestep_spacing="trailing", steps_offset=1,
+        ),
+    }
+
+
+def taesd_components() -> dict[str, Callable]:
+    """TAESD: a tiny distilled SD VAE (AutoencoderTiny's defaults are its config)."""
+    from diffusers import AutoencoderTiny
+
+    return {"vae": lambda: AutoencoderTiny()}
+
+
+def _sd_vae(scaling_factor: float, sample_size: int, force_upcast: bool):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=sample_size,
+        scaling_factor=scaling_factor,
+        force_upcast=force_upcast,
+    )
+
+
+def _clip_tokenizer(pad_token: str):
+    """A CLIP tokenizer with CLIP's 49,408-entry vocabulary: every byte is a token (no merges,
+    so any prompt encodes), the rest of the ids are placeholder words that no prompt reaches."""
+    from transformers import CLIPTokenizer
+
+    from models.tiny import _byte_level_clip_vocab
+
+    base = {t: i for t, i in _byte_level_clip_vocab().items() if not t.startswith("<|")}
+    vocab = dict(base)
+    vocab.update({f"twin{i}</w>": i for i in range(len(base), CLIP_VOCAB_SIZE - 2)})
+    vocab["<|startoftext|>"] = CLIP_VOCAB_SIZE - 2
+    vocab["<|endoftext|>"] = CLIP_VOCAB_SIZE - 1
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77, pad_token=pad_token)
+
+
+def build_sd_turbo_twin(out_dir: Path) -> None:
+    _build_pipeline(out_dir, "StableDiffusionPipeline", sd_turbo_components())
+
+
+def build_sdxl_turbo_twin(out_dir: Path) -> None:
+    _build_pipeline(out_dir, "StableDiffusionXLPipeline", sdxl_turbo_components())
+
+
+def build_taesd_twin(out_dir: Path) -> None:
+    """A random-weight TAESD-shaped AutoencoderTiny, saved as a model folder (no pipeline)."""
+    import torch
+
+    torch.manual_seed(_SEED)
+    taesd_components()["vae"]().save_pretrained(out_dir)
+
+
+def _build_pipeline(out_dir: Path, pipeline_class: str, components: dict[str, Callable]) -> None:
+    """Save each component to its subfolder, one at a time (so memory holds one model, not the
+    whole pipeline: the SDXL UNet alone is 10 GB in float32), then write model_index.json from
+    the same pipeline built on the meta device. The folder is what `pipe.save_pretrained` writes."""
+    import diffusers
+    import torch
+
+    torch.manual_seed(_SEED)
+    for name, make in components.items():
+        part = make()
+        part.save_pretrained(out_dir / name)
+        del part
+        gc.collect()
+    modules = {}
+    for name, make in components.items():
+        if _is_model(name):
+            with torch.device("meta"):
+                modules[name] = make()
+        else:
+            modules[name] = make()
+    extra = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
+    if pipeline_class == "StableDiffusionXLPipeline":
+        extra = {}
+    getattr(diffusers, pipeline_class)(**modules, **extra).save_config(out_dir)
+
+
+def _is_model(component: str) -> bool:
+    return not component.startswith(("tokenizer", "scheduler"))
+
+
+# --- MusicGen -------------------------------------------------------------------------------
+
+
+def musicgen_small_config():
+    """facebook/musicgen-small: decoder 24 layers × 1024 (16 heads, 4 codebooks of 2048),
+    T5-base text encoder, EnCodec 32 kHz (4 codebooks at 50 Hz)."""
+    from transformers import EncodecConfig, MusicgenConfig, MusicgenDecoderConfig, T5Config
+
+    text = T5Config(
+        vocab_size=T5_EMBEDDING_ROWS, d_model=768, d_ff=3072, d_kv=64, num_layers=12, num_decoder_layers=12,
+        num_heads=12, relative_attention_num_buckets=32, feed_forward_proj="relu", dropout_rate=0.1,
+        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+    )
+    audio = EncodecConfig(
+        sampling_rate=32000, audio_channels=1, num_filters=64, hidden_size=128, upsampling_ratios=[8, 5, 4, 4],
+        codebook_size=2048, codebook_dim=128, num_residual_layers=1, num_lstm_layers=2, target_bandwidths=[2.2],
+        normalize=False, norm_type="weight_norm", use_causal_conv=False, pad_mode="reflect", compress=2,
+        residual_kernel_size=3, kernel_size=7, last_kernel_size=7, dilation_growth_rate=2, trim_right_ratio=1.0,
+        use_conv_shortcut=False, chunk_length_s=None, overlap=None,
+    )
+    decoder = MusicgenDecoderConfig(
+        vocab_size=2048, hidden_size=1024, ffn_dim=4096, num_hidden_layers=24, num_attention_heads=16,
+        num_codebooks=4, max_position_embeddings=2048, activation_function="gelu", dropout=0.1,
+        attention_dropout=0.0, activation_dropout=0.0, layerdrop=0.0, scale_embedding=False,
+        tie_word_embeddings=False, audio_channels=1,
+        pad_token_id=2048, bos_token_id=2048, decoder_start_token_id=2048,
+    )
+    return MusicgenConfig(text_encoder=text.to_dict(), audio_encoder=audio.to_dict(), decoder=decoder.to_dict())
+
+
+def musicgen_small_components() -> dict[str, Callable]:
+    from transformers import MusicgenForConditionalGeneration
+
+    return {"model": lambda: MusicgenForConditionalGeneration(musicgen_small_config())}
+
+
+def t5_tokenizer():
+    """A T5 tokenizer with T5's 32,000 unigram pieces + 100 sentinels: every ASCII character is
+    a piece (so any prompt encodes), the rest are placeholder pieces no prompt reaches."""
+    import math
+
+    from transformers import T5Tokenizer
+
+    specials = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    chars = [chr(c) for c in range(33, 127)]
+    pieces = [("▁", -2.0)] + [("▁" + c, -3.0) for c in chars] + [(c, -4.0) for c in chars]
+    filler = 32000 - len(specials) - len(pieces)
+    # Private-use characters: real text never contains them, so these pieces are never chosen.
+    pieces += [(chr(0xF0000 + i), -20.0 - math.log1p(i)) for i in range(filler)]
+    return T5Tokenizer(vocab=specials + pieces, extra_ids=100)
+
+
+def build_musicgen_small_twin(out_dir: Path) -> None:
+    import torch
+    from transformers import EncodecFeatureExtractor, MusicgenProcessor
+
+    torch.manual_seed(_SEED)
+    model = musicgen_small_components()["model"]()
+    # EnCodec's codebooks start as zeros (training fills them): give them random vectors, as
+    # the tiny preset does, so codes decode to varied sound.
+    for layer in model.audio_encoder.quantizer.layers:
+        layer.codebook.embed.normal_()
+        layer.codebook.inited.fill_(1)
+    # facebook/musicgen-small's generation_config: sampling, top-k 250, guidance 3, 1500 tokens.
+    model.generation_config.update(
+        do_sample=True, top_k=250, guidance_scale=3.0, max_length=1500,
+        pad_token_id=2048, decoder_start_token_id=2048, bos_token_id=2048,
+    )
+    model.save_pretrained(out_dir)
+    del model
+    gc.collect()
+    processor = MusicgenProcessor(
+        feature_extractor=EncodecFeatureExtractor(feature_size=1, sampling_rate=32000, padding_value=0.0),
+        tokenizer=t5_tokenizer(),
+    )
+    processor.save_pretrained(out_dir)
+
+
+# --- for tests and benchmarks ---------------------------------------------------------------
+
+COMPONENTS: dict[str, Callable[[], dict[str, Callable]]] = {
+    "sd-turbo-twin": sd_turbo_components,
+    "sdxl-turbo-twin": sdxl_turbo_components,
+    "musicgen-small-twin": musicgen_small_components,
+    "taesd-twin": taesd_components,
+}
+
+
+def meta_parameter_counts(twin: str) -> dict[str, int]:
+    """Tensor elements a checkpoint of each of a twin's models holds (parameters, tied ones
+    once, and persistent buffers), counted on the meta device: no memory, no build."""
+    import torch
+
+    counts = {}
+    for name, make in COMPONENTS[twin]().items():
+        if not _is_model(name):
+            continue
+        with torch.device("meta"):
+            module = make()
+        buffers = sum(
+            b.numel()
+            for sub in module.modules()
+            for key, b in sub._buffers.items()
+            if b is not None and key not in sub._non_persistent_buffers_set
+        )
+        counts[name] = sum(p.numel() for p in module.parameters()) + buffers
+    return counts

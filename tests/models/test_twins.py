@@ -1,0 +1,61 @@
+"""Random-weight twins: the real models' size, counted on the meta device (nothing is built
+or allocated here), and labelled as twins wherever presets are listed."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.presets import IMAGE_PRESETS, LOCAL_DEFAULTS, MODAL_DEFAULTS, MUSIC_PRESETS, BuiltWeights
+from models.twins import CLIP_VOCAB_SIZE, REAL_PARAMS, T5_EMBEDDING_ROWS, T5_TOKENIZER_SIZE, meta_parameter_counts
+
+TWINS = {"sd-turbo-twin": "image", "sdxl-turbo-twin": "image", "musicgen-small-twin": "music"}
+
+
+@pytest.mark.parametrize("twin", TWINS)
+def test_twin_has_the_real_models_parameter_count_within_one_percent(twin):
+    counts = meta_parameter_counts(twin)
+    real = REAL_PARAMS[twin]
+    assert set(counts) == set(real)
+    for part, n in counts.items():
+        assert n == pytest.approx(real[part], rel=0.01), (twin, part, n, real[part])
+
+
+def test_twin_tokenizers_have_the_real_vocabulary_sizes():
+    from models.twins import musicgen_small_config, sd_turbo_components, sdxl_turbo_components, t5_tokenizer
+
+    clip = sd_turbo_components()["tokenizer"]()
+    assert len(clip) == CLIP_VOCAB_SIZE and clip.pad_token == "!"
+    assert clip("a red fox").input_ids[0] == CLIP_VOCAB_SIZE - 2  # <|startoftext|>
+    xl = sdxl_turbo_components()
+    assert len(xl["tokenizer"]()) == len(xl["tokenizer_2"]()) == CLIP_VOCAB_SIZE
+    t5 = t5_tokenizer()
+    assert len(t5) == T5_TOKENIZER_SIZE
+    ids = t5("lofi hip hop, 90 bpm!").input_ids
+    assert ids[-1] == t5.eos_token_id and t5.unk_token_id not in ids  # every ASCII prompt encodes
+    assert musicgen_small_config().text_encoder.vocab_size == T5_EMBEDDING_ROWS
+
+
+@pytest.mark.parametrize("name,kind", TWINS.items())
+def test_twins_are_labelled_as_twins_and_never_defaults(name, kind):
+    preset = {"image": IMAGE_PRESETS, "music": MUSIC_PRESETS}[kind][name]
+    assert preset.twin_of in {"image": IMAGE_PRESETS, "music": MUSIC_PRESETS}[kind]
+    assert preset.summary.startswith(f"random-weight twin of {preset.twin_of}")
+    assert isinstance(preset.weights, BuiltWeights) and "random weights" in preset.weights.describe()
+    assert name not in LOCAL_DEFAULTS.values() and name not in MODAL_DEFAULTS.values()
+    assert not preset.local
+
+
+def test_only_twins_are_called_twins():
+    for table in (IMAGE_PRESETS, MUSIC_PRESETS):
+        for name, preset in table.items():
+            assert (preset.twin_of is not None) == ("twin" in preset.summary) == (name in TWINS), name
+
+
+def test_twin_defaults_follow_the_real_preset():
+    for name, kind in TWINS.items():
+        table = {"image": IMAGE_PRESETS, "music": MUSIC_PRESETS}[kind]
+        twin, real = table[name], table[table[name].twin_of]
+        if kind == "image":
+            assert (twin.size, twin.steps, twin.guidance, twin.max_size) == (real.size, real.steps, real.guidance, real.max_size)
+        else:
+            assert (twin.window_s, twin.guidance, twin.top_k) == (real.window_s, real.guidance, real.top_k)
