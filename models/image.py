@@ -13,13 +13,12 @@ would be alone; its record says how big the batch was.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 
 import modal
 
-from models import batching, speed
+from models import batching, recipes, speed
 from models.batching import Batch, Batcher
 from models.device import target_device
 from models.presets import ImagePreset, get_preset
@@ -100,12 +99,16 @@ class ImageGenerator:
         return [self._result(job, [next(images) for _ in range(job.num_images)], batch, seconds) for job in batch.jobs]
 
     def _result(self, job: ImageJob, images: list, batch: Batch[ImageJob], seconds: float) -> dict:
-        files = [{"name": f"image-{i}.png", "mime": "image/png", "data": _png(image)} for i, image in enumerate(images)]
+        parameters = job.model_dump(exclude={"kind"})
+        files = [
+            {"name": f"image-{i}.png", "mime": "image/png", "data": recipes.png_bytes(image, parameters)}
+            for i, image in enumerate(images)
+        ]
         record = {
             "kind": "image",
             "model": {"preset": self.spec.name, "weights": self.spec.weights.describe(), "device": self.device}
             | speed.record(self.spec.speed),
-            "parameters": job.model_dump(exclude={"kind"}),
+            "parameters": parameters,
             "seed": job.seed,
             "seconds": {"load": self.load_seconds, "generate": seconds},
             "batch": {"requests": len(batch.jobs), "images": sum(j.num_images for j in batch.jobs)},
@@ -119,9 +122,3 @@ def batch_key(job: ImageJob) -> tuple:
     prompt is used at all, since "no negative prompt" and an empty one differ for some
     pipelines). Prompts, negative prompts, seeds and image counts may differ."""
     return (job.width, job.height, job.steps, job.guidance, bool(job.negative_prompt))
-
-
-def _png(image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()

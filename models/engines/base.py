@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from models import melody as melodies
-from models import speed
+from models import recipes, speed
 from models.audio import MIME, Pass, encode, generate_long, plan_windows
 from models.presets import MusicPreset
 from models.progress import Report, result_event, stream
@@ -106,7 +106,8 @@ class Engine:
                 sample_rate=self.sample_rate,
                 report=report,
             )
-        data = encode(audio, self.sample_rate, job.format)
+        parameters = job.model_dump(exclude={"kind", "melody"})
+        data = recipes.audio_with_recipe(encode(audio, self.sample_rate, job.format), job.format, parameters)
         record = {
             "kind": "music",
             "model": {
@@ -117,7 +118,7 @@ class Engine:
                 "decoder": "multiband-diffusion" if job.diffusion_decoder else "encodec",
             }
             | speed.record(self.spec.speed),
-            "parameters": job.model_dump(exclude={"kind", "melody"}),
+            "parameters": parameters,
             "seed": job.seed,
             "audio": {
                 "seconds": round(len(audio) / self.sample_rate, 3),

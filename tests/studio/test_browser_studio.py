@@ -8,8 +8,10 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from PIL import Image as PILImage
 from playwright.sync_api import Page, expect
 
+from models.recipes import png_bytes
 from tests.conftest import TINY
 from tests.support.servers import browser, serving
 from ui.generation import LocalBackend
@@ -243,3 +245,28 @@ def test_music_options_follow_the_model(page, site):
             expect(page.locator("#music-diffusion")).to_be_visible()
         else:
             expect(page.locator("#music-diffusion")).to_be_hidden()
+
+
+def test_dropping_a_png_restores_the_settings_it_carries(page, site, artifacts, tmp_path):
+    url, _ = site
+    settings = {"prompt": "a harbour at dawn, gulls", "negative_prompt": "fog", "preset": "tiny", "seed": 1234,
+                "steps": 3, "guidance": 1.5, "width": 128, "height": 96, "num_images": 2}
+    png = tmp_path / "recipe.png"
+    png.write_bytes(png_bytes(PILImage.new("RGB", (128, 96), (40, 90, 140)), settings))
+    open_studio(page, url)
+    page.locator("#image-recipe input[type=file]").set_input_files(str(png))
+    expect(page.locator("#image-prompt textarea")).to_have_value("a harbour at dawn, gulls", timeout=30_000)
+    expect(page.locator("#image-negative textarea")).to_have_value("fog")
+    expect(page.locator("#image-seed input")).to_have_value("1234")
+    expect(page.locator("#image-random input")).not_to_be_checked()
+    page.locator("#image-advanced").click()
+    expect(page.locator("#image-steps input[type=number]")).to_have_value("3")
+    expect(page.locator("#image-width input[type=number]")).to_have_value("128")
+    expect(page.locator("#image-height input[type=number]")).to_have_value("96")
+    expect(page.locator("#image-count input[type=number]")).to_have_value("2")
+    page.screenshot(path=artifacts / "studio-recipe-restored.png", full_page=True)
+
+    plain = tmp_path / "plain.png"
+    PILImage.new("RGB", (8, 8)).save(plain)
+    page.locator("#image-recipe input[type=file]").set_input_files(str(plain))
+    expect(page.get_by_text("That file carries no settings")).to_be_visible(timeout=30_000)

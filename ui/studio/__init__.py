@@ -9,6 +9,7 @@
 Gradio is imported by every module here: import this package only when the app is built.
 """
 
-from ui.studio.page import build_studio, checked_fields, mount_studio
+from ui.studio.controls import checked_fields
+from ui.studio.page import build_studio, mount_studio
 
 __all__ = ["build_studio", "checked_fields", "mount_studio"]

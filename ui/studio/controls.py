@@ -15,7 +15,8 @@ import annotated_types
 import gradio as gr
 from pydantic import BaseModel
 
-from models.requests import MAX_SEED
+from models.requests import MAX_SEED, REQUESTS, parse
+from ui.generation import Backend
 from ui.settings import ASSETS
 
 
@@ -96,6 +97,16 @@ def overlay(settings: dict, values: dict, fields: dict[str, gr.components.Compon
         updates[seed.seed] = values["seed"]
         updates[seed.randomize] = False
     return updates
+
+
+def checked_fields(backend: Backend, kind: str, query: dict[str, str]) -> dict:
+    """The request fields a query string (or a dropped file's recipe) sets, checked by the
+    request schema and the preset's limits exactly as a generation would be (other keys are
+    ignored)."""
+    given = {name: value for name, value in query.items() if name in REQUESTS[kind].model_fields}
+    request = parse(kind, given)
+    backend.resolve(request)
+    return request.model_dump(exclude_unset=True)
 
 
 def examples(kind: str, prompt: gr.Textbox) -> gr.Examples:

@@ -13,18 +13,13 @@ from typing import Any
 
 import gradio as gr
 
+from models.errors import RequestError
 from models.presets import IMAGE_PRESETS, ImagePreset, get_preset
+from models.recipes import recipe_from_png
 from models.requests import ImageRequest
 from ui.generation import Backend
 from ui.store import ResultStore
-from ui.studio.controls import (
-    SeedRow,
-    bounds,
-    examples,
-    overlay,
-    slider,
-    wire_generation,
-)
+from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
 from ui.studio.run import media_files, run
 from ui.studio.session import History
 from ui.studio.share import ShareRow
@@ -98,6 +93,7 @@ class ImageTab:
     details: gr.Markdown
     share: ShareRow
     current: gr.State  # id of the result on show, for Share
+    recipe_file: gr.File  # a PNG dropped here fills the form from the recipe it carries (models/recipes.py)
 
     @classmethod
     def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> ImageTab:
@@ -134,6 +130,10 @@ class ImageTab:
                         guidance = slider(ImageRequest, "guidance", preset.guidance, step=0.5, label="Guidance",
                                           elem_id="image-guidance")
                 examples("image", prompt)
+                recipe_file = gr.File(
+                    label="Settings from a PNG: drop one made here or in AUTOMATIC1111", file_types=[".png"],
+                    type="binary", height=130, elem_id="image-recipe",
+                )
             with gr.Column(scale=6, min_width=320, elem_classes="output"):
                 gallery = gr.Gallery(
                     label="Images", columns=2, height=520, object_fit="contain", preview=True,
@@ -142,7 +142,7 @@ class ImageTab:
                 result_details = gr.Markdown(label="Details", elem_classes="details", elem_id="image-details")
                 share = ShareRow.build("image")
         tab = cls(store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images, width, height,
-                  steps, guidance, seed, generate, gallery, result_details, share, gr.State(None))
+                  steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file)
         tab._wire(backend, store, history, strip)
         return tab
 
@@ -164,6 +164,24 @@ class ImageTab:
         )
         self.aspect.input(self._resize, [self.aspect, self.preset], [self.width, self.height],
                           api_visibility="private", show_progress="hidden")
+
+        def load_recipe(data: bytes | None) -> dict:
+            """Fill the form from a dropped PNG's recipe, then clear the drop zone for the next one."""
+            if not data:  # the file was cleared
+                return {self.recipe_file: gr.skip()}
+            recipe = recipe_from_png(data)
+            if recipe is None:
+                gr.Warning("That file carries no settings: drop a PNG made in Atelier or AUTOMATIC1111.")
+                return {self.recipe_file: None}
+            try:
+                values = checked_fields(backend, "image", recipe)
+            except RequestError as e:
+                gr.Warning(f"That PNG's settings can't be used here: {e}")
+                return {self.recipe_file: None}
+            return {**self.fill(values), self.recipe_file: None}
+
+        self.recipe_file.upload(load_recipe, self.recipe_file, [*self.fill_outputs, self.recipe_file],
+                                api_visibility="private",                                 show_progress="hidden")
 
     # --- filling the form (preset changes, history, remix links) ---------------------------
 

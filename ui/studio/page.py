@@ -27,11 +27,11 @@ import gradio as gr
 from fastapi import FastAPI
 
 from models.errors import RequestError
-from models.requests import REQUESTS, parse
 from ui.errors import NotFound
 from ui.generation import Backend
 from ui.settings import ASSETS
 from ui.store import ResultStore
+from ui.studio.controls import checked_fields
 from ui.studio.image_tab import ImageTab
 from ui.studio.music_tab import MusicTab
 from ui.studio.session import History
@@ -115,15 +115,6 @@ def build_studio(
     studio.max_threads = max_active  # Gradio's queue runs at most this many jobs at once (launch() sets it)
     studio.queue(max_size=max_waiting, default_concurrency_limit=None)
     return studio
-
-
-def checked_fields(backend: Backend, kind: str, query: dict[str, str]) -> dict:
-    """The request fields a query string sets, checked by the request schema and the preset's
-    limits exactly as a generation would be (other query parameters are ignored)."""
-    given = {name: value for name, value in query.items() if name in REQUESTS[kind].model_fields}
-    request = parse(kind, given)
-    backend.resolve(request)
-    return request.model_dump(exclude_unset=True)
 
 
 def studio_theme() -> gr.themes.Base:

@@ -1,0 +1,167 @@
+"""Recipes inside the files: every image and clip carries how it was made.
+
+- PNG: a `parameters` text chunk in the form AUTOMATIC1111 writes and ComfyUI, InvokeAI and
+  image viewers read, plus an `atelier` chunk with the exact request as JSON (what the studio
+  restores from a dropped PNG: the A1111 text is for other tools and people).
+
+      a lighthouse at dusk
+      Negative prompt: blurry
+      Steps: 2, CFG scale: 0, Seed: 42, Size: 512x512, Model: sd-turbo, Version: Atelier
+
+- WAV: a RIFF LIST/INFO chunk (INAM title = the prompt, ICMT comment = the recipe, ISFT software).
+- MP3: an ID3v2.3 tag (TIT2 title, COMM comment, TSSE software) in front of the frames.
+
+Only request fields go in (never an owner token, never a server path). Plain Python and
+Pillow: the web side reads recipes too.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+
+SOFTWARE = "Atelier"
+RECIPE_KEY = "atelier"  # the PNG chunk with the request as JSON
+A1111_KEY = "parameters"
+
+
+# --- the text ---------------------------------------------------------------------------------
+
+
+def recipe_text(parameters: dict) -> str:
+    """The A1111-style recipe of an image request, or a one-line recipe of a music request."""
+    if "width" in parameters:  # an image
+        lines = [parameters.get("prompt", "")]
+        if parameters.get("negative_prompt"):
+            lines.append(f"Negative prompt: {parameters['negative_prompt']}")
+        lines.append(
+            f"Steps: {parameters.get('steps')}, CFG scale: {parameters.get('guidance'):g}, Seed: {parameters.get('seed')}, "
+            f"Size: {parameters.get('width')}x{parameters.get('height')}, Model: {parameters.get('preset')}, "
+            f"Version: {SOFTWARE}"
+        )
+        return "\n".join(lines)
+    settings = ", ".join(f"{name}: {parameters[name]}" for name in
+                         ("duration", "temperature", "top_k", "guidance", "seed", "preset", "format") if name in parameters)
+    return f"{parameters.get('prompt', '')}\n{settings}, Version: {SOFTWARE}"
+
+
+def request_fields(parameters: dict) -> dict:
+    """What goes into the JSON recipe: the request's own fields, nothing bulky (a melody is not)."""
+    return {k: v for k, v in parameters.items() if isinstance(v, (str, int, float, bool)) or v is None}
+
+
+# --- PNG --------------------------------------------------------------------------------------
+
+
+def png_bytes(image, parameters: dict) -> bytes:
+    """A PIL image as PNG bytes, with its recipe in text chunks."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text(A1111_KEY, recipe_text(parameters))
+    info.add_itxt(RECIPE_KEY, json.dumps(request_fields(parameters), ensure_ascii=False, sort_keys=True))
+    info.add_text("Software", SOFTWARE)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def recipe_from_png(data: bytes) -> dict | None:
+    """The request fields a PNG carries: Atelier's JSON if present, else what its A1111 text says.
+    None for a PNG without a recipe (or not a PNG)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header and the chunks before the pixels only
+            if image.format != "PNG":
+                return None
+            # Text chunks ahead of the image data (where Atelier and A1111 write them) are in
+            # `info` without decoding a pixel, so a huge or hostile PNG costs nothing here.
+            text = {k: v for k, v in image.info.items() if isinstance(v, str)}
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    if RECIPE_KEY in text:
+        try:
+            recipe = json.loads(text[RECIPE_KEY])
+            return recipe if isinstance(recipe, dict) else None
+        except ValueError:
+            pass
+    return parse_a1111(text[A1111_KEY]) if A1111_KEY in text else None
+
+
+def parse_a1111(text: str) -> dict:
+    """Request fields from AUTOMATIC1111's `parameters` text (as written by A1111 or by us)."""
+    lines = text.strip().split("\n")
+    settings_line = lines[-1] if len(lines) > 1 and "Steps:" in lines[-1] else ""
+    body = lines[:-1] if settings_line else lines
+    prompt_lines = [line for line in body if not line.startswith("Negative prompt:")]
+    negative = next((line.removeprefix("Negative prompt:").strip() for line in body if line.startswith("Negative prompt:")), "")
+    fields: dict = {"prompt": "\n".join(prompt_lines).strip()}
+    if negative:
+        fields["negative_prompt"] = negative
+    settings = dict(part.split(": ", 1) for part in settings_line.split(", ") if ": " in part)
+    conversions = {"Steps": ("steps", int), "CFG scale": ("guidance", float), "Seed": ("seed", int)}
+    for key, (name, convert) in conversions.items():
+        try:
+            fields[name] = convert(settings[key])
+        except (KeyError, ValueError):
+            pass
+    if "x" in settings.get("Size", ""):
+        try:
+            fields["width"], fields["height"] = (int(n) for n in settings["Size"].split("x", 1))
+        except ValueError:
+            pass
+    return fields
+
+
+def audio_with_recipe(data: bytes, fmt: str, parameters: dict) -> bytes:
+    if fmt == "wav":
+        return wav_with_recipe(data, parameters)
+    if fmt == "mp3":
+        return mp3_with_recipe(data, parameters)
+    return data
+
+
+# --- WAV --------------------------------------------------------------------------------------
+
+
+def wav_with_recipe(wav: bytes, parameters: dict) -> bytes:
+    """A WAV file with a LIST/INFO chunk after its data, and the RIFF size updated."""
+    entries = b"".join(_info_entry(tag, value) for tag, value in (
+        (b"INAM", parameters.get("prompt", "")), (b"ICMT", recipe_text(parameters)), (b"ISFT", SOFTWARE)))
+    chunk = b"LIST" + struct.pack("<I", 4 + len(entries)) + b"INFO" + entries
+    body = wav[8:] + chunk
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def _info_entry(tag: bytes, text: str) -> bytes:
+    data = text.encode("utf-8") + b"\0"
+    return tag + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")  # chunks are word-aligned
+
+
+# --- MP3 --------------------------------------------------------------------------------------
+
+
+def mp3_with_recipe(mp3: bytes, parameters: dict) -> bytes:
+    """MP3 frames with an ID3v2.3 tag in front: title, comment (the recipe), encoder software."""
+    frames = (
+        _id3_text_frame(b"TIT2", parameters.get("prompt", ""))
+        + _id3_comment_frame(recipe_text(parameters))
+        + _id3_text_frame(b"TSSE", SOFTWARE)
+    )
+    return b"ID3" + bytes([3, 0, 0]) + _syncsafe(len(frames)) + frames + mp3
+
+
+def _id3_text_frame(frame_id: bytes, text: str) -> bytes:
+    data = b"\x01" + text.encode("utf-16")  # encoding 1: UTF-16 with a byte-order mark
+    return frame_id + struct.pack(">I", len(data)) + b"\0\0" + data
+
+
+def _id3_comment_frame(text: str) -> bytes:
+    data = b"\x01" + b"eng" + "".encode("utf-16") + b"\0\0" + text.encode("utf-16")
+    return b"COMM" + struct.pack(">I", len(data)) + b"\0\0" + data
+
+
+def _syncsafe(n: int) -> bytes:
+    return bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])

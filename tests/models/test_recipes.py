@@ -1,0 +1,77 @@
+"""Recipes inside the files, read back by other tools' readers: Pillow for PNG text chunks,
+mutagen for ID3 tags and RIFF INFO chunks, and soundfile (libsndfile) for the audio itself."""
+
+from __future__ import annotations
+
+import io
+
+import mutagen.id3
+import mutagen.mp3
+import mutagen.wave
+import numpy as np
+import soundfile
+from PIL import Image
+
+from models.recipes import parse_a1111, recipe_from_png, recipe_text
+from models.requests import ImageRequest, MusicRequest
+
+
+def generate(model_classes, kind: str, request) -> dict:
+    job = request.resolve("tiny")
+    *_, result = model_classes[kind](preset=job.preset).generate.local(job.model_dump())
+    return result
+
+
+def test_a_png_carries_its_recipe_for_other_tools_and_for_the_studio(model_classes):
+    request = ImageRequest(prompt="a lighthouse at dusk, “oil” on canvas", negative_prompt="blurry", seed=42,
+                           steps=3, guidance=2.5, width=64, height=96)
+    result = generate(model_classes, "image", request)
+    data = result["files"][0]["data"]
+    with Image.open(io.BytesIO(data)) as image:  # another reader: Pillow
+        text = image.text
+    assert text["parameters"] == (
+        "a lighthouse at dusk, “oil” on canvas\nNegative prompt: blurry\n"
+        "Steps: 3, CFG scale: 2.5, Seed: 42, Size: 64x96, Model: tiny, Version: Atelier"
+    )
+    restored = recipe_from_png(data)
+    expected = {k: v for k, v in result["record"]["parameters"].items()}
+    assert restored == expected  # the exact request: prompt, negative prompt, seed, steps, guidance, size, preset
+    assert ImageRequest(**{k: v for k, v in restored.items() if k in ImageRequest.model_fields}).resolve("tiny").seed == 42
+
+
+def test_a1111_text_alone_gives_back_the_settings_it_names():
+    text = "a fox in the snow\nNegative prompt: text, watermark\nSteps: 4, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 512x768, Model: sd15"
+    assert parse_a1111(text) == {"prompt": "a fox in the snow", "negative_prompt": "text, watermark", "steps": 4,
+                                 "guidance": 7.0, "seed": 1234, "width": 512, "height": 768}
+    assert parse_a1111("just a prompt") == {"prompt": "just a prompt"}
+
+
+def test_no_recipe_in_a_png_without_one_or_in_something_else():
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG")
+    assert recipe_from_png(buf.getvalue()) is None
+    assert recipe_from_png(b"not an image at all") is None
+
+
+def test_a_wav_carries_its_recipe_in_riff_info(model_classes):
+    result = generate(model_classes, "music", MusicRequest(prompt="warm lofi piano", duration=1, seed=7))
+    data = result["files"][0]["data"]
+    with soundfile.SoundFile(io.BytesIO(data)) as f:  # another reader: libsndfile reads RIFF INFO
+        metadata = f.copy_metadata()
+    assert metadata["title"] == "warm lofi piano"
+    assert metadata["comment"] == recipe_text(result["record"]["parameters"]) and "seed: 7" in metadata["comment"]
+    assert metadata["software"] == "Atelier"
+    assert mutagen.wave.WAVE(io.BytesIO(data)).info.length > 0.9  # and mutagen's RIFF parser accepts the file
+    audio, rate = soundfile.read(io.BytesIO(data))  # and the audio still reads as before
+    assert len(audio) == round(result["record"]["audio"]["seconds"] * rate) and np.abs(audio).max() > 0
+
+
+def test_an_mp3_carries_its_recipe_in_id3(model_classes):
+    result = generate(model_classes, "music", MusicRequest(prompt="slow jazz trio", duration=1, seed=9, format="mp3"))
+    data = result["files"][0]["data"]
+    tags = mutagen.id3.ID3(io.BytesIO(data))
+    assert str(tags["TIT2"]) == "slow jazz trio"
+    comment = tags.getall("COMM")[0].text[0]
+    assert comment == recipe_text(result["record"]["parameters"]) and "seed: 9" in comment
+    assert str(tags["TSSE"]) == "Atelier"
+    assert mutagen.mp3.MP3(io.BytesIO(data)).info.length > 0.5  # the frames after the tag still decode
