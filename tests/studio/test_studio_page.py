@@ -1,0 +1,115 @@
+"""The studio's HTML as a visitor's tools read it (no browser): the one set of OpenGraph/Twitter
+tags a chat app unfurls, the title and description, the preview picture, the server-rendered
+masthead, compression and caching, HEAD and 405."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tests.support.pages import Page, make_result
+from tests.support.servers import FixedLatencyBackend
+from ui.store import ResultStore
+from ui.studio.head import CARD_PATH, DESCRIPTION, TITLE
+from ui.web import create_app
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    store = ResultStore(tmp_path_factory.mktemp("studio-page"))
+    backend = FixedLatencyBackend(latency=0.0, steps=1)
+    return store, backend, TestClient(create_app(backend, store))
+
+
+def test_one_set_of_tags_with_atelier_title_description_and_absolute_urls(site):
+    _, _, client = site
+    r = client.get("/", headers={"x-forwarded-proto": "https", "x-forwarded-host": "atelier.example"})
+    assert r.status_code == 200
+    page = Page(r.text)
+    for key in ("og:title", "og:url", "og:image", "og:description", "twitter:title", "twitter:image", "twitter:card"):
+        assert len(page.meta(key)) == 1, key  # Gradio's two sets are gone: unfurlers read the first
+    assert page.meta("og:title") == [TITLE] and page.meta("twitter:title") == [TITLE]
+    assert page.meta("description") == [DESCRIPTION] and page.meta("og:description") == [DESCRIPTION]
+    assert [e["text"] for e in page.find("title")] == [TITLE]
+    assert page.meta("og:url") == ["https://atelier.example/"]
+    assert page.find("link", rel="canonical")[0]["attrs"]["href"] == "https://atelier.example/"
+    assert page.meta("og:image") == [f"https://atelier.example{CARD_PATH}"]  # nothing published yet
+    assert "Gradio" not in " ".join(page.meta("og:title") + page.meta("twitter:creator"))
+    head = r.text.split("<script")[0]
+    assert "{url}" not in head and "raw.githubusercontent.com" not in head
+
+
+def test_the_query_string_never_reaches_the_tags(site):
+    _, _, client = site
+    r = client.get("/?studio_token=s3cret&prompt=%3Cscript%3E")
+    assert "s3cret" not in r.text.split("window.gradio_config")[0]
+    assert Page(r.text).meta("og:url") == ["http://testserver/"]
+
+
+def test_the_preview_is_the_newest_published_result_else_atelier_card(site):
+    store, backend, client = site
+    card = client.get(CARD_PATH)
+    assert card.status_code == 200 and card.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(card.content)).size == (1200, 630)
+    saved = make_result(backend, store, "image", {"prompt": "a lighthouse at dusk"})
+    result, token = saved["record"], saved["owner_token"]
+    store.set_published(result["id"], token, True)
+    try:
+        page = Page(client.get("/").text)
+        assert page.meta("og:image") == [f"http://testserver/r/{result['id']}/cover.png"]
+        assert "a lighthouse at dusk" in page.meta("og:image:alt")[0]
+        assert client.get(f"/r/{result['id']}/cover.png").status_code == 200  # served from our origin
+    finally:
+        store.delete(result["id"], token)
+
+
+def test_the_masthead_is_in_the_html_before_the_app(site):
+    _, _, client = site
+    html = client.get("/").text
+    assert html.index('<header class="masthead">') < html.index("<gradio-app")
+    page = Page(html)
+    assert [e["text"] for e in page.find("h1")] == ["Atelier"]
+    assert {a["attrs"]["href"] for a in page.find("a")} >= {"/gallery", "/docs"}
+    assert "#studio-tabs { min-height" in html  # the space Gradio fills is reserved before it loads
+
+
+def test_html_js_and_css_are_compressed_and_fingerprinted_assets_cached_for_good(site):
+    _, _, client = site
+    r = client.get("/", headers={"accept-encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip" and r.headers["cache-control"] == "no-cache"
+    script = re.search(r'src="\./(assets/index-[^"]+\.js)"', r.text).group(1)
+    js = client.get("/" + script, headers={"accept-encoding": "gzip"})
+    assert js.headers["content-encoding"] == "gzip"
+    assert js.headers["cache-control"] == "public, max-age=31536000, immutable"
+    raw = client.get("/" + script, headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in raw.headers and len(gzip.compress(raw.content)) < len(raw.content) / 2
+    assert "immutable" not in client.get("/theme.css").headers.get("cache-control", "")  # not fingerprinted
+
+
+def test_head_answers_wherever_get_serves_a_file(site):
+    store, backend, client = site
+    result = make_result(backend, store, "image", {"prompt": "a fox"})["record"]
+    rid, name = result["id"], result["files"][0]["name"]
+    script = re.search(r'src="\./(assets/index-[^"]+\.js)"', client.get("/").text).group(1)
+    for path in (f"/results/{rid}/{name}", f"/r/{rid}/thumb.webp", "/pages-assets/pages.css", "/" + script,
+                 CARD_PATH, "/", "/gallery", f"/r/{rid}", "/api/health", "/openapi.json", "/docs"):
+        get, head = client.get(path), client.head(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"], path
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("TRACE", "/"), ("TRACE", "/gallery"), ("TRACE", "/api/v1/results"), ("POST", "/gallery"),
+    ("PUT", "/r/abcdefghijklmnop"), ("DELETE", "/"), ("CONNECT", "/docs"), ("PATCH", "/api/health"),
+])  # fmt: skip
+def test_unsupported_methods_answer_405_with_allow_in_the_one_error_shape(site, method, path):
+    _, _, client = site
+    r = client.request(method, path)
+    assert r.status_code == 405, (method, path, r.status_code)
+    assert r.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in r.headers["allow"] and method not in r.headers["allow"]
