@@ -76,6 +76,7 @@ def test_the_masthead_is_in_the_html_before_the_app(site):
     assert [e["text"] for e in page.find("h1")] == ["Atelier"]
     assert {a["attrs"]["href"] for a in page.find("a")} >= {"/gallery", "/docs"}
     assert "#studio-tabs { min-height" in html  # the space Gradio fills is reserved before it loads
+    assert "role','img'" in html  # Gradio's empty media slots get a role for their aria-label
 
 
 def test_html_js_and_css_are_compressed_and_fingerprinted_assets_cached_for_good(site):
@@ -89,6 +90,8 @@ def test_html_js_and_css_are_compressed_and_fingerprinted_assets_cached_for_good
     raw = client.get("/" + script, headers={"accept-encoding": "identity"})
     assert "content-encoding" not in raw.headers and len(gzip.compress(raw.content)) < len(raw.content) / 2
     assert "immutable" not in client.get("/theme.css").headers.get("cache-control", "")  # not fingerprinted
+    # the page's script asks for /theme.css?v=<hash of its content>: that one is for good
+    assert "immutable" in client.get("/theme.css?v=0123abcd").headers["cache-control"]
 
 
 def test_head_answers_wherever_get_serves_a_file(site):

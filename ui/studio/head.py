@@ -15,8 +15,8 @@ description. StudioDocument, an ASGI middleware around the app, rewrites the stu
   <gradio-app>, so the first paint is ours and nothing moves as Gradio's components load.
 
 GradioAssetCache marks Gradio's own fingerprinted files (/assets/<name>-<hash>.js|css|...,
-which change name when their content changes) cacheable for a year; Gradio sends them with
-no Cache-Control at all.
+/theme.css?v=<hash>: a new content gets a new name) cacheable for a year, its /static/ files
+for a day; Gradio sends them with no Cache-Control at all.
 
 The query string is never echoed (a studio lock's `?studio_token=` must not leak into tags).
 """
@@ -43,6 +43,15 @@ CARD_PATH = "/studio-card.png"
 CARD_ALT = "Atelier: images and music from a few words"
 
 # Gradio's tags, in either set: <meta property="og:..." content="..." /> and name="twitter:...".
+# Gradio 6.31 draws an empty media slot as <div class="empty" aria-label="Empty value"> with no
+# role, and aria-label is not allowed on a plain div (axe: aria-prohibited-attr). Nothing in
+# its API sets a role there, so a small observer gives those placeholders role="img": an empty
+# picture/player slot, named by the label Gradio already gave it.
+ARIA_FIX = (
+    "new MutationObserver(()=>{for(const e of document.querySelectorAll('div.empty[aria-label]:not([role])'))"
+    "e.setAttribute('role','img')}).observe(document.documentElement,{subtree:true,childList:true});"
+)
+
 _GRADIO_TAG = re.compile(r'\s*<meta\s+(?:property="og:[^"]*"|name="twitter:[^"]*")\s+content="[^"]*"\s*/?>', re.S)
 _CHARSET = '<meta charset="utf-8" />'
 
@@ -78,6 +87,7 @@ def head_tags(site: str, store: ResultStore) -> str:
         f'<meta name="twitter:image:alt" content="{escape(alt)}" />',
         '<meta name="theme-color" content="#6d28d9" />',
         f"<style>{(ASSETS / 'studio_first_paint.css').read_text()}</style>",
+        f"<script>{ARIA_FIX}</script>",
     ]
     return "\n\t\t".join(tags)
 
@@ -98,6 +108,7 @@ def masthead_html(backend: Backend) -> str:
     <a href="/gallery">Gallery</a>
     <a href="/docs">REST API</a>
   </nav>
+  <p class="lede">Describe a picture or a piece of music, press Generate, and share what you make with a link.</p>
 </header>
 """
 
@@ -162,24 +173,33 @@ class StudioDocument:
 
 
 _FINGERPRINTED = re.compile(r"^/assets/[^/]+-[A-Za-z0-9_-]{8,10}\.(?:js|css|woff2?|ttf|svg|png|wasm)$")
-_FOR_GOOD = (b"cache-control", b"public, max-age=31536000, immutable")
 
 
 class GradioAssetCache:
-    """ASGI middleware: a year's Cache-Control on Gradio's fingerprinted assets, as served (200)."""
+    """ASGI middleware: Cache-Control on Gradio's static files, as served (200): a year on the
+    fingerprinted ones (/assets/<name>-<hash>.*, /theme.css?v=<hash>), a day on /static/."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _FINGERPRINTED.match(scope["path"]):
+        path = scope.get("path", "")
+        if scope["type"] != "http":
+            policy = None
+        elif _FINGERPRINTED.match(path) or (path == "/theme.css" and b"v=" in scope.get("query_string", b"")):
+            policy = b"public, max-age=31536000, immutable"
+        elif path.startswith("/static/"):
+            policy = b"public, max-age=86400"
+        else:
+            policy = None
+        if policy is None:
             await self.app(scope, receive, send)
             return
 
         async def mark(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 200:
                 headers = [(k, v) for k, v in message["headers"] if k.lower() != b"cache-control"]
-                message = {**message, "headers": [*headers, _FOR_GOOD]}
+                message = {**message, "headers": [*headers, (b"cache-control", policy)]}
             await send(message)
 
         await self.app(scope, receive, mark)
