@@ -12,7 +12,8 @@ description. StudioDocument, an ASGI middleware around the app, rewrites the stu
 - the preview picture is the gallery's newest published result's cover (/r/{id}/cover.png),
   else Atelier's own card (/studio-card.png, drawn by ui.store.covers.studio_card);
 - inlines assets/studio_first_paint.css and puts the masthead in the HTML above
-  <gradio-app>, so the first paint is ours and nothing moves as Gradio's components load.
+  <gradio-app>, so the first paint is ours and nothing moves as Gradio's components load;
+  Gradio's app script is preloaded but started after that first paint.
 
 GradioAssetCache marks Gradio's own fingerprinted files (/assets/<name>-<hash>.js|css|...,
 /theme.css?v=<hash>: a new content gets a new name) cacheable for a year, its /static/ files
@@ -50,6 +51,18 @@ CARD_ALT = "Atelier: images and music from a few words"
 ARIA_FIX = (
     "new MutationObserver(()=>{for(const e of document.querySelectorAll('div.empty[aria-label]:not([role])'))"
     "e.setAttribute('role','img')}).observe(document.documentElement,{subtree:true,childList:true});"
+)
+
+# Gradio's app script, a module: on a fast connection it arrives and runs (seconds of work on a
+# slow phone) before the browser paints anything, so the server-rendered masthead would wait
+# for it. Preloaded at once, started just after the first frame (or half a second, whichever
+# comes first: a background tab draws no frames).
+_APP_SCRIPT = re.compile(r'<script type="module" crossorigin src="(\./assets/index-[A-Za-z0-9_-]+\.js)"></script>')
+_APP_BOOT = (
+    '<link rel="modulepreload" crossorigin href="{src}" />'
+    "<script>(()=>{{let on=0;const go=()=>{{if(on++)return;const s=document.createElement('script');"
+    "s.type='module';s.crossOrigin='';s.src='{src}';document.head.appendChild(s)}};"
+    "requestAnimationFrame(()=>setTimeout(go));setTimeout(go,500)}})()</script>"
 )
 
 _GRADIO_TAG = re.compile(r'\s*<meta\s+(?:property="og:[^"]*"|name="twitter:[^"]*")\s+content="[^"]*"\s*/?>', re.S)
@@ -123,6 +136,7 @@ def rewrite(html: str, tags: str, masthead: str) -> str:
     else:
         head = head.replace("<head>", f"<head>\n\t\t{tags}", 1)
     rest = html[split:].replace("<gradio-app", masthead + "<gradio-app", 1)
+    rest = _APP_SCRIPT.sub(lambda m: _APP_BOOT.format(src=m.group(1)), rest, count=1)
     return head + rest
 
 
