@@ -34,7 +34,9 @@ from ui.store import ResultStore
 
 def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
     store = store if store is not None else ResultStore()  # not `or`: an empty store is falsy (__len__)
-    app = FastAPI(title="Atelier", summary="Images and music from text.", version="0.1.0")
+    # docs_url/redoc_url off: FastAPI's pages load Swagger UI and ReDoc from a CDN; ui/api serves
+    # both with their files from our origin.
+    app = FastAPI(title="Atelier", summary="Images and music from text.", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.backend, app.state.store = backend, store
 
     @app.get("/api/health")

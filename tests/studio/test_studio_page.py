@@ -19,6 +19,13 @@ from ui.studio.head import CARD_PATH, DESCRIPTION, TITLE
 from ui.web import create_app
 
 
+def app_script(html: str) -> str:
+    """Gradio's app script, preloaded at once and started after the first paint."""
+    preload = re.search(r'<link rel="modulepreload" crossorigin href="\./(assets/index-[^"]+\.js)"', html).group(1)
+    assert f"s.src='./{preload}'" in html and f'<script type="module" crossorigin src="./{preload}"' not in html
+    return preload
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     store = ResultStore(tmp_path_factory.mktemp("studio-page"))
@@ -83,7 +90,7 @@ def test_html_js_and_css_are_compressed_and_fingerprinted_assets_cached_for_good
     _, _, client = site
     r = client.get("/", headers={"accept-encoding": "gzip"})
     assert r.headers["content-encoding"] == "gzip" and r.headers["cache-control"] == "no-cache"
-    script = re.search(r'src="\./(assets/index-[^"]+\.js)"', r.text).group(1)
+    script = app_script(r.text)
     js = client.get("/" + script, headers={"accept-encoding": "gzip"})
     assert js.headers["content-encoding"] == "gzip"
     assert js.headers["cache-control"] == "public, max-age=31536000, immutable"
@@ -98,7 +105,7 @@ def test_head_answers_wherever_get_serves_a_file(site):
     store, backend, client = site
     result = make_result(backend, store, "image", {"prompt": "a fox"})["record"]
     rid, name = result["id"], result["files"][0]["name"]
-    script = re.search(r'src="\./(assets/index-[^"]+\.js)"', client.get("/").text).group(1)
+    script = app_script(client.get("/").text)
     for path in (f"/results/{rid}/{name}", f"/r/{rid}/thumb.webp", "/pages-assets/pages.css", "/" + script,
                  CARD_PATH, "/", "/gallery", f"/r/{rid}", "/api/health", "/openapi.json", "/docs"):
         get, head = client.get(path), client.head(path)
