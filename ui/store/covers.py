@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 COVER_SIZE = (1200, 630)  # what OpenGraph and Twitter's large card expect
 THUMB_SIZE = (480, 480)  # a gallery card, sharp at twice its CSS size
+THUMB_SMALL = (240, 240)  # the same card on a phone or a low-density screen (srcset picks)
 
 # The pages' palette (assets/pages.css), so a preview looks like the site it links to.
 BACKGROUND_TOP = (34, 26, 56)
