@@ -1,6 +1,6 @@
 """The studio's HTML as a visitor's tools read it (no browser): the one set of OpenGraph/Twitter
 tags a chat app unfurls, the title and description, the preview picture, the server-rendered
-masthead, compression and caching, HEAD and 405."""
+masthead, compression and caching."""
 
 from __future__ import annotations
 
@@ -99,27 +99,3 @@ def test_html_js_and_css_are_compressed_and_fingerprinted_assets_cached_for_good
     assert "immutable" not in client.get("/theme.css").headers.get("cache-control", "")  # not fingerprinted
     # the page's script asks for /theme.css?v=<hash of its content>: that one is for good
     assert "immutable" in client.get("/theme.css?v=0123abcd").headers["cache-control"]
-
-
-def test_head_answers_wherever_get_serves_a_file(site):
-    store, backend, client = site
-    result = make_result(backend, store, "image", {"prompt": "a fox"})["record"]
-    rid, name = result["id"], result["files"][0]["name"]
-    script = app_script(client.get("/").text)
-    for path in (f"/results/{rid}/{name}", f"/r/{rid}/thumb.webp", "/pages-assets/pages.css", "/" + script,
-                 CARD_PATH, "/", "/gallery", f"/r/{rid}", "/api/health", "/openapi.json", "/docs"):
-        get, head = client.get(path), client.head(path)
-        assert head.status_code == get.status_code == 200, path
-        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"], path
-
-
-@pytest.mark.parametrize(("method", "path"), [
-    ("TRACE", "/"), ("TRACE", "/gallery"), ("TRACE", "/api/v1/results"), ("POST", "/gallery"),
-    ("PUT", "/r/abcdefghijklmnop"), ("DELETE", "/"), ("CONNECT", "/docs"), ("PATCH", "/api/health"),
-])  # fmt: skip
-def test_unsupported_methods_answer_405_with_allow_in_the_one_error_shape(site, method, path):
-    _, _, client = site
-    r = client.request(method, path)
-    assert r.status_code == 405, (method, path, r.status_code)
-    assert r.json()["error"]["code"] == "method_not_allowed"
-    assert "GET" in r.headers["allow"] and method not in r.headers["allow"]
