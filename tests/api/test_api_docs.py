@@ -57,6 +57,7 @@ def test_docs_load_every_file_from_our_origin(app_with):
     assert client.get("/redoc", follow_redirects=False).headers["location"] == "/docs"
     r = client.get("/docs")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert '<html lang="en">' in r.text and '<main><div id="swagger-ui"></div></main>' in r.text
     urls = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)', r.text) + re.findall(r"url: ?['\"]([^'\"]+)", r.text)
     assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls
     for url in urls:

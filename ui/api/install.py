@@ -107,6 +107,18 @@ def _allowed_methods(request: Request) -> list[str]:
 DOCS_ASSETS = files("fastapi_offline") / "static"
 DOCS_TYPES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon.png": "image/png"}
 DOCS_VERSION = version("fastapi-offline")  # the files change only with the package
+DOCS_CSS = (
+    ".swagger-ui .opblock-get .opblock-summary-method{background:#1d5fa8 !important}"
+    ".swagger-ui .opblock-post .opblock-summary-method{background:#137a4f !important}"
+    ".swagger-ui .opblock-delete .opblock-summary-method{background:#b3261e !important}"
+    ".swagger-ui .opblock-put .opblock-summary-method{background:#9a4d00 !important}"
+    ".swagger-ui .opblock-patch .opblock-summary-method{background:#0f6e63 !important}"
+    ".swagger-ui .info .title small pre{background:#545b66}"
+    ".swagger-ui .info .title small.version-stamp{background:#3b6e00}"
+    ".swagger-ui .info .title small.version-stamp pre{background:#3b6e00}"
+    ".swagger-ui .info a.url,.swagger-ui .info .url{color:#1d5fa8}"
+    ".swagger-ui .json-schema-2020-12-expand-deep-button{color:#4b4b4b}"
+)
 
 
 def _install_docs(app: FastAPI) -> None:
@@ -118,9 +130,14 @@ def _install_docs(app: FastAPI) -> None:
 
     @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} · REST API",
+        page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} · REST API",
                                    swagger_js_url=asset("swagger-ui-bundle.js"), swagger_css_url=asset("swagger-ui.css"),
-                                   swagger_favicon_url=asset("favicon.png"))
+                                   swagger_favicon_url=asset("favicon.png")).body.decode()
+        # What can be mended from outside Swagger UI: a language, a main landmark around it,
+        # and its badge colours darkened to 4.5:1 behind their white text (axe).
+        page = page.replace("<html>", '<html lang="en">', 1).replace("</head>", f"<style>{DOCS_CSS}</style></head>", 1)
+        page = page.replace('<div id="swagger-ui">\n    </div>', '<main><div id="swagger-ui"></div></main>', 1)
+        return HTMLResponse(page)
 
     @app.api_route("/redoc", methods=["GET", "HEAD"], include_in_schema=False)
     def redoc() -> RedirectResponse:
