@@ -100,18 +100,39 @@ class HttpMethods:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
-        allowed = allowed_methods(scope["app"].router.routes, scope) if "app" in scope else set()
-        if allowed and method not in allowed or method not in METHODS:
-            listed = ", ".join(m for m in METHODS if m in allowed) or "GET, HEAD"
-            response = error_response(405, "method_not_allowed", f"{method} is not accepted here; use {listed}.")
-            response.headers["Allow"] = listed
-            await response(scope, receive, send)
+        if scope["method"] not in METHODS:  # TRACE, CONNECT, made-up ones: never taken here
+            await self._refuse(scope, receive, send)
             return
-        if method == "HEAD" and not self._takes_head(scope):
+        if scope["method"] == "HEAD" and not self._takes_head(scope):
             await self._head_as_get(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        # Asking every route which methods it takes costs milliseconds: only when the answer
+        # is already a 404 or 405 (a root mount answers 404 for a method it lacks) is it asked.
+        # Routing rewrites the scope (a mounted app puts itself in "app"): keep it as it came.
+        asked = dict(scope)
+        refused = False
+
+        async def unless_refused(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] in (404, 405):
+                allowed = allowed_methods(asked["app"].router.routes, asked)
+                refused = bool(allowed) and asked["method"] not in allowed
+                if refused:
+                    await self._refuse(asked, receive, send, allowed)
+                    return
+            if not refused:
+                await send(message)
+
+        await self.app(scope, receive, unless_refused)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, allowed: set[str] | None = None) -> None:
+        if allowed is None:
+            allowed = allowed_methods(scope["app"].router.routes, scope)
+        listed = ", ".join(m for m in METHODS if m in allowed) or "GET, HEAD"
+        response = error_response(405, "method_not_allowed", f"{scope['method']} is not accepted here; use {listed}.")
+        response.headers["Allow"] = listed
+        await response(scope, receive, send)
 
     @staticmethod
     def _takes_head(scope: Scope) -> bool:
