@@ -9,7 +9,15 @@ TORCH  := torch==2.13.0
 PRESET ?=
 PORT   ?= 8000
 
-.PHONY: setup studio test bench clean audiocraft-env
+.PHONY: setup studio test bench clean audiocraft-env system-deps
+
+# What the whole test suite needs from the system, checked before anything slow starts:
+# Debian's chromium (the browser tests; Playwright can't download browsers here), and what
+# the audiocraft venv builds av 11 from (gcc, pkg-config, FFmpeg's headers). As root with apt
+# they are installed; otherwise make stops at once with the one command to run.
+CHROMIUM    := /usr/bin/chromium
+SYSTEM_PKGS := chromium fonts-dejavu-core gcc pkg-config libavformat-dev libavcodec-dev libavdevice-dev \
+               libavutil-dev libavfilter-dev libswscale-dev libswresample-dev
 
 $(BIN)/atelier: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +42,7 @@ AC_VENV := .venv-audiocraft
 audiocraft-env: setup
 	@pins=$$(mktemp); $(BIN)/python -c 'import app; print("\n".join(app.AUDIOCRAFT_PACKAGES))' > $$pins; \
 	if cmp -s $$pins $(AC_VENV)/requirements.txt; then echo "$(AC_VENV) is up to date"; rm $$pins; exit 0; fi; \
-	if [ -z "$(AUDIOCRAFT_PYTHON)" ]; then echo "audiocraft-env needs Python 3.10: set AUDIOCRAFT_PYTHON" >&2; exit 1; fi; \
+	if [ -z "$(AUDIOCRAFT_PYTHON)" ]; then echo "audiocraft-env needs Python 3.10: run \`pyenv install 3.10\` (or set AUDIOCRAFT_PYTHON=/path/to/python3.10)" >&2; exit 1; fi; \
 	set -e; rm -rf $(AC_VENV); $(AUDIOCRAFT_PYTHON) -m venv $(AC_VENV); \
 	$(AC_VENV)/bin/pip install --quiet --upgrade pip; \
 	$(AC_VENV)/bin/pip install --quiet -r $$pins; \
@@ -43,7 +51,22 @@ audiocraft-env: setup
 studio: setup
 	$(BIN)/atelier serve --port $(PORT) $(if $(PRESET),--preset $(PRESET))
 
-test: setup
+system-deps:
+	@missing=0; [ -x $(CHROMIUM) ] || missing=1; \
+	for c in gcc pkg-config; do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	pkg-config --exists libavformat libavcodec libavdevice libavutil libavfilter libswscale libswresample 2>/dev/null || missing=1; \
+	if [ ! -e $(AC_VENV)/requirements.txt ] && [ -z "$(AUDIOCRAFT_PYTHON)" ]; then \
+		echo "make test builds $(AC_VENV) with Python 3.10: run  pyenv install 3.10  (or set AUDIOCRAFT_PYTHON=/path/to/python3.10)" >&2; exit 1; fi; \
+	[ $$missing = 0 ] && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing system packages: $(SYSTEM_PKGS)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PKGS) >/dev/null; \
+	else echo "make test needs system packages: run  sudo apt-get install -y $(SYSTEM_PKGS)" >&2; exit 1; fi
+
+# The whole suite, nothing skipped (tests/conftest.py turns a skip into a failure): system
+# packages first (fast to check), then .venv, then the audiocraft venv, then pytest.
+test: system-deps
+	@$(MAKE) --no-print-directory audiocraft-env
 	$(BIN)/python -m pytest
 
 clean:

@@ -46,6 +46,7 @@ WEB_PACKAGES = [
     "gradio==6.31.0",
     "python-fasthtml==0.14.14",
     "httpx==0.28.1",  # webhooks (ui/generation/webhooks.py)
+    "fastapi-offline==1.7.7",  # Swagger UI and ReDoc's files, served at /docs and /redoc (ui/api/install.py)
     "pydantic==2.14.3",
     "numpy==2.4.6",
     "pillow==12.3.0",

@@ -8,13 +8,22 @@
 
 This is the one module that imports every area; nothing in ui/ imports it. Order matters:
 FastAPI routes and sub-apps are registered first, the Gradio mount at "/" last, or it
-swallows their paths.
+swallows their paths. Around all of it, outermost first:
+
+    GZip          HTML, JS, CSS and JSON compressed (not media, not event streams)
+    HttpMethods   HEAD wherever GET answers (link checkers and unfurlers use it); 405 with
+                  Allow, in the one error shape, for a method nothing at that path takes,
+                  rather than whatever the studio's catch-all mount would say
 """
 
 from __future__ import annotations
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.routing import Match, Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ui.api import install_api
 from ui.errors import NotFound, error_response
@@ -25,7 +34,9 @@ from ui.store import ResultStore
 
 def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
     store = store if store is not None else ResultStore()  # not `or`: an empty store is falsy (__len__)
-    app = FastAPI(title="Atelier", summary="Images and music from text.", version="0.1.0")
+    # docs_url/redoc_url off: FastAPI's pages load Swagger UI and ReDoc from a CDN; ui/api serves
+    # both with their files from our origin.
+    app = FastAPI(title="Atelier", summary="Images and music from text.", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.backend, app.state.store = backend, store
 
     @app.get("/api/health")
@@ -33,7 +44,7 @@ def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
         """Which backend serves, and the state of each model it has touched."""
         return {"status": "ok", "results": len(store), **backend.health()}
 
-    @app.get("/results/{result_id}/{name}", include_in_schema=False)
+    @app.api_route("/results/{result_id}/{name}", methods=["GET", "HEAD"], include_in_schema=False)
     async def media(result_id: str, name: str):
         try:
             path, mime = store.media_path(result_id, name)
@@ -48,4 +59,119 @@ def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
     # whoever imports this module (the CLI's --help, say).
     from ui.studio import mount_studio
 
-    return mount_studio(app, backend, store)  # last: the studio at "/" catches every other path
+    mount_studio(app, backend, store)  # last: the studio at "/" catches every other path
+    app.add_middleware(HttpMethods)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6,
+                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "audio/*"))
+    return app
+
+
+# --- HTTP methods: HEAD wherever GET answers, 405 wherever a method isn't taken -----------------
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(routes, scope: Scope) -> set[str]:
+    """The methods some route (or a mounted app's route) takes at this request's path."""
+    allowed: set[str] = set()
+    for route in routes:
+        if isinstance(route, Mount):
+            match, child = route.matches(scope)
+            inner = getattr(getattr(route.app, "router", None), "routes", None)
+            if match is Match.FULL and inner is not None:
+                allowed |= allowed_methods(inner, {**scope, **child})
+            continue
+        for method in METHODS:
+            if route.matches({**scope, "method": method})[0] is Match.FULL:
+                allowed.add(method)
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return allowed
+
+
+class HttpMethods:
+    """HEAD answered as GET without the body where no route takes HEAD itself; 405 with Allow
+    for a method no route at the path takes (TRACE, CONNECT, POST /gallery, ...)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in METHODS:  # TRACE, CONNECT, made-up ones: never taken here
+            await self._refuse(scope, receive, send)
+            return
+        if scope["method"] == "HEAD" and not self._takes_head(scope):
+            await self._head_as_get(scope, receive, send)
+            return
+        # Asking every route which methods it takes costs milliseconds: only when the answer
+        # is already a 404 or 405 (a root mount answers 404 for a method it lacks) is it asked.
+        # Routing rewrites the scope (a mounted app puts itself in "app"): keep it as it came.
+        asked = dict(scope)
+        refused = False
+
+        async def unless_refused(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] in (404, 405):
+                allowed = allowed_methods(asked["app"].router.routes, asked)
+                refused = bool(allowed) and asked["method"] not in allowed
+                if refused:
+                    await self._refuse(asked, receive, send, allowed)
+                    return
+            if not refused:
+                await send(message)
+
+        await self.app(scope, receive, unless_refused)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, allowed: set[str] | None = None) -> None:
+        if allowed is None:
+            allowed = allowed_methods(scope["app"].router.routes, scope)
+        listed = ", ".join(m for m in METHODS if m in allowed) or "GET, HEAD"
+        response = error_response(405, "method_not_allowed", f"{scope['method']} is not accepted here; use {listed}.")
+        response.headers["Allow"] = listed
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _takes_head(scope: Scope) -> bool:
+        """Whether the route that would take a GET here is one that takes HEAD itself (not a
+        catch-all further down that would refuse it)."""
+        for route in scope["app"].router.routes:
+            if isinstance(route, Mount):
+                return False
+            if route.matches({**scope, "method": "GET"})[0] is Match.FULL:
+                return route.matches(scope)[0] is Match.FULL
+        return False
+
+    async def _head_as_get(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the GET, send its status and headers, drop its body. Once the headers are out the
+        app is told the client left, so a stream (server-sent events) ends instead of running on."""
+        started = anyio.Event()
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await send(message)
+                await send({"type": "http.response.body", "body": b""})
+                started.set()
+
+        async def receive_until_started() -> Message:
+            if started.is_set():
+                return {"type": "http.disconnect"}
+            message: Message = {"type": "http.disconnect"}
+            async with anyio.create_task_group() as group:
+                async def forward() -> None:
+                    nonlocal message
+                    message = await receive()
+                    group.cancel_scope.cancel()
+
+                async def watch() -> None:
+                    await started.wait()
+                    group.cancel_scope.cancel()
+
+                group.start_soon(forward)
+                group.start_soon(watch)
+            return message
+
+        await self.app({**scope, "method": "GET"}, receive_until_started, headers_only)

@@ -30,7 +30,6 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 TINY = {"image": "tiny", "music": "tiny"}
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium: apt-get install -y chromium")
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +65,8 @@ def site(model_classes, tmp_path_factory):
 def browser():
     from playwright.sync_api import sync_playwright
 
+    if not Path(CHROMIUM).exists():  # a failure, not a skip: `make test` installs it
+        pytest.fail(f"{CHROMIUM} is missing: run `sudo apt-get install -y chromium fonts-dejavu-core` (or `make test`)", pytrace=False)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser

@@ -251,6 +251,37 @@ def test_gallery_pages_through_published_results_newest_first(site):
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
 
 
+def test_gallery_loads_its_first_cards_at_once_and_picks_a_thumbnail_size(site):
+    store, client = site
+    _fill(store, 60)
+    r = client.get("/gallery", headers={"accept-encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip"
+    images = Page(r.text).find("img")
+    assert [i["attrs"]["loading"] for i in images[:4]] == ["eager"] * 4  # the first card is the page's LCP
+    assert {i["attrs"]["loading"] for i in images[4:]} == {"lazy"}
+    assert images[0]["attrs"].get("fetchpriority") == "high" and "fetchpriority" not in images[1]["attrs"]
+    src = images[0]["attrs"]["src"]
+    small = src.replace("thumb.webp", "thumb-240.webp")
+    assert images[0]["attrs"]["srcset"] == f"{small} 240w, {src} 480w" and images[0]["attrs"]["sizes"]
+    thumb = client.get(small)
+    assert thumb.headers["content-type"] == "image/webp" and Image.open(io.BytesIO(thumb.content)).size == (240, 240)
+    head = client.head(small)
+    assert head.status_code == 200 and head.content == b""
+    [more] = [a for a in Page(r.text).find("a") if "hx-get" in a["attrs"]]
+    later = Page(client.get(more["attrs"]["hx-get"], headers={"HX-Request": "true"}).text).find("img")
+    assert later and {i["attrs"]["loading"] for i in later} == {"lazy"}  # cards brought in by "More": below the fold
+
+
+def test_pages_and_their_assets_are_compressed(made):
+    _, client, results = made
+    rid = results["image"]["record"]["id"]
+    for path in (f"/r/{rid}", "/gallery", "/pages-assets/pages.css", "/pages-assets/htmx.min.js", "/pages-assets/pages.js"):
+        r = client.get(path, headers={"accept-encoding": "gzip"})
+        assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip", path
+    media = client.get(f"/r/{rid}/cover.png", headers={"accept-encoding": "gzip"})
+    assert "content-encoding" not in media.headers  # already compressed: not again
+
+
 def test_gallery_filters_by_kind(site):
     store, client = site
     saved = _fill(store, 12)

@@ -19,7 +19,9 @@ import time
 import wave
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 import uvicorn
 
 from models.requests import Job
@@ -123,6 +125,8 @@ def _wav(seconds: float, rate: int = 8000) -> bytes:
 def browser():
     from playwright.sync_api import sync_playwright
 
+    if not Path(CHROMIUM).exists():  # a failure, not a skip: `make test` installs it
+        pytest.fail(f"{CHROMIUM} is missing: run `sudo apt-get install -y chromium fonts-dejavu-core` (or `make test`)", pytrace=False)
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -22,10 +22,20 @@ whoever created the result.
     security.py   auth, rate limits, body limits, the studio's lock (one ASGI middleware)
 
 Settings are in ui/settings.py; the error shape in ui/errors.py.
+
+The reference: /docs (Swagger UI), its script and style served from /docs-assets/ out of the
+fastapi-offline package (no CDN: it works with the network off), and /openapi.json, a valid
+OpenAPI 3.1 document (see _valid_openapi). /redoc redirects there: ReDoc's bundle fetches its
+logo from a CDN, so it is not complete offline.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the fallback route's annotations.
+from importlib.metadata import version
+from importlib.resources import files
+
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import Match
 
@@ -59,8 +69,8 @@ def install_api(app: FastAPI, backend: Backend, store: ResultStore, settings: Ap
             allow_headers=["Authorization", "Content-Type", "X-Owner-Token"],
             expose_headers=["Retry-After", "Location"],
         )
-    if settings.api_tokens:
-        _document_bearer_auth(app)
+    _install_docs(app)
+    _finish_openapi(app, bearer=bool(settings.api_tokens))
 
 
 # --- the rest of /api/ and /results/: JSON 404s and 405s, not the studio's page ----------------
@@ -92,19 +102,92 @@ def _allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
-def _document_bearer_auth(app: FastAPI) -> None:
-    """Tell the OpenAPI document that /api/v1 needs a bearer token (ui/api/security.py enforces it)."""
+# --- the reference: /docs and its files, from the fastapi-offline package -----------------------
+
+DOCS_ASSETS = files("fastapi_offline") / "static"
+DOCS_TYPES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon.png": "image/png"}
+DOCS_VERSION = version("fastapi-offline")  # the files change only with the package
+DOCS_CSS = (
+    ".swagger-ui .opblock-get .opblock-summary-method{background:#1d5fa8 !important}"
+    ".swagger-ui .opblock-post .opblock-summary-method{background:#137a4f !important}"
+    ".swagger-ui .opblock-delete .opblock-summary-method{background:#b3261e !important}"
+    ".swagger-ui .opblock-put .opblock-summary-method{background:#9a4d00 !important}"
+    ".swagger-ui .opblock-patch .opblock-summary-method{background:#0f6e63 !important}"
+    ".swagger-ui .info .title small pre{background:#545b66}"
+    ".swagger-ui .info .title small.version-stamp{background:#3b6e00}"
+    ".swagger-ui .info .title small.version-stamp pre{background:#3b6e00}"
+    ".swagger-ui .info a.url,.swagger-ui .info .url{color:#1d5fa8}"
+    ".swagger-ui .json-schema-2020-12-expand-deep-button{color:#4b4b4b}"
+)
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs, every file from our origin. The app is made with docs_url=None and
+    redoc_url=None (ui/web.py): FastAPI's own pages load their files from a CDN."""
+
+    def asset(name: str) -> str:
+        return f"/docs-assets/{name}?v={DOCS_VERSION}"
+
+    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} · REST API",
+                                   swagger_js_url=asset("swagger-ui-bundle.js"), swagger_css_url=asset("swagger-ui.css"),
+                                   swagger_favicon_url=asset("favicon.png")).body.decode()
+        # What can be mended from outside Swagger UI: a language, a main landmark around it,
+        # and its badge colours darkened to 4.5:1 behind their white text (axe).
+        page = page.replace("<html>", '<html lang="en">', 1).replace("</head>", f"<style>{DOCS_CSS}</style></head>", 1)
+        page = page.replace('<div id="swagger-ui">\n    </div>', '<main><div id="swagger-ui"></div></main>', 1)
+        return HTMLResponse(page)
+
+    @app.api_route("/redoc", methods=["GET", "HEAD"], include_in_schema=False)
+    def redoc() -> RedirectResponse:
+        return RedirectResponse("/docs", status_code=308)
+
+    @app.api_route("/docs-assets/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+    def docs_asset(name: str, v: str = "") -> FileResponse:
+        if name not in DOCS_TYPES:
+            raise ApiError(404, "not_found", "There is nothing at this address.")
+        cache = "public, max-age=31536000, immutable" if v == DOCS_VERSION else "no-cache"
+        return FileResponse(str(DOCS_ASSETS / name), media_type=DOCS_TYPES[name], headers={"Cache-Control": cache})
+
+
+# --- the OpenAPI document --------------------------------------------------------------------------
+
+
+def _finish_openapi(app: FastAPI, *, bearer: bool) -> None:
+    """The document FastAPI builds, made valid OpenAPI 3.1 and, with API tokens set, saying
+    that /api/v1 needs a bearer token (ui/api/security.py enforces it)."""
     build = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            schema = build()
-            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
-                "type": "http", "scheme": "bearer"}
-            for path, operations in schema["paths"].items():
-                if path.startswith(PROTECTED_PREFIX):
-                    for operation in operations.values():
-                        operation["security"] = [{"bearer": []}]
+            schema = _valid_openapi(build())
+            if bearer:
+                schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+                    "type": "http", "scheme": "bearer"}
+                for path, operations in schema["paths"].items():
+                    if path.startswith(PROTECTED_PREFIX):
+                        for operation in operations.values():
+                            operation["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi
+
+
+def _valid_openapi(schema: dict) -> dict:
+    """FastAPI describes a server-sent-events response with `itemSchema`, a keyword of OpenAPI
+    3.2, in a document that says 3.1.0, which validators reject. In 3.1 the stream is a string;
+    the shape of one event stays, as the extension `x-itemSchema`. Error answers on such a route
+    are JSON (ui/errors.py), not events."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                for media in list(content.values()):
+                    if "itemSchema" in media:
+                        media["x-itemSchema"] = media.pop("itemSchema")
+                        media["schema"] = {"type": "string", "description": "A stream of server-sent events."}
+                if "text/event-stream" in content and not status.startswith("2"):
+                    content["application/json"] = content.pop("text/event-stream")
+    return schema

@@ -11,6 +11,8 @@ from ui.pages.layout import clock, document
 from ui.store import covers
 
 PAGE_SIZE = 24
+EAGER = 4  # cards in view on a first load (two rows on a phone): fetched at once, the first first
+SIZES = "(max-width: 640px) 46vw, 280px"  # a card's width in CSS pixels (assets/pages.css .cards)
 
 
 def gallery_page(records: list[dict], cards, kind: str | None, before: str | None, site: str, asset) -> Html:
@@ -50,8 +52,10 @@ def gallery_page(records: list[dict], cards, kind: str | None, before: str | Non
     )
 
 
-def gallery_cards(records: list[dict], kind: str | None, more: bool) -> tuple:
-    cards = [card(r) for r in records]
+def gallery_cards(records: list[dict], kind: str | None, more: bool, first_page: bool = True) -> tuple:
+    """The cards; on a page's first load the top ones load eagerly (the first is its LCP),
+    while cards the "More" button brings in load lazily."""
+    cards = [card(r, position=i if first_page else EAGER + i) for i, r in enumerate(records)]
     if more:
         query = urlencode({k: v for k, v in (("kind", kind), ("before", records[-1]["id"])) if v})
         cards.append(
@@ -63,7 +67,7 @@ def gallery_cards(records: list[dict], kind: str | None, more: bool) -> tuple:
     return tuple(cards)
 
 
-def card(record: dict) -> Li:
+def card(record: dict, position: int = EAGER) -> Li:
     rid, kind = record["id"], record.get("kind", "image")
     params = record.get("parameters", {})
     if kind == "music":
@@ -72,7 +76,17 @@ def card(record: dict) -> Li:
         detail = f"Image · {params.get('width')}×{params.get('height')}"
     return Li(
         A(
-            Img(src=f"/r/{rid}/thumb.webp", alt="", loading="lazy", width=covers.THUMB_SIZE[0], height=covers.THUMB_SIZE[1]),
+            Img(
+                src=f"/r/{rid}/thumb.webp",
+                srcset=f"/r/{rid}/thumb-240.webp {covers.THUMB_SMALL[0]}w, /r/{rid}/thumb.webp {covers.THUMB_SIZE[0]}w",
+                sizes=SIZES,
+                alt="",
+                loading="eager" if position < EAGER else "lazy",
+                fetchpriority="high" if position == 0 else None,
+                decoding="async",
+                width=covers.THUMB_SIZE[0],
+                height=covers.THUMB_SIZE[1],
+            ),
             Span(detail, cls="card-kind"),
             Span(params.get("prompt", ""), cls="card-prompt"),
             href=f"/r/{rid}",

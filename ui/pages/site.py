@@ -5,7 +5,7 @@ owner.py, and the frame they share in layout.py.
     GET  /r/{id}                  one result: media, prompt, parameters, downloads, a remix link,
                                   and the OpenGraph/Twitter tags that make a shared link unfurl
     GET  /r/{id}/cover.png        the 1200×630 preview those tags point at (a waveform for music)
-    GET  /r/{id}/thumb.webp       the gallery card's picture
+    GET  /r/{id}/thumb.webp       the gallery card's picture (480 px; thumb-240.webp: 240 px)
     POST /r/{id}/publish          owner only (header X-Owner-Token): list it in the gallery
     POST /r/{id}/unpublish        owner only: back to unlisted (still reachable by its link)
     POST /r/{id}/delete           owner only: gone for good
@@ -90,6 +90,10 @@ def build_pages(store: ResultStore) -> FastHTML:
     async def thumb(req: Request, result_id: str):
         return await picture(req, store, result_id, covers.THUMB_SIZE, "WEBP", asset)
 
+    @pages.get("/r/{result_id}/thumb-240.webp")
+    async def thumb_small(req: Request, result_id: str):
+        return await picture(req, store, result_id, covers.THUMB_SMALL, "WEBP", asset)
+
     # --- the owner's actions (ui/pages/owner.py) ------------------------------------------------
 
     @pages.post("/r/{result_id}/publish")
@@ -115,7 +119,7 @@ def build_pages(store: ResultStore) -> FastHTML:
             return problem(400, "Broken page link", "That gallery page link is incomplete.", asset)
         found = store.list(published_only=True, kind=kind, before=before, limit=PAGE_SIZE + 1)
         records, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
-        cards = gallery_cards(records, kind, more)
+        cards = gallery_cards(records, kind, more, first_page=before is None and "hx-request" not in req.headers)
         if "hx-request" in req.headers:  # the "More" button: just the next cards
             return html_response(cards, vary="HX-Request")
         return html_response(gallery_page(records, cards, kind, before, site_url(req), asset), vary="HX-Request")

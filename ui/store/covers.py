@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 COVER_SIZE = (1200, 630)  # what OpenGraph and Twitter's large card expect
 THUMB_SIZE = (480, 480)  # a gallery card, sharp at twice its CSS size
+THUMB_SMALL = (240, 240)  # the same card on a phone or a low-density screen (srcset picks)
 
 # The pages' palette (assets/pages.css), so a preview looks like the site it links to.
 BACKGROUND_TOP = (34, 26, 56)
@@ -137,6 +138,34 @@ def _record_cover(size: tuple[int, int], label: str) -> Image.Image:
     draw.ellipse(_circle(centre, max(3, outer // 20)), fill=BACKGROUND_BOTTOM)
     _caption(draw, size, label)
     return picture
+
+
+# --- the studio's own card ------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def studio_card() -> bytes:
+    """The studio link's preview (1200×630 PNG) while nothing is published: the brand mark, the
+    name and what it does, in the pages' palette."""
+    width, height = COVER_SIZE
+    picture = _background(COVER_SIZE)
+    draw = ImageDraw.Draw(picture)
+    margin, side = width // 12, height // 4
+    top = (height - side) // 2 - height // 14
+    ramp = np.linspace(0, 1, side)
+    tile = np.clip((ramp[None, :, None] + ramp[:, None, None]) / 2, 0, 1)
+    tile = ((1 - tile) * CORAL + tile * VIOLET).astype(np.uint8)
+    mask = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(mask).rounded_rectangle((0, 0, side - 1, side - 1), radius=side // 3, fill=255)
+    picture.paste(Image.fromarray(tile, "RGB"), (margin, top), mask)
+    draw.ellipse(_circle((margin + side // 2, top + side // 2), side // 4), fill=BACKGROUND_BOTTOM)
+    left = margin + side + width // 24
+    draw.text((left, top - height // 40), "Atelier", font=_font(height // 6), fill=TEXT)
+    draw.text((left, top + side - height // 14), "Images and music from a few words", font=_font(height // 17), fill=MUTED)
+    draw.text((margin, height - height // 6), "diffusers · MusicGen · share with a link", font=_font(height // 24), fill=MUTED)
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
 
 
 # --- drawing helpers -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The studio: the Gradio page at "/", where a visitor makes images and music.
 
-    header     what serves this page, links to the gallery and the API
+    head.py    the HTML around Gradio's app: title, description and OpenGraph/Twitter tags,
+               the masthead (what serves this page, links to the gallery and the API)
     tabs       Image (ui/studio/image_tab.py) and Music (ui/studio/music_tab.py)
     history    the visitor's results from this visit (share.py, session.py)
 
@@ -21,17 +22,18 @@ models/requests.py) fills that tab's form and selects it.
 from __future__ import annotations
 
 import json
-from html import escape
 
 import gradio as gr
 from fastapi import FastAPI
+from fastapi.responses import Response
 
 from models.errors import RequestError
 from ui.errors import NotFound
 from ui.generation import Backend
 from ui.settings import ASSETS
-from ui.store import ResultStore
+from ui.store import ResultStore, covers
 from ui.studio.controls import checked_fields
+from ui.studio.head import CARD_PATH, GradioAssetCache, StudioDocument
 from ui.studio.image_tab import ImageTab
 from ui.studio.music_tab import MusicTab
 from ui.studio.session import History
@@ -49,6 +51,14 @@ def mount_studio(app: FastAPI, backend: Backend, store: ResultStore) -> FastAPI:
     # an event returns is in its temp folder) only in apps it launched itself: mounted, it
     # would read any path a client names (checked with gradio 6.31). Say it is launched.
     studio.has_launched = True
+
+    @app.api_route(CARD_PATH, methods=["GET", "HEAD"], include_in_schema=False)
+    def studio_card() -> Response:
+        """The studio link's preview picture while the gallery has nothing published."""
+        return Response(covers.studio_card(), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+
+    app.add_middleware(StudioDocument, store=store, backend=backend)  # our head tags and masthead on "/"
+    app.add_middleware(GradioAssetCache)  # a year's caching for Gradio's fingerprinted JS and CSS
     return gr.mount_gradio_app(
         app,
         studio,
@@ -68,7 +78,6 @@ def build_studio(
     with gr.Blocks(title="Atelier · images and music from words", delete_cache=CACHE_SWEEP, analytics_enabled=False) as studio:
         history = gr.State(History())  # one per page load: the visitor's results and their owner tokens
         strip = history_strip()  # rendered below the tabs, but the tabs' events update it
-        gr.HTML(header_html(backend), js_on_load=None, elem_id="masthead")
         with gr.Tabs(elem_id="studio-tabs") as tabs:
             with gr.Tab("Image", id="image", elem_id="tab-image"):
                 image = ImageTab.build(backend, store, history, strip)
@@ -122,24 +131,3 @@ def studio_theme() -> gr.themes.Base:
     spec = json.loads((ASSETS / "studio_theme.json").read_text())
     base = getattr(gr.themes, spec["base"])
     return base(**spec["options"]).set(**spec["variables"])
-
-
-def header_html(backend: Backend) -> str:
-    where = {"local": "running on this machine", "hybrid": "on Modal GPUs, driven from here", "modal": "on Modal GPUs"}
-    models = f"{backend.defaults['image']} · {backend.defaults['music']}"
-    return f"""
-<header class="masthead">
-  <div class="brand">
-    <span class="mark" aria-hidden="true"></span>
-    <div>
-      <h1>Atelier</h1>
-      <p class="tagline">Images and music from a few words.</p>
-    </div>
-  </div>
-  <nav class="links">
-    <span class="badge" title="Default models: {escape(models)}">{escape(where.get(backend.where, backend.where))}</span>
-    <a href="/gallery">Gallery</a>
-    <a href="/docs">REST API</a>
-  </nav>
-</header>
-"""
