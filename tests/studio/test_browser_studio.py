@@ -130,13 +130,13 @@ def test_bad_input_and_model_failures_show_a_message_and_the_studio_carries_on(p
 
     # A model that can't run here (its weights are not on this machine, and no hub access).
     page.locator("#image-preset input").click()
-    page.get_by_role("option", name="sd-turbo").click()
+    page.get_by_role("option", name="sd-turbo", exact=True).click()
     page.locator("#image-prompt textarea").fill("a fox")
     page.locator("#image-generate").click()
     expect(page.get_by_text(re.compile("sd-turbo is not in the local cache"))).to_be_visible(timeout=30_000)
 
     page.locator("#image-preset input").click()
-    page.get_by_role("option", name="tiny").click()
+    page.get_by_role("option", name="tiny", exact=True).click()
     assert "seed" in generate(page, "image", "still working")
 
 
@@ -206,7 +206,7 @@ def test_choosing_a_model_shows_only_the_settings_it_uses(page, site):
     open_studio(page, url)
     expect(page.locator("#image-negative")).to_be_visible()  # tiny uses a negative prompt
     page.locator("#image-preset input").click()
-    page.get_by_role("option", name="sd-turbo").click()
+    page.get_by_role("option", name="sd-turbo", exact=True).click()
     expect(page.locator("#image-negative")).to_be_hidden()  # sd-turbo ignores it
     page.locator("#image-advanced").click()
     expect(page.locator("#image-steps input[type=number]")).to_have_value("2")
