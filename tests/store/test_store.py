@@ -1,4 +1,6 @@
-"""The result store: atomic writes, id checks, limits and cleanup, owner secrets, other processes."""
+"""The result store: its index, files written once, id checks, limits and cleanup, owner secrets,
+other processes, search and paging, the working copy a Modal Volume needs, and the migration
+from the folder-per-result layout."""
 
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 
 def result(n_bytes: int = 100, name: str = "image-0.png", mime: str = "image/png", kind: str = "image") -> dict:
     return {"files": [{"name": name, "mime": mime, "data": b"x" * n_bytes}], "record": {"kind": kind, "seed": 1}}
+
+
+def media_files(store: ResultStore) -> list[Path]:
+    return sorted(p for p in (store.root / "media").rglob("*") if p.is_file())
 
 
 def wait_until(condition, timeout: float = 5.0) -> bool:
@@ -46,9 +52,12 @@ def test_a_saved_result_is_readable_with_its_files_and_no_owner_secret(store):
 
 def test_the_owner_secret_is_stored_only_as_a_hash(store):
     saved = store.save(result())
+    store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into index.db, to read it all
     on_disk = b"".join(p.read_bytes() for p in store.root.rglob("*") if p.is_file())
     assert saved.owner_token.encode() not in on_disk
-    assert json.loads((store.root / "results" / saved.record["id"] / "record.json").read_text())["owner_hash"]
+    [stored] = store.db.query("SELECT owner_hash, record FROM results")
+    assert len(stored["owner_hash"]) == 64 and stored["owner_hash"].encode() in on_disk
+    assert "owner" not in stored["record"]
 
 
 @pytest.mark.parametrize(
@@ -82,64 +91,74 @@ def test_only_files_the_record_lists_are_resolved(store):
 def test_a_result_with_unsafe_files_is_refused_whole(store, files):
     with pytest.raises(ValueError):
         store.save({"files": files, "record": {"kind": "image"}})
-    assert len(store) == 0
-    assert list((store.root / "results").iterdir()) == [] and list((store.root / "incoming").iterdir()) == []
+    assert len(store) == 0 and media_files(store) == []
+    assert store.db.query("SELECT * FROM loose") == []
 
 
-# --- atomic writes ------------------------------------------------------------------------------
+# --- files written once, records only in the index --------------------------------------------------
+
+
+def test_a_result_costs_only_its_media_files(store):
+    store.save(result())
+    before = {p for p in store.root.rglob("*")}
+    saved = store.save({"files": [{"name": "image-0.png", "mime": "image/png", "data": PNG},
+                                  {"name": "image-1.png", "mime": "image/png", "data": PNG}], "record": {"kind": "image"}})
+    created = {p for p in store.root.rglob("*")} - before
+    rid = saved.record["id"]
+    shard = store.root / "media" / rid[:2]
+    assert created - {shard} == {shard / f"{rid}-image-0.png", shard / f"{rid}-image-1.png"}  # + its shard, once
 
 
 def test_a_save_that_fails_midway_leaves_nothing_behind(store, monkeypatch):
-    real_rename = os.rename
+    import ui.store.results as results
 
-    def crash(src, dst):
-        raise OSError("disk full (simulated)")
+    real_write, writes = results._write_bytes, []
 
-    monkeypatch.setattr(os, "rename", crash)
+    def crash_on_second(path, data):
+        writes.append(path)
+        if len(writes) == 2:
+            raise OSError("disk full (simulated)")
+        real_write(path, data)
+
+    monkeypatch.setattr(results, "_write_bytes", crash_on_second)
+    two = {"files": [{"name": "a.png", "mime": "image/png", "data": b"x"}, {"name": "b.png", "mime": "image/png", "data": b"y"}],
+           "record": {"kind": "image"}}
     with pytest.raises(OSError):
-        store.save(result())
-    monkeypatch.setattr(os, "rename", real_rename)
-    assert len(store) == 0 and not any((store.root / "results").iterdir()) and not any((store.root / "incoming").iterdir())
+        store.save(two)
+    assert len(store) == 0 and media_files(store) == [] and store.db.query("SELECT * FROM loose") == []
 
 
-def test_a_record_update_that_fails_keeps_the_old_record_intact(store, monkeypatch):
-    saved = store.save(result())
-    path = store.root / "results" / saved.record["id"] / "record.json"
-    before = path.read_bytes()
-
-    def crash(src, dst):
-        raise OSError("simulated crash before the rename")
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
-        store.set_published(saved.record["id"], saved.owner_token, True)
-    monkeypatch.undo()
-    assert path.read_bytes() == before
-    assert {p.name for p in path.parent.iterdir()} == {"record.json", "image-0.png"}  # no temp file left
-    assert store.get(saved.record["id"])["published"] is False
-
-
-def test_leftovers_of_a_crash_are_cleaned_and_never_served(tmp_path):
+def test_a_save_cut_off_by_a_crash_is_never_visible_and_is_cleaned_on_the_next_open(tmp_path):
     root = tmp_path / "store"
     first = ResultStore(root)
     kept = first.save(result()).record["id"]
-    stale = root / "incoming" / "AAAAAAAAAAAAAAAA"
-    stale.mkdir()
-    old = time.time() - 2 * 3600
-    os.utime(stale, (old, old))
-    fresh = root / "incoming" / "BBBBBBBBBBBBBBBB"  # perhaps another process writing right now
-    fresh.mkdir()
-    (root / "results" / "CCCCCCCCCCCCCCCC").mkdir()  # a folder with no record
-    forged = root / "results" / "DDDDDDDDDDDDDDDD"  # a record whose id does not match its folder
-    forged.mkdir()
-    (forged / "record.json").write_text(json.dumps({"id": "../../etc", "created_at": 1, "owner_hash": "x", "files": []}))
+    # What a save leaves when the process dies after writing files, before the record goes in.
+    now = time.time()
+    for rid, since in (("AAAAAAAAAAAAAAAA", now - 2 * 3600), ("BBBBBBBBBBBBBBBB", now)):
+        with first.db.write() as db:
+            db.execute("INSERT INTO loose VALUES (?, ?)", (rid, since))
+        (root / "media" / rid[:2]).mkdir(exist_ok=True)
+        (root / "media" / rid[:2] / f"{rid}-image-0.png").write_bytes(b"half a pic")
+    for rid in ("AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB"):
+        with pytest.raises(NotFound):
+            first.media_path(rid, "image-0.png")
 
     second = ResultStore(root)
-    assert not stale.exists() and fresh.exists()
     assert [r["id"] for r in second.list(published_only=False)] == [kept]
-    for rid in ["CCCCCCCCCCCCCCCC", "DDDDDDDDDDDDDDDD"]:
-        with pytest.raises(NotFound):
-            second.get(rid)
+    assert not (root / "media" / "AA" / "AAAAAAAAAAAAAAAA-image-0.png").exists()  # stale: cleaned
+    assert (root / "media" / "BB" / "BBBBBBBBBBBBBBBB-image-0.png").exists()  # perhaps another process, writing now
+    assert [r["id"] for r in second.db.query("SELECT id FROM loose")] == ["BBBBBBBBBBBBBBBB"]
+
+
+def test_media_files_are_never_overwritten(store, monkeypatch):
+    import secrets
+
+    first = store.save(result(name="image-0.png")).record["id"]
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: first if n == 12 else "t" * 32)  # the same id again
+    with pytest.raises(Exception):
+        store.save(result(name="image-0.png"))
+    monkeypatch.undo()
+    assert store.media_path(first, "image-0.png")[0].read_bytes() == b"x" * 100
 
 
 # --- limits -------------------------------------------------------------------------------------
@@ -149,7 +168,8 @@ def test_the_oldest_results_go_first_when_the_count_is_over(tmp_path):
     store = ResultStore(tmp_path, max_results=3)
     ids = [store.save(result()).record["id"] for _ in range(5)]
     assert [r["id"] for r in store.list(published_only=False)] == ids[:1:-1]
-    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == sorted(ids[2:])
+    assert sorted(p.name[:16] for p in media_files(store)) == sorted(ids[2:])
+    assert store.usage()["results"] == 3
 
 
 def test_the_oldest_results_go_first_when_the_size_is_over_but_never_the_newest(tmp_path):
@@ -161,7 +181,7 @@ def test_the_oldest_results_go_first_when_the_size_is_over_but_never_the_newest(
     big = store.save(result(1000)).record["id"]  # over the limit alone: kept, everything else goes
     assert [r["id"] for r in store.list(published_only=False)] == [big]
     assert store.usage() == {"results": 1, "bytes": 1000, "max_results": store.max_results, "max_bytes": 250}
-    assert not (tmp_path / "results" / a).exists()
+    assert not any(p.name.startswith(a) for p in media_files(store))
 
 
 def test_limits_come_from_the_environment(tmp_path, monkeypatch):
@@ -200,7 +220,7 @@ def test_only_the_owner_can_publish_unpublish_or_delete(store):
     assert store.set_published(rid, saved.owner_token, False)["published"] is False
     assert store.list() == []
     store.delete(rid, saved.owner_token)
-    assert not (store.root / "results" / rid).exists()
+    assert media_files(store) == []
     with pytest.raises(NotFound):
         store.get(rid)
     with pytest.raises(NotFound):  # a deleted result is unknown, even to its owner
@@ -238,7 +258,7 @@ def test_deleting_while_publishing_never_brings_a_result_back(store):
         assert errors == []
         with pytest.raises(NotFound):
             store.get(rid)
-        assert not (store.root / "results" / rid).exists()
+        assert not any(p.name.startswith(rid) for p in media_files(store))
 
 
 # --- listing, other processes, change hook --------------------------------------------------------
