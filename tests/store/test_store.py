@@ -4,6 +4,7 @@ from the folder-per-result layout."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -301,7 +302,7 @@ def test_changes_are_reported_to_the_hook_even_when_it_fails(tmp_path):
         if len(calls) == 1:
             raise RuntimeError("volume commit failed (simulated)")
 
-    store = ResultStore(tmp_path, on_change=hook)
+    store = ResultStore(tmp_path, on_change=hook, sync_interval_s=0)
     saved = store.save(result())  # the hook failing does not fail the save
     assert wait_until(lambda: len(calls) >= 1)
     store.set_published(saved.record["id"], saved.owner_token, True)
@@ -326,3 +327,160 @@ def test_atelier_generate_writes_the_output_and_saves_in_the_store(tmp_path, cap
     assert png.read_bytes() == store.media_path(record["id"], "image-0.png")[0].read_bytes()
     token = err.split("owner token ")[1].split()[0]
     assert store.is_owner(record["id"], token)
+
+
+# --- the index: search, keyset paging, settings ----------------------------------------------------
+
+
+def prompted(prompt: str, kind: str = "image") -> dict:
+    return {"files": [{"name": "image-0.png", "mime": "image/png", "data": b"x"}],
+            "record": {"kind": kind, "parameters": {"prompt": prompt}}}
+
+
+def test_search_finds_prompts_by_words_and_word_starts_and_ignores_query_syntax(store):
+    ids = {}
+    for prompt in ["A watercolor fox in the snow", "lofi beat, warm piano", "Café au lait, fox-like", "owl"]:
+        saved = store.save(prompted(prompt))
+        store.set_published(saved.record["id"], saved.owner_token, True)
+        ids[prompt] = saved.record["id"]
+
+    def found(text, **kw):
+        return {r["parameters"]["prompt"] for r in store.list(search=text, **kw)}
+
+    assert found("fox") == {"A watercolor fox in the snow", "Café au lait, fox-like"}
+    assert found("FOX snow") == {"A watercolor fox in the snow"}  # every word, any case
+    assert found("water") == {"A watercolor fox in the snow"}  # a word's start
+    assert found("cafe") == {"Café au lait, fox-like"}  # accents folded
+    assert found("wolf") == set()
+    for hostile in ['"', "fox OR owl", "NEAR(fox owl)", "prompt:fox", "*", "fox\")--", "^fox", "-fox"]:
+        found(hostile)  # never an FTS5 syntax error
+    assert found("fox OR owl") == set()  # words, not operators: no prompt has "or" in it
+    assert found("   ") == found("") == set(ids)  # nothing to look for: everything
+    assert found("fox", limit=1) == {"Café au lait, fox-like"}  # newest first
+    assert found("fox", before=ids["Café au lait, fox-like"]) == {"A watercolor fox in the snow"}
+
+
+def test_keyset_pages_stay_put_while_new_results_arrive(store):
+    for i in range(5):
+        saved = store.save(prompted(f"number {i}"))
+        store.set_published(saved.record["id"], saved.owner_token, True)
+    page1 = store.list(limit=2)
+    newer = store.save(prompted("newer"))
+    store.set_published(newer.record["id"], newer.owner_token, True)
+    page2 = store.list(limit=2, before=page1[-1]["id"])
+    assert [r["parameters"]["prompt"] for r in page1 + page2] == [f"number {i}" for i in (4, 3, 2, 1)]
+    plan = " ".join(r["detail"] for r in store.db.query(
+        "EXPLAIN QUERY PLAN SELECT * FROM results WHERE published = 1 AND seq < 5 ORDER BY seq DESC LIMIT 25"))
+    assert "USING INDEX" in plan and "TEMP B-TREE" not in plan  # an index walk, no sort of everything
+
+
+def test_the_index_is_in_wal_mode_and_its_location_is_a_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATELIER_RESULTS", str(tmp_path / "store"))
+    monkeypatch.setenv("ATELIER_RESULTS_DB", str(tmp_path / "elsewhere" / "atelier.db"))
+    store = ResultStore()
+    store.save(result())
+    assert (tmp_path / "elsewhere" / "atelier.db").exists() and not (tmp_path / "store" / "index.db").exists()
+    assert store.db.query("PRAGMA journal_mode")[0][0] == "wal"
+    monkeypatch.setenv("ATELIER_RESULTS_DB", "postgresql://db.example/atelier")
+    with pytest.raises(ValueError, match="not supported yet"):
+        ResultStore()
+    monkeypatch.delenv("ATELIER_RESULTS_DB")
+    monkeypatch.setenv("ATELIER_RESULTS_SYNC_INTERVAL", "soon")
+    with pytest.raises(ValueError, match="ATELIER_RESULTS_SYNC_INTERVAL"):
+        ResultStore()
+
+
+# --- the working copy a Modal Volume needs ---------------------------------------------------------------
+
+
+def test_a_working_copy_is_snapshotted_to_the_store_in_batches_and_restored_by_the_next_container(tmp_path):
+    volume, commits = tmp_path / "volume", []
+    first = ResultStore(volume, working_copy=tmp_path / "container-1" / "index.db", on_change=lambda: commits.append(1),
+                        sync_interval_s=0.3)
+    saved = [first.save(result()) for _ in range(5)]
+    first.set_published(saved[0].record["id"], saved[0].owner_token, True)
+    assert wait_until(lambda: len(commits) >= 1)
+    time.sleep(0.5)
+    assert len(commits) == 1 and first.snapshots == 1  # six changes, one snapshot and one commit
+    snapshot = volume / "index.db"
+    assert snapshot.exists() and not (volume / "index.db-wal").exists()  # one file on the Volume
+    assert {p.name for p in volume.iterdir()} == {"index.db", "media"}
+    later = first.save(result()).record["id"]
+    first.close()  # shutdown writes what is pending
+    assert len(commits) == 2
+
+    second = ResultStore(volume, working_copy=tmp_path / "container-2" / "index.db", on_change=lambda: None)
+    assert len(second) == 6 and second.get(later) and second.get(saved[0].record["id"])["published"] is True
+    assert second.media_path(later, "image-0.png")[0].read_bytes() == b"x" * 100
+    second.close()
+
+
+def test_the_snapshot_on_the_volume_is_always_a_whole_database(tmp_path):
+    import sqlite3
+
+    volume = tmp_path / "volume"
+    store = ResultStore(volume, working_copy=tmp_path / "local.db", sync_interval_s=0)
+    for _ in range(3):
+        store.save(result())
+        store.sync()
+        copy = sqlite3.connect(volume / "index.db")
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        copy.close()
+    store.close()  # the background sync, too, has finished
+    assert not [p for p in volume.iterdir() if p.name.endswith(".tmp")]
+    store.close()
+
+
+# --- migrating a folder store ---------------------------------------------------------------------------
+
+
+def write_folder_result(root: Path, rid: str, created_at: float, published: bool, prompt: str) -> None:
+    folder = root / "results" / rid
+    folder.mkdir(parents=True)
+    (folder / "image-0.png").write_bytes(PNG)
+    record = {"kind": "image", "parameters": {"prompt": prompt}, "seed": 3, "id": rid, "created_at": created_at,
+              "files": [{"name": "image-0.png", "mime": "image/png", "bytes": len(PNG)}], "published": published,
+              "owner_hash": hashlib.sha256(f"token-{rid}".encode()).hexdigest()}
+    (folder / "record.json").write_text(json.dumps(record))
+
+
+def test_a_folder_store_is_migrated_on_first_open(tmp_path):
+    root = tmp_path / "store"
+    ids = [f"{c}" * 16 for c in "ABCDE"]
+    for i, rid in enumerate(ids):
+        write_folder_result(root, rid, created_at=1000.0 + i, published=i % 2 == 0, prompt=f"fox number {i}")
+    (root / "results" / "FFFFFFFFFFFFFFFF").mkdir()  # a crash leftover, never served
+    (root / "incoming" / "GGGGGGGGGGGGGGGG").mkdir(parents=True)
+
+    store = ResultStore(root)
+    assert not (root / "results").exists() and not (root / "incoming").exists()
+    assert [r["id"] for r in store.list(published_only=False)] == ids[::-1]  # the old order, newest first
+    assert [r["id"] for r in store.list()] == [ids[4], ids[2], ids[0]]
+    assert [r["id"] for r in store.list(search="number 3", published_only=False)] == [ids[3]]
+    record = store.get(ids[1])
+    assert record["seed"] == 3 and record["created_at"] == 1001.0 and record["published"] is False
+    assert store.media_path(ids[1], "image-0.png")[0].read_bytes() == PNG
+    assert store.is_owner(ids[1], f"token-{ids[1]}")
+    assert len(media_files(store)) == 5 and store.usage()["bytes"] == 5 * len(PNG)
+    assert [r["id"] for r in ResultStore(root).list(published_only=False)] == ids[::-1]  # once only
+
+
+def test_a_migration_cut_off_midway_finishes_on_the_next_open(tmp_path):
+    root = tmp_path / "store"
+    ids = [f"{c}" * 16 for c in "ABC"]
+    for i, rid in enumerate(ids):
+        write_folder_result(root, rid, created_at=1000.0 + i, published=True, prompt="owl")
+    # As if the first try moved A's media and committed its row, then died before removing its folder.
+    from ui.store.database import Database, insert_result
+
+    db = Database(root / "index.db")
+    (root / "media" / "AA").mkdir(parents=True)
+    os.replace(root / "results" / ids[0] / "image-0.png", root / "media" / "AA" / f"{ids[0]}-image-0.png")
+    with db.write() as conn:
+        insert_result(conn, {**json.loads((root / "results" / ids[0] / "record.json").read_text())}, published=True,
+                      owner_hash="x" * 64)
+    db.close()
+
+    store = ResultStore(root)
+    assert [r["id"] for r in store.list()] == ids[::-1] and len(store) == 3
+    assert all(store.media_path(rid, "image-0.png")[0].read_bytes() == PNG for rid in ids)

@@ -261,13 +261,15 @@ class ResultStore:
         if self._closed.is_set():
             return
         self._closed.set()
-        if self._pending_change.is_set() or self._snapshot_to is not None:
-            self._pending_change.clear()
-            try:
-                self.sync()
-            except Exception:
-                log.exception("result store: the last sync at shutdown failed")
+        thread = getattr(self, "_sync_thread", None)
+        if thread is None:
+            return
         self._pending_change.set()  # wakes the thread, which sees _closed and ends
+        thread.join(timeout=60)  # a sync in flight finishes first: then ours is the last word
+        try:
+            self.sync()
+        except Exception:
+            log.exception("result store: the last sync at shutdown failed")
 
     # --- internals ------------------------------------------------------------------------
 
