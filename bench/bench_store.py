@@ -47,6 +47,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 WORDS = [f"w{i:04d}" for i in range(2000)]  # plus "fox" in 1% of prompts and "warm" in half
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(56)
+BIG_CAP = 10**7  # ATELIER_RESULTS_MAX_COUNT for these stores: the default (10,000) would evict the big one
 
 
 def synthetic(root: Path, n: int, seed: int = 0) -> None:
@@ -55,7 +56,7 @@ def synthetic(root: Path, n: int, seed: int = 0) -> None:
     from ui.store.database import insert_result
 
     rng = random.Random(seed)
-    store = ResultStore(root)
+    store = ResultStore(root, max_results=BIG_CAP)
     media = root / "media"
     now = time.time() - n
     for start in range(0, n, 5000):
@@ -97,7 +98,7 @@ def bench_open(small: Path, big: Path) -> tuple[float, float]:
     from ui.store import ResultStore
 
     def open_close(root):
-        store = ResultStore(root)
+        store = ResultStore(root, max_results=BIG_CAP)
         len(store)
         store.db.close()
 
@@ -110,7 +111,7 @@ def bench_pages(root: Path) -> dict[str, float]:
     from ui.pages.site import build_pages
     from ui.store import ResultStore
 
-    store = ResultStore(root)
+    store = ResultStore(root, max_results=BIG_CAP)
     client = TestClient(build_pages(store))
     listed = store.list(published_only=True, limit=100_000)
     deep = listed[len(listed) // 2]["id"]
@@ -162,7 +163,8 @@ def bench_commits(root: Path, tmp: Path, saves: int = 50) -> dict:
 
     commits = []
     work = tmp / f"working-{root.name}.db"
-    store = ResultStore(root, working_copy=work, on_change=lambda: commits.append(time.perf_counter()), sync_interval_s=1.0)
+    store = ResultStore(root, working_copy=work, on_change=lambda: commits.append(time.perf_counter()), sync_interval_s=1.0,
+                        max_results=BIG_CAP)
     started = time.perf_counter()
     for _ in range(saves):
         store.save({"files": [{"name": "image-0.png", "mime": "image/png", "data": PNG}], "record": {"kind": "image"}})
@@ -317,11 +319,15 @@ def main() -> None:
         print(f"files per result (ResultStore.save, one-image results): {per_result:.2f} media files; "
               f"{inodes:.2f} new inodes incl. shard folders (the old layout: 3)")
 
-        print(f"\n{'request':34} {'10 results':>11} {f'{args.big:,}':>11}   ratio")
-        small_pages, big_pages = bench_pages(small), bench_pages(big)
+        # 1,000 too: a first page of 10 results has ~7 cards, one of 1,000 or more has 24, so
+        # big ÷ 1,000 is the store's own growth, big ÷ 10 also counts the extra cards.
+        mid = tmp / "mid"
+        synthetic(mid, 1000, seed=1)
+        print(f"\n{'request':34} {'10 results':>11} {'1,000':>11} {f'{args.big:,}':>11}   ÷10    ÷1,000")
+        small_pages, mid_pages, big_pages = bench_pages(small), bench_pages(mid), bench_pages(big)
         for label in small_pages:
-            a, b = small_pages[label], big_pages[label]
-            print(f"{label:34} {a * 1000:8.2f} ms {b * 1000:8.2f} ms   {b / a:.2f}x")
+            a, m, b = small_pages[label], mid_pages[label], big_pages[label]
+            print(f"{label:34} {a * 1000:8.2f} ms {m * 1000:8.2f} ms {b * 1000:8.2f} ms   {b / a:5.2f}x {b / m:5.2f}x")
 
         print()
         for label, root in (("10 results", small), (f"{args.big:,} results", big)):

@@ -187,13 +187,17 @@ class Database:
         return its size; `target` appears whole or not at all."""
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
         try:
+            # From a connection of its own: in WAL mode its read transaction sees one consistent
+            # state while the store's connection goes on writing, so a snapshot of a big index
+            # doesn't hold up saves and page views for as long as the copy takes.
+            source = sqlite3.connect(self.path, timeout=30)
             dest = sqlite3.connect(tmp)
             try:
-                with self.lock:
-                    self.conn.backup(dest)
+                source.backup(dest)
                 dest.execute("PRAGMA journal_mode=DELETE")  # one file: no -wal or -shm beside it
             finally:
                 dest.close()
+                source.close()
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, target)

@@ -211,22 +211,28 @@ class ResultStore:
     ) -> list[dict]:
         """Newest first. `before` is the id of the last result of the previous page; `search`
         keeps results whose prompt has every word of it (a word may be the start of one)."""
-        where, args = [], []
+        match = search_expression(search) if search else None
+        # A search walks the full-text index newest first (FTS5 gives its matches in rowid =
+        # seq order, and stops at the LIMIT); "seq IN (matches)" would collect every match
+        # first, which for a common word is half the store.
+        where, args = (["results_fts MATCH ?"], [match]) if match else ([], [])
         if published_only:
-            where.append("published = 1")
+            where.append("r.published = 1")
         if kind:
-            where.append("kind = ?")
+            where.append("r.kind = ?")
             args.append(kind)
         if before is not None:
             rows = self.db.query("SELECT seq FROM results WHERE id = ?", (before,)) if _valid_id(before) else []
             if not rows:
                 return []  # a page after a result that is gone (or never was): nothing follows it
-            where.append("seq < ?")
+            where.append("f.rowid < ?" if match else "r.seq < ?")
             args.append(rows[0]["seq"])
-        if search and (match := search_expression(search)):
-            where.append("seq IN (SELECT rowid FROM results_fts WHERE results_fts MATCH ?)")
-            args.append(match)
-        sql = "SELECT * FROM results" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT ?"
+        if match:
+            sql = "SELECT r.* FROM results_fts f JOIN results r ON r.seq = f.rowid"
+            order = "f.rowid DESC"
+        else:
+            sql, order = "SELECT r.* FROM results r", "r.seq DESC"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order} LIMIT ?"
         return [public(_from_row(row)) for row in self.db.query(sql, (*args, limit))]
 
     def __len__(self) -> int:
