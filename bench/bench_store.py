@@ -239,20 +239,27 @@ def kill_test(tmp: Path) -> dict:
             with lock:
                 completed.append(r.json()["result"])
 
-    threads = [threading.Thread(target=generate, args=(i,)) for i in range(50)]
+    job_ids: list[str] = []
+
+    def submit_jobs() -> None:
+        for i in range(10):  # spread over the same 5 s as the generations
+            try:
+                r = httpx.post(f"{base}/api/v1/jobs", json={"kind": "image" if i % 2 else "music",
+                                                            "request": {"prompt": f"job {i}", "seed": i}}, timeout=10)
+            except httpx.HTTPError:
+                return
+            with lock:
+                job_ids.append(r.json()["job"]["id"])
+            time.sleep(0.5)
+
+    threads = [threading.Thread(target=generate, args=(i,)) for i in range(50)] + [threading.Thread(target=submit_jobs)]
     for t in threads:
         t.start()
-    job_ids = []
-    for i in range(10):
-        r = httpx.post(f"{base}/api/v1/jobs", json={"kind": "image" if i % 2 else "music",
-                                                    "request": {"prompt": f"job {i}", "seed": i}}, timeout=10)
-        job_ids.append(r.json()["job"]["id"])
-        time.sleep(0.25)
-    while True:
+    while True:  # half the generations answered: the other half are waiting or being saved
         with lock:
-            if len(completed) >= 15:
+            if len(completed) >= 25:
                 break
-        time.sleep(0.02)
+        time.sleep(0.01)
     os.kill(server.pid, signal.SIGKILL)
     server.wait()
     for t in threads:
@@ -282,7 +289,8 @@ def kill_test(tmp: Path) -> dict:
     loose = len(store.db.query("SELECT id FROM loose"))
     store.db.close()
     return {
-        "completed before the kill": len(done_before_kill),
+        "generations answered before the kill (of 50)": len(done_before_kill),
+        "job ids given out before the kill": len(job_ids),
         "of those intact after restart": intact,
         "results in the store after restart": len(records),
         "records pointing at a missing/short file": len(broken),
@@ -297,8 +305,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--kill", action="store_true", help="also run the kill test (starts two servers)")
+    parser.add_argument("--kill-only", action="store_true", help="only the kill test")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="atelier-bench-store-"))
+    if args.kill_only:
+        try:
+            for key, value in kill_test(tmp).items():
+                print(f"  {key}: {value}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     try:
         empty, small, big = tmp / "empty", tmp / "small", tmp / "big"
         from ui.store import ResultStore

@@ -337,7 +337,7 @@ def prompted(prompt: str, kind: str = "image") -> dict:
             "record": {"kind": kind, "parameters": {"prompt": prompt}}}
 
 
-def test_search_finds_prompts_by_words_and_word_starts_and_ignores_query_syntax(store):
+def test_search_finds_prompts_by_whole_words_and_ignores_query_syntax(store):
     ids = {}
     for prompt in ["A watercolor fox in the snow", "lofi beat, warm piano", "Café au lait, fox-like", "owl"]:
         saved = store.save(prompted(prompt))
@@ -349,7 +349,7 @@ def test_search_finds_prompts_by_words_and_word_starts_and_ignores_query_syntax(
 
     assert found("fox") == {"A watercolor fox in the snow", "Café au lait, fox-like"}
     assert found("FOX snow") == {"A watercolor fox in the snow"}  # every word, any case
-    assert found("water") == {"A watercolor fox in the snow"}  # a word's start
+    assert found("watercolor") == {"A watercolor fox in the snow"} and found("water") == set()  # whole words
     assert found("cafe") == {"Café au lait, fox-like"}  # accents folded
     assert found("wolf") == set()
     for hostile in ['"', "fox OR owl", "NEAR(fox owl)", "prompt:fox", "*", "fox\")--", "^fox", "-fox"]:
@@ -372,6 +372,10 @@ def test_keyset_pages_stay_put_while_new_results_arrive(store):
     plan = " ".join(r["detail"] for r in store.db.query(
         "EXPLAIN QUERY PLAN SELECT * FROM results WHERE published = 1 AND seq < 5 ORDER BY seq DESC LIMIT 25"))
     assert "USING INDEX" in plan and "TEMP B-TREE" not in plan  # an index walk, no sort of everything
+    searched = store.list(search="number", limit=2)
+    assert [r["parameters"]["prompt"] for r in searched] == ["number 4", "number 3"]
+    assert [r["parameters"]["prompt"] for r in store.list(search="number", limit=9, before=searched[-1]["id"])] == [
+        "number 2", "number 1", "number 0"]
 
 
 def test_the_index_is_in_wal_mode_and_its_location_is_a_setting(tmp_path, monkeypatch):

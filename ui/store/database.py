@@ -74,10 +74,12 @@ CREATE TABLE IF NOT EXISTS loose (
     since  REAL NOT NULL
 );
 
--- The gallery's prompt search. External content (the prompt column above), so the text is
--- stored once; the triggers keep the index in step.
+-- The gallery's prompt search. Contentless (the text is in results.prompt already), with
+-- rowid = -seq: FTS5 streams a word's matches in ascending rowid order, while descending
+-- order decodes the word's whole list of matches first (3.6 ms for a word in half of
+-- 100,000 prompts, against 0.06 ms ascending: measured), so "newest first" is ascending here.
 CREATE VIRTUAL TABLE IF NOT EXISTS results_fts USING fts5 (
-    prompt, content = 'results', content_rowid = 'seq', tokenize = 'unicode61 remove_diacritics 2'
+    prompt, content = '', tokenize = 'unicode61 remove_diacritics 2'
 );
 
 -- Count and bytes of all results, kept by triggers: limits are checked on every save, and
@@ -90,11 +92,11 @@ CREATE TABLE IF NOT EXISTS totals (
 INSERT OR IGNORE INTO totals VALUES (1, 0, 0);
 CREATE TRIGGER IF NOT EXISTS results_added AFTER INSERT ON results BEGIN
     UPDATE totals SET count = count + 1, bytes = bytes + new.bytes;
-    INSERT INTO results_fts (rowid, prompt) VALUES (new.seq, new.prompt);
+    INSERT INTO results_fts (rowid, prompt) VALUES (-new.seq, new.prompt);
 END;
 CREATE TRIGGER IF NOT EXISTS results_removed AFTER DELETE ON results BEGIN
     UPDATE totals SET count = count - 1, bytes = bytes - old.bytes;
-    INSERT INTO results_fts (results_fts, rowid, prompt) VALUES ('delete', old.seq, old.prompt);
+    INSERT INTO results_fts (results_fts, rowid, prompt) VALUES ('delete', -old.seq, old.prompt);
 END;
 
 -- Async jobs (ui/generation/jobs.py): their state as it changes, so a restart can answer

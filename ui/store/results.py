@@ -210,11 +210,11 @@ class ResultStore:
         search: str | None = None,
     ) -> list[dict]:
         """Newest first. `before` is the id of the last result of the previous page; `search`
-        keeps results whose prompt has every word of it (a word may be the start of one)."""
+        keeps results whose prompt has every word of it (any case, accents folded)."""
         match = search_expression(search) if search else None
-        # A search walks the full-text index newest first (FTS5 gives its matches in rowid =
-        # seq order, and stops at the LIMIT); "seq IN (matches)" would collect every match
-        # first, which for a common word is half the store.
+        # A search walks the full-text index newest first (its rowid is -seq: database.py) and
+        # stops at the LIMIT; "seq IN (matches)" would collect every match first, which for a
+        # common word is half the store.
         where, args = (["results_fts MATCH ?"], [match]) if match else ([], [])
         if published_only:
             where.append("r.published = 1")
@@ -225,11 +225,11 @@ class ResultStore:
             rows = self.db.query("SELECT seq FROM results WHERE id = ?", (before,)) if _valid_id(before) else []
             if not rows:
                 return []  # a page after a result that is gone (or never was): nothing follows it
-            where.append("f.rowid < ?" if match else "r.seq < ?")
-            args.append(rows[0]["seq"])
+            where.append("f.rowid > ?" if match else "r.seq < ?")
+            args.append(-rows[0]["seq"] if match else rows[0]["seq"])
         if match:
-            sql = "SELECT r.* FROM results_fts f JOIN results r ON r.seq = f.rowid"
-            order = "f.rowid DESC"
+            sql = "SELECT r.* FROM results_fts f JOIN results r ON r.seq = -f.rowid"
+            order = "f.rowid"
         else:
             sql, order = "SELECT r.* FROM results r", "r.seq DESC"
         sql += (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order} LIMIT ?"
@@ -354,10 +354,12 @@ class ResultStore:
 
 
 def search_expression(text: str) -> str | None:
-    """A visitor's search as an FTS5 query: each word a quoted prefix, all required. Only word
-    characters pass, so nothing a visitor types is read as FTS5 syntax."""
+    """A visitor's search as an FTS5 query: each word quoted, all required. Only word
+    characters pass, so nothing a visitor types is read as FTS5 syntax. Whole words, not
+    prefixes: an FTS5 prefix query gathers every match of every word it starts before
+    returning one (11 ms for "warm*" over 100,000 prompts, against 0.06 ms for "warm")."""
     words = re.findall(r"\w+", text.lower())[:_MAX_SEARCH_TERMS]
-    return " ".join(f'"{w}"*' for w in words) or None
+    return " ".join(f'"{w}"' for w in words) or None
 
 
 def _forget(db, result_id: str) -> None:
