@@ -488,3 +488,27 @@ def test_a_migration_cut_off_midway_finishes_on_the_next_open(tmp_path):
     store = ResultStore(root)
     assert [r["id"] for r in store.list()] == ids[::-1] and len(store) == 3
     assert all(store.media_path(rid, "image-0.png")[0].read_bytes() == PNG for rid in ids)
+
+
+def test_a_result_from_atelier_generate_in_another_process_shows_up_in_an_open_store(tmp_path):
+    """The studio holds its store open while `atelier generate` (a separate process) saves into
+    the same folder: SQLite's locking shares the index, and the next query sees the result."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "shared"
+    studio_side = ResultStore(root)
+    before = studio_side.save(result()).record["id"]  # the studio has the index open (WAL) already
+    out = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "generate", "image", "a heron at dawn", "--preset", "tiny", "--steps", "2",
+         "--seed", "3", "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "ATELIER_RESULTS": str(root)},
+    )
+    assert out.returncode == 0, out.stderr
+    rid = out.stderr.split("saved as result ")[1].split(";")[0]
+    token = out.stderr.split("owner token ")[1].split()[0]
+    assert studio_side.get(rid)["seed"] == 3
+    assert [r["id"] for r in studio_side.list(published_only=False)] == [rid, before]
+    studio_side.set_published(rid, token, True)  # the studio side can act on it, with its owner's token
+    assert [r["id"] for r in studio_side.list(search="heron")] == [rid]
+    assert len(studio_side) == 2
