@@ -11,6 +11,8 @@ model classes do lives in models/, what the web container serves lives in ui/. L
 """
 
 
+import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -82,6 +84,7 @@ AUDIOCRAFT_APT_PACKAGES = [
 
 CACHE_DIR = Path("/cache")  # the weights Volume: Hugging Face cache plus built (tiny) weights
 RESULTS_DIR = Path("/results")
+LOCAL_INDEX = Path("/tmp/atelier/index.db")  # the web container's working copy of the result index
 
 model_image = (
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
@@ -217,9 +220,27 @@ def web():
     from ui.web import create_app
 
     backend = ModalBackend({"image": ImageModel, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
-    # Commit after each change, so a restarted container (or `modal volume get`) sees every result.
-    store = ResultStore(on_change=results_volume.commit)
-    return create_app(backend, store)
+    # The index's working copy on this container's local disk, restored from the Volume's
+    # index.db at start, snapshotted back and committed at most once per
+    # ATELIER_RESULTS_SYNC_INTERVAL seconds and at shutdown: SQLite on the Volume itself would
+    # meet a filesystem without cross-container locks (ui/store/database.py says more).
+    # Media files go straight to the Volume, written once.
+    store = ResultStore(working_copy=LOCAL_INDEX, on_change=results_volume.commit)
+    app = create_app(backend, store)
+    # At shutdown (scale-down, redeploy) write the last snapshot and commit: wrapped around
+    # whatever lifespan the app has (the studio's and the API's).
+    outer = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_):
+        async with outer(app_) as state:
+            try:
+                yield state
+            finally:
+                await asyncio.to_thread(store.close)
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 # --- `modal run app.py`: generate from the command line on Modal's GPUs -----------------

@@ -208,3 +208,29 @@ def test_hybrid_without_a_modal_token_says_what_to_do(monkeypatch, tmp_path):
 
     with pytest.raises(ModelUnavailable, match="no valid token. Run `modal token new`"):
         asyncio.run(asyncio.wait_for(first_call(), timeout=60))
+
+
+def test_the_web_function_keeps_the_index_on_local_disk_and_commits_the_volume_in_batches(recorded, monkeypatch, tmp_path):
+    """The web function's own body, run offline: the index's working copy on local disk, the
+    Volume (a stand-in that counts commits) receiving one snapshot and commit at shutdown."""
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+
+    app, calls = recorded
+    commits = []
+    monkeypatch.setattr(app, "results_volume", SimpleNamespace(commit=lambda: commits.append(1)))
+    monkeypatch.setattr(app, "LOCAL_INDEX", tmp_path / "container" / "index.db")
+    monkeypatch.setenv("ATELIER_RESULTS", str(tmp_path / "volume"))
+    monkeypatch.setenv("ATELIER_RESULTS_SYNC_INTERVAL", "600")  # nothing before shutdown
+    target = next(t for qualname, _, t in calls["function"] if qualname == "web")
+    web = target._get_raw_f() if hasattr(target, "_get_raw_f") else target  # as written, without Modal around it
+    asgi = web()
+    with TestClient(asgi) as client:
+        assert client.get("/api/health").json()["results"] == 0
+        asgi.state.store.save({"files": [{"name": "image-0.png", "mime": "image/png", "data": b"png"}],
+                               "record": {"kind": "image"}})
+        assert commits == [] and not (tmp_path / "volume" / "index.db").exists()
+    assert commits == [1]  # shutdown: one snapshot, one commit
+    assert (tmp_path / "container" / "index.db").exists()
+    assert {p.name for p in (tmp_path / "volume").iterdir()} == {"index.db", "media"}

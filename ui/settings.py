@@ -9,6 +9,10 @@ The result store (ui/store/):
     ATELIER_RESULTS                the store's folder (default: $ATELIER_HOME/results)
     ATELIER_RESULTS_MAX_COUNT      most results kept (default 10000)
     ATELIER_RESULTS_MAX_SIZE       most bytes of media kept (default 20G; K, M, G, T suffixes)
+    ATELIER_RESULTS_DB             the index's SQLite file (default: index.db in the store's folder);
+                                   a path, not a URL: no database server is supported yet
+    ATELIER_RESULTS_SYNC_INTERVAL  seconds between batched syncs of the index (Modal: snapshot to the
+                                   Volume + commit; default 5, 0 = after every change)
 
 The `atelier` command (ui/cli.py):
 
@@ -58,6 +62,25 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 def results_root(env: Mapping[str, str] = os.environ) -> Path:
     return Path(env.get("ATELIER_RESULTS") or atelier_home() / "results")
+
+
+def results_database(env: Mapping[str, str] = os.environ) -> Path | None:
+    """ATELIER_RESULTS_DB, for the default store; None = index.db in the store's folder."""
+    raw = env.get("ATELIER_RESULTS_DB", "").strip()
+    if "://" in raw:
+        raise ValueError(f"ATELIER_RESULTS_DB={raw!r}: give a file path; database servers (URLs) are not supported yet.")
+    return Path(raw).expanduser() if raw else None
+
+
+def results_sync_interval(env: Mapping[str, str] = os.environ) -> float:
+    raw = env.get("ATELIER_RESULTS_SYNC_INTERVAL", "").strip()
+    try:
+        value = float(raw) if raw else 5.0
+        if not 0 <= value < float("inf"):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"ATELIER_RESULTS_SYNC_INTERVAL={raw!r} is not valid: a number of seconds, 0 or more.") from None
+    return value
 
 
 def results_limits(env: Mapping[str, str] = os.environ) -> tuple[int, int]:

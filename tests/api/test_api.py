@@ -63,6 +63,9 @@ async def test_an_image_is_made_fetched_published_listed_and_deleted(client_for,
         listed = (await client.get("/api/v1/results", params={"kind": "image"})).json()["results"]
         assert [r["id"] for r in listed] == [result["id"]] and listed[0]["files"][0]["url"] == image["url"]
         assert (await client.get("/api/v1/results", params={"kind": "music"})).json()["results"] == []
+        for q, found in (("small", [result["id"]]), ("FOX", [result["id"]]), ("owl", []), ('" OR *', [])):
+            assert [r["id"] for r in (await client.get("/api/v1/results", params={"q": q})).json()["results"]] == found
+        assert (await client.get("/api/v1/results", params={"q": "x" * 201})).status_code == 422
 
         unpublished = await client.post(f"/api/v1/results/{result['id']}/unpublish", headers={"X-Owner-Token": owner_token})
         assert unpublished.json()["published"] is False and (await client.get("/api/v1/results")).json()["results"] == []

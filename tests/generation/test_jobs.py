@@ -186,7 +186,7 @@ async def test_finished_jobs_are_forgotten_after_their_ttl(app_with):
         assert (await c.get(f"/api/v1/jobs/{job_id}")).status_code == 404
 
 
-async def test_after_a_restart_results_remain_and_old_jobs_are_unknown(app_with, tmp_path):
+async def test_after_a_restart_results_remain_and_finished_jobs_still_answer(app_with, tmp_path):
     folder = tmp_path / "shared-store"
     first = app_with(InstantBackendDouble(), ResultStore(folder))
     async with client(first) as c:
@@ -195,6 +195,7 @@ async def test_after_a_restart_results_remain_and_old_jobs_are_unknown(app_with,
         rid = (await first.state.jobs.wait(job_id)).result["id"]
         assert (await c.post(f"/api/v1/results/{rid}/publish", headers={"X-Owner-Token": owner_token})).status_code == 200
         private = (await c.post("/api/v1/images", json={"prompt": "owl"})).json()["result"]["id"]
+        before = (await c.get(f"/api/v1/jobs/{job_id}")).json()
 
     second = app_with(InstantBackendDouble(), ResultStore(folder))  # a new process over the same folder
     async with client(second) as c:
@@ -202,8 +203,57 @@ async def test_after_a_restart_results_remain_and_old_jobs_are_unknown(app_with,
         assert [r["id"] for r in listed] == [rid]
         assert (await c.get(f"/api/v1/results/{private}")).status_code == 200
         assert (await c.get(listed[0]["files"][0]["url"])).status_code == 200
-        assert (await c.get(f"/api/v1/jobs/{job_id}")).status_code == 404
+        after = (await c.get(f"/api/v1/jobs/{job_id}")).json()
+        assert after["status"] == "succeeded" and after["result"]["id"] == rid
+        assert {k: v for k, v in after.items() if k != "result"} == {k: v for k, v in before.items() if k != "result"}
+        assert after["result"]["published"] is True  # the result as it is now
+        events = sse_events((await asyncio.wait_for(c.get(f"/api/v1/jobs/{job_id}/events"), 5)).text)
+        assert [name for name, _ in events] == ["status"] and events[0][1]["job"]["status"] == "succeeded"
         assert (await c.delete(f"/api/v1/results/{rid}", headers={"X-Owner-Token": owner_token})).status_code == 204
+        gone = (await c.get(f"/api/v1/jobs/{job_id}")).json()  # its result deleted: the job still answers
+        assert gone["status"] == "succeeded" and gone["result"] is None
+
+
+async def test_jobs_cut_off_by_a_restart_are_reported_interrupted_and_announced(app_with, tmp_path):
+    folder = tmp_path / "shared-store"
+    with WebhookReceiver() as receiver:
+        env = dict(ATELIER_WEBHOOK_SECRET=SECRET, ATELIER_WEBHOOK_ALLOW_PRIVATE="1")
+        gated = GatedBackendDouble()
+        first = app_with(gated, ResultStore(folder), **env)
+        async with client(first) as c:
+            body = {"kind": "image", "request": {"prompt": "fox"}, "callback_url": receiver.url}
+            running = (await c.post("/api/v1/jobs", json=body)).json()["job"]["id"]
+            while gated.calls < 1:
+                await asyncio.sleep(0.01)
+            gated.admit()
+            while gated.started < 1:
+                await asyncio.sleep(0.01)
+            queued = (await c.post("/api/v1/jobs", json={"kind": "music", "request": {"prompt": "lofi"}})).json()["job"]["id"]
+            assert (await c.get(f"/api/v1/jobs/{running}")).json()["status"] == "running"
+        # The process dies: its tasks end without another word to the store.
+        for task in list(first.state.jobs._tasks):
+            task.cancel()
+        await asyncio.sleep(0)
+
+        second = app_with(InstantBackendDouble(), ResultStore(folder), **env)
+        async with client(second) as c:
+            for job_id in (running, queued):
+                job = (await c.get(f"/api/v1/jobs/{job_id}")).json()
+                assert job["status"] == "failed" and job["finished_at"] and job["result"] is None
+                assert job["error"]["code"] == "interrupted" and "restarted" in job["error"]["message"]
+                events = sse_events((await asyncio.wait_for(c.get(f"/api/v1/jobs/{job_id}/events"), 5)).text)
+                assert [name for name, _ in events] == ["status"] and events[0][1]["job"]["status"] == "failed"
+            assert await asyncio.to_thread(receiver.arrived.wait, 10)
+            for _ in range(100):
+                webhook = (await c.get(f"/api/v1/jobs/{running}")).json()["webhook"]
+                if webhook["state"] != "pending":
+                    break
+                await asyncio.sleep(0.02)
+        assert webhook == {"state": "delivered", "attempts": 1, "last_error": None}
+    [delivery] = receiver.payloads()  # the job with a callback, once; the other had none
+    assert delivery["event"] == "job.failed" and delivery["job"]["id"] == running
+    assert delivery["job"]["error"]["code"] == "interrupted"
+    assert len(second.state.store) == 0  # nothing half-made was saved
 
 
 # --- webhooks --------------------------------------------------------------------------------------------

@@ -293,6 +293,42 @@ def test_gallery_filters_by_kind(site):
     assert len(_card_ids(Page(client.get("/gallery?kind=").text))) == 8
 
 
+def test_gallery_searches_prompts_with_a_plain_form_and_pages_through_the_matches(site):
+    store, client = site
+    saved = _fill(store, 40)  # "result number 0".."result number 39"
+    lone = store.save(stand_in_result("image", prompt="a lighthouse in fog"))
+    store.set_published(lone.record["id"], lone.owner_token, True)
+
+    page = Page(client.get("/gallery").text)
+    [form] = page.find("form", role="search")
+    assert form["attrs"]["method"] == "get" and form["attrs"]["action"] == "/gallery"  # no JS needed
+    [box] = page.find("input", type="search")
+    assert box["attrs"]["name"] == "q" and box["attrs"]["value"] == ""
+
+    r = client.get("/gallery?q=lighthouse")
+    assert r.status_code == 200 and _card_ids(Page(r.text)) == [lone.record["id"]]
+    assert r.headers["x-robots-tag"] == "noindex"
+    assert Page(r.text).find("input", type="search")[0]["attrs"]["value"] == "lighthouse"
+
+    # Many matches: pages of 24 that keep the search (and the kind) in their "More" link.
+    matching = [s["id"] for s in reversed(saved) if s["published"] and s["kind"] == "image"]
+    page = Page(client.get("/gallery?q=result+number&kind=image").text)
+    seen = _card_ids(page)
+    assert page.find("input", type="hidden", name="kind")[0]["attrs"]["value"] == "image"
+    while more := page.by_class("more"):
+        [link] = [a for a in page.find("a") if "hx-get" in a["attrs"]]
+        assert "q=result+number" in link["attrs"]["href"] and "kind=image" in link["attrs"]["href"]
+        page = Page(client.get(link["attrs"]["href"]).text)  # as a browser without JS follows it
+        seen += _card_ids(page)
+    assert seen == matching
+
+    nothing = Page(client.get("/gallery?q=%22unicorn%22+OR+*").text)
+    assert not nothing.by_class("card") and "matches" in nothing.by_class("empty")[0]["text"]
+    escaped = client.get("/gallery?q=%3Cscript%3Ealert(1)%3C/script%3E")
+    assert escaped.status_code == 200 and "<script>alert" not in escaped.text
+    assert client.get("/gallery?q=" + "x" * 5000).status_code == 200  # clipped, not an error
+
+
 def test_gallery_rejects_bad_parameters_with_a_page(site):
     store, client = site
     for query, words in (("kind=video", "images or music"), ("before=../../etc", "incomplete")):

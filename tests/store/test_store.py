@@ -1,7 +1,10 @@
-"""The result store: atomic writes, id checks, limits and cleanup, owner secrets, other processes."""
+"""The result store: its index, files written once, id checks, limits and cleanup, owner secrets,
+other processes, search and paging, the working copy a Modal Volume needs, and the migration
+from the folder-per-result layout."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -19,6 +22,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 
 def result(n_bytes: int = 100, name: str = "image-0.png", mime: str = "image/png", kind: str = "image") -> dict:
     return {"files": [{"name": name, "mime": mime, "data": b"x" * n_bytes}], "record": {"kind": kind, "seed": 1}}
+
+
+def media_files(store: ResultStore) -> list[Path]:
+    return sorted(p for p in (store.root / "media").rglob("*") if p.is_file())
 
 
 def wait_until(condition, timeout: float = 5.0) -> bool:
@@ -46,9 +53,12 @@ def test_a_saved_result_is_readable_with_its_files_and_no_owner_secret(store):
 
 def test_the_owner_secret_is_stored_only_as_a_hash(store):
     saved = store.save(result())
+    store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into index.db, to read it all
     on_disk = b"".join(p.read_bytes() for p in store.root.rglob("*") if p.is_file())
     assert saved.owner_token.encode() not in on_disk
-    assert json.loads((store.root / "results" / saved.record["id"] / "record.json").read_text())["owner_hash"]
+    [stored] = store.db.query("SELECT owner_hash, record FROM results")
+    assert len(stored["owner_hash"]) == 64 and stored["owner_hash"].encode() in on_disk
+    assert "owner" not in stored["record"]
 
 
 @pytest.mark.parametrize(
@@ -82,64 +92,74 @@ def test_only_files_the_record_lists_are_resolved(store):
 def test_a_result_with_unsafe_files_is_refused_whole(store, files):
     with pytest.raises(ValueError):
         store.save({"files": files, "record": {"kind": "image"}})
-    assert len(store) == 0
-    assert list((store.root / "results").iterdir()) == [] and list((store.root / "incoming").iterdir()) == []
+    assert len(store) == 0 and media_files(store) == []
+    assert store.db.query("SELECT * FROM loose") == []
 
 
-# --- atomic writes ------------------------------------------------------------------------------
+# --- files written once, records only in the index --------------------------------------------------
+
+
+def test_a_result_costs_only_its_media_files(store):
+    store.save(result())
+    before = {p for p in store.root.rglob("*")}
+    saved = store.save({"files": [{"name": "image-0.png", "mime": "image/png", "data": PNG},
+                                  {"name": "image-1.png", "mime": "image/png", "data": PNG}], "record": {"kind": "image"}})
+    created = {p for p in store.root.rglob("*")} - before
+    rid = saved.record["id"]
+    shard = store.root / "media" / rid[:2]
+    assert created - {shard} == {shard / f"{rid}-image-0.png", shard / f"{rid}-image-1.png"}  # + its shard, once
 
 
 def test_a_save_that_fails_midway_leaves_nothing_behind(store, monkeypatch):
-    real_rename = os.rename
+    import ui.store.results as results
 
-    def crash(src, dst):
-        raise OSError("disk full (simulated)")
+    real_write, writes = results._write_bytes, []
 
-    monkeypatch.setattr(os, "rename", crash)
+    def crash_on_second(path, data):
+        writes.append(path)
+        if len(writes) == 2:
+            raise OSError("disk full (simulated)")
+        real_write(path, data)
+
+    monkeypatch.setattr(results, "_write_bytes", crash_on_second)
+    two = {"files": [{"name": "a.png", "mime": "image/png", "data": b"x"}, {"name": "b.png", "mime": "image/png", "data": b"y"}],
+           "record": {"kind": "image"}}
     with pytest.raises(OSError):
-        store.save(result())
-    monkeypatch.setattr(os, "rename", real_rename)
-    assert len(store) == 0 and not any((store.root / "results").iterdir()) and not any((store.root / "incoming").iterdir())
+        store.save(two)
+    assert len(store) == 0 and media_files(store) == [] and store.db.query("SELECT * FROM loose") == []
 
 
-def test_a_record_update_that_fails_keeps_the_old_record_intact(store, monkeypatch):
-    saved = store.save(result())
-    path = store.root / "results" / saved.record["id"] / "record.json"
-    before = path.read_bytes()
-
-    def crash(src, dst):
-        raise OSError("simulated crash before the rename")
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
-        store.set_published(saved.record["id"], saved.owner_token, True)
-    monkeypatch.undo()
-    assert path.read_bytes() == before
-    assert {p.name for p in path.parent.iterdir()} == {"record.json", "image-0.png"}  # no temp file left
-    assert store.get(saved.record["id"])["published"] is False
-
-
-def test_leftovers_of_a_crash_are_cleaned_and_never_served(tmp_path):
+def test_a_save_cut_off_by_a_crash_is_never_visible_and_is_cleaned_on_the_next_open(tmp_path):
     root = tmp_path / "store"
     first = ResultStore(root)
     kept = first.save(result()).record["id"]
-    stale = root / "incoming" / "AAAAAAAAAAAAAAAA"
-    stale.mkdir()
-    old = time.time() - 2 * 3600
-    os.utime(stale, (old, old))
-    fresh = root / "incoming" / "BBBBBBBBBBBBBBBB"  # perhaps another process writing right now
-    fresh.mkdir()
-    (root / "results" / "CCCCCCCCCCCCCCCC").mkdir()  # a folder with no record
-    forged = root / "results" / "DDDDDDDDDDDDDDDD"  # a record whose id does not match its folder
-    forged.mkdir()
-    (forged / "record.json").write_text(json.dumps({"id": "../../etc", "created_at": 1, "owner_hash": "x", "files": []}))
+    # What a save leaves when the process dies after writing files, before the record goes in.
+    now = time.time()
+    for rid, since in (("AAAAAAAAAAAAAAAA", now - 2 * 3600), ("BBBBBBBBBBBBBBBB", now)):
+        with first.db.write() as db:
+            db.execute("INSERT INTO loose VALUES (?, ?)", (rid, since))
+        (root / "media" / rid[:2]).mkdir(exist_ok=True)
+        (root / "media" / rid[:2] / f"{rid}-image-0.png").write_bytes(b"half a pic")
+    for rid in ("AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB"):
+        with pytest.raises(NotFound):
+            first.media_path(rid, "image-0.png")
 
     second = ResultStore(root)
-    assert not stale.exists() and fresh.exists()
     assert [r["id"] for r in second.list(published_only=False)] == [kept]
-    for rid in ["CCCCCCCCCCCCCCCC", "DDDDDDDDDDDDDDDD"]:
-        with pytest.raises(NotFound):
-            second.get(rid)
+    assert not (root / "media" / "AA" / "AAAAAAAAAAAAAAAA-image-0.png").exists()  # stale: cleaned
+    assert (root / "media" / "BB" / "BBBBBBBBBBBBBBBB-image-0.png").exists()  # perhaps another process, writing now
+    assert [r["id"] for r in second.db.query("SELECT id FROM loose")] == ["BBBBBBBBBBBBBBBB"]
+
+
+def test_media_files_are_never_overwritten(store, monkeypatch):
+    import secrets
+
+    first = store.save(result(name="image-0.png")).record["id"]
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: first if n == 12 else "t" * 32)  # the same id again
+    with pytest.raises(Exception):
+        store.save(result(name="image-0.png"))
+    monkeypatch.undo()
+    assert store.media_path(first, "image-0.png")[0].read_bytes() == b"x" * 100
 
 
 # --- limits -------------------------------------------------------------------------------------
@@ -149,7 +169,8 @@ def test_the_oldest_results_go_first_when_the_count_is_over(tmp_path):
     store = ResultStore(tmp_path, max_results=3)
     ids = [store.save(result()).record["id"] for _ in range(5)]
     assert [r["id"] for r in store.list(published_only=False)] == ids[:1:-1]
-    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == sorted(ids[2:])
+    assert sorted(p.name[:16] for p in media_files(store)) == sorted(ids[2:])
+    assert store.usage()["results"] == 3
 
 
 def test_the_oldest_results_go_first_when_the_size_is_over_but_never_the_newest(tmp_path):
@@ -161,7 +182,7 @@ def test_the_oldest_results_go_first_when_the_size_is_over_but_never_the_newest(
     big = store.save(result(1000)).record["id"]  # over the limit alone: kept, everything else goes
     assert [r["id"] for r in store.list(published_only=False)] == [big]
     assert store.usage() == {"results": 1, "bytes": 1000, "max_results": store.max_results, "max_bytes": 250}
-    assert not (tmp_path / "results" / a).exists()
+    assert not any(p.name.startswith(a) for p in media_files(store))
 
 
 def test_limits_come_from_the_environment(tmp_path, monkeypatch):
@@ -200,7 +221,7 @@ def test_only_the_owner_can_publish_unpublish_or_delete(store):
     assert store.set_published(rid, saved.owner_token, False)["published"] is False
     assert store.list() == []
     store.delete(rid, saved.owner_token)
-    assert not (store.root / "results" / rid).exists()
+    assert media_files(store) == []
     with pytest.raises(NotFound):
         store.get(rid)
     with pytest.raises(NotFound):  # a deleted result is unknown, even to its owner
@@ -238,7 +259,7 @@ def test_deleting_while_publishing_never_brings_a_result_back(store):
         assert errors == []
         with pytest.raises(NotFound):
             store.get(rid)
-        assert not (store.root / "results" / rid).exists()
+        assert not any(p.name.startswith(rid) for p in media_files(store))
 
 
 # --- listing, other processes, change hook --------------------------------------------------------
@@ -281,7 +302,7 @@ def test_changes_are_reported_to_the_hook_even_when_it_fails(tmp_path):
         if len(calls) == 1:
             raise RuntimeError("volume commit failed (simulated)")
 
-    store = ResultStore(tmp_path, on_change=hook)
+    store = ResultStore(tmp_path, on_change=hook, sync_interval_s=0)
     saved = store.save(result())  # the hook failing does not fail the save
     assert wait_until(lambda: len(calls) >= 1)
     store.set_published(saved.record["id"], saved.owner_token, True)
@@ -306,3 +327,188 @@ def test_atelier_generate_writes_the_output_and_saves_in_the_store(tmp_path, cap
     assert png.read_bytes() == store.media_path(record["id"], "image-0.png")[0].read_bytes()
     token = err.split("owner token ")[1].split()[0]
     assert store.is_owner(record["id"], token)
+
+
+# --- the index: search, keyset paging, settings ----------------------------------------------------
+
+
+def prompted(prompt: str, kind: str = "image") -> dict:
+    return {"files": [{"name": "image-0.png", "mime": "image/png", "data": b"x"}],
+            "record": {"kind": kind, "parameters": {"prompt": prompt}}}
+
+
+def test_search_finds_prompts_by_whole_words_and_ignores_query_syntax(store):
+    ids = {}
+    for prompt in ["A watercolor fox in the snow", "lofi beat, warm piano", "Café au lait, fox-like", "owl"]:
+        saved = store.save(prompted(prompt))
+        store.set_published(saved.record["id"], saved.owner_token, True)
+        ids[prompt] = saved.record["id"]
+
+    def found(text, **kw):
+        return {r["parameters"]["prompt"] for r in store.list(search=text, **kw)}
+
+    assert found("fox") == {"A watercolor fox in the snow", "Café au lait, fox-like"}
+    assert found("FOX snow") == {"A watercolor fox in the snow"}  # every word, any case
+    assert found("watercolor") == {"A watercolor fox in the snow"} and found("water") == set()  # whole words
+    assert found("cafe") == {"Café au lait, fox-like"}  # accents folded
+    assert found("wolf") == set()
+    for hostile in ['"', "fox OR owl", "NEAR(fox owl)", "prompt:fox", "*", "fox\")--", "^fox", "-fox"]:
+        found(hostile)  # never an FTS5 syntax error
+    assert found("fox OR owl") == set()  # words, not operators: no prompt has "or" in it
+    assert found("   ") == found("") == set(ids)  # nothing to look for: everything
+    assert found("fox", limit=1) == {"Café au lait, fox-like"}  # newest first
+    assert found("fox", before=ids["Café au lait, fox-like"]) == {"A watercolor fox in the snow"}
+
+
+def test_keyset_pages_stay_put_while_new_results_arrive(store):
+    for i in range(5):
+        saved = store.save(prompted(f"number {i}"))
+        store.set_published(saved.record["id"], saved.owner_token, True)
+    page1 = store.list(limit=2)
+    newer = store.save(prompted("newer"))
+    store.set_published(newer.record["id"], newer.owner_token, True)
+    page2 = store.list(limit=2, before=page1[-1]["id"])
+    assert [r["parameters"]["prompt"] for r in page1 + page2] == [f"number {i}" for i in (4, 3, 2, 1)]
+    plan = " ".join(r["detail"] for r in store.db.query(
+        "EXPLAIN QUERY PLAN SELECT * FROM results WHERE published = 1 AND seq < 5 ORDER BY seq DESC LIMIT 25"))
+    assert "USING INDEX" in plan and "TEMP B-TREE" not in plan  # an index walk, no sort of everything
+    searched = store.list(search="number", limit=2)
+    assert [r["parameters"]["prompt"] for r in searched] == ["number 4", "number 3"]
+    assert [r["parameters"]["prompt"] for r in store.list(search="number", limit=9, before=searched[-1]["id"])] == [
+        "number 2", "number 1", "number 0"]
+
+
+def test_the_index_is_in_wal_mode_and_its_location_is_a_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATELIER_RESULTS", str(tmp_path / "store"))
+    monkeypatch.setenv("ATELIER_RESULTS_DB", str(tmp_path / "elsewhere" / "atelier.db"))
+    store = ResultStore()
+    store.save(result())
+    assert (tmp_path / "elsewhere" / "atelier.db").exists() and not (tmp_path / "store" / "index.db").exists()
+    assert store.db.query("PRAGMA journal_mode")[0][0] == "wal"
+    monkeypatch.setenv("ATELIER_RESULTS_DB", "postgresql://db.example/atelier")
+    with pytest.raises(ValueError, match="not supported yet"):
+        ResultStore()
+    monkeypatch.delenv("ATELIER_RESULTS_DB")
+    monkeypatch.setenv("ATELIER_RESULTS_SYNC_INTERVAL", "soon")
+    with pytest.raises(ValueError, match="ATELIER_RESULTS_SYNC_INTERVAL"):
+        ResultStore()
+
+
+# --- the working copy a Modal Volume needs ---------------------------------------------------------------
+
+
+def test_a_working_copy_is_snapshotted_to_the_store_in_batches_and_restored_by_the_next_container(tmp_path):
+    volume, commits = tmp_path / "volume", []
+    first = ResultStore(volume, working_copy=tmp_path / "container-1" / "index.db", on_change=lambda: commits.append(1),
+                        sync_interval_s=0.3)
+    saved = [first.save(result()) for _ in range(5)]
+    first.set_published(saved[0].record["id"], saved[0].owner_token, True)
+    assert wait_until(lambda: len(commits) >= 1)
+    time.sleep(0.5)
+    assert len(commits) == 1 and first.snapshots == 1  # six changes, one snapshot and one commit
+    snapshot = volume / "index.db"
+    assert snapshot.exists() and not (volume / "index.db-wal").exists()  # one file on the Volume
+    assert {p.name for p in volume.iterdir()} == {"index.db", "media"}
+    later = first.save(result()).record["id"]
+    first.close()  # shutdown writes what is pending
+    assert len(commits) == 2
+
+    second = ResultStore(volume, working_copy=tmp_path / "container-2" / "index.db", on_change=lambda: None)
+    assert len(second) == 6 and second.get(later) and second.get(saved[0].record["id"])["published"] is True
+    assert second.media_path(later, "image-0.png")[0].read_bytes() == b"x" * 100
+    second.close()
+
+
+def test_the_snapshot_on_the_volume_is_always_a_whole_database(tmp_path):
+    import sqlite3
+
+    volume = tmp_path / "volume"
+    store = ResultStore(volume, working_copy=tmp_path / "local.db", sync_interval_s=0)
+    for _ in range(3):
+        store.save(result())
+        store.sync()
+        copy = sqlite3.connect(volume / "index.db")
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        copy.close()
+    store.close()  # the background sync, too, has finished
+    assert not [p for p in volume.iterdir() if p.name.endswith(".tmp")]
+    store.close()
+
+
+# --- migrating a folder store ---------------------------------------------------------------------------
+
+
+def write_folder_result(root: Path, rid: str, created_at: float, published: bool, prompt: str) -> None:
+    folder = root / "results" / rid
+    folder.mkdir(parents=True)
+    (folder / "image-0.png").write_bytes(PNG)
+    record = {"kind": "image", "parameters": {"prompt": prompt}, "seed": 3, "id": rid, "created_at": created_at,
+              "files": [{"name": "image-0.png", "mime": "image/png", "bytes": len(PNG)}], "published": published,
+              "owner_hash": hashlib.sha256(f"token-{rid}".encode()).hexdigest()}
+    (folder / "record.json").write_text(json.dumps(record))
+
+
+def test_a_folder_store_is_migrated_on_first_open(tmp_path):
+    root = tmp_path / "store"
+    ids = [f"{c}" * 16 for c in "ABCDE"]
+    for i, rid in enumerate(ids):
+        write_folder_result(root, rid, created_at=1000.0 + i, published=i % 2 == 0, prompt=f"fox number {i}")
+    (root / "results" / "FFFFFFFFFFFFFFFF").mkdir()  # a crash leftover, never served
+    (root / "incoming" / "GGGGGGGGGGGGGGGG").mkdir(parents=True)
+
+    store = ResultStore(root)
+    assert not (root / "results").exists() and not (root / "incoming").exists()
+    assert [r["id"] for r in store.list(published_only=False)] == ids[::-1]  # the old order, newest first
+    assert [r["id"] for r in store.list()] == [ids[4], ids[2], ids[0]]
+    assert [r["id"] for r in store.list(search="number 3", published_only=False)] == [ids[3]]
+    record = store.get(ids[1])
+    assert record["seed"] == 3 and record["created_at"] == 1001.0 and record["published"] is False
+    assert store.media_path(ids[1], "image-0.png")[0].read_bytes() == PNG
+    assert store.is_owner(ids[1], f"token-{ids[1]}")
+    assert len(media_files(store)) == 5 and store.usage()["bytes"] == 5 * len(PNG)
+    assert [r["id"] for r in ResultStore(root).list(published_only=False)] == ids[::-1]  # once only
+
+
+def test_a_migration_cut_off_midway_finishes_on_the_next_open(tmp_path):
+    root = tmp_path / "store"
+    ids = [f"{c}" * 16 for c in "ABC"]
+    for i, rid in enumerate(ids):
+        write_folder_result(root, rid, created_at=1000.0 + i, published=True, prompt="owl")
+    # As if the first try moved A's media and committed its row, then died before removing its folder.
+    from ui.store.database import Database, insert_result
+
+    db = Database(root / "index.db")
+    (root / "media" / "AA").mkdir(parents=True)
+    os.replace(root / "results" / ids[0] / "image-0.png", root / "media" / "AA" / f"{ids[0]}-image-0.png")
+    with db.write() as conn:
+        insert_result(conn, {**json.loads((root / "results" / ids[0] / "record.json").read_text())}, published=True,
+                      owner_hash="x" * 64)
+    db.close()
+
+    store = ResultStore(root)
+    assert [r["id"] for r in store.list()] == ids[::-1] and len(store) == 3
+    assert all(store.media_path(rid, "image-0.png")[0].read_bytes() == PNG for rid in ids)
+
+
+def test_a_result_from_atelier_generate_in_another_process_shows_up_in_an_open_store(tmp_path):
+    """The studio holds its store open while `atelier generate` (a separate process) saves into
+    the same folder: SQLite's locking shares the index, and the next query sees the result."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "shared"
+    studio_side = ResultStore(root)
+    before = studio_side.save(result()).record["id"]  # the studio has the index open (WAL) already
+    out = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "generate", "image", "a heron at dawn", "--preset", "tiny", "--steps", "2",
+         "--seed", "3", "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "ATELIER_RESULTS": str(root)},
+    )
+    assert out.returncode == 0, out.stderr
+    rid = out.stderr.split("saved as result ")[1].split(";")[0]
+    token = out.stderr.split("owner token ")[1].split()[0]
+    assert studio_side.get(rid)["seed"] == 3
+    assert [r["id"] for r in studio_side.list(published_only=False)] == [rid, before]
+    studio_side.set_published(rid, token, True)  # the studio side can act on it, with its owner's token
+    assert [r["id"] for r in studio_side.list(search="heron")] == [rid]
+    assert len(studio_side) == 2

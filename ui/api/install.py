@@ -30,6 +30,7 @@ logo from a CDN, so it is not complete offline.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the fallback route's annotations.
+import contextlib
 from importlib.metadata import version
 from importlib.resources import files
 
@@ -55,6 +56,7 @@ def install_api(app: FastAPI, backend: Backend, store: ResultStore, settings: Ap
     settings = settings or ApiSettings.from_env()
     ctx = ApiContext.build(backend, store, settings)
     app.state.jobs, app.state.api_settings = ctx.jobs, settings
+    _resume_jobs_at_start(app, ctx)
     install_error_handlers(app)
     for router in (generate_router(ctx), jobs_router(ctx), results_router(ctx)):
         app.include_router(router)
@@ -71,6 +73,20 @@ def install_api(app: FastAPI, backend: Backend, store: ResultStore, settings: Ap
         )
     _install_docs(app)
     _finish_openapi(app, bearer=bool(settings.api_tokens))
+
+
+def _resume_jobs_at_start(app: FastAPI, ctx: ApiContext) -> None:
+    """At start-up, deliver the webhooks a restart left owed (ui/generation/jobs.py), rather
+    than waiting for the first request to do it. Wraps whatever lifespan the app has."""
+    outer = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: FastAPI):
+        async with outer(app_) as state:
+            ctx.jobs.resume()
+            yield state
+
+    app.router.lifespan_context = lifespan
 
 
 # --- the rest of /api/ and /results/: JSON 404s and 405s, not the studio's page ----------------

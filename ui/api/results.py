@@ -28,9 +28,10 @@ def results_router(ctx: ApiContext) -> APIRouter:
         kind: Literal["image", "music"] | None = None,
         before: Annotated[str | None, Query(max_length=64, description="`next` from the previous page.")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 24,
+        q: Annotated[str | None, Query(max_length=200, description="Only results whose prompt has these words.")] = None,
     ) -> ResultList:
-        """Published results, newest first."""
-        records = store.list(kind=kind, before=before, limit=limit)
+        """Published results, newest first; `q` searches their prompts."""
+        records = store.list(kind=kind, before=before, limit=limit, search=q)
         base = ctx.base_url(request)
         return ResultList(
             results=[Result(**present(r, base)) for r in records],

@@ -2,21 +2,34 @@
 
 A job is an asyncio task in the web process running the same `generate` path as every
 other entry point (so its result lands in the result store), while its state — queued,
-running, succeeded or failed, with progress — is kept here for polling
-(GET /api/v1/jobs/{id}), streamed to listeners (SSE), and, if the caller gave a
-callback URL, announced by a signed webhook when it ends.
+running, succeeded or failed, with progress — is kept for polling (GET /api/v1/jobs/{id}),
+streamed to listeners (SSE), and, if the caller gave a callback URL, announced by a signed
+webhook when it ends.
+
+Durable: each job's state is written to the store's index (ui/store/jobs.py) when it is
+accepted and as it changes (progress at most once a second), so an id once given out
+always answers. The process that opens a store runs its jobs (one server per store: the
+single web container on Modal, one `atelier serve` locally); when it starts, jobs the last
+one left queued or running are marked failed with the error code "interrupted" and a
+message saying so, and their webhooks (and any a restart cut short) are delivered. They
+are reported as `failed`, not with a new status, so every client that already stops
+polling at succeeded/failed stops here too; the code tells them apart. Finished jobs stay
+queryable for ATELIER_JOB_TTL seconds.
 
 The owner token of a job's result is issued when the job is accepted (the only response
-the caller is sure to see) and handed to the result when it is saved; it is never part
-of the job's state that anyone polling sees.
+the caller is sure to see) and handed to the result when it is saved; it is held in memory
+only, never written anywhere, and never part of the job's state that anyone polling sees.
 
-Jobs live in memory: finished ones are kept for ATELIER_JOB_TTL seconds, and a restart
-forgets them (their results stay in the store). On Modal the web container awaits the GPU
-classes in these tasks too. `Cls.method.spawn.aio()` was considered, since a spawned call
-survives a restart of the web container; but `spawn` returns only the final value of a
-call, so a generator's progress events would be lost, and the result would still have to
-come back through the web container to be saved. One container (max_containers=1) with
-tasks keeps progress, saving and webhooks in one place.
+GPU work and a web-container restart on Modal: the web container awaits the GPU classes
+in these tasks (`remote_gen.aio`, which streams progress), so a restart loses the work in
+flight, and the job is reported as interrupted. Modal's job-processing pattern (`.spawn()`
+a call, keep its `FunctionCall` id, `FunctionCall.from_id(id).get(timeout=0)` after a
+restart) would let the GPU call outlive the container; it was weighed and not built here:
+`spawn` returns only a call's final value, so progress would have to travel through a
+`modal.Dict`/`modal.Queue`, and the result would still come back through the web
+container to be saved (the index has one writer). None of that can run offline, so it is
+left for a change that can be tested against Modal; the stored job row is where its call
+id would go.
 """
 
 from __future__ import annotations
@@ -43,6 +56,11 @@ JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 Status = Literal["queued", "running", "succeeded", "failed"]
 FINISHED: tuple[Status, ...] = ("succeeded", "failed")
 MAX_FINISHED_KEPT = 10_000
+PROGRESS_WRITE_S = 1.0  # progress is written at most this often; status changes always
+INTERRUPTED = {
+    "code": "interrupted",
+    "message": "The server restarted while this job was waiting or running, and its work was lost: submit it again.",
+}
 
 # (record, base_url) → how a result is shown (with its media URLs); given by the API.
 Present = Callable[[dict, str], dict]
@@ -73,6 +91,22 @@ class JobState:
     def finished(self) -> bool:
         return self.status in FINISHED
 
+    @classmethod
+    def from_row(cls, row: dict, store: ResultStore) -> JobState:
+        """A job as the index has it (one this process is not running)."""
+        result = None
+        if row["result_id"]:
+            try:
+                result = store.get(row["result_id"])
+            except NotFound:  # deleted by its owner since: the job still succeeded
+                result = None
+        webhook = Delivery(**row["webhook"]) if row["webhook"] else None
+        return cls(
+            id=row["id"], kind=row["kind"], base_url=row["base_url"], created_at=row["created_at"],
+            status=row["status"], position=row["position"], progress=row["progress"], started_at=row["started_at"],
+            finished_at=row["finished_at"], result=result, error=row["error"], webhook=webhook,
+        )
+
     def snapshot(self, present: Present) -> dict:
         """The job as anyone holding its id may see it: no owner token, no callback URL."""
         return {
@@ -102,15 +136,25 @@ class JobManager:
     ):
         self.backend = backend
         self.store = store
+        self.table = store.jobs
         self.present = present
         self.webhooks = webhooks
         self.max_active = max_active
         self.ttl_s = ttl_s
-        self._jobs: dict[str, JobState] = {}
+        self._jobs: dict[str, JobState] = {}  # this process's jobs until they and their webhooks end
         self._tasks: set[asyncio.Task] = set()  # strong references: the loop only keeps weak ones
+        self._progress_written: dict[str, float] = {}
+        self._last_prune = 0.0
+        # Whatever the last process left unfinished can't finish now: say so, and announce it.
+        interrupted = self.table.interrupt_unfinished(INTERRUPTED)
+        if interrupted:
+            log.warning("%d job(s) were interrupted by a restart", len(interrupted))
+        self._to_announce = self.table.undelivered()
+        self._announcing = False
 
     def submit(self, job: Job, base_url: str, callback_url: str | None = None) -> tuple[JobState, str]:
         """Start a checked job; returns its state and the owner token its result will have."""
+        self.resume()
         self._prune()
         if self.active() >= self.max_active:
             raise Busy(f"{self.max_active} jobs are already waiting or running: try again in a minute.")
@@ -120,27 +164,30 @@ class JobManager:
         owner_token = state.owner_token = secrets.token_urlsafe(24)
         if callback_url:
             state.webhook = Delivery()
+        # Written before the id is handed out: from here on, that id always answers.
+        self.table.add(state.id, kind=state.kind, status=state.status, base_url=base_url, created_at=state.created_at,
+                       webhook=vars(state.webhook) if state.webhook else None, callback_url=callback_url)
         self._jobs[state.id] = state
-        task = asyncio.create_task(self._run(state, job, callback_url), name=f"atelier-job-{state.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._run(state, job, callback_url), f"atelier-job-{state.id}")
         return state, owner_token
 
     def get(self, job_id: str) -> JobState:
-        self._prune()
-        job = self._jobs.get(job_id) if isinstance(job_id, str) and JOB_ID.match(job_id) else None
-        if job is None:
-            raise NotFound("No job with that id (finished jobs are kept for a while, and not across restarts).")
-        return job
+        self.resume()
+        if not isinstance(job_id, str) or not JOB_ID.match(job_id):
+            raise NotFound("No job with that id.")
+        if (job := self._jobs.get(job_id)) is not None:
+            return job
+        row = self.table.get(job_id)
+        if row is None or (row["finished_at"] is not None and row["finished_at"] < time.time() - self.ttl_s):
+            self._prune()
+            raise NotFound(f"No job with that id (finished jobs are kept for {self.ttl_s:g} s).")
+        return JobState.from_row(row, self.store)
 
     def active(self) -> int:
         return sum(not j.finished for j in self._jobs.values())
 
     def counts(self) -> dict[str, int]:
-        counts = {status: 0 for status in ("queued", "running", "succeeded", "failed")}
-        for job in self._jobs.values():
-            counts[job.status] += 1
-        return counts
+        return {status: 0 for status in ("queued", "running", "succeeded", "failed")} | self.table.counts()
 
     async def events(self, job_id: str) -> AsyncIterator[dict]:
         """The job's state now, then each change as it happens, ending with succeeded or failed."""
@@ -166,6 +213,24 @@ class JobManager:
             pass
         return self.get(job_id)
 
+    def resume(self) -> None:
+        """Deliver the webhooks a restart left owed (interrupted jobs', and deliveries cut short).
+        Needs the event loop: called at start-up (the API's lifespan) and, in case that never
+        ran, on the first request; only the first call does anything."""
+        if self._announcing:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._announcing = True
+        for row in self._to_announce:
+            if row["callback_url"] and self.webhooks is not None:
+                state = JobState.from_row(row, self.store)
+                self._jobs[state.id] = state
+                self._spawn(self._announce(state, row["callback_url"]), f"atelier-job-{state.id}-webhook")
+        self._to_announce = []
+
     # --- running ------------------------------------------------------------------------------
 
     async def _run(self, state: JobState, job: Job, callback_url: str | None) -> None:
@@ -173,10 +238,14 @@ class JobManager:
             async for event in generate(self.backend, self.store, job):
                 if event["type"] == "queued":
                     state.position = event.get("position")
+                    self._save(state, "position")
                     self._publish(state, {"type": "queued", "position": state.position})
                 elif event["type"] == "progress":
                     self._start(state)
                     state.progress = {k: event[k] for k in ("done", "total", "stage")}
+                    if time.monotonic() - self._progress_written.get(state.id, 0) >= PROGRESS_WRITE_S:
+                        self._progress_written[state.id] = time.monotonic()
+                        self._save(state, "progress")
                     self._publish(state, {"type": "progress", **state.progress})
                 elif event["type"] == "saved":
                     self._start(state)
@@ -191,25 +260,49 @@ class JobManager:
             state.status, state.error = "failed", {"code": code, "message": message}
         state.owner_token = None
         state.finished_at = time.time()
+        self._progress_written.pop(state.id, None)
+        self._save(state, "status", "finished_at", "progress", "error", "position")
         self._publish(state, {"type": state.status, "job": state.snapshot(self.present)})
-        if callback_url and self.webhooks and state.webhook:
-            payload = {"event": f"job.{state.status}", "job": state.snapshot(self.present)}
-            await self.webhooks.deliver(callback_url, f"job.{state.status}", payload, state.webhook)
+        await self._announce(state, callback_url)
+
+    async def _announce(self, state: JobState, callback_url: str | None) -> None:
+        """The webhook of a finished job, if it has one; then the job lives in the index only."""
+        try:
+            if callback_url and self.webhooks and state.webhook:
+                payload = {"event": f"job.{state.status}", "job": state.snapshot(self.present)}
+                await self.webhooks.deliver(callback_url, f"job.{state.status}", payload, state.webhook)
+                self._save(state, "webhook")
+        finally:
+            self._jobs.pop(state.id, None)
 
     def _start(self, state: JobState) -> None:
         if state.status == "queued":
             state.status, state.position, state.started_at = "running", None, time.time()
+            self._save(state, "status", "position", "started_at")
             self._publish(state, {"type": "running"})
+
+    def _save(self, state: JobState, *fields: str) -> None:
+        """Write these fields of the job to the index (a few ms at most: local disk)."""
+        values = {name: getattr(state, name) for name in fields}
+        if "webhook" in values:
+            values["webhook"] = vars(state.webhook) if state.webhook else None
+        if state.result is not None:
+            values["result_id"] = state.result["id"]
+        self.table.update(state.id, **values)
 
     def _publish(self, state: JobState, event: dict) -> None:
         for listener in state.listeners:
             listener.put_nowait(event)
 
+    def _spawn(self, coro, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _prune(self) -> None:
-        """Forget finished jobs past their time, and the oldest beyond MAX_FINISHED_KEPT."""
-        cutoff = time.time() - self.ttl_s
-        finished = [j for j in self._jobs.values() if j.finished]
-        expired = [j for j in finished if j.finished_at is not None and j.finished_at < cutoff]
-        overflow = sorted(finished, key=lambda j: j.finished_at or 0)[: max(0, len(finished) - MAX_FINISHED_KEPT)]
-        for job in (*expired, *overflow):
-            self._jobs.pop(job.id, None)
+        """Forget finished jobs past their time, and the oldest beyond MAX_FINISHED_KEPT
+        (at most once a minute: get() already hides expired ones)."""
+        if time.monotonic() - self._last_prune < 60:
+            return
+        self._last_prune = time.monotonic()
+        self.table.prune(time.time() - self.ttl_s, MAX_FINISHED_KEPT)

@@ -1,11 +1,12 @@
-"""The gallery, /gallery: published results newest first, filtered by kind, paged with htmx
-(the "More" button asks for the next cards only; without JS it is an ordinary link)."""
+"""The gallery, /gallery: published results newest first, filtered by kind, searched by prompt,
+paged with htmx (the "More" button asks for the next cards only; without JS it is an ordinary
+link). The search box is a plain GET form: it works without JS, and a search is a link."""
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fasthtml.common import H1, A, Div, Html, Img, Li, Main, Nav, P, Span, Ul
+from fasthtml.common import H1, A, Button, Div, Form, Html, Img, Input, Label, Li, Main, Nav, P, Span, Ul
 
 from ui.pages.layout import clock, document
 from ui.store import covers
@@ -13,18 +14,25 @@ from ui.store import covers
 PAGE_SIZE = 24
 EAGER = 4  # cards in view on a first load (two rows on a phone): fetched at once, the first first
 SIZES = "(max-width: 640px) 46vw, 280px"  # a card's width in CSS pixels (assets/pages.css .cards)
+MAX_SEARCH = 200  # characters of a search kept (the store uses its first few words)
 
 
-def gallery_page(records: list[dict], cards, kind: str | None, before: str | None, site: str, asset) -> Html:
+def gallery_page(
+    records: list[dict], cards, kind: str | None, before: str | None, site: str, asset, search: str | None = None
+) -> Html:
     heading = {"image": "Images", "music": "Music"}.get(kind, "Everything")
     newest = records[0] if records else None
+    if search:
+        empty = f"Nothing shared here matches “{search}”." if before is None else "No more results."
+    else:
+        empty = "Nothing shared here yet." if before is None else "No more results."
     return document(
-        title="Gallery · Atelier",
+        title=f"“{search}” · Gallery · Atelier" if search else "Gallery · Atelier",
         description="Images and music people made with Atelier and chose to share.",
         canonical=f"{site}/gallery" + (f"?kind={kind}" if kind else ""),
         image=(f"{site}/r/{newest['id']}/cover.png", "The newest shared result") if newest else None,
         og_title="The Atelier gallery",
-        indexable=before is None,
+        indexable=before is None and not search,  # searches are endless pages of repeats to a crawler
         asset=asset,
         scripts=["htmx.min.js", "pages.js"],
         main=Main(
@@ -32,18 +40,19 @@ def gallery_page(records: list[dict], cards, kind: str | None, before: str | Non
                 Div(H1("Gallery"), P("Images and music people made here and chose to share.", cls="lede")),
                 Nav(
                     *[
-                        A(label, href="/gallery" + (f"?kind={k}" if k else ""), aria_current="page" if k == kind else None)
+                        A(label, href=gallery_url(k, search), aria_current="page" if k == kind else None)
                         for k, label in ((None, "Everything"), ("image", "Images"), ("music", "Music"))
                     ],
                     cls="filters",
                     aria_label="Show",
                 ),
+                search_form(kind, search),
                 cls="gallery-head",
             ),
             Ul(cards, id="cards", cls="cards", aria_label=heading)
             if records
             else Div(
-                P("Nothing shared here yet." if before is None else "No more results."),
+                P(empty),
                 P("Make something in the ", A("studio", href="/"), ", open its link, and press Publish."),
                 cls="empty",
             ),
@@ -52,12 +61,34 @@ def gallery_page(records: list[dict], cards, kind: str | None, before: str | Non
     )
 
 
-def gallery_cards(records: list[dict], kind: str | None, more: bool, first_page: bool = True) -> tuple:
+def search_form(kind: str | None, search: str | None) -> Form:
+    """Search the prompts: a GET form, so it works without JS and a search is a link to share."""
+    return Form(
+        Label("Search prompts", fr="gallery-search", cls="visually-hidden"),
+        Input(type="search", name="q", id="gallery-search", value=search or "", placeholder="Search prompts",
+              maxlength=MAX_SEARCH, autocomplete="off"),
+        *([Input(type="hidden", name="kind", value=kind)] if kind else []),
+        Button("Search", type="submit", cls="button"),
+        action="/gallery",
+        method="get",
+        role="search",
+        cls="gallery-search",
+    )
+
+
+def gallery_url(kind: str | None, search: str | None = None) -> str:
+    query = urlencode({k: v for k, v in (("kind", kind), ("q", search)) if v})
+    return "/gallery" + (f"?{query}" if query else "")
+
+
+def gallery_cards(
+    records: list[dict], kind: str | None, more: bool, search: str | None = None, first_page: bool = True
+) -> tuple:
     """The cards; on a page's first load the top ones load eagerly (the first is its LCP),
     while cards the "More" button brings in load lazily."""
     cards = [card(r, position=i if first_page else EAGER + i) for i, r in enumerate(records)]
     if more:
-        query = urlencode({k: v for k, v in (("kind", kind), ("before", records[-1]["id"])) if v})
+        query = urlencode({k: v for k, v in (("kind", kind), ("q", search), ("before", records[-1]["id"])) if v})
         cards.append(
             Li(
                 A("More", href=f"/gallery?{query}", hx_get=f"/gallery?{query}", hx_target="closest li", hx_swap="outerHTML", cls="button"),

@@ -9,8 +9,8 @@ owner.py, and the frame they share in layout.py.
     POST /r/{id}/publish          owner only (header X-Owner-Token): list it in the gallery
     POST /r/{id}/unpublish        owner only: back to unlisted (still reachable by its link)
     POST /r/{id}/delete           owner only: gone for good
-    GET  /gallery                 published results, newest first; ?kind=image|music; ?before=<id>
-                                  pages on (htmx asks for the next cards only, without the page)
+    GET  /gallery                 published results, newest first; ?kind=image|music; ?q=<words> searches
+                                  the prompts; ?before=<id> pages on (htmx asks for the next cards only)
     GET  /pages-assets/{name}     the pages' CSS and JS, and the vendored htmx: no CDN at run time
 
 Server-rendered, and every string a visitor typed goes through FastHTML's escaping (text and
@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse
 
 from ui.errors import NotFound
-from ui.pages.gallery import PAGE_SIZE, gallery_cards, gallery_page
+from ui.pages.gallery import MAX_SEARCH, PAGE_SIZE, gallery_cards, gallery_page
 from ui.pages.layout import (
     ASSET_ROUTE,
     ASSET_TYPES,
@@ -111,18 +111,20 @@ def build_pages(store: ResultStore) -> FastHTML:
     # --- the gallery --------------------------------------------------------------------------
 
     @pages.get("/gallery")
-    def gallery(req: Request, kind: str | None = None, before: str | None = None):
+    def gallery(req: Request, kind: str | None = None, before: str | None = None, q: str | None = None):
         kind = kind or None
         if kind is not None and kind not in KINDS:
             return problem(400, "No such kind", f"The gallery shows images or music, not “{clip(kind, 40)}”.", asset)
         if before is not None and not ID_PATTERN.match(before):
             return problem(400, "Broken page link", "That gallery page link is incomplete.", asset)
-        found = store.list(published_only=True, kind=kind, before=before, limit=PAGE_SIZE + 1)
+        search = " ".join((q or "").split())[:MAX_SEARCH] or None
+        found = store.list(published_only=True, kind=kind, before=before, limit=PAGE_SIZE + 1, search=search)
         records, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
-        cards = gallery_cards(records, kind, more, first_page=before is None and "hx-request" not in req.headers)
+        cards = gallery_cards(records, kind, more, search, first_page=before is None and "hx-request" not in req.headers)
         if "hx-request" in req.headers:  # the "More" button: just the next cards
             return html_response(cards, vary="HX-Request")
-        return html_response(gallery_page(records, cards, kind, before, site_url(req), asset), vary="HX-Request")
+        page = gallery_page(records, cards, kind, before, site_url(req), asset, search)
+        return html_response(page, indexable=search is None, vary="HX-Request")
 
     @pages.get("/gallery/")
     def gallery_slash(req: Request):

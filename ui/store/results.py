@@ -1,21 +1,30 @@
-"""The result store: every generation's files and its JSON record, in one folder.
+"""The result store: every generation's media files, and its record in the store's index.
 
-    <root>/results/<id>/record.json      prompt, parameters, seed, model, timings, files, ...
-    <root>/results/<id>/image-0.png      the media, named as the model named them
-    <root>/incoming/<id>/                results being written (renamed into results/ whole)
+    <root>/index.db                         the index (ui/store/database.py): records, jobs, search
+    <root>/media/<id[:2]>/<id>-<name>       the media, named as the model named them
 
 A local folder by default (ATELIER_RESULTS, else ~/.cache/atelier/results); on Modal a
-Volume mounted in the web container, committed after changes (`on_change`, called from a
-background thread; changes made while it runs are covered by one more call). Writes
-are atomic: a result's folder is written beside the store and renamed into place, a record
-is replaced with os.replace. Ids are random and checked against one pattern before any
-path is built, and media are only served when the record lists them (with a media type
-from a short allowlist), so nothing outside the store is reachable.
+Volume mounted in the web container, with the index's working copy on local disk
+(`working_copy`) written back in batches: database.py says why. Media files are written
+once and never rewritten, and a result costs only its media files (no folder, no record
+file): one file for an image or a clip, against three or more in the folder-per-result
+layout this store replaces (migrated on first open, ui/store/migrate.py).
 
-An in-memory index answers lookups and listings without reading the folder per request.
-It is built at start and brought up to date when the results folder changes under it (its
-mtime moves), so results saved by another process — `atelier generate` next to a running
-studio — show up without a restart.
+A save is two short transactions around the file writes: the id is noted as `loose`
+first, the files are written, then the record goes in and the note comes out, at once. A
+crash in between leaves a loose id, whose files are removed when a store next opens it;
+no record ever points at a file that is not whole. Records, the published flag and the
+owner's hash change in the database only.
+
+Ids are random and checked against one pattern before any path is built, and media are
+only served when the record lists them (with a media type from a short allowlist), so
+nothing outside the store is reachable. Listings page by keyset (the `seq` of the last
+result shown), so the hundredth page costs what the first does; the gallery's prompt
+search is SQLite FTS5.
+
+Several processes may use one store folder at once (`atelier generate` beside a running
+studio): they share the index through SQLite's locking, and each query sees the others'
+committed changes.
 
 Limits (ATELIER_RESULTS_MAX_COUNT and _MAX_SIZE, ui/settings.py): the oldest results are
 removed first, never the one just saved.
@@ -34,7 +43,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -42,7 +50,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ui.errors import Forbidden, NotFound
-from ui.settings import results_limits, results_root
+from ui.settings import results_database, results_limits, results_root, results_sync_interval
+from ui.store.database import Database, insert_result, restore
+from ui.store.jobs import JobTable
+from ui.store.migrate import migrate_folder_store
 
 log = logging.getLogger("atelier.store")
 
@@ -50,8 +61,12 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Served with this type from the studio's own origin: nothing a browser would run (no HTML, no SVG).
 MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "audio/wav", "audio/mpeg", "audio/flac", "audio/ogg"})
-# A folder in incoming/ older than this was left by a crash; younger ones may be another process's write.
-_STALE_INCOMING_S = 3600
+# A save begun longer ago than this and never finished was cut off by a crash; a younger one
+# may be another process writing right now.
+_STALE_SAVE_S = 3600
+INDEX_NAME = "index.db"
+# Words of a search that count (FTS5 syntax in a visitor's text is never passed through).
+_MAX_SEARCH_TERMS = 8
 
 
 @dataclass(frozen=True)
@@ -67,74 +82,108 @@ class ResultStore:
         max_results: int | None = None,
         max_bytes: int | None = None,
         on_change: Callable[[], None] | None = None,
+        working_copy: Path | None = None,
+        sync_interval_s: float | None = None,
     ):
+        """`on_change` is called (from a background thread, at most once per `sync_interval_s`,
+        changes meanwhile batched) after the store changed: e.g. commit a Modal Volume. With a
+        `working_copy` (a path on local disk), the index is kept there and snapshotted into
+        <root>/index.db before each such call; see database.py."""
         env_count, env_bytes = results_limits()
         self.root = Path(root or results_root())
         self.max_results = max_results or env_count
         self.max_bytes = max_bytes or env_bytes
-        self._on_change = on_change  # e.g. commit a Modal Volume
+        self._media = self.root / "media"
+        self._media.mkdir(parents=True, exist_ok=True)
+        self._snapshot_to = self.root / INDEX_NAME if working_copy is not None else None
+        if working_copy is not None:
+            working_copy = Path(working_copy)
+            if not working_copy.exists() and self._snapshot_to.exists():
+                restore(self._snapshot_to, working_copy)  # a fresh container: start from the last snapshot
+            db_path = working_copy
+        else:
+            db_path = results_database() if root is None else None
+            db_path = db_path or self.root / INDEX_NAME
+        self.db = Database(db_path)
+        self.jobs = JobTable(self.db, self._changed)
+        self._on_change = on_change
+        self.sync_interval_s = results_sync_interval() if sync_interval_s is None else sync_interval_s
+        self.snapshots = 0  # how many snapshots were written (bench/bench_store.py reads these)
+        self.snapshot_bytes = 0
         self._pending_change = threading.Event()
-        if on_change is not None:
+        self._closed = threading.Event()
+        self._sync_lock = threading.Lock()
+        migrated = migrate_folder_store(self.root, self.db, self._media_file, MEDIA_TYPES)
+        self._clean_loose()
+        if on_change is not None or self._snapshot_to is not None:
             # Its own thread: a Volume commit is a blocking call that may take a while, and the
             # store is used from the event loop too. Changes that arrive meanwhile share one call.
-            threading.Thread(target=self._report_changes, name="atelier-store-changes", daemon=True).start()
-        self._results = self.root / "results"
-        self._incoming = self.root / "incoming"
-        self._results.mkdir(parents=True, exist_ok=True)
-        self._incoming.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._index: dict[str, dict] = {}  # id → record, oldest first
-        self._seen_mtime: int | None = None
-        self._remove_stale_incoming()
-        self._refresh(force=True)
+            self._sync_thread = threading.Thread(target=self._report_changes, name="atelier-store-changes", daemon=True)
+            self._sync_thread.start()
+            if migrated:
+                self._changed()
 
     # --- writing --------------------------------------------------------------------------
 
     def save(self, result: dict) -> Saved:
         """Store a model's result event (files + record); returns the public record and owner secret."""
+        for f in result["files"]:  # all checked before anything is written
+            if not _FILE_NAME.match(f["name"]) or f["name"] == "record.json":
+                raise ValueError(f"unsafe file name from the model: {f['name']!r}")
+            if f["mime"] not in MEDIA_TYPES:
+                raise ValueError(f"media type {f['mime']!r} is not one the store serves")
+        if len({f["name"] for f in result["files"]}) != len(result["files"]):
+            raise ValueError("two files from the model have the same name")
         result_id = secrets.token_urlsafe(12)
         owner_token = secrets.token_urlsafe(24)
-        files = []
-        staging = self._incoming / result_id
-        staging.mkdir()
+        created_at = time.time()
+        with self.db.write() as db:
+            db.execute("INSERT INTO loose (id, since) VALUES (?, ?)", (result_id, created_at))
+        written: list[Path] = []
         try:
+            files = []
             for f in result["files"]:
-                if not _FILE_NAME.match(f["name"]) or f["name"] == "record.json":
-                    raise ValueError(f"unsafe file name from the model: {f['name']!r}")
-                if f["mime"] not in MEDIA_TYPES:
-                    raise ValueError(f"media type {f['mime']!r} is not one the store serves")
-                _write_bytes(staging / f["name"], f["data"])
+                path = self._media_file(result_id, f["name"])
+                _write_bytes(path, f["data"])
+                written.append(path)
                 files.append({"name": f["name"], "mime": f["mime"], "bytes": len(f["data"])})
-            record = {
-                **result["record"],
-                "id": result_id,
-                "created_at": time.time(),
-                "files": files,
-                "published": False,
-                "owner_hash": _hash(owner_token),
-            }
-            _write_json(staging / "record.json", record)
-            os.rename(staging, self._results / result_id)  # the result appears whole, or not at all
+            record = {**result["record"], "id": result_id, "created_at": created_at, "files": files}
+            owner_hash = _hash(owner_token)
+            with self.db.write() as db:
+                insert_result(db, record, published=False, owner_hash=owner_hash)
+                db.execute("DELETE FROM loose WHERE id = ?", (result_id,))
+                evicted = self._evict(db, keep=result_id)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            for path in written:  # only what this save wrote: never another result's files
+                path.unlink(missing_ok=True)
+            with self.db.write() as db:
+                db.execute("DELETE FROM loose WHERE id = ?", (result_id,))
             raise
-        with self._lock:
-            self._index[result_id] = record
-            self._enforce_limits()
+        for gone in evicted:
+            self._finish_removal(gone)
         self._changed()
-        return Saved(record=public(record), owner_token=owner_token)
+        return Saved(record=public({**record, "published": False}), owner_token=owner_token)
 
     def set_published(self, result_id: str, owner_token: str | None, published: bool) -> dict:
-        return public(self._update(result_id, owner_token, published=published))
+        with self.db.write() as db:
+            self._owned(result_id, owner_token)
+            db.execute("UPDATE results SET published = ? WHERE id = ?", (int(published), result_id))
+            record = self._record(result_id)
+        self._changed()
+        return public(record)
 
     def set_owner_token(self, result_id: str, owner_token: str | None, new_owner_token: str) -> None:
         """Hand ownership to another secret (async jobs issue theirs before the result exists)."""
-        self._update(result_id, owner_token, owner_hash=_hash(new_owner_token))
+        with self.db.write() as db:
+            self._owned(result_id, owner_token)
+            db.execute("UPDATE results SET owner_hash = ? WHERE id = ?", (_hash(new_owner_token), result_id))
+        self._changed()
 
     def delete(self, result_id: str, owner_token: str | None) -> None:
-        with self._lock:
+        with self.db.write() as db:
             self._owned(result_id, owner_token)
-            self._remove(result_id)
+            _forget(db, result_id)
+        self._finish_removal(result_id)
         self._changed()
 
     # --- reading --------------------------------------------------------------------------
@@ -148,37 +197,51 @@ class ResultStore:
         record = self._record(result_id)
         for f in record["files"]:
             if f["name"] == name:
-                return self._results / result_id / f["name"], f["mime"]
+                return self._media_file(result_id, f["name"]), f["mime"]
         raise NotFound(f"Result {result_id} has no file named {name!r}.")
 
     def list(
-        self, *, published_only: bool = True, kind: str | None = None, before: str | None = None, limit: int = 24
+        self,
+        *,
+        published_only: bool = True,
+        kind: str | None = None,
+        before: str | None = None,
+        limit: int = 24,
+        search: str | None = None,
     ) -> list[dict]:
-        """Newest first. `before` is the id of the last result of the previous page."""
-        self._refresh()
-        with self._lock:
-            records = list(self._index.values())
-        records.reverse()
+        """Newest first. `before` is the id of the last result of the previous page; `search`
+        keeps results whose prompt has every word of it (any case, accents folded)."""
+        match = search_expression(search) if search else None
+        # A search walks the full-text index newest first (its rowid is -seq: database.py) and
+        # stops at the LIMIT; "seq IN (matches)" would collect every match first, which for a
+        # common word is half the store.
+        where, args = (["results_fts MATCH ?"], [match]) if match else ([], [])
+        if published_only:
+            where.append("r.published = 1")
+        if kind:
+            where.append("r.kind = ?")
+            args.append(kind)
         if before is not None:
-            ids = [r["id"] for r in records]
-            records = records[ids.index(before) + 1 :] if before in ids else []
-        picked = []
-        for r in records:
-            if (published_only and not r["published"]) or (kind and r.get("kind") != kind):
-                continue
-            picked.append(public(r))
-            if len(picked) >= limit:
-                break
-        return picked
+            rows = self.db.query("SELECT seq FROM results WHERE id = ?", (before,)) if _valid_id(before) else []
+            if not rows:
+                return []  # a page after a result that is gone (or never was): nothing follows it
+            where.append("f.rowid > ?" if match else "r.seq < ?")
+            args.append(-rows[0]["seq"] if match else rows[0]["seq"])
+        if match:
+            sql = "SELECT r.* FROM results_fts f JOIN results r ON r.seq = -f.rowid"
+            order = "f.rowid"
+        else:
+            sql, order = "SELECT r.* FROM results r", "r.seq DESC"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order} LIMIT ?"
+        return [public(_from_row(row)) for row in self.db.query(sql, (*args, limit))]
 
     def __len__(self) -> int:
-        return len(self._index)
+        return self.db.query("SELECT count FROM totals")[0]["count"]
 
     def usage(self) -> dict:
         """How full the store is, against its limits."""
-        with self._lock:
-            used = _total_bytes(self._index.values())
-            return {"results": len(self._index), "bytes": used, "max_results": self.max_results, "max_bytes": self.max_bytes}
+        count, used = self.db.query("SELECT count, bytes FROM totals")[0]
+        return {"results": count, "bytes": used, "max_results": self.max_results, "max_bytes": self.max_bytes}
 
     def is_owner(self, result_id: str, owner_token: str | None) -> bool:
         try:
@@ -187,19 +250,47 @@ class ResultStore:
         except (NotFound, Forbidden):
             return False
 
+    # --- keeping the Volume (or whoever listens) up to date --------------------------------
+
+    def sync(self) -> None:
+        """Snapshot the working copy (if any) and report the change now; the background thread
+        does this on its own, in batches."""
+        with self._sync_lock:
+            if self._snapshot_to is not None:
+                self.snapshot_bytes += self.db.snapshot(self._snapshot_to)
+                self.snapshots += 1
+            if self._on_change is not None:
+                self._on_change()
+
+    def close(self) -> None:
+        """Write out what is pending (the last snapshot and commit) and stop. Call at shutdown."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        thread = getattr(self, "_sync_thread", None)
+        if thread is None:
+            return
+        self._pending_change.set()  # wakes the thread, which sees _closed and ends
+        thread.join(timeout=60)  # a sync in flight finishes first: then ours is the last word
+        try:
+            self.sync()
+        except Exception:
+            log.exception("result store: the last sync at shutdown failed")
+
     # --- internals ------------------------------------------------------------------------
 
+    def _media_file(self, result_id: str, name: str) -> Path:
+        # Shards by the id's first two characters (at most 64² folders): no folder holds more
+        # than a few hundred files even at the Volume's limits, and there is no folder per result.
+        return self._media / result_id[:2] / f"{result_id}-{name}"
+
     def _record(self, result_id: str) -> dict:
-        if not isinstance(result_id, str) or not ID_PATTERN.match(result_id):
+        if not _valid_id(result_id):
             raise NotFound("No result with that id.")
-        with self._lock:
-            record = self._index.get(result_id)
-        if record is None and self._refresh():  # perhaps saved by another process just now
-            with self._lock:
-                record = self._index.get(result_id)
-        if record is None:
+        rows = self.db.query("SELECT * FROM results WHERE id = ?", (result_id,))
+        if not rows:
             raise NotFound("No result with that id.")
-        return record
+        return _from_row(rows[0])
 
     def _owned(self, result_id: str, owner_token: str | None) -> dict:
         record = self._record(result_id)
@@ -209,71 +300,80 @@ class ResultStore:
             raise Forbidden("That owner token does not match this result.")
         return record
 
-    def _update(self, result_id: str, owner_token: str | None, **changes) -> dict:
-        # Under the lock, so a delete can't remove the folder between the check and the write
-        # (which would fail, or bring a deleted result back into the index).
-        with self._lock:
-            record = self._owned(result_id, owner_token)
-            updated = {**record, **changes}
-            _write_json(self._results / result_id / "record.json", updated)
-            self._index[result_id] = updated
-        self._changed()
-        return updated
+    def _evict(self, db, keep: str) -> list[str]:
+        """Oldest first, drop results until both the count and the size fit; never `keep`, the
+        one just saved. Inside the save's transaction; the files go after it commits."""
+        gone = []
+        count, total = db.execute("SELECT count, bytes FROM totals").fetchone()
+        while count > 1 and (count > self.max_results or total > self.max_bytes):
+            oldest = db.execute("SELECT id, bytes FROM results WHERE id != ? ORDER BY seq LIMIT 1", (keep,)).fetchone()
+            if oldest is None:
+                break
+            log.info("store full: removing result %s, the oldest", oldest["id"])
+            _forget(db, oldest["id"])
+            gone.append(oldest["id"])
+            count, total = count - 1, total - oldest["bytes"]
+        return gone
 
-    def _refresh(self, force: bool = False) -> bool:
-        """Bring the index in line with the results folder if it changed; True if it did."""
-        try:
-            mtime = self._results.stat().st_mtime_ns
-        except OSError:
-            return False
-        if not force and mtime == self._seen_mtime:
-            return False
-        with self._lock:
-            self._seen_mtime = mtime
-            on_disk = {name for name in os.listdir(self._results) if ID_PATTERN.match(name)}
-            for gone in self._index.keys() - on_disk:
-                del self._index[gone]
-            new = [r for name in on_disk - self._index.keys() if (r := _load_record(self._results / name))]
-            if new:
-                merged = sorted([*self._index.values(), *new], key=lambda r: r["created_at"])
-                self._index = {r["id"]: r for r in merged}
-        return True
+    def _finish_removal(self, result_id: str) -> None:
+        self._remove_files(result_id)
+        with self.db.write() as db:
+            db.execute("DELETE FROM loose WHERE id = ?", (result_id,))
 
-    def _remove_stale_incoming(self) -> None:
-        cutoff = time.time() - _STALE_INCOMING_S
-        for leftover in self._incoming.iterdir():
-            try:
-                if leftover.stat().st_mtime < cutoff:
-                    shutil.rmtree(leftover, ignore_errors=True)
-            except OSError:
-                continue
+    def _remove_files(self, result_id: str) -> None:
+        # Every file of the id, listed or not (a save cut short never got its record). Ids are
+        # 16 characters from [A-Za-z0-9_-]: no glob metacharacters, and "<id>-" prefixes no
+        # other id's files.
+        for path in (self._media / result_id[:2]).glob(f"{result_id}-*"):
+            path.unlink(missing_ok=True)
 
-    def _enforce_limits(self) -> None:
-        """Oldest first, drop results until both the count and the size fit; never the newest,
-        the one just saved (the index is in age order). Lock held."""
-        total = _total_bytes(self._index.values())
-        while len(self._index) > 1 and (len(self._index) > self.max_results or total > self.max_bytes):
-            oldest = next(iter(self._index))
-            total -= _total_bytes([self._index[oldest]])
-            log.info("store full: removing result %s, the oldest", oldest)
-            self._remove(oldest)
-
-    def _remove(self, result_id: str) -> None:
-        self._index.pop(result_id, None)
-        shutil.rmtree(self._results / result_id, ignore_errors=True)
+    def _clean_loose(self) -> None:
+        """Finish deletions and clear saves a crash cut short (their files, never a record)."""
+        stale = self.db.query("SELECT id FROM loose WHERE since < ?", (time.time() - _STALE_SAVE_S,))
+        for row in stale:
+            log.info("store: removing the files of %s, left by an unfinished save or delete", row["id"])
+            self._finish_removal(row["id"])
 
     def _changed(self) -> None:
         self._pending_change.set()
 
     def _report_changes(self) -> None:
-        assert self._on_change is not None
         while True:
             self._pending_change.wait()
+            if self._closed.is_set():
+                return
+            # Gather what else changes in the next moments into the same snapshot and commit.
+            if self._closed.wait(self.sync_interval_s):
+                return  # close() writes the last one
             self._pending_change.clear()
             try:
-                self._on_change()
-            except Exception:  # the change is on disk; the next call will carry it
-                log.exception("result store: on_change hook failed")
+                self.sync()
+            except Exception:  # the change is in the working copy; the next sync will carry it
+                log.exception("result store: syncing the index (on_change hook) failed")
+                self._pending_change.set()
+
+
+def search_expression(text: str) -> str | None:
+    """A visitor's search as an FTS5 query: each word quoted, all required. Only word
+    characters pass, so nothing a visitor types is read as FTS5 syntax. Whole words, not
+    prefixes: an FTS5 prefix query gathers every match of every word it starts before
+    returning one (11 ms for "warm*" over 100,000 prompts, against 0.06 ms for "warm")."""
+    words = re.findall(r"\w+", text.lower())[:_MAX_SEARCH_TERMS]
+    return " ".join(f'"{w}"' for w in words) or None
+
+
+def _forget(db, result_id: str) -> None:
+    """Drop the record and note its files for removal, in the caller's transaction."""
+    db.execute("DELETE FROM results WHERE id = ?", (result_id,))
+    db.execute("INSERT OR REPLACE INTO loose (id, since) VALUES (?, 0)", (result_id,))
+
+
+def _from_row(row) -> dict:
+    return {**json.loads(row["record"]), "published": bool(row["published"]), "owner_hash": row["owner_hash"]}
+
+
+def _valid_id(result_id) -> bool:
+    return isinstance(result_id, str) and ID_PATTERN.match(result_id) is not None
 
 
 def public(record: dict) -> dict:
@@ -281,41 +381,13 @@ def public(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "owner_hash"}
 
 
-def _load_record(folder: Path) -> dict | None:
-    """A result folder's record, if it is a well-formed one; anything else is never served."""
-    try:
-        record = json.loads((folder / "record.json").read_text())
-        valid = (
-            record["id"] == folder.name
-            and isinstance(record["created_at"], (int, float))
-            and isinstance(record["owner_hash"], str)
-            and all(_FILE_NAME.match(f["name"]) and f["mime"] in MEDIA_TYPES for f in record["files"])
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return record if valid else None
-
-
-def _total_bytes(records) -> int:
-    return sum(f["bytes"] for r in records for f in r["files"])
-
-
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "xb") as f:
+    path.parent.mkdir(exist_ok=True)
+    with open(path, "xb") as f:  # "x": a file is written once, never over another
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        _write_bytes(tmp, json.dumps(data, indent=2).encode())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
