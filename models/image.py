@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import modal
 
-from models import batching, recipes, speed
+from models import batching, previews, recipes, speed
 from models.batching import Batch, Batcher
 from models.device import target_device
 from models.presets import ImagePreset, get_preset
@@ -70,9 +70,21 @@ class ImageGenerator:
         started = time.perf_counter()
         first = batch.jobs[0]
         batch.report(0, first.steps, "denoising")
+        factors = previews.factors_for(self.pipe)
+        throttle = previews.Throttle()
+        starts = [sum(j.num_images for j in batch.jobs[:i]) for i in range(len(batch.jobs))]  # each job's first image
 
         def on_step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
-            batch.report(step + 1, first.steps, "denoising")
+            done = step + 1
+            latents = callback_kwargs.get("latents")
+            # A preview of each job's first image while it forms; none after the last step (the
+            # image itself comes next), and only while previews stay within their time budget.
+            if factors is None or latents is None or done >= first.steps or not throttle.due():
+                batch.report(done, first.steps, "denoising")
+                return callback_kwargs
+            for report, start in zip(batch.reports, starts, strict=True):
+                data = throttle.timed(lambda: previews.preview_bytes(latents[start], factors))
+                report(done, first.steps, "denoising", preview={"mime": previews.MIME, "data": data})
             return callback_kwargs
 
         # One prompt and one generator per image. A job's images share its generator, drawn in

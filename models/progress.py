@@ -5,6 +5,7 @@ The model classes' methods are generators, so the same events reach a caller in-
 Events are plain dicts so they cross process boundaries without our classes:
 
     {"type": "progress", "done": 3, "total": 8, "stage": "denoising"}
+    {"type": "progress", ..., "preview": {"mime": "image/webp", "data": b"..."}}   (images, now and then)
     {"type": "result", "files": [{"name": ..., "mime": ..., "data": b"..."}], "record": {...}}
 
 Web side too: no torch here.
@@ -17,11 +18,14 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-Report = Callable[[int, int, str], None]  # (done, total, stage)
+Report = Callable[..., None]  # (done, total, stage, preview: dict | None = None)
 
 
-def progress_event(done: int, total: int, stage: str) -> dict:
-    return {"type": "progress", "done": done, "total": total, "stage": stage}
+def progress_event(done: int, total: int, stage: str, preview: dict | None = None) -> dict:
+    event = {"type": "progress", "done": done, "total": total, "stage": stage}
+    if preview is not None:
+        event["preview"] = preview  # {"mime": ..., "data": bytes}: what the result looks like so far
+    return event
 
 
 def result_event(files: list[dict], record: dict) -> dict:
@@ -43,7 +47,7 @@ def stream(work: Callable[[Report], Any]) -> Iterator[dict]:
 
     def run() -> None:
         try:
-            outcome["value"] = work(lambda done, total, stage: events.put(progress_event(done, total, stage)))
+            outcome["value"] = work(lambda *progress, **preview: events.put(progress_event(*progress, **preview)))
         except BaseException as e:  # handed to the consumer, which re-raises it
             outcome["error"] = e
         finally:

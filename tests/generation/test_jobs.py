@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
+import io
 import json
 import time
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.support.api_doubles import (
     FailingBackendDouble,
@@ -96,6 +99,25 @@ async def test_a_job_runs_in_the_background_and_streams_its_progress(app_with, b
         # A stream opened after the end gives the final state at once.
         late = sse_events((await asyncio.wait_for(c.get(f"/api/v1/jobs/{job['id']}/events"), 5)).text)
         assert [name for name, _ in late] == ["status"] and late[0][1]["job"]["status"] == "succeeded"
+
+
+async def test_job_events_carry_previews_of_an_image_forming_when_asked(app_with, backend):
+    app = app_with(backend)
+    async with client(app) as c:
+        submitted = await c.post("/api/v1/jobs", json={"kind": "image", "request": {
+            "prompt": "a fox", "steps": 8, "width": 256, "height": 256, "seed": 3}})
+        job_id = submitted.json()["job"]["id"]
+        with_previews, without = await asyncio.wait_for(asyncio.gather(
+            c.get(f"/api/v1/jobs/{job_id}/events", params={"previews": "true"}),
+            c.get(f"/api/v1/jobs/{job_id}/events"),
+        ), 120)
+    previews = [data for name, data in sse_events(with_previews.text) if name == "preview"]
+    assert previews, "no preview in eight steps"
+    for preview in previews:
+        assert preview["mime"] == "image/webp" and 0 < preview["done"] < 8
+        assert Image.open(io.BytesIO(base64.b64decode(preview["data"]))).format == "WEBP"
+    plain = sse_events(without.text)
+    assert plain[-1][0] == "succeeded" and not [name for name, _ in plain if name == "preview"]  # opt-in only
 
 
 async def test_queued_and_running_are_visible_while_a_job_waits(app_with):

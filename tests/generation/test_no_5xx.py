@@ -268,11 +268,17 @@ def test_music_guidance_zero_is_unconditional(run):
     """Guidance 0 is the unconditional model (audiocraft's u + (c - u) × 0): the prompt doesn't matter."""
     clips = [run("music", {"prompt": p, "guidance": 0, "seed": 7, "duration": 1})[1][1]["files"][0]["data"]
              for p in ("a fox", "an entirely different, longer prompt")]
-    assert clips[0] == clips[1]
+    assert samples(clips[0]) == samples(clips[1])  # the audio; the files' recipes name their own prompts
 
 
 def test_music_temperature_near_zero_takes_the_likeliest_token(run):
     """Below 0.01 the temperature means greedy: the same clip as sampling from the top 1 token."""
     near_zero, top_one = (run("music", {"prompt": "a fox", "seed": 7, "duration": 1, **extra})[1][1]["files"][0]["data"]
                           for extra in ({"temperature": 1e-38}, {"top_k": 1, "temperature": 1.0}))
-    assert near_zero == top_one
+    assert samples(near_zero) == samples(top_one)  # the audio; the recipes name their own settings
+
+
+def samples(wav: bytes) -> bytes:
+    """A WAV file's audio frames, without its header and metadata chunks."""
+    with wave.open(io.BytesIO(wav)) as w:
+        return w.readframes(w.getnframes())

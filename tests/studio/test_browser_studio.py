@@ -24,10 +24,14 @@ GENERATION_TIMEOUT_MS = 120_000  # the first call of each tiny model also loads 
 # Records every text the progress bars show, in order, from before the click on.
 RECORD_PROGRESS_JS = """
 window.progressSeen = [];
+window.picturesSeen = [];
 new MutationObserver(() => {
   for (const bar of document.querySelectorAll('[role=progressbar]')) {
     const text = bar.getAttribute('aria-valuetext');
     if (text && window.progressSeen.at(-1) !== text) window.progressSeen.push(text);
+  }
+  for (const img of document.querySelectorAll('#image-gallery img')) {
+    if (img.src && !window.picturesSeen.includes(img.src)) window.picturesSeen.push(img.src);
   }
 }).observe(document.body, {subtree: true, childList: true, attributes: true});
 """
@@ -96,6 +100,9 @@ def test_make_an_image_and_a_clip_with_live_progress(page, site, artifacts):
     done = [int(m.group(1)) for t in steps_seen if (m := re.search(r"(\d+) / 10 steps", t))]
     assert done == sorted(done) and done[-1] >= 5, steps_seen
 
+    pictures = page.evaluate("window.picturesSeen")
+    previews = [src for src in pictures if src.endswith("preview.webp")]
+    assert previews and pictures.index(previews[0]) < len(pictures) - 1, pictures  # the image formed in view first
     image = page.locator("#image-gallery img").first
     expect(image).to_be_visible()
     assert "/gradio_api/file=" in image.get_attribute("src")

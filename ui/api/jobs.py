@@ -6,7 +6,7 @@ The jobs themselves run in ui/generation/jobs.py."""
 from collections.abc import AsyncIterable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from ui.api.context import ApiContext
@@ -54,11 +54,16 @@ def jobs_router(ctx: ApiContext) -> APIRouter:
     @router.get(
         "/jobs/{job_id}/events",
         response_class=EventSourceResponse,
-        responses={**NOT_FOUND, 200: {"description": "status, queued, running, progress, then succeeded or failed"}},
+        responses={**NOT_FOUND, 200: {"description": "status, queued, running, progress (and preview, when asked), "
+                                                     "then succeeded or failed"}},
     )
-    async def job_events(job: Annotated[JobState, Depends(job_of)]) -> AsyncIterable[ServerSentEvent]:
+    async def job_events(
+        job: Annotated[JobState, Depends(job_of)],
+        previews: Annotated[bool, Query(description="Also send `preview` events: a small picture (base64 WEBP) of "
+                                                    "an image as it forms, now and then.")] = False,
+    ) -> AsyncIterable[ServerSentEvent]:
         """Server-sent events: the job's state now, then each change, ending when it finishes."""
-        async for event in ctx.jobs.events(job.id):
+        async for event in ctx.jobs.events(job.id, previews=previews):
             yield ServerSentEvent(data=event, event=event["type"])
 
     return router

@@ -35,6 +35,7 @@ id would go.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import secrets
@@ -85,7 +86,7 @@ class JobState:
     error: dict | None = None  # {"code", "message"}
     webhook: Delivery | None = None
     owner_token: str | None = field(default=None, repr=False)  # until the result takes it
-    listeners: set[asyncio.Queue] = field(default_factory=set, repr=False)
+    listeners: dict[asyncio.Queue, bool] = field(default_factory=dict, repr=False)  # queue → wants previews
 
     @property
     def finished(self) -> bool:
@@ -189,11 +190,12 @@ class JobManager:
     def counts(self) -> dict[str, int]:
         return {status: 0 for status in ("queued", "running", "succeeded", "failed")} | self.table.counts()
 
-    async def events(self, job_id: str) -> AsyncIterator[dict]:
-        """The job's state now, then each change as it happens, ending with succeeded or failed."""
+    async def events(self, job_id: str, previews: bool = False) -> AsyncIterator[dict]:
+        """The job's state now, then each change as it happens, ending with succeeded or failed;
+        with `previews`, also pictures of an image forming ({"type": "preview", "mime", "data": base64})."""
         job = self.get(job_id)
         listener: asyncio.Queue = asyncio.Queue()
-        job.listeners.add(listener)  # before the snapshot, so no change falls in between
+        job.listeners[listener] = previews  # before the snapshot, so no change falls in between
         try:
             snapshot = job.snapshot(self.present)
             yield {"type": "status", "job": snapshot}
@@ -205,7 +207,7 @@ class JobManager:
                 if event["type"] in FINISHED:
                     return
         finally:
-            job.listeners.discard(listener)
+            job.listeners.pop(listener, None)
 
     async def wait(self, job_id: str) -> JobState:
         """Until the job has finished (tests and callers that want to block)."""
@@ -247,6 +249,10 @@ class JobManager:
                         self._progress_written[state.id] = time.monotonic()
                         self._save(state, "progress")
                     self._publish(state, {"type": "progress", **state.progress})
+                    if event.get("preview") and any(state.listeners.values()):  # opt-in: base64 costs
+                        preview = event["preview"]
+                        self._publish(state, {"type": "preview", "done": event["done"], "mime": preview["mime"],
+                                              "data": base64.b64encode(preview["data"]).decode("ascii")})
                 elif event["type"] == "saved":
                     self._start(state)
                     record = event["record"]
@@ -291,8 +297,9 @@ class JobManager:
         self.table.update(state.id, **values)
 
     def _publish(self, state: JobState, event: dict) -> None:
-        for listener in state.listeners:
-            listener.put_nowait(event)
+        for listener, wants_previews in state.listeners.items():
+            if event["type"] != "preview" or wants_previews:
+                listener.put_nowait(event)
 
     def _spawn(self, coro, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -20,7 +20,7 @@ from models.requests import ImageRequest
 from ui.generation import Backend
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
-from ui.studio.run import media_files, run
+from ui.studio.run import media_files, run_with_previews
 from ui.studio.session import History
 from ui.studio.share import ShareRow
 
@@ -154,7 +154,11 @@ class ImageTab:
         ):
             fields = dict(prompt=prompt, negative_prompt=negative_prompt, preset=preset, width=width, height=height,
                           steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images)
-            return await self.show(await run(backend, store, "image", fields, session, progress, describe))
+            async for preview, record in run_with_previews(backend, store, "image", fields, session, progress, describe):
+                if record is None:
+                    yield {self.gallery: [preview]}  # the image forming (models/previews.py)
+                else:
+                    yield await self.show(record)
 
         wire_generation(
             self, generate_image,

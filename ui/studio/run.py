@@ -2,17 +2,18 @@
 
 What the studio adds to the shared path is the browser's view of it: the events become
 gr.Progress updates (queue position while a model is busy, then the model's own steps),
-and the errors a person can act on become gr.Error messages in the page. Nothing here
+previews of an image forming are shown as they arrive, and the errors a person can act on
+become gr.Error messages in the page. Nothing here
 waits on anything but the backend, so one visitor's generation never holds up another's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import gradio as gr
-from gradio.processing_utils import save_file_to_cache
+from gradio.processing_utils import save_bytes_to_cache, save_file_to_cache
 from gradio.utils import get_upload_folder
 
 from models.requests import RequestError, parse
@@ -35,6 +36,18 @@ async def run(
     """Check the fields, run the job, report progress, add the result to the visitor's history;
     its public record, or a gr.Error. Fields left None (by a gradio_client caller, say) take
     the preset's defaults."""
+    async for _preview, record in run_with_previews(backend, store, kind, fields, session, progress, describe):
+        if record is not None:
+            return record
+    raise AssertionError("run_with_previews ends with the record or raises")
+
+
+async def run_with_previews(
+    backend: Backend, store: ResultStore, kind: str, fields: dict, session: History, progress: gr.Progress,
+    describe: Describe,
+) -> AsyncIterator[tuple[str | None, dict | None]]:
+    """As `run`, yielding (path of a preview picture in Gradio's cache, None) whenever the
+    model sends a preview of the result forming, and (None, record) last."""
     try:
         job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
         progress(0, desc="Starting…")
@@ -45,14 +58,23 @@ async def run(
                 case "progress":
                     done, message = describe(event)
                     progress(done, desc=message)
+                    if preview := event.get("preview"):
+                        yield await asyncio.to_thread(_cached_preview, preview), None
                 case "saved":
                     session.add(Entry(event["record"], event["owner_token"]))
-                    return event["record"]
+                    yield None, event["record"]
+                    return
     except RequestError as e:  # from the schema here, or from a remote model's own check
         raise gr.Error(str(e), title="Please check the settings", print_exception=False) from None
     except GenerationError as e:  # the backend has logged it; the visitor gets the sentence
         raise gr.Error(str(e), title="The model couldn't finish", print_exception=False) from None
     raise gr.Error("The model stopped without a result.", print_exception=False)
+
+
+def _cached_preview(preview: dict) -> str:
+    """A preview's bytes as a file Gradio serves (its cache, swept like every output)."""
+    suffix = {"image/webp": "webp", "image/png": "png"}.get(preview.get("mime"), "webp")
+    return save_bytes_to_cache(preview["data"], f"preview.{suffix}", GRADIO_CACHE)
 
 
 def waiting_message(position: int | None) -> str:
