@@ -151,7 +151,7 @@ def pixels(result: dict) -> list[np.ndarray]:
     return [np.asarray(Image.open(io.BytesIO(f["data"]))) for f in result["files"]]
 
 
-def no_progress(*_):
+def no_progress(*_, **__):
     return None
 
 
