@@ -11,7 +11,7 @@ model classes load with `from_pretrained`:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -181,43 +181,30 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
             local=True,
             max_batch=8,
         ),
-        # Random-weight twins of real presets (models/twins.py): the real architecture and
-        # size, built offline, for benchmarks and memory budgets without the hub. Noise only.
-        ImagePreset(
-            name="sd-turbo-twin",
+    ]
+}
+
+# Random-weight twins of real presets (models/twins.py): the real preset's settings, the real
+# architecture and size, built offline, for benchmarks and memory budgets without the hub.
+# Noise only, and never a default (local=False). Their speed options are what bench_models
+# showed to help on a CPU.
+_TAESD_TWIN = BuiltWeights("models.twins:build_taesd_twin", "taesd-twin")
+IMAGE_PRESETS |= {
+    twin.name: twin
+    for twin in (
+        replace(
+            IMAGE_PRESETS["sd-turbo"], name="sd-turbo-twin", local=False, twin_of="sd-turbo",
             weights=BuiltWeights("models.twins:build_sd_turbo_twin", "sd-turbo-twin"),
             summary="random-weight twin of sd-turbo: real size and speed, noise images; for benchmarks",
-            steps=2,
-            guidance=0.0,
-            size=512,
-            max_size=768,
-            max_steps=10,
-            negative_prompt=False,
-            speed=SpeedOptions(
-                fast_decoder=BuiltWeights("models.twins:build_taesd_twin", "taesd-twin"),
-                cpu_bf16=True,
-            ),
-            twin_of="sd-turbo",
-            max_batch=4,  # as sd-turbo
+            speed=SpeedOptions(fast_decoder=_TAESD_TWIN, cpu_bf16=True),
         ),
-        ImagePreset(
-            name="sdxl-turbo-twin",
+        replace(
+            IMAGE_PRESETS["sdxl-turbo"], name="sdxl-turbo-twin", local=False, twin_of="sdxl-turbo",
             weights=BuiltWeights("models.twins:build_sdxl_turbo_twin", "sdxl-turbo-twin"),
             summary="random-weight twin of sdxl-turbo: real size and speed, noise images; for benchmarks (14 GB on disk)",
-            steps=2,
-            guidance=0.0,
-            size=512,
-            max_size=1024,
-            max_steps=10,
-            negative_prompt=False,
-            speed=SpeedOptions(
-                fast_decoder=BuiltWeights("models.twins:build_taesd_twin", "taesd-twin"),
-                cpu_bf16=True,
-            ),
-            twin_of="sdxl-turbo",
-            max_batch=8,  # as sdxl-turbo
+            speed=SpeedOptions(fast_decoder=_TAESD_TWIN, cpu_bf16=True),
         ),
-    ]
+    )
 }
 
 # MultiBand Diffusion for MusicGen's 32 kHz EnCodec tokens (audiocraft only). Snapshot revision.
