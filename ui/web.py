@@ -29,6 +29,7 @@ from ui.api import install_api
 from ui.errors import NotFound, error_response
 from ui.generation import Backend
 from ui.pages import add_pages
+from ui.routing import METHODS, allowed_methods, not_allowed
 from ui.store import ResultStore
 
 
@@ -68,25 +69,11 @@ def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
 
 # --- HTTP methods: HEAD wherever GET answers, 405 wherever a method isn't taken -----------------
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
-
-def allowed_methods(routes, scope: Scope) -> set[str]:
-    """The methods some route (or a mounted app's route) takes at this request's path."""
-    allowed: set[str] = set()
-    for route in routes:
-        if isinstance(route, Mount):
-            match, child = route.matches(scope)
-            inner = getattr(getattr(route.app, "router", None), "routes", None)
-            if match is Match.FULL and inner is not None:
-                allowed |= allowed_methods(inner, {**scope, **child})
-            continue
-        for method in METHODS:
-            if route.matches({**scope, "method": method})[0] is Match.FULL:
-                allowed.add(method)
-    if "GET" in allowed:
-        allowed.add("HEAD")
-    return allowed
+def _allowed(scope: Scope) -> list[str]:
+    """What the app takes at this path; HEAD too wherever GET answers, since HttpMethods answers it."""
+    allowed = allowed_methods(scope["app"].router.routes, scope)
+    return [m for m in METHODS if m in allowed or (m == "HEAD" and "GET" in allowed)]
 
 
 class HttpMethods:
@@ -115,7 +102,7 @@ class HttpMethods:
         async def unless_refused(message: Message) -> None:
             nonlocal refused
             if message["type"] == "http.response.start" and message["status"] in (404, 405):
-                allowed = allowed_methods(asked["app"].router.routes, asked)
+                allowed = _allowed(asked)
                 refused = bool(allowed) and asked["method"] not in allowed
                 if refused:
                     await self._refuse(asked, receive, send, allowed)
@@ -126,12 +113,10 @@ class HttpMethods:
         await self.app(scope, receive, unless_refused)
 
     @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, allowed: set[str] | None = None) -> None:
-        if allowed is None:
-            allowed = allowed_methods(scope["app"].router.routes, scope)
-        listed = ", ".join(m for m in METHODS if m in allowed) or "GET, HEAD"
-        response = error_response(405, "method_not_allowed", f"{scope['method']} is not accepted here; use {listed}.")
-        response.headers["Allow"] = listed
+    async def _refuse(scope: Scope, receive: Receive, send: Send, allowed: list[str] | None = None) -> None:
+        allowed = (_allowed(scope) if allowed is None else allowed) or ["GET", "HEAD"]
+        response = error_response(405, "method_not_allowed", not_allowed(scope["method"], allowed))
+        response.headers["Allow"] = ", ".join(allowed)
         await response(scope, receive, send)
 
     @staticmethod

@@ -38,7 +38,6 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.routing import Match
 
 from ui.api.context import ApiContext
 from ui.api.generate import generate_router
@@ -46,6 +45,7 @@ from ui.api.jobs import jobs_router
 from ui.api.results import results_router
 from ui.api.security import PROTECTED_PREFIX, Guard
 from ui.errors import ApiError, install_error_handlers
+from ui.routing import METHODS, allowed_methods, not_allowed
 from ui.generation import Backend
 from ui.settings import ApiSettings
 from ui.store import ResultStore
@@ -61,7 +61,7 @@ def install_api(app: FastAPI, backend: Backend, store: ResultStore, settings: Ap
     for router in (generate_router(ctx), jobs_router(ctx), results_router(ctx)):
         app.include_router(router)
     for prefix in ("/api", "/results"):  # JSON 404/405 there, rather than the studio's page
-        app.add_api_route(prefix + "/{rest:path}", _unknown_path, methods=_ALL_METHODS, include_in_schema=False)
+        app.add_api_route(prefix + "/{rest:path}", _unknown_path, methods=list(METHODS), include_in_schema=False)
     app.add_middleware(Guard, settings=settings)
     if settings.cors_origins:  # added last, so it is outermost: refusals carry CORS headers too
         app.add_middleware(
@@ -91,31 +91,15 @@ def _resume_jobs_at_start(app: FastAPI, ctx: ApiContext) -> None:
 
 # --- the rest of /api/ and /results/: JSON 404s and 405s, not the studio's page ----------------
 
-_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-
 async def _unknown_path(request: Request, rest: str) -> None:
-    allowed = _allowed_methods(request)
+    # Up to the catch-alls: they take every method, to answer for the paths nothing else takes.
+    allowed = allowed_methods(request.app.router.routes, request.scope,
+                              stop=lambda route: getattr(route, "endpoint", None) is _unknown_path)
     if allowed:
-        raise ApiError(405, "method_not_allowed", f"{request.method} is not accepted here; use {', '.join(allowed)}.",
-                       {"Allow": ", ".join(allowed)})
+        raise ApiError(405, "method_not_allowed", not_allowed(request.method, allowed), {"Allow": ", ".join(allowed)})
     where = request.url.path
     raise ApiError(404, "not_found", f"There is no API endpoint at {where}: see /docs." if where.startswith("/api/")
                    else "There is nothing at this address.")
-
-
-def _allowed_methods(request: Request) -> list[str]:
-    """The methods some route takes at this path: each asked, in routing order, up to the catch-alls."""
-    allowed = []
-    for method in _ALL_METHODS:
-        probe = {**request.scope, "method": method}
-        for route in request.app.router.routes:
-            if getattr(route, "endpoint", None) is _unknown_path:
-                break
-            if route.matches(probe)[0] is Match.FULL:
-                allowed.append(method)
-                break
-    return allowed
 
 
 # --- the reference: /docs and its files, from the fastapi-offline package -----------------------
