@@ -21,7 +21,7 @@ generator, and per-visitor progress (the studio's live bar, the API's job events
 lost; and a class with a batched method may have no other methods. `@modal.concurrent` lets
 one container take several inputs, each a normal generator call, and this batcher groups them.
 
-Web side too: no torch here.
+No torch here: the batcher knows nothing of models, only of jobs, keys and sizes.
 """
 
 from __future__ import annotations
@@ -89,7 +89,6 @@ class Batcher(Generic[Job]):
         self._waiting: list[_Waiting[Job]] = []
         self._changed = threading.Condition()
         self._working = False  # a worker thread is running; it ends when nothing is left to do
-        self.batches_run = 0  # how many calls, for tests and health reports
 
     @property
     def pending(self) -> int:
@@ -175,7 +174,6 @@ class Batcher(Generic[Job]):
             return e
 
     def _call(self, batch: list[_Waiting[Job]]) -> Sequence[Any]:
-        self.batches_run += 1
         outcomes = self._run(Batch([w.job for w in batch], [w.report for w in batch]))
         if len(outcomes) != len(batch):
             raise RuntimeError(f"a batch of {len(batch)} jobs gave {len(outcomes)} outcomes")

@@ -53,6 +53,7 @@ class ImageGenerator:
         self.device = target_device()
         self.pipe.to(self.device)
         speed.apply_runtime(self.spec.speed, getattr(self.pipe, "unet", None), getattr(self.pipe, "vae", None))
+        self.preview_factors = previews.factors_for(self.pipe)  # None: this pipeline's latents get no preview
         self.batcher = Batcher(self._run_batch, key=batch_key, size=lambda job: job.num_images,
                                max_size=self.spec.max_batch, window_s=batching.WINDOW_S,
                                name=f"atelier-batcher-{self.spec.name}")
@@ -70,7 +71,7 @@ class ImageGenerator:
         started = time.perf_counter()
         first = batch.jobs[0]
         batch.report(0, first.steps, "denoising")
-        factors = previews.factors_for(self.pipe)
+        factors = self.preview_factors
         throttle = previews.Throttle()
         starts = [sum(j.num_images for j in batch.jobs[:i]) for i in range(len(batch.jobs))]  # each job's first image
 
