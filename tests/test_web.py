@@ -4,11 +4,9 @@ and 405 with Allow in the one error shape for a method nothing at a path takes."
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.studio.test_studio_page import app_script
 from tests.support.pages import make_result
-from tests.support.servers import FixedLatencyBackend, serving
+from tests.support.servers import FixedLatencyBackend, app_script, instant_site, serving
 from ui.store import ResultStore
 from ui.studio.head import CARD_PATH
 from ui.web import create_app
@@ -16,9 +14,7 @@ from ui.web import create_app
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    store = ResultStore(tmp_path_factory.mktemp("web"))
-    backend = FixedLatencyBackend(latency=0.0, steps=1)
-    return store, backend, TestClient(create_app(backend, store))
+    return instant_site(tmp_path_factory.mktemp("web"))
 
 
 def test_head_answers_wherever_get_serves_a_file(site):

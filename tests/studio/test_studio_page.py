@@ -6,31 +6,18 @@ from __future__ import annotations
 
 import gzip
 import io
-import re
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.support.pages import Page, make_result
-from tests.support.servers import FixedLatencyBackend
-from ui.store import ResultStore
+from tests.support.servers import app_script, instant_site
 from ui.studio.head import CARD_PATH, DESCRIPTION, TITLE
-from ui.web import create_app
-
-
-def app_script(html: str) -> str:
-    """Gradio's app script, preloaded at once and started after the first paint."""
-    preload = re.search(r'<link rel="modulepreload" crossorigin href="\./(assets/index-[^"]+\.js)"', html).group(1)
-    assert f"s.src='./{preload}'" in html and f'<script type="module" crossorigin src="./{preload}"' not in html
-    return preload
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    store = ResultStore(tmp_path_factory.mktemp("studio-page"))
-    backend = FixedLatencyBackend(latency=0.0, steps=1)
-    return store, backend, TestClient(create_app(backend, store))
+    return instant_site(tmp_path_factory.mktemp("studio-page"))
 
 
 def test_one_set_of_tags_with_atelier_title_description_and_absolute_urls(site):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import socket
 import threading
 import time
@@ -133,3 +134,24 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+def instant_site(store_dir: Path):
+    """The whole app on a zero-latency test double: (store, backend, TestClient), for tests that
+    read its pages and headers rather than wait on a model."""
+    from fastapi.testclient import TestClient
+
+    from ui.store import ResultStore
+    from ui.web import create_app
+
+    store = ResultStore(store_dir)
+    backend = FixedLatencyBackend(latency=0.0, steps=1)
+    return store, backend, TestClient(create_app(backend, store))
+
+
+def app_script(html: str) -> str:
+    """Gradio's app script in the studio's HTML, checked to be preloaded at once and started
+    after the first paint (ui/studio/head.py); its path."""
+    preload = re.search(r'<link rel="modulepreload" crossorigin href="\./(assets/index-[^"]+\.js)"', html).group(1)
+    assert f"s.src='./{preload}'" in html and f'<script type="module" crossorigin src="./{preload}"' not in html
+    return preload
