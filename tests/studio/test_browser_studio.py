@@ -67,8 +67,15 @@ def open_studio(page: Page, url: str, query: dict | None = None) -> Page:
 def set_number(page: Page, component: str, value: float) -> None:
     """Type into a slider's or number's box, as a visitor would."""
     box = page.locator(f"#{component} input[type=number]")
-    box.fill(str(value))
-    box.press("Tab")
+    slider = page.locator(f"#{component} input[type=range]")
+    for _ in range(3):  # a busy machine may still be hydrating the accordion: type again until it holds
+        box.fill(str(value))
+        box.press("Tab")
+        page.wait_for_timeout(200)
+        held = box.input_value() == str(value) and (not slider.count() or slider.input_value() == str(value))
+        if held:
+            return
+    raise AssertionError(f"#{component} did not take {value}")
 
 
 def generate(page: Page, kind: str, prompt: str) -> str:
