@@ -35,6 +35,7 @@ MODEL_PACKAGES = [
     "transformers==5.23.0",
     "accelerate==1.15.0",
     "safetensors==0.8.0",
+    "peft==0.21.2",  # LoRA adapters: diffusers' load_lora_weights goes through PEFT
     "sentencepiece==0.2.3",
     "huggingface-hub==2.4.0",
     "lameenc==1.9.0",

@@ -93,6 +93,9 @@ class ImagePreset:
     max_batch: int = 1
     speed: SpeedOptions = NO_SPEEDUPS
     twin_of: str | None = None  # a random-weight twin (models/twins.py) of this preset: never a default
+    # The architecture its weights share with others: a LoRA adapter made for one preset of a
+    # family fits every preset of it (sd-turbo and a fine-tune of SD 2.1 both take "sd2" adapters).
+    family: str = ""
 
 
 MusicEngine = Literal["transformers", "audiocraft"]
@@ -133,6 +136,7 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
     for p in [
         ImagePreset(
             name="sd-turbo",
+            family="sd2",
             weights=HubWeights("stabilityai/sd-turbo", "b261bac6fd2cf515557d5d0707481eafa0485ec2"),
             summary="Stable Diffusion 2.1 Turbo, 512 px in 1–4 steps; runs on a laptop CPU",
             steps=2,
@@ -146,6 +150,7 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
         ),
         ImagePreset(
             name="sdxl-turbo",
+            family="sdxl",
             weights=HubWeights("stabilityai/sdxl-turbo", "71153311d3dbb46851df1931d3ca6e939de83304"),
             summary="SDXL Turbo, 512 px in 1–4 steps; the Modal default",
             steps=2,
@@ -158,6 +163,7 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
         ),
         ImagePreset(
             name="flux-schnell",
+            family="flux",
             weights=HubWeights("black-forest-labs/FLUX.1-schnell", "741f7c3ce8b383c54771c7003378a50191e9efe9", gated=True),
             summary="FLUX.1 [schnell], 1024 px in 4 steps; needs a GPU with 24 GB+ and a Hugging Face token",
             steps=4,
@@ -171,6 +177,7 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
         ),
         ImagePreset(
             name="tiny",
+            family="tiny",
             weights=BuiltWeights("models.tiny:build_tiny_image_pipeline", "tiny-image"),
             summary="random weights, 64 px noise in a fraction of a second; for tests and offline runs",
             steps=2,
