@@ -75,6 +75,7 @@ AUDIOCRAFT_PACKAGES = [
     "huggingface-hub==0.23.4",
     "pydantic==2.14.3",
     "lameenc==1.9.0",
+    "pillow==10.4.0",  # the waveform previews (models/waveform.py); what torchvision 0.16 brings, pinned
 ]
 # Where the registry has no av 11.0.0 wheel for the image's Python, pip builds it from source
 # against Debian's FFmpeg 5.1 (checked: it builds and imports).

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.progress import Report
+from models.waveform import MIME as MIME_PNG
+from models.waveform import waveform_png
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ def generate_long(
     """Make `duration` seconds of mono audio with an engine's one-window generator.
 
     Progress is reported in seconds of audio made across all windows, so a caller sees one
-    bar moving from 0 to `duration`, not one per window.
+    bar moving from 0 to `duration`, not one per window. Between windows, the progress event
+    carries a preview: a picture of the waveform made so far (models/waveform.py).
     """
     pieces: list[np.ndarray] = []
     made_s = 0.0
@@ -72,6 +75,9 @@ def generate_long(
         piece = generate_window(Pass(prompt, w.new_s, made_s - w.context_s), report_window)
         pieces.append(piece[: int(round(w.new_s * sample_rate))])
         made_s += w.new_s
+        if made_s < duration - 1e-9:  # more windows to come: show what exists so far
+            picture = waveform_png(np.concatenate(pieces), duration, sample_rate)
+            report(math.floor(made_s * 1000), int(duration * 1000), "composing", preview={"mime": MIME_PNG, "data": picture})
     return np.concatenate(pieces)[: int(round(duration * sample_rate))]
 
 

@@ -80,6 +80,8 @@ class AudiocraftProcess(Engine):
         self.proc.stdin.write(json.dumps({"n": n, "job": job.model_dump(mode="json")}) + "\n")
         self.proc.stdin.flush()
         while (event := self._receive(job=n))["type"] != "result":
+            if preview := event.get("preview"):
+                preview["data"] = base64.b64decode(preview.pop("data_base64"))
             yield event
         for file in event["files"]:
             file["data"] = base64.b64decode(file.pop("data_base64"))

@@ -47,8 +47,8 @@ def main(preset: str) -> int:
         n = request["n"]
         try:
             for event in engine.events(MusicJob.model_validate(request["job"])):
-                if event["type"] == "result":
-                    for file in event["files"]:
+                for file in event["files"] if event["type"] == "result" else [event.get("preview", {})]:
+                    if "data" in file:
                         file["data_base64"] = base64.b64encode(file.pop("data")).decode("ascii")
                 send({"n": n, **event})
         except Exception as e:

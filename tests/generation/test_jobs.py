@@ -120,6 +120,20 @@ async def test_job_events_carry_previews_of_an_image_forming_when_asked(app_with
     assert plain[-1][0] == "succeeded" and not [name for name, _ in plain if name == "preview"]  # opt-in only
 
 
+async def test_job_events_carry_the_waveform_of_a_long_clip_so_far_when_asked(app_with, backend):
+    app = app_with(backend)
+    async with client(app) as c:  # the tiny preset's window is 4 s: 13 s takes four passes
+        submitted = await c.post("/api/v1/jobs", json={"kind": "music", "request": {
+            "prompt": "lofi beat", "duration": 13, "overlap": 1, "seed": 3}})
+        job_id = submitted.json()["job"]["id"]
+        events = await asyncio.wait_for(c.get(f"/api/v1/jobs/{job_id}/events", params={"previews": "true"}), 120)
+    previews = [data for name, data in sse_events(events.text) if name == "preview"]
+    assert previews, "no waveform between four windows"
+    for preview in previews:
+        assert preview["mime"] == "image/png" and preview["done"] in (4000, 7000, 10000)
+        assert Image.open(io.BytesIO(base64.b64decode(preview["data"]))).format == "PNG"
+
+
 async def test_queued_and_running_are_visible_while_a_job_waits(app_with):
     backend = GatedBackendDouble()
     app = app_with(backend)

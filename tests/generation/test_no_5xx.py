@@ -254,7 +254,7 @@ def test_every_duration_and_overlap_plans_a_whole_clip(duration, overlap, window
         # As the transformers engine does: the nearest whole number of frames.
         return np.zeros(round(step.new_s * frame_rate) * (rate // frame_rate), dtype=np.float32)
 
-    audio = generate_long(window_of_silence, duration, window, overlap, rate, lambda *a: None)
+    audio = generate_long(window_of_silence, duration, window, overlap, rate, lambda *a, **k: None)
     # Known, not a 5xx: a window whose length isn't whole frames comes back up to half a frame
     # short, and generate_long doesn't carry that over, so a long clip can end a little early.
     half_frame = rate // frame_rate // 2

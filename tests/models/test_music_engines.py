@@ -85,6 +85,9 @@ def test_a_clip_longer_than_the_window_is_continued(instances, preset):
     done = [e["done"] for e in progress]
     assert done == sorted(done) and done[-1] == 9000 and {e["total"] for e in progress} == {9000}
     assert any(4000 < d < 9000 for d in done)  # progress moved through the later windows too
+    # Between windows, a picture of the clip so far (across the worker's pipe too, for audiocraft).
+    previews = [e["preview"] for e in progress if "preview" in e]
+    assert [p["mime"] for p in previews] == ["image/png"] * 2 and all(p["data"][:4] == b"\x89PNG" for p in previews)
     # Each window's seam is continuous audio, not silence padding.
     for seam in (4 * rate, 7 * rate):
         assert np.abs(audio[seam - 800 : seam + 800]).max() > 0

@@ -1,14 +1,16 @@
-"""Live previews on the tiny image model: what they are, when they come, what they cost."""
+"""Live previews on the tiny models: what they are, when they come, what they cost."""
 
 from __future__ import annotations
 
 import io
 from types import SimpleNamespace
 
+import numpy as np
 from PIL import Image
 
 from models.previews import PREVIEW_SIDE, Throttle, factors_for
-from models.requests import ImageRequest
+from models.requests import ImageRequest, MusicRequest
+from models.waveform import HEIGHT, INK, WIDTH, waveform_png
 
 
 def events(model_classes, request: ImageRequest) -> list[dict]:
@@ -63,3 +65,45 @@ def test_previews_stay_within_their_share_of_the_time():
 def test_pipelines_without_4_channel_unet_latents_get_no_preview():
     assert factors_for(SimpleNamespace(transformer=object())) is None  # FLUX, SD3: packed latents
     assert factors_for(SimpleNamespace(unet=SimpleNamespace(config=SimpleNamespace(in_channels=9)))) is None
+
+
+# --- music: the waveform so far, between windows ----------------------------------------------
+
+
+def music_events(model_classes, request: MusicRequest) -> list[dict]:
+    job = request.resolve("tiny")
+    return list(model_classes["music"](preset=job.preset).generate.local(job.model_dump()))
+
+
+def test_a_long_clip_shows_its_waveform_so_far_between_windows(model_classes):
+    # The tiny preset's window is 4 s: 9 s with 1 s overlap takes three passes, so two previews.
+    progress = [e for e in music_events(model_classes, MusicRequest(prompt="lofi beat", duration=9, overlap=1))
+                if e["type"] == "progress"]
+    with_preview = [e for e in progress if "preview" in e]
+    assert [e["done"] for e in with_preview] == [4000, 7000]  # after the first and second windows
+    widths = []
+    for e in with_preview:
+        assert e["preview"]["mime"] == "image/png"
+        picture = Image.open(io.BytesIO(e["preview"]["data"]))
+        assert picture.size == (WIDTH, HEIGHT)
+        inked = np.nonzero(np.asarray(picture)[..., 3].max(axis=0) > 0)[0]  # columns with anything drawn
+        drawn = np.nonzero((np.asarray(picture)[..., :3] == INK[:3]).all(axis=-1).any(axis=0))[0]
+        assert inked.size == WIDTH  # the waveform, then the line still to fill
+        widths.append(drawn.max() + 1)
+    # The waveform covers the share of the clip made so far: 4/9 then 7/9 of the width.
+    assert widths == [round(WIDTH * 4 / 9), round(WIDTH * 7 / 9)]
+
+
+def test_a_clip_of_one_window_has_no_preview(model_classes):
+    events_ = music_events(model_classes, MusicRequest(prompt="lofi beat", duration=3))
+    assert not any("preview" in e for e in events_)
+
+
+def test_the_waveform_follows_the_audio():
+    rate = 8000
+    silence_then_noise = np.concatenate([np.zeros(rate), np.random.default_rng(0).uniform(-1, 1, rate).astype(np.float32)])
+    picture = np.asarray(Image.open(io.BytesIO(waveform_png(silence_then_noise, 2.0, rate))))
+    ink = (picture[..., :3] == INK[:3]).all(axis=-1)
+    height = ink.sum(axis=0)  # pixels drawn per column
+    assert height[: WIDTH // 2 - 8].max() <= 2  # silence: a flat line (columns hold 26 or 27 samples)
+    assert height[WIDTH // 2 + 8:].min() >= HEIGHT // 2  # full-scale noise: a tall band

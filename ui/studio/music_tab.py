@@ -20,7 +20,7 @@ from models.requests import MusicRequest
 from ui.generation import Backend
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, examples, overlay, slider, wire_generation
-from ui.studio.run import media_files, run
+from ui.studio.run import media_files, run_with_previews
 from ui.studio.session import History
 from ui.studio.share import ShareRow
 
@@ -73,6 +73,7 @@ class MusicTab:
     diffusion_decoder: gr.Checkbox
     generate: gr.Button
     audio: gr.Audio
+    waveform: gr.Image  # the clip so far while a long one is made window by window; hidden otherwise
     details: gr.Markdown
     share: ShareRow
     current: gr.State
@@ -113,12 +114,14 @@ class MusicTab:
                                           elem_id="music-guidance")
                 examples("music", prompt)
             with gr.Column(scale=6, min_width=320, elem_classes="output"):
+                waveform = gr.Image(label="Composed so far", type="filepath", interactive=False, visible=False,
+                                    show_label=True, buttons=[], elem_id="music-waveform")
                 audio = gr.Audio(label="Clip", type="filepath", interactive=False, buttons=["download"],
                                     elem_id="music-audio")
                 result_details = gr.Markdown(label="Details", elem_classes="details", elem_id="music-details")
                 share = ShareRow.build("music")
         tab = cls(store, backend.defaults["music"], prompt, preset_box, duration, fmt, temperature, top_k, guidance, seed,
-                  melody, diffusion_decoder, generate, audio, result_details, share, gr.State(None))
+                  melody, diffusion_decoder, generate, audio, waveform, result_details, share, gr.State(None))
         tab._wire(backend, store, history, strip)
         return tab
 
@@ -132,7 +135,11 @@ class MusicTab:
             fields = dict(prompt=prompt, preset=preset, duration=duration, format=format,
                           seed=SeedRow.chosen(seed, random_seed), temperature=temperature, top_k=top_k,
                           guidance=guidance, melody=await uploaded_bytes(melody), diffusion_decoder=diffusion_decoder)
-            return await self.show(await run(backend, store, "music", fields, session, progress, describe))
+            async for preview, record in run_with_previews(backend, store, "music", fields, session, progress, describe):
+                if record is None:
+                    yield {self.waveform: gr.Image(value=preview, visible=True)}  # models/waveform.py
+                else:
+                    yield await self.show(record)
 
         wire_generation(
             self, generate_music,
@@ -171,6 +178,7 @@ class MusicTab:
         """Put a result on show: its clip, the seed it used, its details."""
         return {
             self.audio: (await media_files(self.store, record))[0],
+            self.waveform: gr.Image(value=None, visible=False),  # the player shows the whole clip now
             self.seed.seed: record["seed"],
             self.details: details(record),
             self.current: record["id"],
@@ -178,4 +186,4 @@ class MusicTab:
 
     @property
     def show_outputs(self) -> list:
-        return [self.audio, self.seed.seed, self.details, self.current]
+        return [self.audio, self.waveform, self.seed.seed, self.details, self.current]
