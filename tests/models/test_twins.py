@@ -8,7 +8,13 @@ import pytest
 from models.presets import IMAGE_PRESETS, LOCAL_DEFAULTS, MODAL_DEFAULTS, MUSIC_PRESETS, BuiltWeights
 from models.twins import CLIP_VOCAB_SIZE, REAL_PARAMS, T5_EMBEDDING_ROWS, T5_TOKENIZER_SIZE, meta_parameter_counts
 
-TWINS = {"sd-turbo-twin": "image", "sdxl-turbo-twin": "image", "musicgen-small-twin": "music"}
+TWINS = {
+    "sd-turbo-twin": "image",
+    "sdxl-turbo-twin": "image",
+    "sd3.5-large-turbo-twin": "image",
+    "flux-schnell-twin": "image",
+    "musicgen-small-twin": "music",
+}
 
 
 @pytest.mark.parametrize("twin", TWINS)
@@ -33,6 +39,32 @@ def test_twin_tokenizers_have_the_real_vocabulary_sizes():
     ids = t5("lofi hip hop, 90 bpm!").input_ids
     assert ids[-1] == t5.eos_token_id and t5.unk_token_id not in ids  # every ASCII prompt encodes
     assert musicgen_small_config().text_encoder.vocab_size == T5_EMBEDDING_ROWS
+
+
+@pytest.mark.parametrize("twin,pipeline", [
+    ("sd-turbo-twin", "StableDiffusionPipeline"),
+    ("sdxl-turbo-twin", "StableDiffusionXLPipeline"),
+    ("sd3.5-large-turbo-twin", "StableDiffusion3Pipeline"),
+    ("flux-schnell-twin", "FluxPipeline"),
+])
+def test_image_twins_have_every_component_their_pipeline_needs(twin, pipeline):
+    import inspect
+
+    import diffusers
+
+    from models.twins import COMPONENTS
+
+    parameters = inspect.signature(getattr(diffusers, pipeline).__init__).parameters.values()
+    required = {p.name for p in parameters if p.name != "self" and p.default is inspect.Parameter.empty}
+    assert required - {"safety_checker", "feature_extractor"} == set(COMPONENTS[twin]())
+
+
+def test_flow_twins_encode_prompts_with_t5s_vocabulary():
+    from models.twins import flux_schnell_components, sd35_large_turbo_components
+
+    for components, t5 in ((sd35_large_turbo_components(), "3"), (flux_schnell_components(), "2")):
+        assert len(components[f"tokenizer_{t5}"]()) == T5_TOKENIZER_SIZE
+        assert len(components["tokenizer"]()) == CLIP_VOCAB_SIZE
 
 
 @pytest.mark.parametrize("name,kind", TWINS.items())
