@@ -226,6 +226,20 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
             local=True,
             max_batch=8,
         ),
+        ImagePreset(
+            name="tiny-sd3",
+            family="sd3",
+            weights=BuiltWeights("models.tiny:build_tiny_sd3_pipeline", "tiny-sd3"),
+            summary="random weights in SD3's architecture (MMDiT, three text encoders), 64 px noise; for tests",
+            steps=2,
+            guidance=0.0,
+            size=64,
+            max_size=256,
+            max_steps=10,
+            negative_prompt=False,
+            local=True,
+            max_batch=8,
+        ),
     ]
 }
 
