@@ -65,6 +65,16 @@ def test_tiny_sd3_makes_several_images_of_any_allowed_shape(model_classes):
     assert not np.array_equal(images[0], images[1])  # one generator, drawn in turn: two noises
 
 
+def test_an_sd3_image_forming_is_previewed_from_its_16_channel_latents(model_classes):
+    progress, _ = run(model_classes, ImageRequest(prompt="a fox", preset="tiny-sd3", steps=6, width=64, height=96))
+    with_preview = [e for e in progress if "preview" in e]
+    assert with_preview, "no preview in six steps"
+    assert all(0 < e["done"] < 6 for e in with_preview)
+    picture = Image.open(io.BytesIO(with_preview[0]["preview"]["data"]))
+    assert picture.format == "WEBP" and picture.size[1] > picture.size[0]  # the image's own aspect (64×96)
+    assert np.asarray(picture).std() > 0
+
+
 def test_tiny_sd3_has_no_negative_prompt_to_take():
     job = ImageRequest(prompt="fox", preset="tiny-sd3", negative_prompt="blurry").resolve("tiny")
     assert job.negative_prompt == ""
