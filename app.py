@@ -20,7 +20,7 @@ import modal
 
 from models.image import ImageGenerator
 from models.music import MusicGenerator
-from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, music_class_name
+from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name
 
 APP_NAME = os.environ.get("ATELIER_APP_NAME", "atelier")
 app = modal.App(APP_NAME)
@@ -127,7 +127,7 @@ web_image = (
 weights_volume = modal.Volume.from_name("atelier-weights", create_if_missing=True)
 results_volume = modal.Volume.from_name("atelier-results", create_if_missing=True)
 
-# A Hugging Face token is only needed for gated presets (flux-schnell). Name the Secret that
+# A Hugging Face token is only needed for gated presets (flux-schnell, sd3.5-large-turbo). Name the Secret that
 # holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, no Secret is attached.
 hf_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_HF_SECRET")) else []
 # API tokens, the webhook secret and other ATELIER_* settings (ui/settings.py) for the web
@@ -152,13 +152,33 @@ GPU_CLASS_OPTIONS = dict(
 # compatible ones as one pipeline call, up to the preset's max_batch images. Not @modal.batched:
 # its methods can't stream progress (see models/batching.py). Beyond max_inputs, or when the
 # inputs in flight pass the autoscaler's target, Modal starts another container.
-IMAGE_MAX_INPUTS = max(p.max_batch for p in IMAGE_PRESETS.values())
+def image_max_inputs(gpu: str) -> int:
+    return max(p.max_batch for p in IMAGE_PRESETS.values() if p.gpu == gpu)
+
+
+# GPU memory in GB, for tests/test_app.py's check that each preset's weights and batch fit.
+GPU_MEMORY_GB = {"L40S": 48, "H100": 80}
 
 
 @app.cls(gpu="L40S", timeout=10 * 60, **GPU_CLASS_OPTIONS)
-@modal.concurrent(max_inputs=IMAGE_MAX_INPUTS)
+@modal.concurrent(max_inputs=image_max_inputs("L40S"))
 class ImageModel(ImageGenerator):
     preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
+
+
+@app.cls(gpu="H100", timeout=10 * 60, **GPU_CLASS_OPTIONS)
+@modal.concurrent(max_inputs=image_max_inputs("H100"))
+class LargeImageModel(ImageGenerator):
+    """The same class on an 80 GB GPU: the presets whose weights and batch outgrow an L40S
+    (flux-schnell, sd3.5-large-turbo: 28–34 GB of weights in bf16)."""
+
+    preset: str = modal.parameter(default="sd3.5-large-turbo")
+
+
+def image_model(preset: str = MODAL_DEFAULTS["image"]):
+    """The image GPU class with memory for the preset, for that preset (as music_model)."""
+    classes = {"ImageModel": ImageModel, "LargeImageModel": LargeImageModel}
+    return classes[image_class_name(preset)](preset=preset)
 
 
 @app.cls(gpu="L40S", timeout=30 * 60, **GPU_CLASS_OPTIONS)  # long clips take many windows
@@ -221,7 +241,7 @@ def web():
     from ui.store import ResultStore
     from ui.web import create_app
 
-    backend = ModalBackend({"image": ImageModel, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
+    backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
     # The index's working copy on this container's local disk, restored from the Volume's
     # index.db at start, snapshotted back and committed at most once per
     # ATELIER_RESULTS_SYNC_INTERVAL seconds and at shutdown: SQLite on the Volume itself would
@@ -255,5 +275,5 @@ def main(prompt: str, kind: str = "image", preset: str = "", seed: int = -1, dur
     fields = {"prompt": prompt, "preset": preset or None, "seed": None if seed < 0 else seed}
     if kind == "music":
         fields["duration"] = duration
-    backend = ModalBackend({"image": ImageModel, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
+    backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
     generate_and_save(backend, kind, fields, Path(output))

@@ -75,6 +75,11 @@ class SpeedOptions:
 NO_SPEEDUPS = SpeedOptions()
 
 
+# Modal GPUs for image presets: an L40S (48 GB) for most; an H100 (80 GB) for the big flow
+# transformers, whose bf16 weights with T5-XXL are 28–34 GB before a single image.
+ImageGpu = Literal["L40S", "H100"]
+
+
 @dataclass(frozen=True)
 class ImagePreset:
     name: str
@@ -96,6 +101,9 @@ class ImagePreset:
     # The architecture its weights share with others: a LoRA adapter made for one preset of a
     # family fits every preset of it (sd-turbo and a fine-tune of SD 2.1 both take "sd2" adapters).
     family: str = ""
+    # The Modal GPU that serves it (app.py has a class for each): one whose memory holds its
+    # weights and its largest batch at max_size (tests/test_app.py does the arithmetic).
+    gpu: ImageGpu = "L40S"
 
 
 MusicEngine = Literal["transformers", "audiocraft"]
@@ -173,7 +181,37 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
             max_steps=16,
             negative_prompt=False,
             gpu_dtype="bfloat16",
-            max_batch=2,  # 1024² activations of a 12 B transformer: two at a time on 48 GB
+            max_batch=2,
+            # 12 B transformer + T5-XXL + CLIP-L + VAE: 16.9 B parameters, 34 GB in bf16. An L40S
+            # (48 GB) would have 12 GB left, not enough for one request's 4 images at 1440².
+            gpu="H100",
+        ),
+        ImagePreset(
+            name="sd3.5-large-turbo",
+            family="sd3",
+            # Revision: the snapshot folder of this repo in public Hugging Face cache paths
+            # (models--stabilityai--stable-diffusion-3.5-large-turbo/snapshots/ec07796f…), found in
+            # several unrelated public projects, one of which pins it beside the SD3.5 Large and
+            # Medium revisions. Not checked against the hub from here (no network).
+            weights=HubWeights(
+                "stabilityai/stable-diffusion-3.5-large-turbo", "ec07796fc06b096cc56de9762974a28f4c632eda", gated=True
+            ),
+            summary="Stable Diffusion 3.5 Large Turbo, 1024 px in 4 steps; an H100 preset that needs a Hugging Face token",
+            # The model card's settings: 4 steps, no classifier-free guidance (so no negative prompt).
+            steps=4,
+            guidance=0.0,
+            size=1024,
+            max_size=1440,
+            max_steps=16,
+            negative_prompt=False,
+            gpu_dtype="bfloat16",
+            # Memory, bf16: MMDiT 8.1 B + T5-XXL encoder 4.8 B + CLIP-G 0.7 B + CLIP-L 0.1 B + VAE
+            # 0.1 B = 13.8 B parameters = 27.6 GB of weights. An image costs ~3 GB more per megapixel
+            # (the VAE decode dominates): 4 at 1440² ≈ 25 GB. On an H100 (80 GB): 27.6 + 25 + 2 GB
+            # of CUDA context ≈ 55 GB. On an L40S (48 GB) one 4-image request at 1440² won't fit.
+            # Past 4, batching buys little: one 1024² image already keeps an H100 busy.
+            max_batch=4,
+            gpu="H100",
         ),
         ImagePreset(
             name="tiny",
@@ -185,6 +223,20 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
             size=64,
             max_size=256,
             max_steps=10,
+            local=True,
+            max_batch=8,
+        ),
+        ImagePreset(
+            name="tiny-sd3",
+            family="sd3",
+            weights=BuiltWeights("models.tiny:build_tiny_sd3_pipeline", "tiny-sd3"),
+            summary="random weights in SD3's architecture (MMDiT, three text encoders), 64 px noise; for tests",
+            steps=2,
+            guidance=0.0,
+            size=64,
+            max_size=256,
+            max_steps=10,
+            negative_prompt=False,
             local=True,
             max_batch=8,
         ),
@@ -210,6 +262,20 @@ IMAGE_PRESETS |= {
             weights=BuiltWeights("models.twins:build_sdxl_turbo_twin", "sdxl-turbo-twin"),
             summary="random-weight twin of sdxl-turbo: real size and speed, noise images; for benchmarks (14 GB on disk)",
             speed=SpeedOptions(fast_decoder=_TAESD_TWIN, cpu_bf16=True),
+        ),
+        # Too big to build on a laptop or in CI (tens of GB in float32 while built): for a machine
+        # with the memory, e.g. `modal run app.py::download_weights --presets sd3.5-large-turbo-twin`.
+        replace(
+            IMAGE_PRESETS["sd3.5-large-turbo"], name="sd3.5-large-turbo-twin", local=False, twin_of="sd3.5-large-turbo",
+            weights=BuiltWeights("models.twins:build_sd35_large_turbo_twin", "sd3.5-large-turbo-twin"),
+            summary="random-weight twin of sd3.5-large-turbo: real size and speed, noise images; "
+            "for GPU benchmarks (28 GB on disk; build on a big machine)",
+        ),
+        replace(
+            IMAGE_PRESETS["flux-schnell"], name="flux-schnell-twin", local=False, twin_of="flux-schnell",
+            weights=BuiltWeights("models.twins:build_flux_schnell_twin", "flux-schnell-twin"),
+            summary="random-weight twin of flux-schnell: real size and speed, noise images; "
+            "for GPU benchmarks (34 GB on disk; build on a big machine)",
         ),
     )
 }
@@ -339,6 +405,14 @@ MUSIC_CLASS_BY_ENGINE = {"transformers": "MusicModel", "audiocraft": "Audiocraft
 
 def music_class_name(preset: str) -> str:
     return MUSIC_CLASS_BY_ENGINE[get_preset("music", preset).engine]
+
+
+# The Modal class that serves each image GPU (app.py); hybrid mode looks them up by these names.
+IMAGE_CLASS_BY_GPU = {"L40S": "ImageModel", "H100": "LargeImageModel"}
+
+
+def image_class_name(preset: str) -> str:
+    return IMAGE_CLASS_BY_GPU[get_preset("image", preset).gpu]
 
 
 def get_preset(kind: Kind, name: str) -> ImagePreset | MusicPreset:

@@ -79,6 +79,99 @@ def build_tiny_image_pipeline(out_dir: Path) -> None:
     pipe.save_pretrained(out_dir)
 
 
+def build_tiny_sd3_pipeline(out_dir: Path) -> None:
+    """A StableDiffusion3Pipeline in miniature: a 2-block MMDiT over 16 latent channels, a
+    16-channel VAE, two tiny CLIP text encoders with projections and a tiny T5 encoder, wired as
+    SD3 wires them (CLIP hidden states side by side, padded to T5's width; pooled projections
+    side by side)."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer, T5Config, T5EncoderModel
+
+    torch.manual_seed(_SEED)
+    clip_width, t5_width = 32, 64  # the two CLIPs' hidden states (2 × 32) fill T5's width exactly
+
+    def clip(pad_token: str):
+        encoder = CLIPTextModelWithProjection(
+            CLIPTextConfig(
+                vocab_size=_BYTE_VOCAB_SIZE,
+                hidden_size=clip_width,
+                intermediate_size=37,
+                num_attention_heads=4,
+                num_hidden_layers=2,
+                max_position_embeddings=77,
+                projection_dim=clip_width,
+                bos_token_id=_BYTE_VOCAB_SIZE - 2,
+                eos_token_id=_BYTE_VOCAB_SIZE - 1,
+                pad_token_id=_BYTE_VOCAB_SIZE - 1,
+            )
+        )
+        tokenizer = CLIPTokenizer(vocab=_byte_level_clip_vocab(), merges=[], model_max_length=77, pad_token=pad_token)
+        return encoder, tokenizer
+
+    text_encoder, tokenizer = clip("<|endoftext|>")
+    text_encoder_2, tokenizer_2 = clip("<|endoftext|>")
+    transformer = SD3Transformer2DModel(
+        sample_size=32,
+        patch_size=2,
+        in_channels=16,
+        out_channels=16,
+        num_layers=2,
+        attention_head_dim=8,
+        num_attention_heads=4,
+        joint_attention_dim=t5_width,
+        caption_projection_dim=32,
+        pooled_projection_dim=2 * clip_width,
+        pos_embed_max_size=64,
+        qk_norm="rms_norm",
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=16,
+        sample_size=64,
+        shift_factor=0.0609,  # SD3's latent normalisation: the pipeline applies both
+        scaling_factor=1.5305,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+    )
+    with tempfile.TemporaryDirectory() as tok_dir:
+        tokenizer_3 = _train_t5_tokenizer(Path(tok_dir))
+        text_encoder_3 = T5EncoderModel(
+            T5Config(
+                vocab_size=tokenizer_3.vocab_size,
+                d_model=t5_width,
+                d_ff=37,
+                d_kv=8,
+                num_layers=2,
+                num_heads=4,
+                feed_forward_proj="gated-gelu",  # T5 v1.1, as SD3's T5-XXL
+                pad_token_id=0,
+                eos_token_id=1,
+            )
+        )
+        pipe = StableDiffusion3Pipeline(
+            transformer=transformer,
+            scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0),
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            text_encoder_2=text_encoder_2,
+            tokenizer_2=tokenizer_2,
+            text_encoder_3=text_encoder_3,
+            tokenizer_3=tokenizer_3,
+        )
+        pipe.save_pretrained(out_dir)
+
+
 # 256 byte symbols, each also as a word end, plus start and end tokens.
 _BYTE_VOCAB_SIZE = 256 * 2 + 2
 

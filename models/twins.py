@@ -1,4 +1,4 @@
-"""Real-size random-weight twins of the local presets, built offline from configs.
+"""Real-size random-weight twins of the real presets, built offline from configs.
 
 A twin has the published architecture of a real model (layer counts, widths, heads, text
 encoders, VAE, tokenizer vocabulary sizes) and random weights. It makes noise, at the real
@@ -16,6 +16,17 @@ in models/presets.py at their pinned revisions). Real parameter counts they must
   SD VAE (AutoencoderKL) 83,653,863.
 - stabilityai/sdxl-turbo (SDXL architecture): UNet 2,567,463,684; CLIP ViT-L text encoder
   123,060,480; OpenCLIP ViT-bigG text encoder with projection 694,659,840; SDXL VAE 83,653,863.
+- stabilityai/stable-diffusion-3.5-large-turbo (SD3.5 Large's architecture): MMDiT "8.1 billion
+  parameters" (the model card's rounded figure; the checkpoint holds 8,056,627,520 parameters plus
+  the 192² × 2432 position table, 8,146,280,768 in all: 0.6% over); CLIP ViT-L text encoder with
+  projection 123,650,304; OpenCLIP ViT-bigG with projection 694,659,840; T5-XXL encoder
+  4,762,310,656; 16-channel VAE 83,819,683 (the same architecture and size as FLUX's, different
+  weights). Counts as per-component memory profiles of StableDiffusion3Pipeline report them.
+- black-forest-labs/FLUX.1-schnell: transformer 11,891,178,560 (FLUX.1-dev's 11,901,408,320 less
+  the guidance embedder schnell doesn't have, 10,229,760); CLIP ViT-L text encoder 123,060,480;
+  T5-XXL encoder 4,762,310,656; VAE 83,819,683.
+  These two twins are too big to build on a laptop or in CI (tens of GB in float32): the tests
+  count them on the meta device only, and building them is for a machine with the memory.
 - facebook/musicgen-small: 591M, the hub's count of the tensors in its safetensors file
   ("591M params" on the model page; 593M is also quoted). That file holds the parameters
   (T5-base encoder 109.6M, EnCodec 32 kHz 56.9M, decoder 24 × 1024 with cross-attention
@@ -47,6 +58,19 @@ REAL_PARAMS: dict[str, dict[str, int]] = {
         "text_encoder": 123_060_480,
         "text_encoder_2": 694_659_840,
         "vae": 83_653_863,
+    },
+    "sd3.5-large-turbo-twin": {
+        "transformer": 8_100_000_000,  # "8.1 billion parameters" (model card); pos_embed included
+        "text_encoder": 123_650_304,
+        "text_encoder_2": 694_659_840,
+        "text_encoder_3": 4_762_310_656,
+        "vae": 83_819_683,
+    },
+    "flux-schnell-twin": {
+        "transformer": 11_891_178_560,
+        "text_encoder": 123_060_480,
+        "text_encoder_2": 4_762_310_656,
+        "vae": 83_819_683,
     },
     "musicgen-small-twin": {"model": 591_000_000},  # the hub's rounded total, buffers included
 }
@@ -194,12 +218,150 @@ def _clip_tokenizer(pad_token: str):
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77, pad_token=pad_token)
 
 
+# --- Flow-matching transformers: SD3.5 Large, FLUX.1 ------------------------------------------
+
+
+def sd35_large_turbo_components() -> dict[str, Callable]:
+    """SD3.5 Large's MMDiT (38 joint blocks × 2432 wide, no dual-attention layers), CLIP ViT-L and
+    OpenCLIP ViT-bigG text encoders with projections, T5-XXL's encoder and the 16-channel SD3 VAE.
+    The turbo model shares stable-diffusion-3.5-large's transformer config byte for byte."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
+    from transformers import CLIPTextModelWithProjection
+
+    return {
+        "transformer": lambda: SD3Transformer2DModel(
+            sample_size=128,
+            patch_size=2,
+            in_channels=16,
+            out_channels=16,
+            num_layers=38,
+            attention_head_dim=64,
+            num_attention_heads=38,
+            joint_attention_dim=4096,
+            caption_projection_dim=2432,
+            pooled_projection_dim=2048,
+            pos_embed_max_size=192,
+            dual_attention_layers=(),
+            qk_norm="rms_norm",
+        ),
+        "text_encoder": lambda: CLIPTextModelWithProjection(_clip_l_config()),
+        "text_encoder_2": lambda: CLIPTextModelWithProjection(_clip_g_config()),
+        "text_encoder_3": _t5_xxl_encoder,
+        "vae": lambda: _flow_vae(scaling_factor=1.5305, shift_factor=0.0609),
+        "tokenizer": lambda: _clip_tokenizer(pad_token="<|endoftext|>"),
+        "tokenizer_2": lambda: _clip_tokenizer(pad_token="!"),
+        "tokenizer_3": t5_tokenizer,
+        "scheduler": lambda: FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0),
+    }
+
+
+def flux_schnell_components() -> dict[str, Callable]:
+    """FLUX.1's transformer (19 double-stream + 38 single-stream blocks, 24 heads × 128; schnell
+    has no guidance embedder), CLIP ViT-L, T5-XXL's encoder and the 16-channel FLUX VAE."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+    from transformers import CLIPTextModel
+
+    return {
+        "transformer": lambda: FluxTransformer2DModel(
+            patch_size=1,
+            in_channels=64,
+            num_layers=19,
+            num_single_layers=38,
+            attention_head_dim=128,
+            num_attention_heads=24,
+            joint_attention_dim=4096,
+            pooled_projection_dim=768,
+            guidance_embeds=False,
+            axes_dims_rope=(16, 56, 56),
+        ),
+        "text_encoder": lambda: CLIPTextModel(_clip_l_config()),
+        "text_encoder_2": _t5_xxl_encoder,
+        "vae": lambda: _flow_vae(scaling_factor=0.3611, shift_factor=0.1159),
+        "tokenizer": lambda: _clip_tokenizer(pad_token="<|endoftext|>"),
+        "tokenizer_2": t5_tokenizer,
+        "scheduler": lambda: FlowMatchEulerDiscreteScheduler(
+            num_train_timesteps=1000, shift=1.0, use_dynamic_shifting=False,
+            base_shift=0.5, max_shift=1.15, base_image_seq_len=256, max_image_seq_len=4096,
+        ),
+    }
+
+
+def _clip_l_config():
+    """CLIP ViT-L/14's text tower (SD3's text_encoder, FLUX's text_encoder, SDXL's first)."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=CLIP_VOCAB_SIZE, hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+        num_hidden_layers=12, max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768,
+        bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=1,
+    )
+
+
+def _clip_g_config():
+    """OpenCLIP ViT-bigG/14's text tower (SD3's text_encoder_2, SDXL's second)."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=CLIP_VOCAB_SIZE, hidden_size=1280, intermediate_size=5120, num_attention_heads=20,
+        num_hidden_layers=32, max_position_embeddings=77, hidden_act="gelu", projection_dim=1280,
+        bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=1,
+    )
+
+
+def _t5_xxl_encoder():
+    """google/t5-v1_1-xxl's encoder: 24 layers × 4096, 64 heads, gated-GELU feed-forward of 10240."""
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(
+        T5Config(
+            vocab_size=T5_EMBEDDING_ROWS, d_model=4096, d_ff=10240, d_kv=64, num_layers=24, num_heads=64,
+            relative_attention_num_buckets=32, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+            pad_token_id=0, eos_token_id=1,
+        )
+    )
+
+
+def _flow_vae(scaling_factor: float, shift_factor: float):
+    """The 16-channel VAE of SD3 and FLUX: SD's layout, 16 latent channels, no quant convs, and a
+    shift as well as a scale on the latents (the two models' VAEs differ in weights and these)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=16,
+        norm_num_groups=32,
+        sample_size=1024,
+        scaling_factor=scaling_factor,
+        shift_factor=shift_factor,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        force_upcast=True,
+    )
+
+
 def build_sd_turbo_twin(out_dir: Path) -> None:
     _build_pipeline(out_dir, "StableDiffusionPipeline", sd_turbo_components())
 
 
 def build_sdxl_turbo_twin(out_dir: Path) -> None:
     _build_pipeline(out_dir, "StableDiffusionXLPipeline", sdxl_turbo_components())
+
+
+def build_sd35_large_turbo_twin(out_dir: Path) -> None:
+    """About 14 B random parameters: the transformer alone is 33 GB in float32 while it is built,
+    and 28 GB on disk in all. A job for a big machine, not a laptop or CI."""
+    _build_pipeline(out_dir, "StableDiffusion3Pipeline", sd35_large_turbo_components())
+
+
+def build_flux_schnell_twin(out_dir: Path) -> None:
+    """About 17 B random parameters: the transformer alone is 48 GB in float32 while it is built,
+    and 34 GB on disk in all. A job for a big machine, not a laptop or CI."""
+    _build_pipeline(out_dir, "FluxPipeline", flux_schnell_components())
 
 
 def build_taesd_twin(out_dir: Path) -> None:
@@ -230,9 +392,9 @@ def _build_pipeline(out_dir: Path, pipeline_class: str, components: dict[str, Ca
                 modules[name] = make()
         else:
             modules[name] = make()
-    extra = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
-    if pipeline_class == "StableDiffusionXLPipeline":
-        extra = {}
+    extra = {}
+    if pipeline_class == "StableDiffusionPipeline":
+        extra = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
     getattr(diffusers, pipeline_class)(**modules, **extra).save_config(out_dir)
 
 
@@ -323,6 +485,8 @@ def build_musicgen_small_twin(out_dir: Path) -> None:
 COMPONENTS: dict[str, Callable[[], dict[str, Callable]]] = {
     "sd-turbo-twin": sd_turbo_components,
     "sdxl-turbo-twin": sdxl_turbo_components,
+    "sd3.5-large-turbo-twin": sd35_large_turbo_components,
+    "flux-schnell-twin": flux_schnell_components,
     "musicgen-small-twin": musicgen_small_components,
     "taesd-twin": taesd_components,
 }

@@ -87,10 +87,12 @@ def test_web_function_is_one_container_serving_many_visitors(recorded):
     assert app.RESULTS_DIR in web["volumes"]
 
 
-def test_image_class_takes_as_many_inputs_at_once_as_its_presets_batch(recorded):
+def test_image_classes_take_as_many_inputs_at_once_as_their_presets_batch(recorded):
     app, calls = recorded
-    image = by_name(calls, "concurrent", "ImageModel")  # several visitors' requests, batched inside (models/batching.py)
-    assert image["max_inputs"] == max(p.max_batch for p in app.IMAGE_PRESETS.values()) >= 2
+    for cls, gpu in (("ImageModel", "L40S"), ("LargeImageModel", "H100")):
+        image = by_name(calls, "concurrent", cls)  # several visitors' requests, batched inside (models/batching.py)
+        assert by_name(calls, "cls", cls)["gpu"] == gpu
+        assert image["max_inputs"] == max(p.max_batch for p in app.IMAGE_PRESETS.values() if p.gpu == gpu) >= 2
     concurrent_classes = {qualname for qualname, _, _ in calls["concurrent"]}
     assert "MusicModel" not in concurrent_classes  # music is not batched: one clip per container at a time
 
@@ -103,7 +105,7 @@ def test_web_image_has_no_model_libraries(recorded):
 
 def test_gpu_classes_have_gpus_weights_volume_and_snapshots(recorded):
     app, calls = recorded
-    for name in ("ImageModel", "MusicModel"):
+    for name in ("ImageModel", "LargeImageModel", "MusicModel"):
         options = by_name(calls, "cls", name)
         assert options["gpu"], name
         assert options["image"] is not app.web_image
@@ -120,6 +122,44 @@ def test_enter_hooks_are_split_for_memory_snapshots(recorded):
         owners = {base.__name__ for base in cls.__mro__}
         mine = {q: s for q, s in snaps.items() if q.split(".")[0] in owners}
         assert set(mine.values()) == {True, False}, (cls.__name__, mine)
+
+
+# Beyond its weights, what one image costs a GPU, per megapixel, in 16-bit: the VAE's decode
+# dominates (a few full-resolution 256-channel activations, 0.5 GB each per megapixel); a UNet's or
+# an MMDiT's activations at inference are a fraction of that. An estimate, consistent with Modal's
+# SD3.5 Large Turbo example batching 16 images of 1024² on an 80 GB H100 (28 + 16 × 3 GB).
+GB_PER_MEGAPIXEL = 3.0
+CUDA_CONTEXT_GB = 2.0  # CUDA context, cuBLAS workspaces, allocator slack
+
+
+def test_every_image_preset_with_known_weights_fits_its_gpu_with_its_largest_call(recorded):
+    """Weights (the real parameter counts, models/twins.py) in 16-bit, plus the most images one
+    pipeline call makes (a full batch, or one request's MAX_IMAGES) at the preset's max_size."""
+    from models.requests import MAX_IMAGES
+    from models.twins import REAL_PARAMS
+
+    app, _ = recorded
+    checked = set()
+    for name, preset in app.IMAGE_PRESETS.items():
+        twin = name if preset.twin_of else f"{name}-twin"
+        if twin not in REAL_PARAMS:
+            continue  # the tiny presets: kilobytes
+        weights_gb = 2 * sum(REAL_PARAMS[twin].values()) / 1e9
+        images_gb = max(preset.max_batch, MAX_IMAGES) * GB_PER_MEGAPIXEL * preset.max_size**2 / 1e6
+        need = weights_gb + images_gb + CUDA_CONTEXT_GB
+        assert need <= app.GPU_MEMORY_GB[preset.gpu], (name, preset.gpu, round(need, 1))
+        checked.add(name)
+    assert {"sd-turbo", "sdxl-turbo", "flux-schnell", "sd3.5-large-turbo"} <= checked
+
+
+def test_every_image_preset_routes_to_a_class_on_its_gpu(recorded):
+    from models.presets import image_class_name
+
+    app, calls = recorded
+    for name, preset in app.IMAGE_PRESETS.items():
+        cls = image_class_name(name)
+        assert isinstance(getattr(app, cls), modal.Cls) and by_name(calls, "cls", cls)["gpu"] == preset.gpu, name
+    assert image_class_name("sd3.5-large-turbo") == "LargeImageModel" and image_class_name("tiny") == "ImageModel"
 
 
 def test_weights_download_function_uses_the_volume(recorded):

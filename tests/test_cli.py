@@ -71,7 +71,7 @@ def test_unreachable_hub_is_detected_without_retries(tmp_path):
 def test_presets_lists_every_preset_with_what_it_needs():
     out = atelier("presets")
     assert out.returncode == 0
-    for name in ("sd-turbo", "sdxl-turbo", "flux-schnell", "musicgen-small", "tiny"):
+    for name in ("sd-turbo", "sdxl-turbo", "flux-schnell", "sd3.5-large-turbo", "musicgen-small", "tiny", "tiny-sd3"):
         assert name in out.stdout
     assert "gated: needs HF_TOKEN" in out.stdout
 

@@ -63,7 +63,7 @@ def test_previews_stay_within_their_share_of_the_time():
 
 
 def test_pipelines_without_4_channel_unet_latents_get_no_preview():
-    assert factors_for(SimpleNamespace(transformer=object())) is None  # FLUX, SD3: packed latents
+    assert factors_for(SimpleNamespace(transformer=object())) is None  # FLUX: packed latents
     assert factors_for(SimpleNamespace(unet=SimpleNamespace(config=SimpleNamespace(in_channels=9)))) is None
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from models.presets import MUSIC_CLASS_BY_ENGINE, Kind, music_class_name
+from models.presets import IMAGE_CLASS_BY_GPU, MUSIC_CLASS_BY_ENGINE, Kind, image_class_name, music_class_name
 from models.requests import Job, RequestError
 from models.weights import WeightsUnavailable
 from ui.errors import GenerationError, GenerationTimeout, ModelUnavailable
@@ -34,13 +34,16 @@ class ModalBackend(Backend):
         """Hybrid mode: this process serves the UI, a deployed app's GPUs do the work."""
         import modal
 
-        image = modal.Cls.from_name(app_name, "ImageModel")
+        image = {name: modal.Cls.from_name(app_name, name) for name in IMAGE_CLASS_BY_GPU.values()}
         music = {name: modal.Cls.from_name(app_name, name) for name in MUSIC_CLASS_BY_ENGINE.values()}
+
+        def image_model(preset: str):  # as app.image_model: the class whose GPU has the memory
+            return image[image_class_name(preset)](preset=preset)
 
         def music_model(preset: str):  # as app.music_model: the class whose image has the engine
             return music[music_class_name(preset)](preset=preset)
 
-        return cls({"image": image, "music": music_model}, defaults, where="hybrid")
+        return cls({"image": image_model, "music": music_model}, defaults, where="hybrid")
 
     async def generate(self, job: Job) -> AsyncIterator[dict]:
         import modal.exception
