@@ -127,8 +127,8 @@ web_image = (
 weights_volume = modal.Volume.from_name("atelier-weights", create_if_missing=True)
 results_volume = modal.Volume.from_name("atelier-results", create_if_missing=True)
 
-# A Hugging Face token is only needed for gated presets (flux-schnell, sd3.5-large-turbo). Name the Secret that
-# holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, no Secret is attached.
+# A Hugging Face token is only needed for gated presets (flux-schnell, sd3.5-large-turbo). Name
+# the Secret that holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, none is attached.
 hf_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_HF_SECRET")) else []
 # API tokens, the webhook secret and other ATELIER_* settings (ui/settings.py) for the web
 # container: name the Secret holding them with ATELIER_API_SECRET; without it the API is open.
