@@ -203,15 +203,14 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=60 * 60)
 def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
     """Fill the weights Volume, so the first visitor doesn't wait for a download."""
-    from models.presets import PRESETS
+    from models.presets import PRESETS, all_weights
     from models.weights import ensure_weights
 
     for name in presets.split(","):
         for kind, table in PRESETS.items():
             if name in table:
-                print(f"{kind} {name}: {ensure_weights(table[name].weights)}")
-                if decoder := getattr(table[name], "diffusion_decoder", None):
-                    print(f"{kind} {name} diffusion decoder: {ensure_weights(decoder)}")
+                for weights in all_weights(table[name]):
+                    print(f"{kind} {name}: {ensure_weights(weights)}")
     weights_volume.commit()
 
 

@@ -60,13 +60,11 @@ def kinds_of(preset: str) -> list[str]:
 def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int) -> dict:
     import torch
 
-    from models.presets import get_preset
+    from models.presets import all_weights, get_preset
     from models.weights import ensure_weights
 
     spec = get_preset(kind, preset)
-    folder = ensure_weights(spec.weights)  # built before timing anything
-    if spec.speed.fast_decoder is not None:
-        ensure_weights(spec.speed.fast_decoder)
+    folder, *_ = [ensure_weights(w) for w in all_weights(spec)]  # built before timing anything
     cuda = torch.cuda.is_available()
     if way.startswith("atelier["):
         variant = way[len("atelier[") : -1]

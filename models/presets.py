@@ -58,7 +58,8 @@ class SpeedOptions:
     preset without them runs the plain pipeline; bench/bench_models.py measures each one.
 
     - fast_decoder: weights of a TAESD-shaped AutoencoderTiny that decodes the final image
-      instead of the full VAE. A different decoder: not the same pixels, much less time.
+      instead of the full VAE. A different decoder: not the same pixels, much less time. On a
+      CPU only, unless fast_decoder_on_gpu: a GPU decodes with the full VAE in milliseconds.
     - cpu_bf16: on a CPU with native bfloat16 (AVX512-BF16 or AMX), load the model in
       bfloat16. Ignored on CPUs without it (emulated bf16 is slower than float32) and on GPUs,
       which use the preset's gpu_dtype. Not the same pixels as float32.
@@ -67,6 +68,7 @@ class SpeedOptions:
     """
 
     fast_decoder: Weights | None = None
+    fast_decoder_on_gpu: bool = False
     cpu_bf16: bool = False
     channels_last: bool = False
     threads: int | None = None
@@ -139,6 +141,10 @@ class MusicPreset:
         return self.model == "audiogen"
 
 
+# TAESD, the tiny autoencoder for SD 1.x/2.x latents (madebyollin/taesd); the revision is the
+# snapshot several public projects pin in their Hugging Face cache paths.
+_TAESD = HubWeights("madebyollin/taesd", "614f76814bbe30edbe2e627ace1c2234c81a2c0e")
+
 IMAGE_PRESETS: dict[str, ImagePreset] = {
     p.name: p
     for p in [
@@ -146,6 +152,10 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
             name="sd-turbo",
             family="sd2",
             weights=HubWeights("stabilityai/sd-turbo", "b261bac6fd2cf515557d5d0707481eafa0485ec2"),
+            # On a laptop CPU the full VAE takes two thirds of an image's time; TAESD decodes it in
+            # a fraction of a second and bf16 halves the UNet's time where the CPU has it
+            # (bench/results/models-2026-11-28-sd-turbo-ablation.md, on the twin: 0.14× the plain call).
+            speed=SpeedOptions(fast_decoder=_TAESD, cpu_bf16=True),
             summary="Stable Diffusion 2.1 Turbo, 512 px in 1–4 steps; runs on a laptop CPU",
             steps=2,
             guidance=0.0,
@@ -413,6 +423,12 @@ IMAGE_CLASS_BY_GPU = {"L40S": "ImageModel", "H100": "LargeImageModel"}
 
 def image_class_name(preset: str) -> str:
     return IMAGE_CLASS_BY_GPU[get_preset("image", preset).gpu]
+
+
+def all_weights(preset: ImagePreset | MusicPreset) -> list[Weights]:
+    """Every set of weights a preset may load: its model's, then its decoders'."""
+    decoders = [getattr(preset, "diffusion_decoder", None), preset.speed.fast_decoder]
+    return [preset.weights, *(w for w in decoders if w is not None)]
 
 
 def get_preset(kind: Kind, name: str) -> ImagePreset | MusicPreset:

@@ -28,6 +28,10 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def uses_fast_decoder(speed: SpeedOptions) -> bool:
+    return speed.fast_decoder is not None and (target_device() == "cpu" or speed.fast_decoder_on_gpu)
+
+
 def uses_cpu_bf16(speed: SpeedOptions) -> bool:
     return speed.cpu_bf16 and target_device() == "cpu" and cpu_has_native_bf16()
 
@@ -49,7 +53,7 @@ def record(speed: SpeedOptions) -> dict:
 def applied(speed: SpeedOptions) -> dict:
     """What of `speed` is in effect here (empty: the plain pipeline)."""
     out: dict = {}
-    if speed.fast_decoder is not None:
+    if uses_fast_decoder(speed):
         out["decoder"] = speed.fast_decoder.describe()
     if uses_cpu_bf16(speed):
         out["dtype"] = "bfloat16"
@@ -61,8 +65,8 @@ def applied(speed: SpeedOptions) -> dict:
 
 
 def load_fast_decoder(speed: SpeedOptions, dtype):
-    """The preset's TAESD-shaped AutoencoderTiny, or None. Called under LOAD_LOCK."""
-    if speed.fast_decoder is None:
+    """The preset's TAESD-shaped AutoencoderTiny where it decodes, or None. Called under LOAD_LOCK."""
+    if not uses_fast_decoder(speed):
         return None
     from diffusers import AutoencoderTiny
 

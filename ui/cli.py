@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, choose_defaults
+from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, all_weights, choose_defaults
 from models.requests import RequestError
 from ui.errors import GenerationError
 from ui.generation import Backend, LocalBackend, ModalBackend, generate_and_save
@@ -59,7 +59,8 @@ def fetch_weights(names: list[str]) -> None:
         choose_defaults(name, LOCAL_DEFAULTS)  # rejects unknown names with the list of known ones
         for kind, table in PRESETS.items():
             if name in table:
-                print(f"{kind} {name}: {ensure_weights(table[name].weights)}")
+                for weights in all_weights(table[name]):  # the decoders too: nothing left to fetch later
+                    print(f"{kind} {name}: {ensure_weights(weights)}")
 
 
 # --- argument parsing ---------------------------------------------------------------------

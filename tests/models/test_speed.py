@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, NO_SPEEDUPS, BuiltWeights, SpeedOptions
+from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, NO_SPEEDUPS, BuiltWeights, SpeedOptions, all_weights
 from models.requests import ImageRequest, MusicRequest
 from models.speed import cpu_has_native_bf16
 
@@ -72,3 +72,23 @@ def test_music_in_cpu_bf16_makes_a_clip(model_classes, monkeypatch):
     job = MusicRequest(prompt="beat", duration=1, seed=3, preset=preset).resolve("tiny")
     *_, result = model_classes["music"](preset=preset).generate.local(job.model_dump())
     assert result["type"] == "result" and len(result["files"][0]["data"]) > 1000
+
+
+def test_a_fast_decoder_decodes_on_a_cpu_and_on_a_gpu_only_when_asked(monkeypatch):
+    import models.speed as speed
+
+    on_cpu_only, everywhere = SpeedOptions(fast_decoder=TAESD_TWIN), SpeedOptions(fast_decoder=TAESD_TWIN,
+                                                                                   fast_decoder_on_gpu=True)
+    assert speed.uses_fast_decoder(on_cpu_only) and speed.uses_fast_decoder(everywhere)
+    monkeypatch.setattr(speed, "target_device", lambda: "cuda")
+    assert not speed.uses_fast_decoder(on_cpu_only) and speed.applied(on_cpu_only) == {}
+    assert speed.uses_fast_decoder(everywhere) and speed.applied(everywhere)["decoder"].startswith("taesd-twin")
+
+
+def test_every_weights_a_preset_loads_are_fetched_with_it():
+    sd_turbo = IMAGE_PRESETS["sd-turbo"]
+    assert all_weights(sd_turbo) == [sd_turbo.weights, sd_turbo.speed.fast_decoder]
+    assert sd_turbo.speed.fast_decoder.repo == "madebyollin/taesd"  # the laptop default decodes with TAESD
+    mbd = MUSIC_PRESETS["tiny-audiocraft"]
+    assert all_weights(mbd) == [mbd.weights, mbd.diffusion_decoder]
+    assert all_weights(IMAGE_PRESETS["tiny"]) == [IMAGE_PRESETS["tiny"].weights]
