@@ -16,11 +16,26 @@ from pathlib import Path
 _SEED = 0
 
 
+def _tiny_vae(latent_channels: int, **latents):
+    """SD's VAE layout at two small levels: 64 px images, 4 (SD) or 16 (SD3) latent channels."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=latent_channels,
+        sample_size=64,
+        **latents,
+    )
+
+
 def build_tiny_image_pipeline(out_dir: Path) -> None:
     """A StableDiffusionPipeline with a 32/64-channel UNet and a tiny CLIP text encoder."""
     import torch
     from diffusers import (
-        AutoencoderKL,
         EulerAncestralDiscreteScheduler,
         StableDiffusionPipeline,
         UNet2DConditionModel,
@@ -39,15 +54,7 @@ def build_tiny_image_pipeline(out_dir: Path) -> None:
         cross_attention_dim=32,
         attention_head_dim=8,
     )
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        sample_size=64,
-    )
+    vae = _tiny_vae(latent_channels=4)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=_BYTE_VOCAB_SIZE,
@@ -86,7 +93,6 @@ def build_tiny_sd3_pipeline(out_dir: Path) -> None:
     side by side)."""
     import torch
     from diffusers import (
-        AutoencoderKL,
         FlowMatchEulerDiscreteScheduler,
         SD3Transformer2DModel,
         StableDiffusion3Pipeline,
@@ -130,14 +136,8 @@ def build_tiny_sd3_pipeline(out_dir: Path) -> None:
         pos_embed_max_size=64,
         qk_norm="rms_norm",
     )
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+    vae = _tiny_vae(
         latent_channels=16,
-        sample_size=64,
         shift_factor=0.0609,  # SD3's latent normalisation: the pipeline applies both
         scaling_factor=1.5305,
         use_quant_conv=False,

@@ -185,7 +185,8 @@ def taesd_components() -> dict[str, Callable]:
     return {"vae": lambda: AutoencoderTiny()}
 
 
-def _sd_vae(scaling_factor: float, sample_size: int, force_upcast: bool):
+def _sd_vae(scaling_factor: float, sample_size: int, force_upcast: bool, latent_channels: int = 4, **latents):
+    """Stable Diffusion's VAE layout (SD 2.1, SDXL; with 16 latent channels, SD3 and FLUX)."""
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
@@ -195,11 +196,12 @@ def _sd_vae(scaling_factor: float, sample_size: int, force_upcast: bool):
         layers_per_block=2,
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=4,
+        latent_channels=latent_channels,
         norm_num_groups=32,
         sample_size=sample_size,
         scaling_factor=scaling_factor,
         force_upcast=force_upcast,
+        **latents,
     )
 
 
@@ -324,24 +326,8 @@ def _t5_xxl_encoder():
 def _flow_vae(scaling_factor: float, shift_factor: float):
     """The 16-channel VAE of SD3 and FLUX: SD's layout, 16 latent channels, no quant convs, and a
     shift as well as a scale on the latents (the two models' VAEs differ in weights and these)."""
-    from diffusers import AutoencoderKL
-
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(128, 256, 512, 512),
-        layers_per_block=2,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=16,
-        norm_num_groups=32,
-        sample_size=1024,
-        scaling_factor=scaling_factor,
-        shift_factor=shift_factor,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        force_upcast=True,
-    )
+    return _sd_vae(scaling_factor, sample_size=1024, force_upcast=True, latent_channels=16,
+                   shift_factor=shift_factor, use_quant_conv=False, use_post_quant_conv=False)
 
 
 def build_sd_turbo_twin(out_dir: Path) -> None:
