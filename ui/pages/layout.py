@@ -32,7 +32,7 @@ from fasthtml.common import (
 )
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ui.store import covers
+from ui.cards import Card, card_tags
 
 ASSET_ROUTE = "/pages-assets"
 ASSET_TYPES = {"pages.css": "text/css", "pages.js": "text/javascript", "htmx.min.js": "text/javascript"}
@@ -71,28 +71,9 @@ def document(*, title, description, canonical, image, og_title, indexable, asset
         Title(title),
         Meta(name="description", content=description),
         Link(rel="canonical", href=canonical),
-        Meta(property="og:site_name", content="Atelier"),
-        Meta(property="og:type", content="website"),
-        Meta(property="og:title", content=og_title),
-        Meta(property="og:description", content=description),
-        Meta(property="og:url", content=canonical),
-        Meta(name="twitter:card", content="summary_large_image" if image else "summary"),
-        Meta(name="twitter:title", content=og_title),
-        Meta(name="twitter:description", content=description),
     ]
-    if image:
-        src, alt = image
-        meta += [
-            Meta(property="og:image", content=src),
-            Meta(property="og:image:type", content="image/png"),
-            Meta(property="og:image:width", content=str(covers.COVER_SIZE[0])),
-            Meta(property="og:image:height", content=str(covers.COVER_SIZE[1])),
-            Meta(property="og:image:alt", content=alt),
-            Meta(name="twitter:image", content=src),
-            Meta(name="twitter:image:alt", content=alt),
-        ]
-    for src, mime in audio:
-        meta += [Meta(property="og:audio", content=src), Meta(property="og:audio:type", content=mime)]
+    card = Card(url=canonical, title=og_title, description=description, image=image, audio=tuple(audio))
+    meta += [Meta(**{attribute: key, "content": content}) for attribute, key, content in card_tags(card)]
     if not indexable:
         meta.append(Meta(name="robots", content="noindex"))
     meta += [

@@ -30,9 +30,10 @@ from html import escape
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ui.cards import Card, card_tags
 from ui.generation import Backend
 from ui.settings import ASSETS
-from ui.store import ResultStore, covers
+from ui.store import ResultStore
 from ui.urls import site_url
 
 TITLE = "Atelier · images and music from words"
@@ -78,26 +79,12 @@ def head_tags(site: str, store: ResultStore) -> str:
     else:
         image, alt = f"{site}{CARD_PATH}", CARD_ALT
     url = f"{site}/"
-    width, height = covers.COVER_SIZE
+    card = Card(url=url, title=TITLE, description=DESCRIPTION, image=(image, alt))
     tags = [
         f"<title>{escape(TITLE)}</title>",
         f'<meta name="description" content="{escape(DESCRIPTION)}" />',
         f'<link rel="canonical" href="{escape(url)}" />',
-        '<meta property="og:site_name" content="Atelier" />',
-        '<meta property="og:type" content="website" />',
-        f'<meta property="og:url" content="{escape(url)}" />',
-        f'<meta property="og:title" content="{escape(TITLE)}" />',
-        f'<meta property="og:description" content="{escape(DESCRIPTION)}" />',
-        f'<meta property="og:image" content="{escape(image)}" />',
-        '<meta property="og:image:type" content="image/png" />',
-        f'<meta property="og:image:width" content="{width}" />',
-        f'<meta property="og:image:height" content="{height}" />',
-        f'<meta property="og:image:alt" content="{escape(alt)}" />',
-        '<meta name="twitter:card" content="summary_large_image" />',
-        f'<meta name="twitter:title" content="{escape(TITLE)}" />',
-        f'<meta name="twitter:description" content="{escape(DESCRIPTION)}" />',
-        f'<meta name="twitter:image" content="{escape(image)}" />',
-        f'<meta name="twitter:image:alt" content="{escape(alt)}" />',
+        *(f'<meta {attribute}="{key}" content="{escape(content)}" />' for attribute, key, content in card_tags(card)),
         '<meta name="theme-color" content="#6d28d9" />',
         f"<style>{(ASSETS / 'studio_first_paint.css').read_text()}</style>",
         f"<script>{ARIA_FIX}</script>",

@@ -1,0 +1,37 @@
+"""The link-preview card: the OpenGraph and Twitter tags a chat app or a social site reads to
+unfurl a link. The share pages (FastHTML, ui/pages/layout.py) and the studio (Gradio's page,
+rewritten by ui/studio/head.py) render the same tags, each in its own way, from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ui.store import covers
+
+
+@dataclass(frozen=True)
+class Card:
+    url: str  # absolute: unfurlers don't resolve relative URLs
+    title: str
+    description: str
+    image: tuple[str, str] | None = None  # (absolute URL of a cover PNG, its alt text)
+    audio: tuple[tuple[str, str], ...] = ()  # (absolute URL, MIME type) of each clip
+
+
+def card_tags(card: Card) -> list[tuple[str, str, str]]:
+    """The card as (attribute, key, content) triples: ("property", "og:title", ...) is
+    <meta property="og:title" content="...">."""
+    og = [("og:site_name", "Atelier"), ("og:type", "website"), ("og:url", card.url), ("og:title", card.title),
+          ("og:description", card.description)]
+    twitter = [("twitter:card", "summary_large_image" if card.image else "summary"),
+               ("twitter:title", card.title), ("twitter:description", card.description)]
+    if card.image:
+        src, alt = card.image
+        width, height = covers.COVER_SIZE
+        og += [("og:image", src), ("og:image:type", "image/png"), ("og:image:width", str(width)),
+               ("og:image:height", str(height)), ("og:image:alt", alt)]
+        twitter += [("twitter:image", src), ("twitter:image:alt", alt)]
+    for src, mime in card.audio:
+        og += [("og:audio", src), ("og:audio:type", mime)]
+    return [("property", key, content) for key, content in og] + [("name", key, content) for key, content in twitter]
