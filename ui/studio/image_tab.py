@@ -7,6 +7,7 @@ None takes the preset's default, as in the REST API.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from models.requests import ImageRequest
 from ui.generation import Backend
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
-from ui.studio.run import media_files, run_with_previews
+from ui.studio.run import cached_preview, media_files, run_with_previews
 from ui.studio.session import History
 from ui.studio.share import ShareRow
 
@@ -155,8 +156,8 @@ class ImageTab:
             fields = dict(prompt=prompt, negative_prompt=negative_prompt, preset=preset, width=width, height=height,
                           steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images)
             async for preview, record in run_with_previews(backend, store, "image", fields, session, progress, describe):
-                if record is None:
-                    yield {self.gallery: [preview]}  # the image forming (models/previews.py)
+                if record is None:  # the image forming (models/previews.py), as a file Gradio serves
+                    yield {self.gallery: [await asyncio.to_thread(cached_preview, preview)]}
                 else:
                     yield await self.show(record)
 

@@ -10,6 +10,7 @@ diffusion_decoder) → (clip, seed used, details).
 from __future__ import annotations
 
 import asyncio
+import base64
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,13 @@ def details(record: dict) -> str:
     )
 
 
+def composed_so_far(preview: dict) -> str:
+    """The details line while a long clip is made: its waveform so far (models/waveform.py),
+    inline, so the tab's outputs (and its gradio_client API) stay what they were."""
+    data = base64.b64encode(preview["data"]).decode("ascii")
+    return f"Composed so far:\n\n![The waveform of the clip so far](data:{preview['mime']};base64,{data})"
+
+
 @dataclass
 class MusicTab:
     store: ResultStore
@@ -73,8 +81,7 @@ class MusicTab:
     diffusion_decoder: gr.Checkbox
     generate: gr.Button
     audio: gr.Audio
-    waveform: gr.Image  # the clip so far while a long one is made window by window; hidden otherwise
-    details: gr.Markdown
+    details: gr.Markdown  # while a long clip is made window by window, its waveform so far
     share: ShareRow
     current: gr.State
 
@@ -114,14 +121,12 @@ class MusicTab:
                                           elem_id="music-guidance")
                 examples("music", prompt)
             with gr.Column(scale=6, min_width=320, elem_classes="output"):
-                waveform = gr.Image(label="Composed so far", type="filepath", interactive=False, visible=False,
-                                    show_label=True, buttons=[], elem_id="music-waveform")
                 audio = gr.Audio(label="Clip", type="filepath", interactive=False, buttons=["download"],
                                     elem_id="music-audio")
                 result_details = gr.Markdown(label="Details", elem_classes="details", elem_id="music-details")
                 share = ShareRow.build("music")
         tab = cls(store, backend.defaults["music"], prompt, preset_box, duration, fmt, temperature, top_k, guidance, seed,
-                  melody, diffusion_decoder, generate, audio, waveform, result_details, share, gr.State(None))
+                  melody, diffusion_decoder, generate, audio, result_details, share, gr.State(None))
         tab._wire(backend, store, history, strip)
         return tab
 
@@ -137,7 +142,7 @@ class MusicTab:
                           guidance=guidance, melody=await uploaded_bytes(melody), diffusion_decoder=diffusion_decoder)
             async for preview, record in run_with_previews(backend, store, "music", fields, session, progress, describe):
                 if record is None:
-                    yield {self.waveform: gr.Image(value=preview, visible=True)}  # models/waveform.py
+                    yield {self.details: composed_so_far(preview)}
                 else:
                     yield await self.show(record)
 
@@ -178,7 +183,6 @@ class MusicTab:
         """Put a result on show: its clip, the seed it used, its details."""
         return {
             self.audio: (await media_files(self.store, record))[0],
-            self.waveform: gr.Image(value=None, visible=False),  # the player shows the whole clip now
             self.seed.seed: record["seed"],
             self.details: details(record),
             self.current: record["id"],
@@ -186,4 +190,4 @@ class MusicTab:
 
     @property
     def show_outputs(self) -> list:
-        return [self.audio, self.waveform, self.seed.seed, self.details, self.current]
+        return [self.audio, self.seed.seed, self.details, self.current]

@@ -2,7 +2,7 @@
 
 What the studio adds to the shared path is the browser's view of it: the events become
 gr.Progress updates (queue position while a model is busy, then the model's own steps),
-previews of an image forming are shown as they arrive, and the errors a person can act on
+previews (an image forming, a long clip's waveform so far) go to the tab as they arrive, and the errors a person can act on
 become gr.Error messages in the page. Nothing here
 waits on anything but the backend, so one visitor's generation never holds up another's.
 """
@@ -46,8 +46,8 @@ async def run_with_previews(
     backend: Backend, store: ResultStore, kind: str, fields: dict, session: History, progress: gr.Progress,
     describe: Describe,
 ) -> AsyncIterator[tuple[str | None, dict | None]]:
-    """As `run`, yielding (path of a preview picture in Gradio's cache, None) whenever the
-    model sends a preview of the result forming, and (None, record) last."""
+    """As `run`, yielding (preview, None) whenever the model sends a preview of the result
+    forming ({"mime", "data"}: models/progress.py), and (None, record) last."""
     try:
         job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
         progress(0, desc="Starting…")
@@ -59,7 +59,7 @@ async def run_with_previews(
                     done, message = describe(event)
                     progress(done, desc=message)
                     if preview := event.get("preview"):
-                        yield await asyncio.to_thread(_cached_preview, preview), None
+                        yield preview, None
                 case "saved":
                     session.add(Entry(event["record"], event["owner_token"]))
                     yield None, event["record"]
@@ -71,7 +71,7 @@ async def run_with_previews(
     raise gr.Error("The model stopped without a result.", print_exception=False)
 
 
-def _cached_preview(preview: dict) -> str:
+def cached_preview(preview: dict) -> str:
     """A preview's bytes as a file Gradio serves (its cache, swept like every output)."""
     suffix = {"image/webp": "webp", "image/png": "png"}.get(preview.get("mime"), "webp")
     return save_bytes_to_cache(preview["data"], f"preview.{suffix}", GRADIO_CACHE)
