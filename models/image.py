@@ -1,4 +1,4 @@
-"""Text to image with Hugging Face diffusers.
+"""Text to image, image to image and inpainting with Hugging Face diffusers.
 
 `ImageGenerator` holds one preset's pipeline. app.py turns it into a Modal GPU class
 (`ImageModel`); locally the same class runs in-process through `.local()`. Heavy imports
@@ -9,21 +9,27 @@ local backend's per-model capacity): each waits in the instance's `Batcher`
 (models/batching.py), which runs compatible requests — same size, steps, guidance — as one
 pipeline call. Each request keeps its own seeded generator, so its noise is exactly what it
 would be alone; its record says how big the batch was.
+
+An input image (image-to-image) or an image and a mask (inpainting) run on pipelines built
+from the loaded one with `from_pipe`: the same UNet, VAE and text encoders, no second copy
+of the weights. Jobs with an input share a call only with jobs starting from the very same
+image, mask and strength (`batch_key`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 
 import modal
 
-from models import batching, previews, recipes, speed
+from models import batching, previews, recipes, speed, uploads
 from models.batching import Batch, Batcher
 from models.device import target_device
 from models.presets import ImagePreset, get_preset
 from models.progress import result_event, stream
-from models.requests import ImageJob
+from models.requests import ImageJob, schedule_length
 from models.weights import LOAD_LOCK, ensure_weights, quiet_loading
 
 
@@ -54,6 +60,7 @@ class ImageGenerator:
         self.pipe.to(self.device)
         speed.apply_runtime(self.spec.speed, getattr(self.pipe, "unet", None), getattr(self.pipe, "vae", None))
         self.preview_factors = previews.factors_for(self.pipe)  # None: this pipeline's latents get no preview
+        self.img2img, self.inpaint = input_pipelines(self.pipe)
         self.batcher = Batcher(self._run_batch, key=batch_key, size=lambda job: job.num_images,
                                max_size=self.spec.max_batch, window_s=batching.WINDOW_S,
                                name=f"atelier-batcher-{self.spec.name}")
@@ -71,6 +78,9 @@ class ImageGenerator:
         started = time.perf_counter()
         first = batch.jobs[0]
         batch.report(0, first.steps, "denoising")
+        if first.strength == 0:  # strength 0 redraws nothing: the input image is the answer
+            image = self._input_image(first)
+            return [self._result(job, [image] * job.num_images, batch, 0.0) for job in batch.jobs]
         factors = self.preview_factors
         throttle = previews.Throttle()
         starts = [sum(j.num_images for j in batch.jobs[:i]) for i in range(len(batch.jobs))]  # each job's first image
@@ -97,22 +107,60 @@ class ImageGenerator:
             negatives += [job.negative_prompt] * job.num_images
             generators += [generator] * job.num_images
         extra = {"negative_prompt": negatives} if first.negative_prompt else {}
-        output = self.pipe(
+        pipe, inputs = self._inputs(first, len(prompts))
+        output = pipe(
             prompt=prompts,
-            width=first.width,
-            height=first.height,
-            num_inference_steps=first.steps,
             guidance_scale=first.guidance,
             generator=generators,
             callback_on_step_end=on_step_end,
             **extra,
+            **inputs,
         )
         seconds = round(time.perf_counter() - started, 3)
-        images = iter(output.images)
+        images = iter(self._kept_outside_mask(first, output.images))
         return [self._result(job, [next(images) for _ in range(job.num_images)], batch, seconds) for job in batch.jobs]
 
+    def _inputs(self, job: ImageJob, count: int) -> tuple:
+        """The pipeline for the job's inputs, and its size, schedule and input arguments. Image-to-image
+        takes its size from the image (resized to the job's); text-to-image and inpainting take
+        width and height. With an image, the schedule is lengthened so that `steps` steps run."""
+        if job.image is None:
+            return self.pipe, {"width": job.width, "height": job.height, "num_inference_steps": job.steps}
+        image = self._input_image(job)
+        inputs = {"image": [image] * count, "strength": job.strength,
+                  "num_inference_steps": schedule_length(job.steps, job.strength)}
+        if job.mask is None:
+            return self.img2img, inputs
+        return self.inpaint, inputs | {"mask_image": [self._input_mask(job)] * count,
+                                       "width": job.width, "height": job.height}
+
+    def _kept_outside_mask(self, job: ImageJob, images: list) -> list:
+        """Inpainting's output with the input image pasted back where the mask is black: the
+        pipeline blends latents, which the VAE round trip blurs a little even where nothing
+        was to change; outside the mask the answer is the input, pixel for pixel."""
+        if job.mask is None:
+            return images
+        from PIL import Image
+
+        original, mask = self._input_image(job), self._input_mask(job)
+        return [Image.composite(image, original, mask) for image in images]
+
+    @staticmethod
+    def _input_image(job: ImageJob):
+        from PIL import Image
+
+        return uploads.load(job.image).resize((job.width, job.height), Image.LANCZOS)
+
+    @staticmethod
+    def _input_mask(job: ImageJob):
+        from PIL import Image
+
+        return uploads.load(job.mask).resize((job.width, job.height), Image.BILINEAR)
+
     def _result(self, job: ImageJob, images: list, batch: Batch[ImageJob], seconds: float) -> dict:
-        parameters = job.model_dump(exclude={"kind"})
+        # The uploads stay out of the recipe and the record (bytes would bloat the store): their
+        # hashes say what the job started from.
+        parameters = job.model_dump(exclude={"kind", "image", "mask"} | ({"strength"} if job.image is None else set()))
         files = [
             {"name": f"image-{i}.png", "mime": "image/png", "data": recipes.png_bytes(image, parameters)}
             for i, image in enumerate(images)
@@ -126,6 +174,12 @@ class ImageGenerator:
             "seconds": {"load": self.load_seconds, "generate": seconds},
             "batch": {"requests": len(batch.jobs), "images": sum(j.num_images for j in batch.jobs)},
         }
+        if job.image is not None:
+            record["input"] = {
+                "mode": "inpainting" if job.mask is not None else "image-to-image",
+                "image_sha256": hashlib.sha256(job.image).hexdigest(),
+                "mask_sha256": hashlib.sha256(job.mask).hexdigest() if job.mask is not None else None,
+            }
         return result_event(files, record)
 
 
@@ -133,5 +187,20 @@ def batch_key(job: ImageJob) -> tuple:
     """What must be equal for two jobs to share one pipeline call: the shape of the work (size,
     steps) and the settings applied to the batch as a whole (guidance; whether a negative
     prompt is used at all, since "no negative prompt" and an empty one differ for some
-    pipelines). Prompts, negative prompts, seeds and image counts may differ."""
-    return (job.width, job.height, job.steps, job.guidance, bool(job.negative_prompt))
+    pipelines), and what a job starts from: jobs with an input image share a call only with
+    jobs starting from the very same image, mask and strength (one input per call; different
+    inputs could be batched as lists, but rarely arrive together). Prompts, negative prompts,
+    seeds and image counts may differ."""
+    return (job.width, job.height, job.steps, job.guidance, bool(job.negative_prompt), job.input_digest)
+
+
+def input_pipelines(pipe) -> tuple:
+    """Image-to-image and inpainting pipelines on the loaded pipeline's own modules (from_pipe
+    shares them: no second copy of the weights, and speed settings applied once apply to all)."""
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+    img2img = AutoPipelineForImage2Image.from_pipe(pipe)
+    inpaint = AutoPipelineForInpainting.from_pipe(pipe)
+    for derived in (img2img, inpaint):
+        derived.set_progress_bar_config(disable=True)
+    return img2img, inpaint

@@ -12,13 +12,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import math
 import secrets
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from models import melody as melodies
+from models import uploads
 from models.errors import RequestError
 from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, MusicPreset, get_preset
 
@@ -44,6 +56,117 @@ class _Strict(BaseModel):
 
 # --- image -------------------------------------------------------------------------------
 
+# An input image (image-to-image) and its mask (inpainting). Image and mask together fit in
+# the same request body as the largest melody (ui/settings.py): a mask is mostly flat colour.
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+MAX_MASK_BYTES = 2 * 1024 * 1024
+MAX_IMAGE_PIXELS = 4096 * 4096  # checked from the header, before a pixel is decoded
+DEFAULT_STRENGTH = 0.6  # image-to-image: keep the picture's layout, redraw its details
+DEFAULT_INPAINT_STRENGTH = 1.0  # inpainting: the masked part is drawn anew
+MAX_SCHEDULE = 1000  # the schedulers' training timesteps: a schedule can't be longer (see schedule_length)
+
+
+def _upload_from_base64(value: object, limit: int) -> object:
+    """JSON carries an image as base64 (a data: URL prefix is fine); Python callers pass bytes."""
+    if not isinstance(value, str):
+        return value
+    text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+    if len(text) > (limit + 2) // 3 * 4 + 4:  # refuse before decoding a huge string
+        raise PydanticCustomError("upload", _too_many_bytes(len(text) * 3 // 4, limit))
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise PydanticCustomError("upload", "must be a base64-encoded PNG, JPEG or WebP file.") from None
+
+
+def _checked_image(data: bytes) -> bytes:
+    """A real PNG, JPEG or WebP image within the limits, as RGB PNG bytes."""
+    return uploads.png(uploads.to_rgb(_opened(data, MAX_IMAGE_BYTES)))
+
+
+def _checked_mask(data: bytes) -> bytes:
+    """A mask within the limits with something painted on it, as 8-bit grey PNG bytes."""
+    mask = uploads.to_mask(_opened(data, MAX_MASK_BYTES))
+    if uploads.is_empty(mask):
+        raise PydanticCustomError(
+            "upload", "is all black, so nothing would be repainted: paint (white) over what should change."
+        )
+    return uploads.png(mask)
+
+
+def _opened(data: bytes, limit: int):
+    if len(data) > limit:
+        raise PydanticCustomError("upload", _too_many_bytes(len(data), limit))
+    try:
+        return uploads.open_image(data, MAX_IMAGE_PIXELS)
+    except uploads.UploadError as e:
+        raise PydanticCustomError("upload", str(e)) from None
+
+
+def _too_many_bytes(size: int, limit: int) -> str:
+    return f"file is {size / 2**20:.1f} MB; the limit is {limit / 2**20:g} MB."
+
+
+def _base64_json(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+ImageFile = Annotated[
+    bytes,
+    BeforeValidator(lambda value: _upload_from_base64(value, MAX_IMAGE_BYTES)),
+    AfterValidator(_checked_image),
+    PlainSerializer(_base64_json, return_type=str, when_used="json"),
+    Field(description=f"An image to start from (PNG, JPEG or WebP; at most {MAX_IMAGE_BYTES // 2**20} MB and "
+          f"{MAX_IMAGE_PIXELS / 1e6:g} megapixels): bytes, or base64 in JSON (a data: URL is fine)."),
+]
+MaskFile = Annotated[
+    bytes,
+    BeforeValidator(lambda value: _upload_from_base64(value, MAX_MASK_BYTES)),
+    AfterValidator(_checked_mask),
+    PlainSerializer(_base64_json, return_type=str, when_used="json"),
+    Field(description=f"Inpainting: what to repaint, white on black, the size of the image (PNG, JPEG or WebP, "
+          f"at most {MAX_MASK_BYTES // 2**20} MB); in an image with transparency, whatever is painted. "
+          "Only with an image."),
+]
+Strength = Annotated[
+    float | None,
+    Field(ge=0, le=1, description=f"How much of the input image is redrawn: 0 keeps it, 1 draws anew. "
+          f"Default {DEFAULT_STRENGTH:g}, or {DEFAULT_INPAINT_STRENGTH:g} with a mask. Ignored without an image "
+          "(so a result's settings stay usable as a recipe)."),
+]
+
+
+def input_size(image_size: tuple[int, int], max_side: int, width: int | None, height: int | None,
+               grid: int = 8, min_side: int = 64) -> tuple[int, int]:
+    """The output size for an input image: the width and height asked for; a missing one from the
+    image's aspect ratio; with neither, the image's own size, scaled down to fit the preset's
+    largest side if it must, on the grid of 8 the models need."""
+    w, h = image_size
+    if width and height:
+        return width, height
+    if width:
+        return width, _fit(width * h / w, grid, min_side, max_side)
+    if height:
+        return _fit(height * w / h, grid, min_side, max_side), height
+    scale = min(1.0, max_side / max(w, h))
+    return _fit(w * scale, grid, min_side, max_side), _fit(h * scale, grid, min_side, max_side)
+
+
+def _fit(pixels: float, grid: int, low: int, high: int) -> int:
+    return min(max(round(pixels / grid) * grid, low), high // grid * grid)
+
+
+def schedule_length(steps: int, strength: float) -> int:
+    """The schedule to ask diffusers for so that `steps` denoising steps actually run.
+
+    Image-to-image and inpainting pipelines skip the first part of the schedule and run only
+    its last `int(schedule * strength)` steps; a request's steps are the steps that run (what
+    the progress bar counts and what the model costs), so sd-turbo's 2 steps at strength 0.5
+    ask for a schedule of 4, as its model card does."""
+    length = math.ceil(steps / strength)
+    while min(int(length * strength), length) < steps:  # float rounding: 3 / 0.1 * 0.1 < 3
+        length += 1
+    return length
 
 class ImageRequest(_Strict):
     """Make images from a text prompt. Unset fields take the preset's defaults."""
@@ -59,10 +182,16 @@ class ImageRequest(_Strict):
     guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale.")
     seed: Seed = None
     num_images: int = Field(1, ge=1, le=MAX_IMAGES, description="Images to make at once.")
+    image: ImageFile | None = None
+    image_result: str | None = Field(
+        None, max_length=64, description="Start from a saved result's first image: its id (instead of image)."
+    )
+    mask: MaskFile | None = None
+    strength: Strength = None
 
     def resolve(self, default_preset: str) -> ImageJob:
         preset = get_preset("image", self.preset or default_preset)
-        job = ImageJob(
+        fields = dict(
             prompt=self.prompt,
             negative_prompt=self.negative_prompt if preset.negative_prompt else "",
             preset=preset.name,
@@ -73,6 +202,7 @@ class ImageRequest(_Strict):
             seed=_seed_or_random(self.seed),
             num_images=self.num_images,
         )
+        job = ImageJob(**fields | self._input_fields(preset))  # an input image may set the size
         if max(job.width, job.height) > preset.max_size:
             raise RequestError(
                 f"{job.width}×{job.height} is too large for {preset.name}: "
@@ -80,7 +210,40 @@ class ImageRequest(_Strict):
             )
         if job.steps > preset.max_steps:
             raise RequestError(f"{job.steps} steps is too many for {preset.name}: use at most {preset.max_steps}.")
+        if job.strength and schedule_length(job.steps, job.strength) > MAX_SCHEDULE:
+            raise RequestError(
+                f"A strength of {job.strength:g} is too low for {job.steps} steps: use at least "
+                f"{math.ceil(job.steps / MAX_SCHEDULE * 1000) / 1000:g}, or 0 to keep the image as it is."
+            )
         return job
+
+    def _input_fields(self, preset) -> dict:
+        """An input image's fields for the job: the image, its mask, the strength, and the size
+        (the image's own unless width or height say otherwise). Nothing without an image."""
+        if self.image_result is not None:
+            # The web side swaps a result id for that result's image before resolving
+            # (ui/generation/inputs.py); anything else has no result store to look in.
+            raise RequestError("Image result can only be used through the web API, which looks results up: "
+                               "send the image itself.")
+        if self.image is None:
+            if self.mask is not None:
+                raise RequestError("A mask needs an image to paint on: send image (or image_result) too.")
+            return {}
+        image_size = uploads.size_of(self.image)
+        if self.mask is not None and (mask_size := uploads.size_of(self.mask)) != image_size:
+            raise RequestError(
+                f"The mask is {mask_size[0]}×{mask_size[1]} but the image is {image_size[0]}×{image_size[1]}: "
+                "paint the mask at the image's size."
+            )
+        width, height = input_size(image_size, preset.max_size, self.width, self.height)
+        default = DEFAULT_INPAINT_STRENGTH if self.mask is not None else DEFAULT_STRENGTH
+        return {
+            "image": self.image,
+            "mask": self.mask,
+            "strength": default if self.strength is None else self.strength,
+            "width": width,
+            "height": height,
+        }
 
 
 class ImageJob(_Strict):
@@ -96,6 +259,27 @@ class ImageJob(_Strict):
     guidance: float = Field(ge=0, le=30)
     seed: int = Field(ge=0, le=MAX_SEED)
     num_images: int = Field(ge=1, le=MAX_IMAGES)
+    image: ImageFile | None = None  # RGB PNG once checked
+    mask: MaskFile | None = None  # 8-bit grey PNG, the image's size
+    strength: float | None = Field(None, ge=0, le=1)  # set exactly when there is an image
+
+    @model_validator(mode="after")
+    def _inputs_agree(self) -> ImageJob:
+        if self.mask is not None and self.image is None:
+            raise ValueError("a mask needs an image")
+        if (self.image is None) != (self.strength is None):
+            raise ValueError("strength goes with an image, and an image with a strength")
+        return self
+
+    @property
+    def input_digest(self) -> str | None:
+        """What the job starts from, as one hash (image, mask and strength); None without an image."""
+        if self.image is None:
+            return None
+        digest = hashlib.sha256(self.image)
+        digest.update(self.mask or b"")
+        digest.update(repr(self.strength).encode())
+        return digest.hexdigest()
 
 
 # --- music -------------------------------------------------------------------------------
@@ -277,7 +461,7 @@ def _explain_one(e: dict) -> str:
             return f"{label} must be a multiple of {ctx['multiple_of']} (got {e['input']})."
         case "greater_than_equal" | "greater_than" | "less_than_equal" | "less_than":
             return f"{label} {e['msg'].removeprefix('Input ').rstrip('.')} (got {e['input']})."
-        case "melody":  # our own messages continue the label: "Melody is silent: ..."
+        case "melody" | "upload":  # our own messages continue the label: "Melody is silent: ..."
             return f"{label} {e['msg']}"
         case _:
             return f"{label}: {e['msg'].removeprefix('Input ')}."

@@ -28,7 +28,7 @@ The REST API (ui/api/) and the studio's lock:
     ATELIER_RATE_LIMIT             API requests per client per minute (default 120; 0 = no limit)
     ATELIER_GENERATION_RATE_LIMIT  generations (sync or jobs) per client per minute (default 10; 0 = no limit)
     ATELIER_CORS_ORIGINS           comma-separated origins allowed to call the API from a browser (default none)
-    ATELIER_API_MAX_BODY           largest request body (default: a 10 MB melody in base64, plus 64K)
+    ATELIER_API_MAX_BODY           largest request body (default: a 10 MB melody, or an 8 MB image and 2 MB mask, in base64, plus 64K)
     ATELIER_CLIENT_IP_HEADER       take the client's address from this header (e.g. X-Forwarded-For) behind a proxy
     ATELIER_PUBLIC_URL             base of the media URLs in responses and webhooks (default: the request's own)
     ATELIER_SYNC_TIMEOUT           seconds a synchronous generation may take before 504 (default 600)
@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.presets import atelier_home
-from models.requests import MAX_MELODY_BYTES
+from models.requests import MAX_IMAGE_BYTES, MAX_MASK_BYTES, MAX_MELODY_BYTES
 
 # CSS, JS, the theme and example prompts (beside ui/ here; app.py puts them at /root/assets on Modal).
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -121,8 +121,11 @@ class CliDefaults:
 
 # --- the REST API -----------------------------------------------------------------------------
 
-# The largest valid request carries the largest melody the schema allows, base64-encoded.
-DEFAULT_MAX_BODY = (MAX_MELODY_BYTES + 2) // 3 * 4 + 64 * 1024
+# The largest valid request carries the largest upload the schema allows, base64-encoded: a
+# melody, or an input image with its mask.
+DEFAULT_MAX_BODY = max(
+    (MAX_MELODY_BYTES + 2) // 3 * 4, (MAX_IMAGE_BYTES + 2) // 3 * 4 + (MAX_MASK_BYTES + 2) // 3 * 4
+) + 64 * 1024
 
 
 @dataclass(frozen=True)

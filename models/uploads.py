@@ -1,0 +1,166 @@
+"""Uploaded images: recognising, checking and normalising an input image or an inpainting mask.
+
+A person starts from an image of their own (image-to-image) and may paint a mask over it
+(inpainting: white is repainted, black kept). The request schema (models/requests.py) holds
+the limits and the messages a person sees; this module holds the mechanics it uses:
+
+- `sniff` tells the file type from its first bytes, never from a name or a claimed MIME type:
+  PNG, JPEG and WebP are read, everything else (GIF, SVG, PDF, a renamed text file) is refused;
+- `open_image` reads the header first and refuses too many pixels before a pixel is decoded
+  (a 50 000 × 50 000 PNG is a few hundred bytes: a decompression bomb), then decodes it fully,
+  so a truncated or corrupt file is refused here and not halfway through a generation;
+- `to_rgb` / `to_mask` turn any mode Pillow reads (RGBA, P, L, CMYK, 16-bit) into the one form
+  jobs carry, after applying the camera's EXIF orientation;
+- `png` writes that form (lossless, so checking a job twice changes nothing).
+
+Web side too: Pillow and numpy, no torch here. Pillow is imported inside the functions: the
+request schemas import this module, and the audiocraft worker's venv (models/engines) reads
+music jobs with them but has no Pillow.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}  # ours → Pillow's name for its decoder
+
+
+class UploadError(ValueError):
+    """An image that can't be used; the message says why, for the person who sent it."""
+
+
+def sniff(data: bytes) -> str | None:
+    """The image format of a file from its magic bytes, or None if it is not one we read."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def describe_unknown(data: bytes) -> str:
+    """A few common files that are not PNG, JPEG or WebP, named, so the message helps."""
+    known = {
+        b"GIF8": "a GIF image",
+        b"%PDF": "a PDF document",
+        b"PK\x03\x04": "a ZIP archive",
+        b"BM": "a BMP image",
+        b"II*\x00": "a TIFF image",
+        b"MM\x00*": "a TIFF image",
+        b"RIFF": "a RIFF file (WAV or AVI)",
+        b"ID3": "an MP3 file",
+    }
+    for magic, name in known.items():
+        if data.startswith(magic):
+            return name
+    if len(data) >= 12 and data[4:8] == b"ftyp":
+        return "an HEIC/AVIF or MP4 file"
+    head = data[:512].lstrip().lower()
+    if head.startswith((b"<svg", b"<?xml")) or b"<svg" in head:
+        return "an SVG drawing"
+    return "not an image we recognise"
+
+
+def open_image(data: bytes, max_pixels: int) -> Image.Image:
+    """A fully decoded image, its pixel count checked from the header before decoding. Raises UploadError."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    fmt = sniff(data)
+    if fmt is None:
+        raise UploadError(f"must be a PNG, JPEG or WebP image; this is {describe_unknown(data)}.")
+    try:
+        # formats=: decode with the sniffed format's reader only, whatever else the bytes resemble.
+        image = Image.open(io.BytesIO(data), formats=[FORMATS[fmt]])
+    except Image.DecompressionBombError:  # Pillow's own ceiling, far above ours: its header says billions
+        raise UploadError(f"has far too many pixels; the limit is {max_pixels / 1e6:g} megapixels.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise UploadError(f"is not a readable {fmt.upper()} file ({_first_line(e)}).") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise UploadError(
+            f"is {width}×{height} ({width * height / 1e6:.1f} megapixels); the limit is {max_pixels / 1e6:g} megapixels."
+        )
+    try:
+        image.load()  # all of it now: a truncated file fails here, with a message, not in the model
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise UploadError(f"is truncated or corrupt ({_first_line(e)}).") from None
+    try:
+        return ImageOps.exif_transpose(image)  # a phone's portrait photo is stored sideways plus a tag
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError):
+        return image  # a broken EXIF block: the pixels themselves are fine
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB: transparency laid over white, 16-bit scaled down, palettes and CMYK converted."""
+    from PIL import Image
+
+    image = _eight_bit(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def to_mask(image: Image.Image) -> Image.Image:
+    """8-bit grey: 255 repaints, 0 keeps. An image with transparency is a painted layer, so its
+    alpha is the mask (where it is painted, whatever the colour); else its brightness is."""
+    image = _eight_bit(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        alpha = image.convert("RGBA").getchannel("A")
+        if alpha.getextrema()[0] < 255:  # some of it is see-through: the painting is the mask
+            return alpha
+    return image.convert("L")
+
+
+def is_empty(mask: Image.Image) -> bool:
+    """Nothing painted: every pixel says "keep"."""
+    return mask.getextrema()[1] == 0
+
+
+def png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)  # fast: these bytes only travel to the model
+    return buf.getvalue()
+
+
+def size_of(data: bytes) -> tuple[int, int]:
+    """Width and height of an image already checked, from its header alone."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
+def load(data: bytes) -> Image.Image:
+    """An image already checked (PNG bytes from `png`), decoded."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16- and 32-bit greys (Pillow's I;16 and I modes) as 8-bit L, scaled, not clipped at 255."""
+    from PIL import Image
+
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.clip(values / 257.0, 0, 255).round().astype(np.uint8), "L")
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.clip(values * 255.0, 0, 255).round().astype(np.uint8), "L")
+    return image
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:120]
