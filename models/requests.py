@@ -60,7 +60,7 @@ class _Strict(BaseModel):
 # the same request body as the largest melody (ui/settings.py): a mask is mostly flat colour.
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_MASK_BYTES = 2 * 1024 * 1024
-MAX_IMAGE_PIXELS = 4096 * 4096  # checked from the header, before a pixel is decoded
+MAX_IMAGE_PIXELS = 16_000_000  # checked from the header, before a pixel is decoded (a 12 MP photo fits)
 DEFAULT_STRENGTH = 0.6  # image-to-image: keep the picture's layout, redraw its details
 DEFAULT_INPAINT_STRENGTH = 1.0  # inpainting: the masked part is drawn anew
 MAX_SCHEDULE = 1000  # the schedulers' training timesteps: a schedule can't be longer (see schedule_length)
@@ -220,6 +220,8 @@ class ImageRequest(_Strict):
     def _input_fields(self, preset) -> dict:
         """An input image's fields for the job: the image, its mask, the strength, and the size
         (the image's own unless width or height say otherwise). Nothing without an image."""
+        if self.image_result is not None and self.image is not None:
+            raise RequestError("Send image or image_result, not both.")
         if self.image_result is not None:
             # The web side swaps a result id for that result's image before resolving
             # (ui/generation/inputs.py); anything else has no result store to look in.

@@ -4,12 +4,18 @@ returned is written to test-artifacts/api-bad-inputs.md."""
 
 from __future__ import annotations
 
+import base64
 import http.client
+import io
 import json
+import struct
+import zlib
 from urllib.parse import urlsplit
 
 import pytest
+from PIL import Image
 
+from models.requests import MAX_IMAGE_BYTES
 from tests.support.api_doubles import serving
 from ui.settings import API_ENV_VARS
 from ui.web import create_app
@@ -20,6 +26,31 @@ RID = "{rid}"  # replaced by a real result id
 
 def j(data) -> bytes:
     return json.dumps(data).encode()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def picture(size=(64, 64), mode="RGB", fmt="PNG", color=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size, color).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG of a few dozen bytes whose header claims any size: a decompression bomb's shape."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+NOISE = io.BytesIO()
+Image.effect_noise((128, 128), 80).convert("RGB").save(NOISE, format="PNG")
+IMAGE = b64(picture())
+WHITE_MASK = b64(picture(mode="L", color=255))
 
 
 # (what, method, path, body, headers, expected status, expected code)
@@ -50,6 +81,29 @@ CASES = [
     ("music format flac", "POST", "/api/v1/music", j({"prompt": "x", "format": "flac"}), JSON, 422, "invalid_request"),
     ("music melody that is not base64", "POST", "/api/v1/music", j({"prompt": "x", "melody": "not base64!"}), JSON, 422, "invalid_request"),
     ("music melody that is not audio", "POST", "/api/v1/music", j({"prompt": "x", "melody": "aGVsbG8gd29ybGQ="}), JSON, 422, "invalid_request"),
+    ("image: a text file (named .png or not)", "POST", "/api/v1/images", j({"prompt": "x", "image": b64(b"just some text, saved as cat.png")}), JSON, 422, "invalid_request"),
+    ("image: a GIF", "POST", "/api/v1/images", j({"prompt": "x", "image": b64(picture(fmt="GIF"))}), JSON, 422, "invalid_request"),
+    ("image: an SVG", "POST", "/api/v1/images", j({"prompt": "x", "image": b64(b'<svg xmlns="http://www.w3.org/2000/svg"/>')}), JSON, 422, "invalid_request"),
+    ("image: a PDF", "POST", "/api/v1/images", j({"prompt": "x", "image": b64(b"%PDF-1.7\n%%EOF")}), JSON, 422, "invalid_request"),
+    ("image: a truncated PNG", "POST", "/api/v1/images", j({"prompt": "x", "image": b64(NOISE.getvalue()[:20_000])}), JSON, 422, "invalid_request"),
+    ("image: a PNG claiming 50000×50000 pixels", "POST", "/api/v1/images", j({"prompt": "x", "image": b64(png_claiming(50_000, 50_000))}), JSON, 422, "invalid_request"),
+    ("image: a PNG claiming 5000×5000 pixels", "POST", "/api/v1/images", j({"prompt": "x", "image": b64(png_claiming(5000, 5000))}), JSON, 422, "invalid_request"),
+    ("image: over the byte limit", "POST", "/api/v1/images", j({"prompt": "x", "image": "A" * ((MAX_IMAGE_BYTES + 2) // 3 * 4 + 8)}), JSON, 422, "invalid_request"),
+    ("image: not base64", "POST", "/api/v1/images", j({"prompt": "x", "image": "not base64!"}), JSON, 422, "invalid_request"),
+    ("image: a number", "POST", "/api/v1/images", j({"prompt": "x", "image": 7}), JSON, 422, "invalid_request"),
+    ("mask without an image", "POST", "/api/v1/images", j({"prompt": "x", "mask": WHITE_MASK}), JSON, 422, "invalid_request"),
+    ("mask of another size than the image", "POST", "/api/v1/images", j({"prompt": "x", "image": IMAGE, "mask": b64(picture((32, 32), "L", color=255))}), JSON, 422, "invalid_request"),
+    ("mask all black", "POST", "/api/v1/images", j({"prompt": "x", "image": IMAGE, "mask": b64(picture(mode="L", color=0))}), JSON, 422, "invalid_request"),
+    ("mask that is a text file", "POST", "/api/v1/images", j({"prompt": "x", "image": IMAGE, "mask": b64(b"paint here")}), JSON, 422, "invalid_request"),
+    ("strength 1.5", "POST", "/api/v1/images", j({"prompt": "x", "image": IMAGE, "strength": 1.5}), JSON, 422, "invalid_request"),
+    ("strength -0.1", "POST", "/api/v1/images", j({"prompt": "x", "image": IMAGE, "strength": -0.1}), JSON, 422, "invalid_request"),
+    ("strength too low for the steps", "POST", "/api/v1/images", j({"prompt": "x", "image": IMAGE, "strength": 0.0001}), JSON, 422, "invalid_request"),
+    ("image_result: unknown id", "POST", "/api/v1/images", j({"prompt": "x", "image_result": "AAAAAAAAAAAAAAAA"}), JSON, 422, "invalid_request"),
+    ("image_result: ../ id", "POST", "/api/v1/images", j({"prompt": "x", "image_result": "../../etc/passwd"}), JSON, 422, "invalid_request"),
+    ("image_result and image both", "POST", "/api/v1/images", j({"prompt": "x", "image": IMAGE, "image_result": RID}), JSON, 422, "invalid_request"),
+    ("image_result: an id of 65 characters", "POST", "/api/v1/images", j({"prompt": "x", "image_result": "A" * 65}), JSON, 422, "invalid_request"),
+    ("job whose image is a GIF", "POST", "/api/v1/jobs", j({"kind": "image", "request": {"prompt": "x", "image": b64(picture(fmt="GIF"))}}), JSON, 422, "invalid_request"),
+    ("job whose image_result is unknown", "POST", "/api/v1/jobs", j({"kind": "image", "request": {"prompt": "x", "image_result": "AAAAAAAAAAAAAAAA"}}), JSON, 422, "invalid_request"),
     ("prompt as a number", "POST", "/api/v1/images", j({"prompt": 123}), JSON, 422, "invalid_request"),
     ("steps as words", "POST", "/api/v1/images", j({"prompt": "x", "steps": "ten"}), JSON, 422, "invalid_request"),
     ("steps as a fraction", "POST", "/api/v1/images", j({"prompt": "x", "steps": 2.5}), JSON, 422, "invalid_request"),
@@ -143,6 +197,7 @@ def test_every_bad_input_gets_the_right_4xx_and_the_server_stays_healthy(server,
 
     rows, wrong = [], []
     for what, method, path, payload, headers, want_status, want_code in CASES:
+        payload = payload.replace(RID.encode(), rid.encode()) if payload else payload
         status, response_headers, body = request(server, method, path.replace(RID, rid), payload, headers)
         try:
             error = json.loads(body)["error"]

@@ -9,7 +9,7 @@ from models.requests import ImageRequest, MusicRequest
 from ui.api.context import ApiContext
 from ui.api.schemas import ERRORS, GENERATION_ERRORS, Created, Result, present
 from ui.errors import ApiError
-from ui.generation import generate
+from ui.generation import generate, with_input_image
 
 
 def generate_router(ctx: ApiContext) -> APIRouter:
@@ -29,6 +29,7 @@ def generate_router(ctx: ApiContext) -> APIRouter:
 
 
 async def generate_now(ctx: ApiContext, body: ImageRequest | MusicRequest, request: Request) -> Created:
+    body = await asyncio.to_thread(with_input_image, body, ctx.store)  # an image_result's image, checked
     job = ctx.backend.resolve(body)  # RequestError → 422, before any quota is spent
     ctx.take_generation(request)
     timeout_s = ctx.settings.sync_timeout_s

@@ -3,6 +3,7 @@ The jobs themselves run in ui/generation/jobs.py."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, which refer
 # to this router's own dependency (Depends(job_of)), and a string can't be resolved to that.
+import asyncio
 from collections.abc import AsyncIterable
 from typing import Annotated
 
@@ -20,7 +21,7 @@ from ui.api.schemas import (
     present,
 )
 from ui.errors import ApiError
-from ui.generation import Busy, JobState
+from ui.generation import Busy, JobState, with_input_image
 
 
 def jobs_router(ctx: ApiContext) -> APIRouter:
@@ -32,7 +33,7 @@ def jobs_router(ctx: ApiContext) -> APIRouter:
     @router.post("/jobs", status_code=202, responses={503: {"model": ErrorBody}})
     async def start_job(body: JobSubmission, request: Request, response: Response) -> JobCreated:
         """Start a generation and answer at once; follow it at /jobs/{id}, its /events, or a webhook."""
-        job = ctx.backend.resolve(body.request)
+        job = ctx.backend.resolve(await asyncio.to_thread(with_input_image, body.request, ctx.store))
         if body.callback_url and not ctx.settings.webhook_secret:
             raise ApiError(422, "webhooks_not_configured",
                            "This server has no webhook secret (ATELIER_WEBHOOK_SECRET), so it can't sign "
