@@ -139,8 +139,8 @@ Strength = Annotated[
 def input_size(image_size: tuple[int, int], max_side: int, width: int | None, height: int | None,
                grid: int = 8, min_side: int = 64) -> tuple[int, int]:
     """The output size for an input image: the width and height asked for; a missing one from the
-    image's aspect ratio; with neither, the image's own size, scaled down to fit the preset's
-    largest side if it must, on the grid of 8 the models need."""
+    image's aspect ratio; with neither, the image's own size, scaled to fit the preset's largest
+    side (or the smallest the models take) if it must, on the grid of 8 the models need."""
     w, h = image_size
     if width and height:
         return width, height
@@ -148,7 +148,8 @@ def input_size(image_size: tuple[int, int], max_side: int, width: int | None, he
         return width, _fit(width * h / w, grid, min_side, max_side)
     if height:
         return _fit(height * w / h, grid, min_side, max_side), height
-    scale = min(1.0, max_side / max(w, h))
+    # Down to the preset's largest side, or up to the schema's smallest; the aspect ratio kept.
+    scale = min(1.0, max_side / max(w, h)) if max(w, h) > max_side else max(1.0, min_side / min(w, h))
     return _fit(w * scale, grid, min_side, max_side), _fit(h * scale, grid, min_side, max_side)
 
 

@@ -114,6 +114,8 @@ def test_the_output_takes_the_input_images_size_unless_told(generator):
     assert (job.width, job.height) == (200, 96)
     job = ImageRequest(prompt="x", image=png(Image.new("RGB", (1000, 500), "teal"))).resolve("tiny")
     assert (job.width, job.height) == (256, 128)  # the tiny preset's largest side
+    job = ImageRequest(prompt="x", image=png(Image.new("RGB", (40, 20), "teal"))).resolve("tiny")
+    assert (job.width, job.height) == (128, 64)  # the smallest side the models take
     job = ImageRequest(prompt="x", image=wide, width=128).resolve("tiny")
     assert (job.width, job.height) == (128, 64)
     (result,) = generator._run_batch(Batch([job.model_copy(update={"strength": 0.5})], [lambda *a, **k: None]))
