@@ -12,7 +12,7 @@
 
 from ui.generation.backend import Backend
 from ui.generation.flow import generate
-from ui.generation.inputs import with_input_image
+from ui.generation.inputs import result_image, with_input_image
 from ui.generation.jobs import Busy, JobManager, JobState
 from ui.generation.local import LocalBackend
 from ui.generation.remote import ModalBackend
@@ -20,4 +20,4 @@ from ui.generation.terminal import generate_and_save
 from ui.generation.webhooks import Delivery, WebhookSender
 
 __all__ = ["Backend", "Busy", "Delivery", "JobManager", "JobState", "LocalBackend", "ModalBackend", "WebhookSender",
-           "generate", "generate_and_save", "with_input_image"]
+           "generate", "generate_and_save", "result_image", "with_input_image"]

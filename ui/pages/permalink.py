@@ -78,6 +78,7 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                     else None,
                     Div(
                         A("Remix in the studio", href=remix_link(record), cls="button primary"),
+                        A("Use as input", href=input_link(record), cls="button") if kind == "image" else None,
                         *[
                             A(download_label(f, record), href=media_path(rid, f["name"]), download=f"atelier-{rid}-{f['name']}", cls="button")
                             for f in record.get("files", [])
@@ -160,6 +161,11 @@ def remix_link(record: dict) -> str:
         if isinstance(params.get(name), (str, int, float))  # bools are ints
     ]
     return "/?" + urlencode(query)
+
+
+def input_link(record: dict) -> str:
+    """The remix link plus this result's image in the studio's image input, to start from it."""
+    return remix_link(record) + "&" + urlencode([("input", record["id"])])
 
 
 def _query_value(value) -> str:

@@ -1,8 +1,13 @@
 """The studio's image tab: a prompt and a preset's settings in, a gallery of results out.
 
 Gradio API: `/generate_image` (prompt, negative_prompt, preset, width, height, steps,
-guidance, seed, random_seed, num_images) → (images, seed used, details). Any argument left
-None takes the preset's default, as in the REST API.
+guidance, seed, random_seed, num_images, image, strength) → (images, seed used, details);
+`image` is the image editor's value (its background the picture, its layer the mask). Any
+argument left None takes the preset's default, as in the REST API.
+
+Image input: an image editor holds a picture to start from (an upload, the clipboard, or a
+result put there with "Use as input"); strokes painted on it are the inpainting mask. With a
+picture there, the output takes its size and Strength says how much is redrawn.
 """
 
 from __future__ import annotations
@@ -10,18 +15,21 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.processing_utils import save_bytes_to_cache
 
+from models import uploads
 from models.errors import RequestError
 from models.presets import IMAGE_PRESETS, ImagePreset, get_preset
 from models.recipes import recipe_from_png
-from models.requests import ImageRequest
-from ui.generation import Backend
+from models.requests import DEFAULT_STRENGTH, MAX_IMAGE_PIXELS, ImageRequest
+from ui.generation import Backend, result_image
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
-from ui.studio.run import cached_preview, media_files, run_with_previews
+from ui.studio.run import GRADIO_CACHE, cached_preview, media_files, run_with_previews
 from ui.studio.session import History
 from ui.studio.share import ShareRow
 
@@ -61,6 +69,31 @@ def _on_grid(pixels: float) -> int:
     return round(pixels / grid) * grid
 
 
+def input_fields(editor: dict | None) -> dict:
+    """The request fields an image editor's raw value sets: its picture as `image`, and what is
+    painted on its brush layer as `mask` (nothing painted: no mask, plain image-to-image).
+
+    Gradio hands the value over unprocessed (FileData dicts), having checked that each path is
+    one of its own uploads (see mount_studio); the request schema then checks the bytes.
+    """
+    background = (editor or {}).get("background")
+    if not background or not background.get("path"):
+        return {}
+    fields = {"image": Path(background["path"]).read_bytes()}
+    for layer in editor.get("layers") or []:
+        if layer and layer.get("path") and _painted(data := Path(layer["path"]).read_bytes()):
+            fields["mask"] = data
+    return fields
+
+
+def _painted(layer: bytes) -> bool:
+    """Whether a brush layer has a stroke on it; an unreadable one counts, so the schema says why."""
+    try:
+        return not uploads.is_empty(uploads.to_mask(uploads.open_image(layer, MAX_IMAGE_PIXELS)))
+    except uploads.UploadError:
+        return True
+
+
 def describe(event: dict) -> tuple[tuple[int, int], str]:
     return (event["done"], event["total"]), event["stage"].capitalize()
 
@@ -72,6 +105,7 @@ def details(record: dict) -> str:
         f"**{count} image{'s' if count > 1 else ''}** · {p['preset']} · {p['width']}×{p['height']} · "
         f"{p['steps']} step{'s' if p['steps'] > 1 else ''} · guidance {p['guidance']:g} · seed `{record['seed']}` · "
         f"{record['seconds']['generate']:.1f} s"
+        + (f" · {record['input']['mode']}, strength {p['strength']:g}" if record.get("input") else "")
     )
 
 
@@ -95,6 +129,10 @@ class ImageTab:
     share: ShareRow
     current: gr.State  # id of the result on show, for Share
     recipe_file: gr.File  # a PNG dropped here fills the form from the recipe it carries (models/recipes.py)
+    input_box: gr.Accordion
+    input_image: gr.ImageEditor  # a picture to start from; strokes on it are the inpainting mask
+    strength: gr.Slider
+    use_as_input: gr.Button  # puts the result on show into the editor
 
     @classmethod
     def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> ImageTab:
@@ -130,6 +168,18 @@ class ImageTab:
                                        elem_id="image-steps")
                         guidance = slider(ImageRequest, "guidance", preset.guidance, step=0.5, label="Guidance",
                                           elem_id="image-guidance")
+                with gr.Accordion("Image input: start from a picture, paint what to redraw", open=False,
+                                  elem_id="image-input-box") as input_box:
+                    input_image = gr.ImageEditor(
+                        label="Input image: paint what to redraw",
+                        sources=["upload", "clipboard"], type="pil", image_mode="RGB", format="png",
+                        brush=gr.Brush(colors=["#ffffff"], default_size=24, color_mode="fixed"),
+                        eraser=gr.Eraser(default_size=24), layers=False, transforms=(), height=420,
+                        elem_id="image-input",
+                    )
+                    strength = slider(ImageRequest, "strength", DEFAULT_STRENGTH, step=0.05, label="Strength",
+                                      info="How much is redrawn: 0 keeps the picture, 1 draws anew",
+                                      elem_id="image-strength")
                 examples("image", prompt)
                 recipe_file = gr.File(
                     label="Settings from a PNG: drop one made here or in AUTOMATIC1111", file_types=[".png"],
@@ -142,8 +192,10 @@ class ImageTab:
                 )
                 result_details = gr.Markdown(label="Details", elem_classes="details", elem_id="image-details")
                 share = ShareRow.build("image")
+                use_as_input = gr.Button("Use as input", size="sm", elem_id="image-use-input")
         tab = cls(store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images, width, height,
-                  steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file)
+                  steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file,
+                  input_box, input_image, strength, use_as_input)
         tab._wire(backend, store, history, strip)
         return tab
 
@@ -151,10 +203,14 @@ class ImageTab:
         async def generate_image(
             prompt: str, negative_prompt: str | None, preset: str | None, width: int | None, height: int | None,
             steps: int | None, guidance: float | None, seed: int | None, random_seed: bool, num_images: int,
-            session: History, progress: gr.Progress = gr.Progress(),
+            session: History, image: dict | None = None, strength: float | None = None,
+            progress: gr.Progress = gr.Progress(),
         ):
             fields = dict(prompt=prompt, negative_prompt=negative_prompt, preset=preset, width=width, height=height,
                           steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images)
+            if inputs := await asyncio.to_thread(input_fields, image):  # the editor: a picture, a painted mask
+                # The picture's size rules (the Advanced sizes are for text-to-image).
+                fields |= inputs | {"strength": strength, "width": None, "height": None}
             async for preview, record in run_with_previews(backend, store, "image", fields, session, progress, describe):
                 if record is None:  # the image forming (models/previews.py), as a file Gradio serves
                     yield {self.gallery: [await asyncio.to_thread(cached_preview, preview)]}
@@ -164,7 +220,7 @@ class ImageTab:
         wire_generation(
             self, generate_image,
             [self.prompt, self.negative_prompt, self.preset, self.width, self.height, self.steps, self.guidance,
-             self.seed.seed, self.seed.randomize, self.num_images, history],
+             self.seed.seed, self.seed.randomize, self.num_images, history, self.input_image, self.strength],
             api_name="generate_image", progress_on=self.gallery, store=store, history=history, strip=strip,
         )
         self.aspect.input(self._resize, [self.aspect, self.preset], [self.width, self.height],
@@ -187,13 +243,28 @@ class ImageTab:
 
         self.recipe_file.upload(load_recipe, self.recipe_file, [*self.fill_outputs, self.recipe_file],
                                 api_visibility="private",                                 show_progress="hidden")
+        self.use_as_input.click(self.input_from_result, self.current, [self.input_box, self.input_image],
+                                api_visibility="private", show_progress="hidden")
+
+    def input_from_result(self, result_id: str | None) -> dict[gr.components.Component, Any]:
+        """The image editor opened on a saved result's first image (its mask cleared), to start from it."""
+        if not result_id:
+            raise gr.Error("Make or pick an image first: it goes into the image input.", print_exception=False)
+        try:
+            data = result_image(self.store, result_id)
+        except RequestError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        path = save_bytes_to_cache(data, "input.png", GRADIO_CACHE)
+        return {self.input_box: gr.Accordion(open=True),
+                self.input_image: {"background": path, "layers": [], "composite": path}}
 
     # --- filling the form (preset changes, history, remix links) ---------------------------
 
     @property
     def fill_outputs(self) -> list[gr.components.Component]:
         return [self.prompt, self.negative_prompt, self.preset, self.aspect, self.num_images, self.width,
-                self.height, self.steps, self.guidance, self.seed.seed, self.seed.randomize]
+                self.height, self.steps, self.guidance, self.seed.seed, self.seed.randomize, self.strength,
+                self.input_box, self.input_image]
 
     def preset_settings(self, name: str) -> dict[gr.components.Component, Any]:
         """A preset's defaults and limits for every control that depends on the preset."""
@@ -212,7 +283,8 @@ class ImageTab:
     def fill(self, values: dict) -> dict[gr.components.Component, Any]:
         """Set the form from request fields (a history entry's parameters, a remix link's query)."""
         fields = {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "num_images": self.num_images,
-                  "steps": self.steps, "guidance": self.guidance, "width": self.width, "height": self.height}
+                  "steps": self.steps, "guidance": self.guidance, "width": self.width, "height": self.height,
+                  "strength": self.strength}
         settings = self.preset_settings(values.get("preset") or self.default_preset)
         updates = overlay(settings, values, fields, self.seed)
         if values.get("width") or values.get("height"):

@@ -16,7 +16,8 @@ visitor is told the studio is busy instead of waiting forever. The real limit si
 the backend: one call per model at a time locally, the GPU classes' autoscaling on Modal.
 
 Remix links: `/?kind=image&prompt=...&seed=...` (any request field by its name in
-models/requests.py) fills that tab's form and selects it.
+models/requests.py) fills that tab's form and selects it. `&input=<result id>` on an image
+remix link (the share page's "Use as input") puts that result's image into the image input.
 """
 
 from __future__ import annotations
@@ -116,7 +117,13 @@ def build_studio(
             except RequestError as e:
                 gr.Warning(f"The link's settings can't be used: {e}")
                 return {tabs: gr.Tabs(selected=kind)}
-            return {tabs: gr.Tabs(selected=kind), **tab_of[kind].fill(values)}
+            updates = {tabs: gr.Tabs(selected=kind), **tab_of[kind].fill(values)}
+            if kind == "image" and query.get("input"):
+                try:
+                    updates |= image.input_from_result(query["input"])
+                except gr.Error as e:
+                    gr.Warning(f"The link's input image can't be used: {e.message}")
+            return updates
 
         strip.pick(pick, history, form, api_visibility="private", show_progress="hidden")
         studio.load(remix, None, form, api_visibility="private", show_progress="hidden")

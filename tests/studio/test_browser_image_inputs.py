@@ -1,0 +1,110 @@
+"""Image inputs in a real browser (Debian chromium via Playwright) on the tiny image model: make an
+image, "Use as input", paint a mask stroke on the editor's canvas with the mouse, generate, and
+the share page's "Use as input" link opening the studio with that image in the editor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.conftest import TINY
+from tests.studio.test_browser_studio import GENERATION_TIMEOUT_MS, generate, open_studio, set_number
+from tests.support.servers import browser, serving
+from ui.generation import LocalBackend
+from ui.store import ResultStore
+from ui.web import create_app
+
+
+@pytest.fixture(scope="module")
+def site(model_classes, tmp_path_factory):
+    store = ResultStore(tmp_path_factory.mktemp("studio-inputs-store"))
+    with serving(create_app(LocalBackend(model_classes, TINY), store)) as url:
+        yield url, store
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture
+def page(chromium, site):
+    context = chromium.new_context(viewport={"width": 1360, "height": 1400})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def pixels(store: ResultStore, record: dict) -> np.ndarray:
+    path, _ = store.media_path(record["id"], record["files"][0]["name"])
+    return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+
+def newest(store: ResultStore) -> dict:
+    return store.list(published_only=False, limit=1)[0]
+
+
+def editor_canvas(page: Page):
+    canvas = page.locator("#image-input canvas").first
+    expect(canvas).to_be_visible(timeout=30_000)
+    return canvas
+
+
+def paint_stroke(page: Page) -> None:
+    """Drag the brush across the left part of the picture, as a visitor would with the mouse."""
+    box = editor_canvas(page).bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.3, y - box["height"] * 0.2)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(box["x"] + box["width"] * 0.3, y - box["height"] * 0.2 + i * box["height"] * 0.04)
+    page.mouse.up()
+
+
+def test_use_a_result_as_input_paint_a_mask_and_inpaint(page, site, artifacts):
+    url, store = site
+    open_studio(page, url)
+    page.locator("#image-advanced").click()
+    set_number(page, "image-width", 256)  # the tiny model's largest: the brush is small on it
+    set_number(page, "image-height", 256)
+    generate(page, "image", "a quiet harbour at dawn")
+    source = newest(store)
+
+    page.locator("#image-use-input").click()
+    expect(page.locator("#image-strength")).to_be_visible()
+    editor_canvas(page)
+    page.wait_for_timeout(1000)  # the picture is drawn onto the canvas
+    paint_stroke(page)
+    generate(page, "image", "a red lighthouse")
+
+    made = newest(store)
+    assert made["id"] != source["id"]
+    assert made["input"]["mode"] == "inpainting", made
+    assert made["parameters"]["strength"] == 0.6  # the slider's
+    assert (made["parameters"]["width"], made["parameters"]["height"]) == (source["parameters"]["width"],
+                                                                          source["parameters"]["height"])
+    before, after = pixels(store, source), pixels(store, made)
+    right = before.shape[1] // 2  # the stroke ran down the left third: the right half is kept, pixel for pixel
+    assert np.abs(after[:, right:] - before[:, right:]).max() <= 1
+    assert np.abs(after[:, :right] - before[:, :right]).max() > 10  # and under the stroke, redrawn
+    page.screenshot(path=artifacts / "studio-inpainting.png", full_page=True)
+
+
+def test_the_share_pages_use_as_input_link_fills_the_editor(page, site):
+    url, store = site
+    open_studio(page, url)
+    generate(page, "image", "a snowy forest")
+    rid = newest(store)["id"]
+    page.goto(f"{url}/r/{rid}")
+    page.get_by_role("link", name="Use as input").click()
+    expect(page.locator("#image-strength")).to_be_visible(timeout=30_000)
+    expect(page.locator("#image-prompt textarea")).to_have_value("a snowy forest")  # its settings come along
+    editor_canvas(page)
+    generate(page, "image", "the same forest, at night")
+    made = newest(store)
+    assert made["input"]["mode"] == "image-to-image" and made["parameters"]["strength"] == 0.6
+    assert made["input"]["image_sha256"]
+    expect(page.locator("#image-details")).to_contain_text("seed", timeout=GENERATION_TIMEOUT_MS)
