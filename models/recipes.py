@@ -38,7 +38,8 @@ def recipe_text(parameters: dict) -> str:
         lines.append(
             f"Steps: {parameters.get('steps')}, CFG scale: {parameters.get('guidance'):g}, Seed: {parameters.get('seed')}, "
             f"Size: {parameters.get('width')}x{parameters.get('height')}, Model: {parameters.get('preset')}, "
-            f"Version: {SOFTWARE}"
+            + (f"Denoising strength: {parameters['strength']:g}, " if parameters.get("strength") is not None else "")
+            + f"Version: {SOFTWARE}"
         )
         return "\n".join(lines)
     settings = ", ".join(f"{name}: {parameters[name]}" for name in
@@ -101,7 +102,8 @@ def parse_a1111(text: str) -> dict:
     if negative:
         fields["negative_prompt"] = negative
     settings = dict(part.split(": ", 1) for part in settings_line.split(", ") if ": " in part)
-    conversions = {"Steps": ("steps", int), "CFG scale": ("guidance", float), "Seed": ("seed", int)}
+    conversions = {"Steps": ("steps", int), "CFG scale": ("guidance", float), "Seed": ("seed", int),
+                   "Denoising strength": ("strength", float)}  # A1111's img2img strength
     for key, (name, convert) in conversions.items():
         try:
             fields[name] = convert(settings[key])

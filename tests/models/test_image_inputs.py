@@ -123,7 +123,7 @@ def test_the_output_takes_the_input_images_size_unless_told(generator):
 
 
 def test_uploads_stay_out_of_the_recipe_and_the_record(generator):
-    from models.recipes import recipe_from_png
+    from models.recipes import parse_a1111, recipe_from_png
 
     job = ImageRequest(prompt="x", image=png(picture()), mask=png(left_half_mask()), strength=0.5).resolve("tiny")
     (result,) = generator._run_batch(Batch([job], [lambda *a, **k: None]))
@@ -131,6 +131,9 @@ def test_uploads_stay_out_of_the_recipe_and_the_record(generator):
     assert "image" not in record["parameters"] and "mask" not in record["parameters"]
     recipe = recipe_from_png(result["files"][0]["data"])
     assert recipe["strength"] == 0.5 and "image" not in recipe and "mask" not in recipe
+    a1111 = Image.open(io.BytesIO(result["files"][0]["data"])).info["parameters"]
+    assert "Denoising strength: 0.5, " in a1111  # as AUTOMATIC1111 writes an img2img recipe
+    assert parse_a1111(a1111)["strength"] == 0.5
     assert len(result["files"][0]["data"]) < 50_000
 
 

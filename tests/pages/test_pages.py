@@ -204,6 +204,22 @@ def test_remix_link_leaves_out_what_a_link_cannot_carry():
     assert parse(query.pop("kind"), query).prompt == record["parameters"]["prompt"]
 
 
+def test_image_pages_offer_their_image_as_the_studios_input(made, backend_):
+    store, client, results = made
+    record = results["image"]["record"]
+    links = {a["text"]: a["attrs"]["href"] for a in Page(client.get(f"/r/{record['id']}").text).find("a")}
+    query = dict(parse_qsl(urlsplit(links["Use as input"]).query))
+    assert query.pop("input") == record["id"]  # the studio puts this result's image in its image input
+    assert links["Use as input"].startswith(links["Remix in the studio"])  # with its settings
+    for music in ("wav", "mp3"):
+        assert "Use as input" not in client.get(f"/r/{results[music]['record']['id']}").text
+
+    started = make_result(backend_, store, "image", {"prompt": "from a picture", "image": store.media_path(
+        record["id"], record["files"][0]["name"])[0].read_bytes(), "strength": 0.25, "steps": 2})["record"]
+    page = client.get(f"/r/{started['id']}").text
+    assert "Image-to-image, strength 0.25" in page
+
+
 # --- the gallery ---------------------------------------------------------------------------
 
 

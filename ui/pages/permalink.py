@@ -193,6 +193,8 @@ def facts(record: dict) -> list[tuple[str, object]]:
         ]
         if params.get("num_images", 1) > 1:
             facts.append(("Images", params["num_images"]))
+        if record.get("input"):  # started from an image: which way, and how much was redrawn
+            facts.append(("Input", f"{record['input']['mode'].capitalize()}, strength {params.get('strength', 0):g}"))
     facts.append(("Seed", record.get("seed", params.get("seed"))))
     if "generate" in seconds:
         facts.append(("Time taken", f"{seconds['generate']:.1f} s" + (f" on {model['device']}" if model.get("device") else "")))
