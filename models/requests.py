@@ -211,7 +211,8 @@ class ImageRequest(_Strict):
             )
         if job.steps > preset.max_steps:
             raise RequestError(f"{job.steps} steps is too many for {preset.name}: use at most {preset.max_steps}.")
-        if job.strength and schedule_length(job.steps, job.strength) > MAX_SCHEDULE:
+        if job.strength and (job.steps / job.strength > MAX_SCHEDULE  # first: a tiny strength makes it infinite
+                             or schedule_length(job.steps, job.strength) > MAX_SCHEDULE):
             raise RequestError(
                 f"A strength of {job.strength:g} is too low for {job.steps} steps: use at least "
                 f"{math.ceil(job.steps / MAX_SCHEDULE * 1000) / 1000:g}, or 0 to keep the image as it is."

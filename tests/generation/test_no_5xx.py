@@ -117,6 +117,29 @@ def _melody() -> st.SearchStrategy[bytes]:
     return st.sampled_from([1.0, 2.5]).map(lambda s: wav_bytes(tone(s)))
 
 
+def _encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def _half_white(size: tuple[int, int]) -> Image.Image:
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (0, 0, size[0] // 2, size[1]))
+    return mask
+
+
+# Input images and masks: real ones of a few sizes, modes and formats, and files that aren't
+# images; pairs that match and that don't (a mismatch is refused).
+_IMAGES = [_encoded(Image.effect_noise((64, 64), 50).convert("RGB")),
+           _encoded(Image.new("RGBA", (96, 72), (10, 200, 90, 128))),
+           _encoded(Image.new("L", (80, 64), 90), "JPEG"),
+           _encoded(Image.new("RGB", (30, 300), "navy"), "WEBP"),
+           b"not an image at all"]
+_MASKS = [_encoded(_half_white((64, 64))), _encoded(_half_white((96, 72))), _encoded(Image.new("L", (64, 64), 0)),
+          b"GIF89a not a mask"]
+
+
 def _cheap(lo_cost: int, hi_cost: int, full: st.SearchStrategy) -> st.SearchStrategy:
     """Mostly cheap values inside the tiny preset's limits, sometimes anything the schema allows."""
     return st.one_of(st.integers(lo_cost, hi_cost), full)
@@ -136,6 +159,9 @@ OVERRIDES = {
     (ImageRequest, "width"): st.one_of(st.none(), st.sampled_from([64, 72, 88, 96]), _size),
     (ImageRequest, "height"): st.one_of(st.none(), st.sampled_from([64, 72, 88, 96]), _size),
     (ImageRequest, "steps"): st.one_of(st.none(), _cheap(1, 3, ints_within(1, 100))),
+    (ImageRequest, "image"): st.one_of(st.none(), st.none(), st.sampled_from(_IMAGES)),
+    (ImageRequest, "mask"): st.one_of(st.none(), st.none(), st.none(), st.sampled_from(_MASKS)),
+    (ImageRequest, "image_result"): st.one_of(st.none(), st.none(), st.none(), st.just("AAAAAAAAAAAAAAAA")),
     (MusicRequest, "preset"): st.sampled_from([None, "tiny", "tiny-melody", "no-such-preset"]),
     (MusicRequest, "duration"): floats_within(1.0, 8.5),
     (MusicRequest, "melody"): st.one_of(st.none(), st.none(), _melody()),
@@ -200,6 +226,9 @@ _SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, dat
 @_SETTINGS
 @example({"prompt": "a", "width": _tiny_image.max_size, "height": 64, "steps": 1})
 @example({"prompt": "a", "guidance": 0.5, "negative_prompt": "blur", "seed": 2**32 - 1, "num_images": 4})
+@example({"prompt": "a", "image": _IMAGES[1], "mask": _MASKS[1], "strength": 5e-324, "steps": 1})
+@example({"prompt": "a", "image": _IMAGES[0], "strength": 0.0, "num_images": 2})
+@example({"prompt": "a", "image": _IMAGES[3], "strength": 1.0, "steps": 1})
 @given(data=requests(ImageRequest))
 def test_no_valid_image_request_gets_a_server_error(run, outcomes, data):
     outcome, detail = run("image", data)

@@ -167,6 +167,9 @@ def test_strength_bounds_and_its_meaning_without_an_image():
     assert job.strength is None and job.image is None
     with pytest.raises(RequestError, match="A strength of 0.001 is too low for 2 steps: use at least 0.002"):
         ImageRequest(prompt="x", image=encoded(RED), strength=0.001).resolve("tiny")
+    with pytest.raises(RequestError, match="A strength of 4.94066e-324 is too low for 2 steps"):
+        ImageRequest(prompt="x", image=encoded(RED), strength=5e-324).resolve("tiny")  # found by test_no_5xx
+    assert ImageRequest(prompt="x", image=encoded(RED), strength=0.002).resolve("tiny").strength == 0.002
 
 
 def test_an_unresolved_result_id_is_refused_outside_the_web_side():
