@@ -177,3 +177,41 @@ def test_a_full_queue_refuses_with_a_message(tmp_path):
         for c in clients:
             c.close()
     assert sorted(outcomes) == ["Queue is full! Please try again.", "done", "done"]
+
+
+def test_generate_image_starts_from_an_editor_value_and_reads_no_file_outside_gradios_uploads(site, client, tmp_path):
+    from PIL import Image
+
+    _, store = site
+    picture, mask = tmp_path / "picture.png", tmp_path / "mask.png"
+    Image.effect_noise((96, 64), 60).convert("RGB").save(picture)
+    layer = Image.new("RGBA", (96, 64), (0, 0, 0, 0))  # a brush layer: one stroke on transparency
+    layer.paste((255, 255, 255, 255), (0, 0, 40, 64))
+    layer.save(mask)
+    editor = {"background": handle_file(str(picture)), "layers": [handle_file(str(mask))], "composite": None}
+    _, seed, details = client.predict("from a picture", image=editor, strength=0.5, seed=77, random_seed=False,
+                                      api_name="/generate_image")
+    (record,) = [r for r in store.list(published_only=False, limit=1000) if r["seed"] == 77]
+    assert record["input"]["mode"] == "inpainting" and record["parameters"]["strength"] == 0.5
+    assert (record["parameters"]["width"], record["parameters"]["height"]) == (96, 64)
+    assert "inpainting, strength 0.5" in details
+
+    # A FileData naming a file on the server outside Gradio's uploads (here a stored result's PNG,
+    # sent raw: gradio_client would upload a local path first) is refused before the handler runs.
+    url, _ = site
+    stored = store.media_path(record["id"], record["files"][0]["name"])[0]
+
+    def call(background_path: str) -> str:
+        editor = {"background": {"path": background_path, "meta": {"_type": "gradio.FileData"}}, "layers": [],
+                  "composite": None}
+        args = ["x", "", None, None, None, None, None, 0, True, 1, editor, 0.5]
+        event = httpx.post(f"{url}/gradio_api/call/generate_image", json={"data": args}).json()["event_id"]
+        return httpx.get(f"{url}/gradio_api/call/generate_image/{event}", timeout=120).text
+
+    with stored.open("rb") as f:  # the same bytes as an upload: accepted (the call itself is well formed)
+        (uploaded,) = httpx.post(f"{url}/gradio_api/upload", files={"files": ("in.png", f, "image/png")}).json()
+    assert "event: complete" in call(uploaded)
+    before = len(store.list(published_only=False, limit=1000))
+    refused = call(str(stored))
+    assert "event: error" in refused and "event: complete" not in refused, refused
+    assert len(store.list(published_only=False, limit=1000)) == before
