@@ -175,3 +175,17 @@ def test_strength_bounds_and_its_meaning_without_an_image():
 def test_an_unresolved_result_id_is_refused_outside_the_web_side():
     with pytest.raises(RequestError, match="Image result can only be used through the web API"):
         ImageRequest(prompt="x", image_result="AAAAAAAAAAAAAAAA").resolve("tiny")
+
+
+def test_an_upload_is_decoded_once_on_the_web_side_and_checked_again_by_the_model(monkeypatch):
+    from models.requests import ImageJob
+
+    opened = []
+    real = uploads.open_image
+    monkeypatch.setattr(uploads, "open_image", lambda data, limit: opened.append(len(data)) or real(data, limit))
+    job = ImageRequest(prompt="x", image=encoded(RED)).resolve("tiny")
+    assert len(opened) == 1  # the request's check; the job takes its result as it is
+    ImageJob.model_validate(job.model_dump())  # as the model's generate() does: every check again
+    assert len(opened) == 2
+    with pytest.raises(ValueError, match="must be a PNG, JPEG or WebP image"):
+        ImageJob.model_validate(job.model_dump() | {"image": b"GIF89a..."})
