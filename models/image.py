@@ -80,7 +80,8 @@ class ImageGenerator:
         batch.report(0, first.steps, "denoising")
         if first.strength == 0:  # strength 0 redraws nothing: the input image is the answer
             image = self._input_image(first)
-            return [self._result(job, [image] * job.num_images, batch, 0.0) for job in batch.jobs]
+            seconds = round(time.perf_counter() - started, 3)
+            return [self._result(job, [image] * job.num_images, batch, seconds) for job in batch.jobs]
         factors = self.preview_factors
         throttle = previews.Throttle()
         starts = [sum(j.num_images for j in batch.jobs[:i]) for i in range(len(batch.jobs))]  # each job's first image
