@@ -79,3 +79,25 @@ def test_presets_lists_every_preset_with_what_it_needs():
 def test_unknown_preset_names_the_known_ones(tmp_path):
     out = atelier("generate", "image", "fox", "--preset", "nope", "--output", str(tmp_path))
     assert out.returncode == 2 and "Unknown preset 'nope'. Known presets:" in out.stderr
+
+
+def test_generate_image_from_a_picture_and_a_mask(tmp_path):
+    from PIL import Image
+
+    Image.effect_noise((96, 64), 50).convert("RGB").save(tmp_path / "picture.jpg")
+    mask = Image.new("L", (96, 64), 0)
+    mask.paste(255, (0, 0, 48, 64))
+    mask.save(tmp_path / "mask.png")
+    out = atelier("generate", "image", "a door", "--preset", "tiny", "--image", str(tmp_path / "picture.jpg"),
+                  "--mask", str(tmp_path / "mask.png"), "--strength", "0.5", "--output", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    record = json.loads(Path(out.stdout.split()[-1]).read_text())
+    assert record["input"]["mode"] == "inpainting" and record["parameters"]["strength"] == 0.5
+    assert (record["parameters"]["width"], record["parameters"]["height"]) == (96, 64)
+
+    (tmp_path / "notes.png").write_text("not a picture")
+    out = atelier("generate", "image", "x", "--preset", "tiny", "--image", str(tmp_path / "notes.png"))
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: Image must be a PNG, JPEG or WebP image; this is not an image we recognise."
+    out = atelier("generate", "image", "x", "--preset", "tiny", "--image", str(tmp_path / "missing.png"))
+    assert out.returncode == 2 and "can't read" in out.stderr and "Traceback" not in out.stderr

@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--height", type=int)
     image.add_argument("--steps", type=int)
     image.add_argument("--num-images", type=int)
+    image.add_argument("--image", type=_file_bytes, help="a picture to start from (PNG, JPEG or WebP)")
+    image.add_argument("--mask", type=_file_bytes, help="inpainting: white where to repaint, the picture's size")
+    image.add_argument("--strength", type=float, help="how much of the picture is redrawn, 0–1")
     music.add_argument("--duration", type=float)
     music.add_argument("--format", choices=["wav", "mp3"])
     music.add_argument("--temperature", type=float)
@@ -112,8 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_bytes(path: str) -> bytes:
+    """A file named on the command line, read (the request schema then checks what it is)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"can't read {path}: {e.strerror or e}") from None
+
+
 _GENERATE_FIELDS = {
-    "image": ["prompt", "seed", "guidance", "negative_prompt", "width", "height", "steps", "num_images"],
+    "image": ["prompt", "seed", "guidance", "negative_prompt", "width", "height", "steps", "num_images", "image", "mask",
+              "strength"],
     "music": ["prompt", "seed", "guidance", "duration", "format", "temperature", "top_k", "overlap"],
 }
 
