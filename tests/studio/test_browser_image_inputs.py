@@ -1,6 +1,7 @@
 """Image inputs in a real browser (Debian chromium via Playwright) on the tiny image model: make an
-image, "Use as input", paint a mask stroke on the editor's canvas with the mouse, generate, and
-the share page's "Use as input" link opening the studio with that image in the editor."""
+image, "Use as input", paint a mask stroke on the editor's canvas with the mouse, generate; the
+share page's "Use as input" link opening the studio with that image in the editor; and a
+picture uploaded into the editor reaching the model unchanged."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.conftest import TINY
-from tests.studio.test_browser_studio import GENERATION_TIMEOUT_MS, generate, open_studio, set_number
+from tests.studio.test_browser_studio import generate, open_studio, set_number
 from tests.support.servers import browser, serving
 from ui.generation import LocalBackend
 from ui.store import ResultStore
@@ -53,6 +54,13 @@ def editor_canvas(page: Page):
     return canvas
 
 
+def picture_shown(page: Page) -> None:
+    """The editor has a picture: its "Upload an image" prompt is gone (and its value handed over)."""
+    editor_canvas(page)
+    expect(page.locator("#image-input").get_by_text("Upload an image")).to_be_hidden(timeout=30_000)
+    page.wait_for_timeout(500)
+
+
 def paint_stroke(page: Page) -> None:
     """Drag the brush across the left part of the picture, as a visitor would with the mouse."""
     box = editor_canvas(page).bounding_box()
@@ -75,8 +83,7 @@ def test_use_a_result_as_input_paint_a_mask_and_inpaint(page, site, artifacts):
 
     page.locator("#image-use-input").click()
     expect(page.locator("#image-strength")).to_be_visible()
-    editor_canvas(page)
-    page.wait_for_timeout(1000)  # the picture is drawn onto the canvas
+    picture_shown(page)
     paint_stroke(page)
     generate(page, "image", "a red lighthouse")
 
@@ -101,10 +108,26 @@ def test_the_share_pages_use_as_input_link_fills_the_editor(page, site):
     page.goto(f"{url}/r/{rid}")
     page.get_by_role("link", name="Use as input").click()
     expect(page.locator("#image-strength")).to_be_visible(timeout=30_000)
+    picture_shown(page)
     expect(page.locator("#image-prompt textarea")).to_have_value("a snowy forest")  # its settings come along
-    editor_canvas(page)
     generate(page, "image", "the same forest, at night")
     made = newest(store)
     assert made["input"]["mode"] == "image-to-image" and made["parameters"]["strength"] == 0.6
-    assert made["input"]["image_sha256"]
-    expect(page.locator("#image-details")).to_contain_text("seed", timeout=GENERATION_TIMEOUT_MS)
+    expect(page.locator("#image-details")).to_contain_text("image-to-image, strength 0.6")
+
+
+def test_an_uploaded_picture_arrives_losslessly_and_strength_0_gives_it_back(page, site, tmp_path):
+    url, store = site
+    picture = tmp_path / "picture.png"
+    Image.merge("RGB", [Image.effect_noise((96, 64), sigma) for sigma in (40, 70, 100)]).save(picture)
+    open_studio(page, url)
+    page.locator("#image-input-box").click()
+    with page.expect_file_chooser() as chooser:  # as a visitor does: click the empty canvas, pick a file
+        page.locator("#image-input").get_by_text("Upload an image").click()
+    chooser.value.set_files(str(picture))
+    picture_shown(page)
+    set_number(page, "image-strength", 0)
+    generate(page, "image", "keep it as it is")
+    made = newest(store)
+    assert made["input"]["mode"] == "image-to-image" and made["parameters"]["strength"] == 0
+    assert np.array_equal(pixels(store, made), np.asarray(Image.open(picture)).astype(int))
