@@ -172,7 +172,9 @@ class ImageTab:
                                   elem_id="image-input-box") as input_box:
                     input_image = gr.ImageEditor(
                         label="Input image: paint what to redraw",
-                        sources=["upload", "clipboard"], type="pil", image_mode="RGB", format="png",
+                        # The handler reads its raw value (preprocess=False), files as uploaded:
+                        # the request schema checks and converts them, as it does for the API.
+                        sources=["upload", "clipboard"], format="png",
                         brush=gr.Brush(colors=["#ffffff"], default_size=24, color_mode="fixed"),
                         eraser=gr.Eraser(default_size=24), layers=False, transforms=(), height=420,
                         elem_id="image-input",
