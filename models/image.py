@@ -128,12 +128,14 @@ class ImageGenerator:
         if job.image is None:
             return self.pipe, {"width": job.width, "height": job.height, "num_inference_steps": job.steps}
         image = self._input_image(job)
+        pipe = self.img2img if job.mask is None else self.inpaint
+        # Flow-matching transformer pipelines (SD3, FLUX) round the part of the schedule they run up.
+        rounds_up = getattr(pipe, "transformer", None) is not None
         inputs = {"image": [image] * count, "strength": job.strength,
-                  "num_inference_steps": schedule_length(job.steps, job.strength)}
+                  "num_inference_steps": schedule_length(job.steps, job.strength, rounds_up)}
         if job.mask is None:
-            return self.img2img, inputs
-        return self.inpaint, inputs | {"mask_image": [self._input_mask(job)] * count,
-                                       "width": job.width, "height": job.height}
+            return pipe, inputs
+        return pipe, inputs | {"mask_image": [self._input_mask(job)] * count, "width": job.width, "height": job.height}
 
     def _kept_outside_mask(self, job: ImageJob, images: list) -> list:
         """Inpainting's output with the input image pasted back where the mask is black: the

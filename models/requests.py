@@ -168,13 +168,21 @@ def _fit(pixels: float, grid: int, low: int, high: int) -> int:
     return min(max(round(pixels / grid) * grid, low), high // grid * grid)
 
 
-def schedule_length(steps: int, strength: float) -> int:
+def schedule_length(steps: int, strength: float, rounds_up: bool = False) -> int:
     """The schedule to ask diffusers for so that `steps` denoising steps actually run.
 
     Image-to-image and inpainting pipelines skip the first part of the schedule and run only
-    its last `int(schedule * strength)` steps; a request's steps are the steps that run (what
-    the progress bar counts and what the model costs), so sd-turbo's 2 steps at strength 0.5
-    ask for a schedule of 4, as its model card does."""
+    its last `schedule * strength` steps, rounded down (Stable Diffusion 1/2, SDXL) or up
+    (`rounds_up`: SD3 and FLUX). A request's steps are the steps that run (what the progress
+    bar counts and what the model costs), so sd-turbo's 2 steps at strength 0.5 ask for a
+    schedule of 4, as its model card does."""
+    if rounds_up:  # SD3/FLUX: t_start = int(n - n * strength), so n - t_start steps run
+        length = max(math.floor(steps / strength), steps)
+        while length - int(max(length - length * strength, 0)) > steps:  # float rounding
+            length -= 1
+        while length - int(max(length - length * strength, 0)) < steps:
+            length += 1
+        return length
     length = math.ceil(steps / strength)
     while min(int(length * strength), length) < steps:  # float rounding: 3 / 0.1 * 0.1 < 3
         length += 1

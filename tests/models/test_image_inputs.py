@@ -95,7 +95,31 @@ def test_schedule_length_makes_diffusers_run_exactly_the_steps():
     for steps in range(1, 11):
         for strength in (0.01, 0.1, 0.3, 1 / 3, 0.5, 0.6, 0.7, 0.99, 1.0):
             length = schedule_length(steps, strength)
-            assert min(int(length * strength), length) == steps  # diffusers' get_timesteps
+            assert min(int(length * strength), length) == steps  # SD's and SDXL's get_timesteps
+            length = schedule_length(steps, strength, rounds_up=True)
+            init = min(length * strength, length)  # SD3's and FLUX's get_timesteps
+            assert length - int(max(length - init, 0)) == steps, (steps, strength)
+
+
+@pytest.mark.parametrize("preset", ["tiny-sd3"])
+def test_a_transformer_pipeline_runs_the_steps_asked_for_and_inpaints(preset):
+    model = ImageGenerator()
+    model.preset = preset
+    model.load()
+    model.to_device()
+    for derived in (model.img2img, model.inpaint):
+        assert derived.transformer is model.pipe.transformer and derived.vae is model.pipe.vae
+    for strength in (0.3, 0.7):  # at 0.7 a schedule of 5 runs 3 steps on SD, 4 on SD3: this one asks for 4
+        job = ImageRequest(prompt="x", image=png(picture()), strength=strength, steps=3, guidance=0).resolve(preset)
+        events = []
+        model._run_batch(Batch([job], [lambda *a, **k: events.append(a)]))
+        assert [(done, total) for done, total, _ in events] == [(i, 3) for i in range(4)], strength
+    job = ImageRequest(prompt="x", image=png(picture()), mask=png(left_half_mask()), guidance=0).resolve(preset)
+    (result,) = model._run_batch(Batch([job], [lambda *a, **k: None]))
+    image = np.asarray(Image.open(io.BytesIO(result["files"][0]["data"])).convert("RGB")).astype(int)
+    original = np.asarray(picture()).astype(int)
+    assert np.abs(image[:, SIZE // 2 :] - original[:, SIZE // 2 :]).max() <= 1
+    assert np.abs(image[:, : SIZE // 2] - original[:, : SIZE // 2]).mean() > 10
 
 
 def test_inpainting_keeps_unmasked_pixels_and_changes_masked_ones(generator):
