@@ -81,7 +81,9 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=[FORMATS[fmt]])
     except Image.DecompressionBombError:  # Pillow's own ceiling, far above ours: its header says billions
         raise UploadError(f"has far too many pixels; the limit is {max_pixels / 1e6:g} megapixels.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except UnidentifiedImageError:  # its message names a Python object, no help to a person
+        raise UploadError(f"starts like a {fmt.upper()} file but is not one Pillow can read.") from None
+    except (OSError, SyntaxError, ValueError) as e:
         raise UploadError(f"is not a readable {fmt.upper()} file ({_first_line(e)}).") from None
     width, height = image.size
     if width * height > max_pixels:
