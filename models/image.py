@@ -27,6 +27,7 @@ import modal
 from models import batching, previews, recipes, speed, uploads
 from models.batching import Batch, Batcher
 from models.device import target_device
+from models.lora_cache import LoraCache
 from models.presets import ImagePreset, get_preset
 from models.progress import result_event, stream
 from models.requests import ImageJob, schedule_length
@@ -61,6 +62,7 @@ class ImageGenerator:
         speed.apply_runtime(self.spec.speed, getattr(self.pipe, "unet", None), getattr(self.pipe, "vae", None))
         self.preview_factors = previews.factors_for(self.pipe)  # None: this pipeline's latents get no preview
         self.img2img, self.inpaint = input_pipelines(self.pipe)
+        self.loras = LoraCache(self.pipe, self.spec.name)
         self.batcher = Batcher(self._run_batch, key=batch_key, size=lambda job: job.num_images,
                                max_size=self.spec.max_batch, window_s=batching.WINDOW_S,
                                name=f"atelier-batcher-{self.spec.name}")
@@ -109,14 +111,17 @@ class ImageGenerator:
             generators += [generator] * job.num_images
         extra = {"negative_prompt": negatives} if first.negative_prompt else {}
         pipe, inputs = self._inputs(first, len(prompts))
-        output = pipe(
-            prompt=prompts,
-            guidance_scale=first.guidance,
-            generator=generators,
-            callback_on_step_end=on_step_end,
-            **extra,
-            **inputs,
-        )
+        # The batch's adapters (batch_key: all its jobs name the same), in the modules every
+        # pipeline here shares (the img2img and inpainting pipelines are made from this one).
+        with self.loras.applied(first.loras):
+            output = pipe(
+                prompt=prompts,
+                guidance_scale=first.guidance,
+                generator=generators,
+                callback_on_step_end=on_step_end,
+                **extra,
+                **inputs,
+            )
         seconds = round(time.perf_counter() - started, 3)
         images = iter(self._kept_outside_mask(first, output.images))
         return [self._result(job, [next(images) for _ in range(job.num_images)], batch, seconds) for job in batch.jobs]
@@ -193,8 +198,10 @@ def batch_key(job: ImageJob) -> tuple:
     pipelines), and what a job starts from: jobs with an input image share a call only with
     jobs starting from the very same image, mask and strength (one input per call; different
     inputs could be batched as lists, but rarely arrive together). Prompts, negative prompts,
-    seeds and image counts may differ."""
-    return (job.width, job.height, job.steps, job.guidance, bool(job.negative_prompt), job.input_digest)
+    seeds and image counts may differ. LoRA adapters are applied to the whole call, so the same
+    ones at the same scales, in the same order."""
+    return (job.width, job.height, job.steps, job.guidance, bool(job.negative_prompt), job.input_digest,
+            tuple((choice.id, choice.scale) for choice in job.loras))
 
 
 def input_pipelines(pipe) -> tuple:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 
 SOFTWARE = "Atelier"
@@ -32,7 +33,7 @@ A1111_KEY = "parameters"
 def recipe_text(parameters: dict) -> str:
     """The A1111-style recipe of an image request, or a one-line recipe of a music request."""
     if "width" in parameters:  # an image
-        lines = [parameters.get("prompt", "")]
+        lines = [parameters.get("prompt", "") + lora_tags(parameters.get("loras") or [])]
         if parameters.get("negative_prompt"):
             lines.append(f"Negative prompt: {parameters['negative_prompt']}")
         lines.append(
@@ -49,7 +50,29 @@ def recipe_text(parameters: dict) -> str:
 
 def request_fields(parameters: dict) -> dict:
     """What goes into the JSON recipe: the request's own fields, nothing bulky (a melody is not)."""
-    return {k: v for k, v in parameters.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    fields = {k: v for k, v in parameters.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    if isinstance(parameters.get("loras"), list):  # a short list of {id, scale}: the request's own
+        fields["loras"] = [{"id": c["id"], "scale": c["scale"]} for c in parameters["loras"]]
+    return fields
+
+
+# LoRA adapters in A1111's text go in the prompt, `<lora:name:weight>`, where A1111 reads them.
+_LORA_TAG = re.compile(r"\s*<lora:([^:>]+):(-?[0-9.]+)>")
+
+
+def lora_tags(choices: list[dict]) -> str:
+    return "".join(f" <lora:{c['id']}:{c['scale']:g}>" for c in choices)
+
+
+def _split_lora_tags(prompt: str) -> tuple[str, list[dict]]:
+    """A prompt without its `<lora:name:weight>` tags, and the adapters they name."""
+    choices = []
+    for name, weight in _LORA_TAG.findall(prompt):
+        try:
+            choices.append({"id": name, "scale": float(weight)})
+        except ValueError:
+            pass
+    return _LORA_TAG.sub("", prompt).strip(), choices
 
 
 # --- PNG --------------------------------------------------------------------------------------
@@ -98,7 +121,10 @@ def parse_a1111(text: str) -> dict:
     body = lines[:-1] if settings_line else lines
     prompt_lines = [line for line in body if not line.startswith("Negative prompt:")]
     negative = next((line.removeprefix("Negative prompt:").strip() for line in body if line.startswith("Negative prompt:")), "")
-    fields: dict = {"prompt": "\n".join(prompt_lines).strip()}
+    prompt, choices = _split_lora_tags("\n".join(prompt_lines))
+    fields: dict = {"prompt": prompt}
+    if choices:
+        fields["loras"] = choices
     if negative:
         fields["negative_prompt"] = negative
     settings = dict(part.split(": ", 1) for part in settings_line.split(", ") if ": " in part)

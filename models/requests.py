@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from models import loras as adapters
 from models import melody as melodies
 from models import uploads
 from models.errors import RequestError
@@ -53,6 +54,34 @@ Seed = Annotated[
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- LoRA adapters (models/loras.py holds the library) ----------------------------------------
+
+MAX_LORAS = 4
+LORA_SCALE = (-2.0, 2.0)  # negative scales push away from what the adapter learned, as A1111 allows
+
+
+class LoraChoice(_Strict):
+    """One adapter from the library, applied at a scale (1 = as trained, 0 = not at all)."""
+
+    id: str = Field(pattern=adapters.ID_PATTERN, description="An adapter id from GET /api/v1/loras.")
+    scale: float = Field(1.0, ge=LORA_SCALE[0], le=LORA_SCALE[1], description="How strongly to apply it.")
+
+
+def _no_repeats(choices: list[LoraChoice]) -> list[LoraChoice]:
+    ids = [c.id for c in choices]
+    if repeated := sorted({i for i in ids if ids.count(i) > 1}):
+        raise PydanticCustomError("loras", f"name each adapter once ({', '.join(repeated)} appears more than once).")
+    return choices
+
+
+Loras = Annotated[
+    list[LoraChoice],
+    AfterValidator(_no_repeats),
+    Field(max_length=MAX_LORAS, description=f"Up to {MAX_LORAS} LoRA adapters made for the preset's model family, "
+          f"each with a scale from {LORA_SCALE[0]:g} to {LORA_SCALE[1]:g}."),
+]
 
 
 # --- image -------------------------------------------------------------------------------
@@ -209,6 +238,7 @@ class ImageRequest(_Strict):
     )
     mask: MaskFile | None = None
     strength: Strength = None
+    loras: Loras = []
 
     def resolve(self, default_preset: str) -> ImageJob:
         preset = get_preset("image", self.preset or default_preset)
@@ -222,9 +252,12 @@ class ImageRequest(_Strict):
             guidance=preset.guidance if self.guidance is None else self.guidance,
             seed=_seed_or_random(self.seed),
             num_images=self.num_images,
+            loras=self.loras,
         )
         # An input image may set the size; its bytes were checked when this request was.
         job = ImageJob.model_validate(fields | self._input_fields(preset), context={CHECKED: True})
+        for choice in job.loras:  # unknown, or made for another family: refused before it reaches a model
+            adapters.check_choice(choice.id, preset.name)
         if max(job.width, job.height) > preset.max_size:
             raise RequestError(
                 f"{job.width}×{job.height} is too large for {preset.name}: "
@@ -287,6 +320,7 @@ class ImageJob(_Strict):
     image: ImageFile | None = None  # RGB PNG once checked
     mask: MaskFile | None = None  # 8-bit grey PNG, the image's size
     strength: float | None = Field(None, ge=0, le=1)  # set exactly when there is an image
+    loras: Loras = []
 
     @model_validator(mode="after")
     def _inputs_agree(self) -> ImageJob:
@@ -486,7 +520,11 @@ def _explain_one(e: dict) -> str:
             return f"{label} must be a multiple of {ctx['multiple_of']} (got {e['input']})."
         case "greater_than_equal" | "greater_than" | "less_than_equal" | "less_than":
             return f"{label} {e['msg'].removeprefix('Input ').rstrip('.')} (got {e['input']})."
-        case "melody" | "upload":  # our own messages continue the label: "Melody is silent: ..."
+        case "too_long":
+            return f"{label} may hold at most {ctx['max_length']} items (got {ctx.get('actual_length', 'more')})."
+        case "string_pattern_mismatch" if e["loc"][0] == "loras":
+            return f"{label} '{e['input']}' is not an adapter id: ids are lowercase letters, digits and hyphens."
+        case "melody" | "upload" | "loras":  # our own messages continue the label: "Melody is silent: ..."
             return f"{label} {e['msg']}"
         case _:
             return f"{label}: {e['msg'].removeprefix('Input ')}."

@@ -35,39 +35,13 @@ def _tiny_vae(latent_channels: int, **latents):
 def build_tiny_image_pipeline(out_dir: Path) -> None:
     """A StableDiffusionPipeline with a 32/64-channel UNet and a tiny CLIP text encoder."""
     import torch
-    from diffusers import (
-        EulerAncestralDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline
+    from transformers import CLIPTokenizer
 
     torch.manual_seed(_SEED)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=8,
-    )
+    unet = tiny_unet()
     vae = _tiny_vae(latent_channels=4)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=_BYTE_VOCAB_SIZE,
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            max_position_embeddings=77,
-            bos_token_id=_BYTE_VOCAB_SIZE - 2,
-            eos_token_id=_BYTE_VOCAB_SIZE - 1,
-            pad_token_id=_BYTE_VOCAB_SIZE - 1,
-        )
-    )
+    text_encoder = tiny_text_encoder()
     scheduler = EulerAncestralDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
         timestep_spacing="trailing",
@@ -170,6 +144,47 @@ def build_tiny_sd3_pipeline(out_dir: Path) -> None:
             tokenizer_3=tokenizer_3,
         )
         pipe.save_pretrained(out_dir)
+
+
+# The tiny pipeline's two trained parts, built on their own too: LoRA adapters for the `tiny`
+# family are checked against their shapes and built on them (models/loras.py, models/tiny_lora.py).
+def tiny_unet():
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+    )
+
+
+def tiny_image_components() -> dict:
+    """The tiny image pipeline's adaptable models by component name, as models/twins.py gives a twin's."""
+    return {"unet": tiny_unet, "text_encoder": tiny_text_encoder}
+
+
+def tiny_text_encoder():
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=_BYTE_VOCAB_SIZE,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            bos_token_id=_BYTE_VOCAB_SIZE - 2,
+            eos_token_id=_BYTE_VOCAB_SIZE - 1,
+            pad_token_id=_BYTE_VOCAB_SIZE - 1,
+        )
+    )
 
 
 # 256 byte symbols, each also as a word end, plus start and end tokens.
