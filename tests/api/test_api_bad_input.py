@@ -152,6 +152,17 @@ CASES = [
     ("GET on a POST endpoint", "GET", "/api/v1/images", None, {}, 405, "method_not_allowed"),
     ("PUT on a result", "PUT", f"/api/v1/results/{RID}", j({}), JSON, 405, "method_not_allowed"),
     ("unknown API path", "GET", "/api/v2/images", None, {}, 404, "not_found"),
+    # LoRA adapters: "bad-input-lora" is a good tiny adapter, "bad-input-corrupt" a damaged one (fixture below)
+    ("unknown LoRA adapter", "POST", "/api/v1/images", j({"prompt": "x", "loras": [{"id": "nope"}]}), JSON, 422, "invalid_request"),
+    ("LoRA adapter for another family", "POST", "/api/v1/images", j({"prompt": "x", "preset": "sd-turbo", "loras": [{"id": "bad-input-lora"}]}), JSON, 422, "invalid_request"),
+    ("LoRA scale 2.5", "POST", "/api/v1/images", j({"prompt": "x", "loras": [{"id": "bad-input-lora", "scale": 2.5}]}), JSON, 422, "invalid_request"),
+    ("LoRA scale NaN", "POST", "/api/v1/images", b'{"prompt": "x", "loras": [{"id": "bad-input-lora", "scale": NaN}]}', JSON, 422, "invalid_request"),
+    ("5 LoRA adapters", "POST", "/api/v1/images", j({"prompt": "x", "loras": [{"id": f"l{i}"} for i in range(5)]}), JSON, 422, "invalid_request"),
+    ("the same LoRA adapter twice", "POST", "/api/v1/images", j({"prompt": "x", "loras": [{"id": "bad-input-lora"}] * 2}), JSON, 422, "invalid_request"),
+    ("LoRA id ../", "POST", "/api/v1/images", j({"prompt": "x", "loras": [{"id": "../weights"}]}), JSON, 422, "invalid_request"),
+    ("LoRA as a string", "POST", "/api/v1/images", j({"prompt": "x", "loras": "bad-input-lora"}), JSON, 422, "invalid_request"),
+    ("damaged LoRA adapter file", "POST", "/api/v1/images", j({"prompt": "x", "loras": [{"id": "bad-input-corrupt"}]}), JSON, 422, "invalid_request"),
+    ("LoRA list for an unknown preset", "GET", "/api/v1/loras?preset=sd-99", None, {}, 422, "invalid_request"),
 ]
 
 
@@ -177,9 +188,17 @@ def request(base: str, method: str, path: str, body: bytes | None = None, header
 
 @pytest.fixture(scope="module")
 def server(model_classes, tmp_path_factory):
-    """The whole app under uvicorn, on the tiny models, with default API settings."""
+    """The whole app under uvicorn, on the tiny models, with default API settings, and two
+    adapters in the library: a good one, and one whose file was damaged after it was added."""
+    from models import loras
+    from models.tiny_lora import add_demo_lora
     from ui.generation import LocalBackend
     from ui.store import ResultStore
+
+    for adapter_id in ("bad-input-lora", "bad-input-corrupt"):
+        if adapter_id not in {a.id for a in loras.list_adapters()}:
+            add_demo_lora(adapter_id)
+    loras.adapter_file("bad-input-corrupt").write_bytes(b"\0" * 64)
 
     with pytest.MonkeyPatch.context() as env:  # settings are read once, when the app is made
         for name in API_ENV_VARS:
@@ -218,6 +237,9 @@ def test_every_bad_input_gets_the_right_4xx_and_the_server_stays_healthy(server,
     assert status == 200 and json.loads(body)["status"] == "ok"
     status, _, body = request(server, "POST", "/api/v1/images", j({"prompt": "still here", "steps": 2}), JSON)
     assert status == 201, body
+    lora = {"prompt": "still here", "steps": 2, "loras": [{"id": "bad-input-lora", "scale": 0.5}]}
+    status, _, body = request(server, "POST", "/api/v1/images", j(lora), JSON)
+    assert status == 201 and json.loads(body)["result"]["parameters"]["loras"] == lora["loras"], body
 
 
 def test_a_valid_but_unusual_prompt_is_simply_made(server):

@@ -10,6 +10,7 @@
     POST   /api/v1/results/{id}/publish   owner only (X-Owner-Token): list it in the gallery
     POST   /api/v1/results/{id}/unpublish owner only: take it out again
     DELETE /api/v1/results/{id}           owner only: delete it and its files
+    GET    /api/v1/loras                  the LoRA adapters image requests may name
 
 Requests are validated by the shared schemas (models/requests.py): the bounds and messages
 there are the only ones. Every generation goes through ui.generation.generate, so it is
@@ -18,6 +19,7 @@ whoever created the result.
 
     install.py    this assembly: routers, guards, error handlers, JSON 404/405 for the rest
     generate.py   /images, /music          jobs.py   /jobs          results.py   /results
+    loras.py      /loras
     schemas.py    what the API answers with    context.py   what the routers share
     security.py   auth, rate limits, body limits, the studio's lock (one ASGI middleware)
 
@@ -42,6 +44,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from ui.api.context import ApiContext
 from ui.api.generate import generate_router
 from ui.api.jobs import jobs_router
+from ui.api.loras import loras_router
 from ui.api.results import results_router
 from ui.api.security import PROTECTED_PREFIX, Guard
 from ui.errors import ApiError, install_error_handlers
@@ -58,7 +61,7 @@ def install_api(app: FastAPI, backend: Backend, store: ResultStore, settings: Ap
     app.state.jobs, app.state.api_settings = ctx.jobs, settings
     _resume_jobs_at_start(app, ctx)
     install_error_handlers(app)
-    for router in (generate_router(ctx), jobs_router(ctx), results_router(ctx)):
+    for router in (generate_router(ctx), jobs_router(ctx), results_router(ctx), loras_router(ctx)):
         app.include_router(router)
     for prefix in ("/api", "/results"):  # JSON 404/405 there, rather than the studio's page
         app.add_api_route(prefix + "/{rest:path}", _unknown_path, methods=list(METHODS), include_in_schema=False)

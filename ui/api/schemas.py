@@ -107,6 +107,23 @@ class MusicJobSubmission(_Submission):
     request: MusicRequest
 
 
+class LoraView(BaseModel):
+    """A LoRA adapter in the library."""
+
+    id: str = Field(examples=["film-grain"])
+    family: str = Field(examples=["sdxl"], description="The model family it is made for.")
+    presets: list[str] = Field(description="The image presets it fits.")
+    rank: int
+    size: int = Field(description="Bytes.")
+    source: str = Field(description="Where it came from: a hub repo (and file) or a file name.")
+    targets: int = Field(description="How many layers it adapts.")
+    added_at: float = Field(description="Unix time.")
+
+
+class LoraList(BaseModel):
+    loras: list[LoraView]
+
+
 JobSubmission = Annotated[ImageJobSubmission | MusicJobSubmission, Field(discriminator="kind")]
 
 # Documented error answers, by route group (every answer is the one shape of ui/errors.py).
