@@ -3,6 +3,7 @@
     modal deploy app.py      # deploy; prints the studio's URL
     modal serve app.py       # a temporary deployment that reloads as you edit
     modal run app.py::download_weights --presets sdxl-turbo,musicgen-small
+    modal run app.py::add_lora --source owner/repo --preset sdxl-turbo   # a LoRA adapter into the library
     modal run app.py --prompt "a watercolor fox" --kind image
 
 This file only binds code to infrastructure: images, volumes, GPUs, scaling. What the
@@ -119,7 +120,8 @@ audiocraft_image = (
 web_image = (
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .uv_pip_install(*WEB_PACKAGES)
-    .env({"ATELIER_RESULTS": str(RESULTS_DIR)})
+    # ATELIER_HOME on the weights Volume: the web container reads the LoRA library there.
+    .env({"ATELIER_RESULTS": str(RESULTS_DIR), "ATELIER_HOME": str(CACHE_DIR / "atelier")})
     .add_local_python_source("models", "ui")
     .add_local_dir(Path(__file__).parent / "assets", "/root/assets")
 )
@@ -214,14 +216,30 @@ def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
     weights_volume.commit()
 
 
+@app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=30 * 60)
+def add_lora(source: str, preset: str, id: str = "", weight_name: str = "") -> None:
+    """Add a LoRA adapter (a hub repo id, or a file already on the Volume) to the library on the
+    weights Volume, after the same checks as `atelier loras add`. The web container sees it
+    within LORA_RELOAD_S; GPU containers read it from the Volume when a request first names it."""
+    from models import loras
+
+    info = loras.add(source, preset, id, weight_name or None)
+    weights_volume.commit()
+    print(f"added {info.describe()}")
+
+
 # --- The web container -----------------------------------------------------------------
 # Exactly one (Gradio's sessions are sticky to a process), serving many visitors at once:
 # it holds no model and only awaits the GPU classes.
 
 
+LORA_RELOAD_S = 30.0  # how often the web container looks for adapters added since (a Volume reload)
+
+
 @app.function(
     image=web_image,
-    volumes={RESULTS_DIR: results_volume},
+    # The weights Volume for the LoRA library only (models/loras.py reads info.json files, no weights).
+    volumes={RESULTS_DIR: results_volume, CACHE_DIR: weights_volume},
     secrets=api_secrets,
     max_containers=1,
     timeout=60 * 60,
@@ -236,10 +254,12 @@ def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
 def web():
     # ui/ is imported inside the functions that use it: this file is also imported in the GPU
     # containers, whose images ship models/ only (no ui/, no web libraries).
+    from models import loras
     from ui.generation import ModalBackend
     from ui.store import ResultStore
     from ui.web import create_app
 
+    loras.set_before_read(_throttled_reload(weights_volume, LORA_RELOAD_S))
     backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
     # The index's working copy on this container's local disk, restored from the Volume's
     # index.db at start, snapshotted back and committed at most once per
@@ -262,6 +282,27 @@ def web():
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def _throttled_reload(volume, every_s: float):
+    """A Volume's reload at most once per `every_s`: a listing or request check then sees
+    adapters that `add_lora` committed since, without a reload on every request."""
+    import threading
+    import time
+
+    lock, last = threading.Lock(), [0.0]
+
+    def reload() -> None:
+        with lock:
+            if time.monotonic() - last[0] < every_s:
+                return
+            last[0] = time.monotonic()
+        try:
+            volume.reload()
+        except Exception as e:  # e.g. a file open on the Volume: the library as it was is still good
+            print(f"weights Volume reload skipped: {type(e).__name__}: {e}")
+
+    return reload
 
 
 # --- `modal run app.py`: generate from the command line on Modal's GPUs -----------------

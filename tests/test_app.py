@@ -274,3 +274,30 @@ def test_the_web_function_keeps_the_index_on_local_disk_and_commits_the_volume_i
     assert commits == [1]  # shutdown: one snapshot, one commit
     assert (tmp_path / "container" / "index.db").exists()
     assert {p.name for p in (tmp_path / "volume").iterdir()} == {"index.db", "media"}
+
+
+def test_add_lora_writes_the_library_on_the_weights_volume_the_web_container_reads(recorded):
+    app, calls = recorded
+    options = by_name(calls, "function", "add_lora")
+    assert options["volumes"] == {app.CACHE_DIR: app.weights_volume}
+    assert options["image"] is app.model_image  # it checks shapes with torch and diffusers
+    assert by_name(calls, "function", "web")["volumes"][app.CACHE_DIR] is app.weights_volume
+
+
+def test_the_web_container_reloads_the_volume_for_new_adapters_at_most_once_per_interval(recorded):
+    app, _ = recorded
+
+    class Volume:
+        reloads = 0
+
+        def reload(self):
+            self.reloads += 1
+            raise RuntimeError("open files")  # a failed reload leaves the library as it was
+
+    volume = Volume()
+    reload = app._throttled_reload(volume, every_s=60)
+    for _ in range(5):
+        reload()
+    assert volume.reloads == 1
+    app._throttled_reload(volume, every_s=0)()
+    assert volume.reloads == 2

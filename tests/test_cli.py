@@ -101,3 +101,26 @@ def test_generate_image_from_a_picture_and_a_mask(tmp_path):
     assert out.stderr.strip() == "error: Image must be a PNG, JPEG or WebP image; this is not an image we recognise."
     out = atelier("generate", "image", "x", "--preset", "tiny", "--image", str(tmp_path / "missing.png"))
     assert out.returncode == 2 and "can't read" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_loras_add_list_use_and_remove(tmp_path):
+    from models.tiny_lora import build_random_lora
+
+    env = {"ATELIER_HOME": str(tmp_path / "home")}
+    assert "No LoRA adapters yet" in atelier("loras", env=env).stdout
+    path = build_random_lora("tiny", tmp_path / "Grainy Film.safetensors", seed=9)
+    added = atelier("loras", "add", str(path), "--preset", "tiny", env=env)
+    assert added.returncode == 0 and "added grainy-film (tiny, rank 4" in added.stdout, added.stderr
+    listed = atelier("loras", env=env).stdout
+    assert "grainy-film" in listed and "Grainy Film.safetensors" in listed
+    made = atelier("generate", "image", "a fox", "--preset", "tiny", "--lora", "grainy-film:0.6", "--output",
+                   str(tmp_path / "out"), env=env)
+    assert made.returncode == 0, made.stderr
+    record = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
+    assert record["parameters"]["loras"] == [{"id": "grainy-film", "scale": 0.6}]
+    wrong = atelier("loras", "add", str(path), "--preset", "sd-turbo", "--id", "x", env=env)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: Grainy Film.safetensors doesn't fit sd2 models")
+    unknown = atelier("generate", "image", "a fox", "--preset", "tiny", "--lora", "nope", "--output", str(tmp_path), env=env)
+    assert unknown.returncode == 2 and "Unknown LoRA adapter 'nope'" in unknown.stderr
+    assert atelier("loras", "remove", "grainy-film", env=env).returncode == 0
+    assert "grainy-film" not in atelier("loras", env=env).stdout

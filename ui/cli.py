@@ -5,6 +5,9 @@
     atelier generate music "lofi beat" --duration 45 --format mp3
     atelier presets
     atelier weights sd-turbo musicgen-small     # download (or build) ahead of time
+    atelier loras                               # the LoRA adapter library
+    atelier loras add owner/repo --preset sd-turbo [--weight-name file.safetensors] [--id name]
+    atelier generate image "a fox" --lora name:0.8
 
 ATELIER_PRESET, ATELIER_BACKEND and ATELIER_APP_NAME set the defaults for --preset, --backend
 and --app-name (ui/settings.py). This is the top of the house with app.py: it alone picks the
@@ -63,6 +66,43 @@ def fetch_weights(names: list[str]) -> None:
                     print(f"{kind} {name}: {ensure_weights(weights)}")
 
 
+# --- LoRA adapters ---------------------------------------------------------------------------
+
+
+def print_loras() -> None:
+    from models import loras
+
+    found = loras.list_adapters()
+    if not found:
+        print("No LoRA adapters yet: add one with `atelier loras add <file or hub repo> --preset <preset>`.")
+    for a in found:
+        print(f"{a.id:<24} {a.family:<6} rank {a.rank:<4} {a.size / 2**20:8.1f} MB  {a.source}")
+
+
+def add_lora(args: argparse.Namespace) -> None:
+    from models import loras
+
+    if args.tiny_demo:
+        from models.tiny_lora import add_demo_lora  # builds a random adapter: imports torch
+
+        info = add_demo_lora(args.id or "tiny-demo")
+    elif not args.source or not (args.preset or args.family):
+        raise RequestError("Name the adapter's file or hub repo and what it is for: "
+                           "`atelier loras add <file or owner/repo> --preset <preset>` (or --family), or --tiny-demo.")
+    else:
+        info = loras.add(args.source, args.preset or args.family, args.id, args.weight_name)
+    print(f"added {info.describe()}: use it with --lora {info.id}:1 or \"loras\": [{{\"id\": \"{info.id}\", \"scale\": 1}}]")
+
+
+def lora_choice(text: str) -> dict:
+    """`--lora id:scale` (scale 1 when left out) as a request's {id, scale}."""
+    adapter_id, _, scale = text.partition(":")
+    try:
+        return {"id": adapter_id, "scale": float(scale) if scale else 1.0}
+    except ValueError:
+        raise RequestError(f"--lora {text}: write it as id:scale, e.g. --lora {adapter_id}:0.8.") from None
+
+
 # --- argument parsing ---------------------------------------------------------------------
 
 
@@ -103,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--image", type=_file_bytes, help="a picture to start from (PNG, JPEG or WebP)")
     image.add_argument("--mask", type=_file_bytes, help="inpainting: white where to repaint, the picture's size")
     image.add_argument("--strength", type=float, help="how much of the picture is redrawn, 0–1")
+    image.add_argument("--lora", action="append", default=[], metavar="ID[:SCALE]",
+                       help="apply a LoRA adapter from the library (up to 4; scale 1 when left out)")
     music.add_argument("--duration", type=float)
     music.add_argument("--format", choices=["wav", "mp3"])
     music.add_argument("--temperature", type=float)
@@ -112,6 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the presets and what each needs")
     weights = sub.add_parser("weights", help="download or build presets' weights ahead of time")
     weights.add_argument("presets", nargs="+")
+
+    loras = sub.add_parser("loras", help="the LoRA adapter library: list, add, remove")
+    loras_sub = loras.add_subparsers(dest="action")
+    add = loras_sub.add_parser("add", help="add an adapter from a .safetensors file or a Hugging Face repo")
+    add.add_argument("source", nargs="?", help="a .safetensors file, or a hub repo id (owner/name)")
+    add.add_argument("--preset", help="an image preset it is made for (its family: sd2, sdxl, flux, tiny)")
+    add.add_argument("--family", help="the model family it is made for, instead of --preset")
+    add.add_argument("--id", default="", help="its id in requests (default: from the file name)")
+    add.add_argument("--weight-name", help="the file in the hub repo, when it holds several")
+    add.add_argument("--tiny-demo", action="store_true", help="add a random adapter for the tiny preset (offline demo)")
+    remove = loras_sub.add_parser("remove", help="remove an adapter from the library")
+    remove.add_argument("id")
     return parser
 
 
@@ -137,11 +191,23 @@ def main(argv: list[str] | None = None) -> int:
             print_presets()
         elif args.command == "weights":
             fetch_weights(args.presets)
+        elif args.command == "loras":
+            if args.action == "add":
+                add_lora(args)
+            elif args.action == "remove":
+                from models import loras
+
+                loras.remove(args.id)
+                print(f"removed {args.id}")
+            else:
+                print_loras()
         elif args.command == "generate":
             backend = make_backend(args.backend, args.preset, args.app_name)
             fields = {name: getattr(args, name) for name in _GENERATE_FIELDS[args.kind]}
             if args.preset in PRESETS[args.kind]:
                 fields["preset"] = args.preset
+            if getattr(args, "lora", None):
+                fields["loras"] = [lora_choice(text) for text in args.lora]
             generate_and_save(backend, args.kind, fields, args.output)
         elif args.command == "serve":
             serve(make_backend(args.backend, args.preset, args.app_name), args.host, args.port)
