@@ -12,6 +12,7 @@ Runs on the batcher's one worker thread per instance (models/batching.py), so ne
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
@@ -54,7 +55,9 @@ class LoraCache:
             self._delete(adapter_id)
         path = loras.adapter_file(adapter_id)
         try:
-            with LOAD_LOCK:  # see models/weights.py: loading patches torch.nn.Module process-wide
+            with LOAD_LOCK, warnings.catch_warnings():  # LOAD_LOCK: see models/weights.py
+                # PEFT warns on every adapter after the first; several at once is the point here.
+                warnings.filterwarnings("ignore", message="Already found a `peft_config`")
                 self.pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=adapter_id)
         except Exception as e:
             self._delete(adapter_id)  # whatever part of it got in goes out again

@@ -94,15 +94,6 @@ def add_lora(args: argparse.Namespace) -> None:
     print(f"added {info.describe()}: use it with --lora {info.id}:1 or \"loras\": [{{\"id\": \"{info.id}\", \"scale\": 1}}]")
 
 
-def lora_choice(text: str) -> dict:
-    """`--lora id:scale` (scale 1 when left out) as a request's {id, scale}."""
-    adapter_id, _, scale = text.partition(":")
-    try:
-        return {"id": adapter_id, "scale": float(scale) if scale else 1.0}
-    except ValueError:
-        raise RequestError(f"--lora {text}: write it as id:scale, e.g. --lora {adapter_id}:0.8.") from None
-
-
 # --- argument parsing ---------------------------------------------------------------------
 
 
@@ -207,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.preset in PRESETS[args.kind]:
                 fields["preset"] = args.preset
             if getattr(args, "lora", None):
-                fields["loras"] = [lora_choice(text) for text in args.lora]
+                fields["loras"] = ",".join(args.lora)  # "id:scale,...", read by the request schema
             generate_and_save(backend, args.kind, fields, args.output)
         elif args.command == "serve":
             serve(make_backend(args.backend, args.preset, args.app_name), args.host, args.port)

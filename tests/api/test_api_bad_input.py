@@ -160,7 +160,8 @@ CASES = [
     ("5 LoRA adapters", "POST", "/api/v1/images", j({"prompt": "x", "loras": [{"id": f"l{i}"} for i in range(5)]}), JSON, 422, "invalid_request"),
     ("the same LoRA adapter twice", "POST", "/api/v1/images", j({"prompt": "x", "loras": [{"id": "bad-input-lora"}] * 2}), JSON, 422, "invalid_request"),
     ("LoRA id ../", "POST", "/api/v1/images", j({"prompt": "x", "loras": [{"id": "../weights"}]}), JSON, 422, "invalid_request"),
-    ("LoRA as a string", "POST", "/api/v1/images", j({"prompt": "x", "loras": "bad-input-lora"}), JSON, 422, "invalid_request"),
+    ("LoRA as a number", "POST", "/api/v1/images", j({"prompt": "x", "loras": 5}), JSON, 422, "invalid_request"),
+    ("LoRA as text with a bad scale", "POST", "/api/v1/images", j({"prompt": "x", "loras": "bad-input-lora:lots"}), JSON, 422, "invalid_request"),
     ("damaged LoRA adapter file", "POST", "/api/v1/images", j({"prompt": "x", "loras": [{"id": "bad-input-corrupt"}]}), JSON, 422, "invalid_request"),
     ("LoRA list for an unknown preset", "GET", "/api/v1/loras?preset=sd-99", None, {}, 422, "invalid_request"),
 ]

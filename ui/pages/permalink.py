@@ -160,6 +160,8 @@ def remix_link(record: dict) -> str:
         for name in REQUESTS[kind].model_fields
         if isinstance(params.get(name), (str, int, float))  # bools are ints
     ]
+    if params.get("loras"):  # as the text form the request schema reads: "id:scale,id:scale"
+        query.append(("loras", ",".join(f"{c['id']}:{c['scale']}" for c in params["loras"])))
     return "/?" + urlencode(query)
 
 
@@ -195,6 +197,8 @@ def facts(record: dict) -> list[tuple[str, object]]:
             facts.append(("Images", params["num_images"]))
         if record.get("input"):  # started from an image: which way, and how much was redrawn
             facts.append(("Input", f"{record['input']['mode'].capitalize()}, strength {params.get('strength', 0):g}"))
+        if params.get("loras"):
+            facts.append(("LoRA adapters", ", ".join(f"{c['id']} × {c['scale']:g}" for c in params["loras"])))
     facts.append(("Seed", record.get("seed", params.get("seed"))))
     if "generate" in seconds:
         facts.append(("Time taken", f"{seconds['generate']:.1f} s" + (f" on {model['device']}" if model.get("device") else "")))
