@@ -76,7 +76,7 @@ def _no_repeats(choices: list[LoraChoice]) -> list[LoraChoice]:
     return choices
 
 
-def _loras_from_text(value: object) -> object:
+def loras_from_text(value: object) -> object:
     """Adapters as text, "id:scale,id" (scale 1 when left out), for links, forms and the CLI."""
     if not isinstance(value, str):
         return value
@@ -89,7 +89,7 @@ def _loras_from_text(value: object) -> object:
 
 Loras = Annotated[
     list[LoraChoice],
-    BeforeValidator(_loras_from_text),
+    BeforeValidator(loras_from_text),
     AfterValidator(_no_repeats),
     Field(max_length=MAX_LORAS, description=f"Up to {MAX_LORAS} LoRA adapters made for the preset's model family, "
           f"each with a scale from {LORA_SCALE[0]:g} to {LORA_SCALE[1]:g}; "

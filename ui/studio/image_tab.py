@@ -29,6 +29,7 @@ from models.requests import DEFAULT_STRENGTH, MAX_IMAGE_PIXELS, ImageRequest
 from ui.generation import Backend, result_image
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
+from ui.studio.lora_picker import LoraPicker
 from ui.studio.run import GRADIO_CACHE, cached_preview, media_files, run_with_previews
 from ui.studio.session import History
 from ui.studio.share import ShareRow
@@ -106,6 +107,7 @@ def details(record: dict) -> str:
         f"{p['steps']} step{'s' if p['steps'] > 1 else ''} · guidance {p['guidance']:g} · seed `{record['seed']}` · "
         f"{record['seconds']['generate']:.1f} s"
         + (f" · {record['input']['mode']}, strength {p['strength']:g}" if record.get("input") else "")
+        + "".join(f" · LoRA {c['id']} × {c['scale']:g}" for c in p.get("loras") or [])
     )
 
 
@@ -133,6 +135,7 @@ class ImageTab:
     input_image: gr.ImageEditor  # a picture to start from; strokes on it are the inpainting mask
     strength: gr.Slider
     use_as_input: gr.Button  # puts the result on show into the editor
+    loras: LoraPicker
 
     @classmethod
     def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> ImageTab:
@@ -156,6 +159,7 @@ class ImageTab:
                     num_images = slider(ImageRequest, "num_images", 1, label="Images", scale=2, elem_id="image-count")
                 aspect = gr.Radio(list(ASPECTS), value="Square", label="Aspect", elem_classes="aspect",
                                   elem_id="image-aspect")
+                lora_picker = LoraPicker.build(preset.name, preset_box)
                 seed = SeedRow.build("image")
                 with gr.Accordion("Advanced", open=False, elem_id="image-advanced"):
                     with gr.Row():
@@ -197,7 +201,7 @@ class ImageTab:
                 use_as_input = gr.Button("Use as input", size="sm", elem_id="image-use-input")
         tab = cls(store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images, width, height,
                   steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file,
-                  input_box, input_image, strength, use_as_input)
+                  input_box, input_image, strength, use_as_input, lora_picker)
         tab._wire(backend, store, history, strip)
         return tab
 
@@ -205,11 +209,12 @@ class ImageTab:
         async def generate_image(
             prompt: str, negative_prompt: str | None, preset: str | None, width: int | None, height: int | None,
             steps: int | None, guidance: float | None, seed: int | None, random_seed: bool, num_images: int,
-            session: History, image: dict | None = None, strength: float | None = None,
+            session: History, image: dict | None = None, strength: float | None = None, loras: str | None = None,
             progress: gr.Progress = gr.Progress(),
         ):
             fields = dict(prompt=prompt, negative_prompt=negative_prompt, preset=preset, width=width, height=height,
-                          steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images)
+                          steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images,
+                          loras=loras or None)  # "id:scale,id:scale" (models/requests.py reads the text)
             if inputs := await asyncio.to_thread(input_fields, image):  # the editor: a picture, a painted mask
                 # The picture's size rules (the Advanced sizes are for text-to-image).
                 fields |= inputs | {"strength": strength, "width": None, "height": None}
@@ -222,7 +227,8 @@ class ImageTab:
         wire_generation(
             self, generate_image,
             [self.prompt, self.negative_prompt, self.preset, self.width, self.height, self.steps, self.guidance,
-             self.seed.seed, self.seed.randomize, self.num_images, history, self.input_image, self.strength],
+             self.seed.seed, self.seed.randomize, self.num_images, history, self.input_image, self.strength,
+             self.loras.text],
             api_name="generate_image", progress_on=self.gallery, store=store, history=history, strip=strip,
         )
         self.aspect.input(self._resize, [self.aspect, self.preset], [self.width, self.height],
@@ -239,8 +245,13 @@ class ImageTab:
             try:
                 values = checked_fields(backend, "image", recipe)
             except RequestError as e:
-                gr.Warning(f"That PNG's settings can't be used here: {e}")
-                return {self.recipe_file: None}
+                # Often an adapter this library lacks (an A1111 PNG names its own): the rest still fills the form.
+                try:
+                    values = checked_fields(backend, "image", {k: v for k, v in recipe.items() if k != "loras"})
+                except RequestError:
+                    gr.Warning(f"That PNG's settings can't be used here: {e}")
+                    return {self.recipe_file: None}
+                gr.Warning(f"That PNG's LoRA adapters are left out: {e}")
             return {**self.fill(values), self.recipe_file: None}
 
         self.recipe_file.upload(load_recipe, self.recipe_file, [*self.fill_outputs, self.recipe_file],
@@ -266,7 +277,7 @@ class ImageTab:
     def fill_outputs(self) -> list[gr.components.Component]:
         return [self.prompt, self.negative_prompt, self.preset, self.aspect, self.num_images, self.width,
                 self.height, self.steps, self.guidance, self.seed.seed, self.seed.randomize, self.strength,
-                self.input_box, self.input_image]
+                self.input_box, self.input_image, *self.loras.outputs]
 
     def preset_settings(self, name: str) -> dict[gr.components.Component, Any]:
         """A preset's defaults and limits for every control that depends on the preset."""
@@ -280,6 +291,7 @@ class ImageTab:
             self.height: gr.update(value=p.size, maximum=min(height.high, p.max_size)),
             self.steps: gr.update(value=p.steps, maximum=min(bounds(ImageRequest, "steps").high, p.max_steps)),
             self.guidance: p.guidance,
+            **self.loras.for_preset(p.name),
         }
 
     def fill(self, values: dict) -> dict[gr.components.Component, Any]:
@@ -291,6 +303,7 @@ class ImageTab:
         updates = overlay(settings, values, fields, self.seed)
         if values.get("width") or values.get("height"):
             updates[self.aspect] = aspect_of(updates[self.width]["value"], updates[self.height]["value"])
+        updates.update(self.loras.fill(values.get("preset") or self.default_preset, values.get("loras") or []))
         return updates
 
     async def show(self, record: dict) -> dict[gr.components.Component, Any]:
