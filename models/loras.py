@@ -205,7 +205,7 @@ def add(source: str, preset_or_family: str, adapter_id: str = "", weight_name: s
     from_hub = not path.exists()
     if from_hub and not re.match(r"^[\w.-]+/[\w.-]+$", source):
         raise LoraError(f"'{source}' is neither a file here nor a Hugging Face repo id (owner/name).")
-    adapter_id = adapter_id or slug(weight_name or source if from_hub else path.name)
+    adapter_id = adapter_id or slug((weight_name or source) if from_hub else path.name)
     if not re.match(ID_PATTERN, adapter_id):
         raise LoraError(f"'{adapter_id}' can't be an adapter id: use lowercase letters, digits and hyphens (at most 63).")
     target = library_folder() / adapter_id

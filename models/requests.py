@@ -72,7 +72,7 @@ class LoraChoice(_Strict):
 def _no_repeats(choices: list[LoraChoice]) -> list[LoraChoice]:
     ids = [c.id for c in choices]
     if repeated := sorted({i for i in ids if ids.count(i) > 1}):
-        raise PydanticCustomError("loras", f"name each adapter once ({', '.join(repeated)} appears more than once).")
+        raise PydanticCustomError("loras", f"must name each adapter once ({', '.join(repeated)} appears more than once).")
     return choices
 
 
@@ -519,6 +519,8 @@ def explain(error: ValidationError) -> str:
 def _explain_one(e: dict) -> str:
     field = " → ".join(str(p) for p in e["loc"]) or "request"
     label = field.replace("_", " ").capitalize()
+    if e["loc"][:1] == ("loras",):  # "LoRA adapters", "LoRA adapter 2 scale" rather than "Loras → 1 → scale"
+        label = "LoRA adapters" if len(e["loc"]) == 1 else f"LoRA adapter {e['loc'][1] + 1} " + " ".join(map(str, e["loc"][2:]))
     ctx = e.get("ctx", {})
     match e["type"]:
         case "missing":
@@ -535,7 +537,7 @@ def _explain_one(e: dict) -> str:
             return f"{label} {e['msg'].removeprefix('Input ').rstrip('.')} (got {e['input']})."
         case "too_long":
             return f"{label} may hold at most {ctx['max_length']} items (got {ctx.get('actual_length', 'more')})."
-        case "string_pattern_mismatch" if e["loc"][0] == "loras":
+        case "string_pattern_mismatch" if e["loc"][:1] == ("loras",):
             return f"{label} '{e['input']}' is not an adapter id: ids are lowercase letters, digits and hyphens."
         case "melody" | "upload" | "loras":  # our own messages continue the label: "Melody is silent: ..."
             return f"{label} {e['msg']}"
