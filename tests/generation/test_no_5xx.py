@@ -154,7 +154,18 @@ _size = ints_within(64, 2048, 8)
 # explicit @example. Music duration: within 1–8.5 s (up to three of tiny's 4 s windows, so
 # continuation is exercised); every duration up to 300 s goes through the same window loop,
 # which test_every_duration_and_overlap_plans_a_whole_clip covers on a stub model.
+# LoRA adapters: two that exist (the `run` fixture adds them), an unknown one and a malformed id;
+# scales within the schema's range and past it; as a list or as the text form; mostly none.
+_lora_choice = st.fixed_dictionaries({
+    "id": st.sampled_from(["hyp-a", "hyp-b", "no-such-adapter", "Not An Id"]),
+    "scale": st.one_of(floats_within(-2.0, 2.0), st.sampled_from([-2.5, 3.0])),
+})
+_loras = st.one_of(
+    st.just([]), st.just([]), st.lists(_lora_choice, max_size=5),
+    st.lists(_lora_choice, max_size=3).map(lambda cs: ",".join(f"{c['id']}:{c['scale']}" for c in cs)),
+)
 OVERRIDES = {
+    (ImageRequest, "loras"): _loras,
     (ImageRequest, "preset"): st.sampled_from([None, "tiny", "no-such-preset"]),
     (ImageRequest, "width"): st.one_of(st.none(), st.sampled_from([64, 72, 88, 96]), _size),
     (ImageRequest, "height"): st.one_of(st.none(), st.sampled_from([64, 72, 88, 96]), _size),
@@ -184,6 +195,12 @@ def requests(model) -> st.SearchStrategy[dict]:
 def run(model_classes):
     """Run one raw request as the API does: parse, resolve, generate on the local backend.
     Returns ("ok", result event) or ("refused", message); anything else propagates."""
+    from models import loras
+    from models.tiny_lora import add_demo_lora
+
+    for adapter_id, seed in (("hyp-a", 21), ("hyp-b", 22)):
+        if adapter_id not in {a.id for a in loras.list_adapters()}:
+            add_demo_lora(adapter_id, seed=seed)
     backend = LocalBackend(model_classes, TINY)
     loop = asyncio.new_event_loop()
 
