@@ -76,7 +76,7 @@ def bench_preset(preset: str, rank: int, repeats: int, size: int | None, steps: 
         list(model.generate.local(job.model_dump()))
 
     seconds: dict[str, float] = {}
-    seconds["load model"] = timed(request)  # loads the preset, then the first request (warm-up)
+    seconds["first request (loads the model)"] = timed(request)  # and builds a twin's weights the first time
     request()
     seconds["request: base, no adapter ever loaded"] = median_of(repeats, request)
 
@@ -144,7 +144,7 @@ def main() -> None:
     ]
     for row in rows:
         values = [columns[p][row] for p in columns]
-        ratios = ["" if row in ("adapter file MB", "load model") else
+        ratios = ["" if row in ("adapter file MB", "first request (loads the model)") else
                   f"{columns[p][row] / columns[p]['request: base, no adapter ever loaded']:.2f}" for p in columns]
         lines.append(f"| {row} | " + " | ".join(f"{v:.4f}" if v < 10 else f"{v:.1f}" for v in values)
                      + " | " + " | ".join(ratios) + " |")
