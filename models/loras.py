@@ -58,15 +58,15 @@ class Family:
     """How to read and check adapters for one architecture family."""
 
     pipeline: str  # the diffusers pipeline class whose LoRA loader reads (and converts) its files
-    components: str | None  # "module:function" giving the family's models by component name; None: unchecked shapes
+    components: str  # "module:function" giving the family's models by component name (models/twins.py, tiny.py)
 
 
 FAMILIES: dict[str, Family] = {
     "tiny": Family("StableDiffusionPipeline", "models.tiny:tiny_image_components"),
     "sd2": Family("StableDiffusionPipeline", "models.twins:sd_turbo_components"),
     "sdxl": Family("StableDiffusionXLPipeline", "models.twins:sdxl_turbo_components"),
-    # No offline twin of FLUX yet: its adapters are checked for LoRA keys on the transformer only.
-    "flux": Family("FluxPipeline", None),
+    "sd3": Family("StableDiffusion3Pipeline", "models.twins:sd35_large_turbo_components"),
+    "flux": Family("FluxPipeline", "models.twins:flux_schnell_components"),
 }
 
 
@@ -269,8 +269,6 @@ def check_fits(path: Path, family: str) -> int:
     layers = _layers(state)
     if not layers:
         raise LoraError(f"{path.name} holds no LoRA layers diffusers can apply to {family} models.")
-    if spec.components is None:
-        return len(layers)
     module_name, function_name = spec.components.split(":")
     components = getattr(importlib.import_module(module_name), function_name)()
     models: dict[str, torch.nn.Module] = {}

@@ -214,6 +214,16 @@ def test_an_adapter_built_for_sd2_fits_sd2_and_not_tiny(tmp_path):
         loras.check_fits(path, "tiny")
 
 
+def test_every_image_family_has_an_architecture_to_check_adapters_against(tmp_path):
+    from models.presets import IMAGE_PRESETS
+
+    assert {p.family for p in IMAGE_PRESETS.values()} <= set(loras.FAMILIES)
+    unet_adapter = build_random_lora("tiny", tmp_path / "unet.safetensors")
+    for family in ("sd3", "flux"):  # transformer models: a UNet adapter names a part they don't have
+        with pytest.raises(LoraError, match=f"it adapts a 'unet', which {family} models don't have"):
+            loras.check_fits(unet_adapter, family)
+
+
 def test_the_header_is_read_without_torch(tmp_path):
     header = loras.read_header(build_random_lora("tiny", tmp_path / "a.safetensors"))
     assert all(entry["dtype"] == "F32" for entry in header.values()) and len(header) == 64
