@@ -220,7 +220,7 @@ def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
 def add_lora(source: str, preset: str, id: str = "", weight_name: str = "") -> None:
     """Add a LoRA adapter (a hub repo id, or a file already on the Volume) to the library on the
     weights Volume, after the same checks as `atelier loras add`. The web container sees it
-    within LORA_RELOAD_S; GPU containers read it from the Volume when a request first names it."""
+    within LORA_RELOAD_S; GPU containers reload the Volume (throttled) when a request names it."""
     from models import loras
 
     info = loras.add(source, preset, id, weight_name or None)
@@ -228,12 +228,42 @@ def add_lora(source: str, preset: str, id: str = "", weight_name: str = "") -> N
     print(f"added {info.describe()}")
 
 
+LORA_RELOAD_S = 30.0  # how often a container looks for adapters added since (a Volume reload)
+
+
+def _throttled_reload(volume, every_s: float):
+    """A Volume's reload at most once per `every_s`: a listing or request check then sees
+    adapters that `add_lora` committed since, without a reload on every request."""
+    import threading
+    import time
+
+    lock, last = threading.Lock(), [0.0]
+
+    def reload() -> None:
+        with lock:
+            if time.monotonic() - last[0] < every_s:
+                return
+            last[0] = time.monotonic()
+        try:
+            volume.reload()
+        except Exception as e:  # e.g. a file open on the Volume: the library as it was is still good
+            print(f"weights Volume reload skipped: {type(e).__name__}: {e}")
+
+    return reload
+
+
+# In Modal's containers, web and GPU alike, the LoRA library is read off the weights Volume as it
+# was when the container started: reload it (throttled) before reading, so an adapter `add_lora`
+# committed since is listed, accepted and loaded without a restart. Locally it is a plain folder.
+if not modal.is_local():
+    from models import loras as _loras
+
+    _loras.set_before_read(_throttled_reload(weights_volume, LORA_RELOAD_S))
+
+
 # --- The web container -----------------------------------------------------------------
 # Exactly one (Gradio's sessions are sticky to a process), serving many visitors at once:
 # it holds no model and only awaits the GPU classes.
-
-
-LORA_RELOAD_S = 30.0  # how often the web container looks for adapters added since (a Volume reload)
 
 
 @app.function(
@@ -254,12 +284,10 @@ LORA_RELOAD_S = 30.0  # how often the web container looks for adapters added sin
 def web():
     # ui/ is imported inside the functions that use it: this file is also imported in the GPU
     # containers, whose images ship models/ only (no ui/, no web libraries).
-    from models import loras
     from ui.generation import ModalBackend
     from ui.store import ResultStore
     from ui.web import create_app
 
-    loras.set_before_read(_throttled_reload(weights_volume, LORA_RELOAD_S))
     backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
     # The index's working copy on this container's local disk, restored from the Volume's
     # index.db at start, snapshotted back and committed at most once per
@@ -282,27 +310,6 @@ def web():
 
     app.router.lifespan_context = lifespan
     return app
-
-
-def _throttled_reload(volume, every_s: float):
-    """A Volume's reload at most once per `every_s`: a listing or request check then sees
-    adapters that `add_lora` committed since, without a reload on every request."""
-    import threading
-    import time
-
-    lock, last = threading.Lock(), [0.0]
-
-    def reload() -> None:
-        with lock:
-            if time.monotonic() - last[0] < every_s:
-                return
-            last[0] = time.monotonic()
-        try:
-            volume.reload()
-        except Exception as e:  # e.g. a file open on the Volume: the library as it was is still good
-            print(f"weights Volume reload skipped: {type(e).__name__}: {e}")
-
-    return reload
 
 
 # --- `modal run app.py`: generate from the command line on Modal's GPUs -----------------
