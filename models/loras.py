@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import shutil
 import struct
@@ -203,6 +204,8 @@ def add(source: str, preset_or_family: str, adapter_id: str = "", weight_name: s
     family = family_of(preset_or_family)
     path = Path(source)
     from_hub = not path.exists()
+    if from_hub and source.lower().endswith(".safetensors"):  # meant as a file, not a repo
+        raise LoraError(f"There is no file {source} here.")
     if from_hub and not re.match(r"^[\w.-]+/[\w.-]+$", source):
         raise LoraError(f"'{source}' is neither a file here nor a Hugging Face repo id (owner/name).")
     adapter_id = adapter_id or slug((weight_name or source) if from_hub else path.name)
@@ -320,6 +323,8 @@ def _download(repo: str, weight_name: str | None) -> Path:
 
     from models.weights import _hub_reachable
 
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        raise LoraError(f"Can't download {repo}: HF_HUB_OFFLINE is set. Unset it, or add a local file instead.")
     if not _hub_reachable():
         raise LoraError(f"Can't download {repo}: the Hugging Face hub is unreachable from here.")
     try:

@@ -224,6 +224,20 @@ def test_every_image_family_has_an_architecture_to_check_adapters_against(tmp_pa
             loras.check_fits(unet_adapter, family)
 
 
+def test_a_hub_adapter_that_cannot_be_fetched_gets_one_sentence(monkeypatch, tmp_path):
+    with pytest.raises(LoraError, match="Can't download someone/film-grain: HF_HUB_OFFLINE is set"):
+        loras.add("someone/film-grain", "tiny")  # the suite runs offline (tests/conftest.py)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(LoraError, match="Can't download someone/film-grain: the Hugging Face hub is unreachable"):
+        loras.add("someone/film-grain", "tiny")
+    with pytest.raises(LoraError, match="There is no file .*missing.safetensors here"):
+        loras.add("loras/missing.safetensors", "tiny")
+    with pytest.raises(LoraError, match="neither a file here nor a Hugging Face repo id"):
+        loras.add(str(tmp_path / "missing"), "tiny")
+    assert "film-grain" not in {a.id for a in loras.list_adapters()}
+
+
 def test_the_header_is_read_without_torch(tmp_path):
     header = loras.read_header(build_random_lora("tiny", tmp_path / "a.safetensors"))
     assert all(entry["dtype"] == "F32" for entry in header.values()) and len(header) == 64
