@@ -1,9 +1,10 @@
 """The studio's image tab: a prompt and a preset's settings in, a gallery of results out.
 
 Gradio API: `/generate_image` (prompt, negative_prompt, preset, width, height, steps,
-guidance, seed, random_seed, num_images, image, strength) → (images, seed used, details);
-`image` is the image editor's value (its background the picture, its layer the mask). Any
-argument left None takes the preset's default, as in the REST API.
+guidance, seed, random_seed, num_images, image, strength, loras) → (images, seed used,
+details); `image` is the image editor's value (its background the picture, its layer the
+mask); `loras` is "id:scale,..." (LoRA adapters from the library). Any argument left None
+takes the preset's default, as in the REST API.
 
 Image input: an image editor holds a picture to start from (an upload, the clipboard, or a
 result put there with "Use as input"); strokes painted on it are the inpainting mask. With a
