@@ -228,6 +228,16 @@ def add_lora(source: str, preset: str, id: str = "", weight_name: str = "") -> N
     print(f"added {info.describe()}")
 
 
+@app.function(image=web_image, volumes={CACHE_DIR: weights_volume})
+def list_loras() -> list[dict]:
+    """The LoRA library on the weights Volume, for a studio in hybrid mode (ui/generation/remote.py)."""
+    from dataclasses import asdict
+
+    from models import loras
+
+    return [asdict(info) for info in loras.list_adapters()]
+
+
 LORA_RELOAD_S = 30.0  # how often a container looks for adapters added since (a Volume reload)
 
 

@@ -87,20 +87,35 @@ def set_before_read(hook: Callable[[], None]) -> None:
     _before_read = hook
 
 
+# A studio in hybrid mode serves requests that run on a deployed app's GPUs, whose library is on
+# its Volume, not here: it reads that library's listing instead (ui/generation/remote.py sets it).
+_remote_listing: Callable[[], list[dict]] | None = None
+
+
+def set_remote_listing(listing: Callable[[], list[dict]] | None) -> None:
+    global _remote_listing
+    _remote_listing = listing
+
+
 def list_adapters(family: str | None = None) -> list[LoraInfo]:
     """Every adapter in the library (those for one family, if given), by id."""
     _before_read()
-    folder = library_folder()
-    if not folder.is_dir():
-        return []
-    found = (_read_info(entry) for entry in sorted(folder.iterdir()) if re.match(ID_PATTERN, entry.name))
+    if _remote_listing is not None:
+        found = [LoraInfo(**entry) for entry in _remote_listing()]
+    else:
+        folder = library_folder()
+        found = [_read_info(entry) for entry in sorted(folder.iterdir()) if re.match(ID_PATTERN, entry.name)] \
+            if folder.is_dir() else []
     return [info for info in found if info is not None and family in (None, info.family)]
 
 
 def get(adapter_id: str) -> LoraInfo:
     """The adapter with this id, or a LoraError naming the ones there are."""
     _before_read()
-    info = _read_info(library_folder() / adapter_id) if re.match(ID_PATTERN, adapter_id) else None
+    if _remote_listing is not None:
+        info = next((a for a in list_adapters() if a.id == adapter_id), None)
+    else:
+        info = _read_info(library_folder() / adapter_id) if re.match(ID_PATTERN, adapter_id) else None
     if info is None:
         known = ", ".join(a.id for a in list_adapters()) or "none yet (add one with `atelier loras add`)"
         raise LoraError(f"Unknown LoRA adapter '{adapter_id}'. Adapters in the library: {known}.")

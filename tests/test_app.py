@@ -241,6 +241,9 @@ def test_hybrid_without_a_modal_token_says_what_to_do(monkeypatch, tmp_path):
     for var in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
+    from models import loras
+
+    monkeypatch.setattr(loras, "_remote_listing", None)  # hybrid points the process's library at the app: undone after
     backend = ModalBackend.from_deployed("atelier", MODAL_DEFAULTS)
 
     async def first_call():
@@ -282,6 +285,8 @@ def test_add_lora_writes_the_library_on_the_weights_volume_the_web_container_rea
     assert options["volumes"] == {app.CACHE_DIR: app.weights_volume}
     assert options["image"] is app.model_image  # it checks shapes with torch and diffusers
     assert by_name(calls, "function", "web")["volumes"][app.CACHE_DIR] is app.weights_volume
+    listing = by_name(calls, "function", "list_loras")  # what a hybrid studio reads (ui/generation/remote.py)
+    assert listing["volumes"] == {app.CACHE_DIR: app.weights_volume} and listing["image"] is app.web_image
 
 
 def test_the_web_container_reloads_the_volume_for_new_adapters_at_most_once_per_interval(recorded):

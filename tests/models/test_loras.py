@@ -250,3 +250,44 @@ def test_a1111_lora_tags_are_read_back_out_of_the_prompt():
     fields = recipes.parse_a1111(text)
     assert fields["prompt"] == "a fox in snow"
     assert fields["loras"] == [{"id": "film-grain", "scale": 0.6}, {"id": "ink", "scale": -1.0}]
+
+
+def test_a_hybrid_studio_checks_requests_against_the_deployed_apps_library(adapters):
+    """ui/generation/remote.py points the library at the deployed app's `list_loras` (its Volume)."""
+    from ui.generation.remote import deployed_lora_listing
+
+    class ListLoras:  # stands in for modal.Function.from_name(app, "list_loras")
+        calls = 0
+
+        def remote(self):
+            self.calls += 1
+            return [{"id": "on-the-volume", "family": "sd2", "rank": 16, "size": 1, "source": "x/y", "targets": 128,
+                     "added_at": 1.0}]
+
+    function = ListLoras()
+    loras.set_remote_listing(deployed_lora_listing(function, every_s=60))
+    try:
+        assert [a.id for a in loras.list_adapters()] == ["on-the-volume"]  # not this machine's test-a, test-b
+        assert loras.check_choice("on-the-volume", "sd-turbo").rank == 16
+        with pytest.raises(LoraError, match="Unknown LoRA adapter 'test-a'. Adapters in the library: on-the-volume."):
+            loras.get("test-a")
+        assert function.calls == 1  # one call for all of the above
+    finally:
+        loras.set_remote_listing(None)
+    assert "test-a" in {a.id for a in loras.list_adapters()}
+
+
+def test_a_deployed_app_without_the_listing_reads_as_an_empty_library():
+    from ui.generation.remote import deployed_lora_listing
+
+    class Gone:
+        def remote(self):
+            raise RuntimeError("Function list_loras not found in app atelier")
+
+    loras.set_remote_listing(deployed_lora_listing(Gone()))
+    try:
+        assert loras.list_adapters() == []
+        with pytest.raises(LoraError, match="Unknown LoRA adapter 'x'"):
+            loras.get("x")
+    finally:
+        loras.set_remote_listing(None)

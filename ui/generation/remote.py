@@ -9,10 +9,12 @@ for importing it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+from models import loras
 from models.presets import IMAGE_CLASS_BY_GPU, MUSIC_CLASS_BY_ENGINE, Kind, image_class_name, music_class_name
 from models.requests import Job, RequestError
 from models.weights import WeightsUnavailable
@@ -43,6 +45,8 @@ class ModalBackend(Backend):
         def music_model(preset: str):  # as app.music_model: the class whose image has the engine
             return music[music_class_name(preset)](preset=preset)
 
+        # Requests are checked against the library the GPUs will load adapters from: the app's Volume.
+        loras.set_remote_listing(deployed_lora_listing(modal.Function.from_name(app_name, "list_loras")))
         return cls({"image": image_model, "music": music_model}, defaults, where="hybrid")
 
     async def generate(self, job: Job) -> AsyncIterator[dict]:
@@ -86,3 +90,26 @@ class ModalBackend(Backend):
                 {"preset": preset, "state": "failed", "error": error} for preset, error in self._failures.items()
             ],
         }
+
+
+LORA_LISTING_S = 30.0  # how long a hybrid studio reuses the deployed app's LoRA listing
+
+
+def deployed_lora_listing(function, every_s: float = LORA_LISTING_S) -> Callable[[], list[dict]]:
+    """The deployed app's `list_loras`, asked at most once per `every_s`. When it can't be asked
+    (an app deployed before it existed, Modal unreachable) the library reads as empty, with a log
+    line: a request naming an adapter then gets "unknown adapter" (a 4xx), and the studio still builds."""
+    lock, cached = threading.Lock(), {"at": -every_s, "listing": []}
+
+    def listing() -> list[dict]:
+        with lock:
+            if time.monotonic() - cached["at"] >= every_s:
+                try:
+                    cached["listing"] = function.remote()
+                except Exception as e:
+                    log.warning("the deployed app's LoRA library can't be read: %s: %s", type(e).__name__, e)
+                    cached["listing"] = []
+                cached["at"] = time.monotonic()
+            return cached["listing"]
+
+    return listing
