@@ -241,9 +241,11 @@ def test_hybrid_without_a_modal_token_says_what_to_do(monkeypatch, tmp_path):
     for var in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
-    from models import loras
+    from ui.generation import remote
 
-    monkeypatch.setattr(loras, "_remote_listing", None)  # hybrid points the process's library at the app: undone after
+    # Hybrid points the process's LoRA library at the deployed app: undone after. (remote.py's own
+    # reference: `recorded` above re-imports models/, so `from models import loras` may be a copy.)
+    monkeypatch.setattr(remote.loras, "_remote_listing", None)
     backend = ModalBackend.from_deployed("atelier", MODAL_DEFAULTS)
 
     async def first_call():
