@@ -291,3 +291,13 @@ def test_a_deployed_app_without_the_listing_reads_as_an_empty_library():
             loras.get("x")
     finally:
         loras.set_remote_listing(None)
+
+
+def test_adapters_apply_to_a_picture_started_from_too(model):
+    """img2img and inpainting pipelines share the loaded pipeline's modules: adapters reach them."""
+    buf = io.BytesIO()
+    Image.effect_noise((64, 64), 60).convert("RGB").save(buf, format="PNG")
+    start = {"image": buf.getvalue(), "strength": 0.7}
+    base = pixels(model, **start)
+    assert not np.array_equal(pixels(model, loras=[lora("test-a")], **start), base)
+    assert np.array_equal(pixels(model, **start), base)
