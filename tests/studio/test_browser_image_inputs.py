@@ -63,6 +63,7 @@ def picture_shown(page: Page) -> None:
 
 def paint_stroke(page: Page) -> None:
     """Drag the brush across the left part of the picture, as a visitor would with the mouse."""
+    editor_canvas(page).scroll_into_view_if_needed()  # the mouse only reaches what is on screen
     box = editor_canvas(page).bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * 0.3, y - box["height"] * 0.2)

@@ -204,7 +204,7 @@ def test_generate_image_starts_from_an_editor_value_and_reads_no_file_outside_gr
     def call(background_path: str) -> str:
         editor = {"background": {"path": background_path, "meta": {"_type": "gradio.FileData"}}, "layers": [],
                   "composite": None}
-        args = ["x", "", None, None, None, None, None, 0, True, 1, editor, 0.5]
+        args = ["x", "", None, None, None, None, None, 0, True, 1, editor, 0.5, ""]  # ..., strength, loras
         event = httpx.post(f"{url}/gradio_api/call/generate_image", json={"data": args}).json()["event_id"]
         return httpx.get(f"{url}/gradio_api/call/generate_image/{event}", timeout=120).text
 
