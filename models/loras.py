@@ -67,6 +67,7 @@ FAMILIES: dict[str, Family] = {
     "sd2": Family("StableDiffusionPipeline", "models.twins:sd_turbo_components"),
     "sdxl": Family("StableDiffusionXLPipeline", "models.twins:sdxl_turbo_components"),
     "sd3": Family("StableDiffusion3Pipeline", "models.twins:sd35_large_turbo_components"),
+    "tiny-sd3": Family("StableDiffusion3Pipeline", "models.tiny:tiny_sd3_components"),
     "flux": Family("FluxPipeline", "models.twins:flux_schnell_components"),
 }
 

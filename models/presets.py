@@ -238,7 +238,7 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
         ),
         ImagePreset(
             name="tiny-sd3",
-            family="sd3",
+            family="tiny-sd3",  # its own shapes: SD3.5 adapters would not fit it
             weights=BuiltWeights("models.tiny:build_tiny_sd3_pipeline", "tiny-sd3"),
             summary="random weights in SD3's architecture (MMDiT, three text encoders), 64 px noise; for tests",
             steps=2,

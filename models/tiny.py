@@ -60,6 +60,34 @@ def build_tiny_image_pipeline(out_dir: Path) -> None:
     pipe.save_pretrained(out_dir)
 
 
+_SD3_CLIP_WIDTH, _SD3_T5_WIDTH = 32, 64  # the two CLIPs' hidden states (2 × 32) fill T5's width exactly
+
+
+def tiny_sd3_transformer():
+    """The tiny SD3 pipeline's MMDiT: 2 blocks over 16 latent channels."""
+    from diffusers import SD3Transformer2DModel
+
+    return SD3Transformer2DModel(
+        sample_size=32,
+        patch_size=2,
+        in_channels=16,
+        out_channels=16,
+        num_layers=2,
+        attention_head_dim=8,
+        num_attention_heads=4,
+        joint_attention_dim=_SD3_T5_WIDTH,
+        caption_projection_dim=32,
+        pooled_projection_dim=2 * _SD3_CLIP_WIDTH,
+        pos_embed_max_size=64,
+        qk_norm="rms_norm",
+    )
+
+
+def tiny_sd3_components() -> dict:
+    """The tiny SD3 pipeline's adaptable model, as models/twins.py gives a twin's."""
+    return {"transformer": tiny_sd3_transformer}
+
+
 def build_tiny_sd3_pipeline(out_dir: Path) -> None:
     """A StableDiffusion3Pipeline in miniature: a 2-block MMDiT over 16 latent channels, a
     16-channel VAE, two tiny CLIP text encoders with projections and a tiny T5 encoder, wired as
@@ -68,13 +96,12 @@ def build_tiny_sd3_pipeline(out_dir: Path) -> None:
     import torch
     from diffusers import (
         FlowMatchEulerDiscreteScheduler,
-        SD3Transformer2DModel,
         StableDiffusion3Pipeline,
     )
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer, T5Config, T5EncoderModel
 
     torch.manual_seed(_SEED)
-    clip_width, t5_width = 32, 64  # the two CLIPs' hidden states (2 × 32) fill T5's width exactly
+    clip_width, t5_width = _SD3_CLIP_WIDTH, _SD3_T5_WIDTH
 
     def clip(pad_token: str):
         encoder = CLIPTextModelWithProjection(
@@ -96,20 +123,7 @@ def build_tiny_sd3_pipeline(out_dir: Path) -> None:
 
     text_encoder, tokenizer = clip("<|endoftext|>")
     text_encoder_2, tokenizer_2 = clip("<|endoftext|>")
-    transformer = SD3Transformer2DModel(
-        sample_size=32,
-        patch_size=2,
-        in_channels=16,
-        out_channels=16,
-        num_layers=2,
-        attention_head_dim=8,
-        num_attention_heads=4,
-        joint_attention_dim=t5_width,
-        caption_projection_dim=32,
-        pooled_projection_dim=2 * clip_width,
-        pos_embed_max_size=64,
-        qk_norm="rms_norm",
-    )
+    transformer = tiny_sd3_transformer()
     vae = _tiny_vae(
         latent_channels=16,
         shift_factor=0.0609,  # SD3's latent normalisation: the pipeline applies both

@@ -301,3 +301,25 @@ def test_adapters_apply_to_a_picture_started_from_too(model):
     base = pixels(model, **start)
     assert not np.array_equal(pixels(model, loras=[lora("test-a")], **start), base)
     assert np.array_equal(pixels(model, **start), base)
+
+
+def test_a_transformer_adapter_works_on_the_tiny_sd3_pipeline(model_classes, adapters, tmp_path, atelier_home):
+    """SD3's denoiser is a transformer: an adapter for it fits tiny-sd3 (not SD3.5 Large, whose
+    shapes differ), changes its image, and the base comes back after."""
+    path = build_random_lora("tiny-sd3", tmp_path / "sd3.safetensors")
+    with pytest.raises(LoraError, match="doesn't fit sd3 models"):
+        loras.check_fits(path, "sd3")
+    if "test-sd3" not in {a.id for a in loras.list_adapters()}:
+        loras.add(str(path), "tiny-sd3", adapter_id="test-sd3")
+    sd3 = model_classes["image"](preset="tiny-sd3")
+
+    def sd3_pixels(**fields) -> np.ndarray:
+        job = ImageRequest(prompt="a fox", seed=5, preset="tiny-sd3", **fields).resolve("tiny")
+        return np.asarray(Image.open(io.BytesIO(list(sd3.generate.local(job.model_dump()))[-1]["files"][0]["data"])))
+
+    base = sd3_pixels()
+    adapted = sd3_pixels(loras=[lora("test-sd3")])
+    assert np.abs(adapted.astype(int) - base.astype(int)).mean() > 1
+    assert np.array_equal(sd3_pixels(), base)
+    with pytest.raises(RequestError, match="tiny-sd3"):  # a tiny adapter names the presets it fits
+        ImageRequest(prompt="a fox", preset="tiny-sd3", loras=[lora("test-a")]).resolve("tiny")
