@@ -6,37 +6,13 @@ picture uploaded into the editor reaching the model unchanged."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.conftest import TINY
-from tests.studio.test_browser_studio import generate, open_studio, set_number
-from tests.support.servers import browser, serving
-from ui.generation import LocalBackend
+from tests.support.studio import generate, open_studio, set_number
 from ui.store import ResultStore
-from ui.web import create_app
 
-
-@pytest.fixture(scope="module")
-def site(model_classes, tmp_path_factory):
-    store = ResultStore(tmp_path_factory.mktemp("studio-inputs-store"))
-    with serving(create_app(LocalBackend(model_classes, TINY), store)) as url:
-        yield url, store
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
-
-
-@pytest.fixture
-def page(chromium, site):
-    context = chromium.new_context(viewport={"width": 1360, "height": 1400})
-    page = context.new_page()
-    yield page
-    context.close()
+VIEWPORT = {"width": 1360, "height": 1400}  # the editor sits below the form
 
 
 def pixels(store: ResultStore, record: dict) -> np.ndarray:

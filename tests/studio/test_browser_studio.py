@@ -4,22 +4,13 @@ with the tiny models running in the LocalBackend: what a visitor sees and does."
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 
 import httpx
-import pytest
 from PIL import Image as PILImage
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from models.recipes import png_bytes
-from tests.conftest import TINY
-from tests.support.servers import browser, serving
-from ui.generation import LocalBackend
-from ui.store import ResultStore
-from ui.web import create_app
-
-
-GENERATION_TIMEOUT_MS = 120_000  # the first call of each tiny model also loads it
+from tests.support.studio import generate, open_studio, select_tab, set_number
 
 # Records every text the progress bars show, in order, from before the click on.
 RECORD_PROGRESS_JS = """
@@ -35,62 +26,6 @@ new MutationObserver(() => {
   }
 }).observe(document.body, {subtree: true, childList: true, attributes: true});
 """
-
-
-@pytest.fixture(scope="module")
-def site(model_classes, tmp_path_factory):
-    store = ResultStore(tmp_path_factory.mktemp("studio-browser-store"))
-    with serving(create_app(LocalBackend(model_classes, TINY), store)) as url:
-        yield url, store
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
-
-
-@pytest.fixture
-def page(chromium, site):
-    context = chromium.new_context(viewport={"width": 1360, "height": 960})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def open_studio(page: Page, url: str, query: dict | None = None) -> Page:
-    page.goto(f"{url}/" + (f"?{urlencode(query)}" if query else ""))
-    expect(page.locator("#history")).to_be_visible(timeout=30_000)  # on every tab: a remix link may pick Music
-    return page
-
-
-def set_number(page: Page, component: str, value: float) -> None:
-    """Type into a slider's or number's box, as a visitor would."""
-    box = page.locator(f"#{component} input[type=number]")
-    slider = page.locator(f"#{component} input[type=range]")
-    for _ in range(3):  # a busy machine may still be hydrating the accordion: type again until it holds
-        box.fill(str(value))
-        box.press("Tab")
-        page.wait_for_timeout(200)
-        held = box.input_value() == str(value) and (not slider.count() or slider.input_value() == str(value))
-        if held:
-            return
-    raise AssertionError(f"#{component} did not take {value}")
-
-
-def generate(page: Page, kind: str, prompt: str) -> str:
-    """Type a prompt, click Generate, wait for the result to join the history; returns its details line."""
-    cards = page.locator("#history .history-card")
-    before = cards.count()
-    page.locator(f"#{kind}-prompt textarea").fill(prompt)
-    page.locator(f"#{kind}-generate").click()
-    expect(cards).to_have_count(before + 1, timeout=GENERATION_TIMEOUT_MS)
-    expect(cards.first).to_contain_text(prompt)
-    return page.locator(f"#{kind}-details").inner_text()
-
-
-def select_tab(page: Page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
 
 
 def test_make_an_image_and_a_clip_with_live_progress(page, site, artifacts):

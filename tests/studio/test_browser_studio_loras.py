@@ -9,27 +9,15 @@ from playwright.sync_api import Page, expect
 
 from models import loras
 from models.tiny_lora import add_demo_lora
-from tests.conftest import TINY
-from tests.studio.test_browser_studio import generate, open_studio, set_number
-from tests.support.servers import browser, serving
-from ui.generation import LocalBackend
-from ui.store import ResultStore
-from ui.web import create_app
+from tests.support.studio import generate, open_studio, set_number
 
 
 @pytest.fixture(scope="module")
-def site(model_classes, tmp_path_factory):
-    store = ResultStore(tmp_path_factory.mktemp("studio-lora-store"))
-    with serving(create_app(LocalBackend(model_classes, TINY), store)) as url:
-        yield url, store
-
-
-@pytest.fixture(scope="module")
-def page(site):
-    with browser() as chromium:
-        context = chromium.new_context(viewport={"width": 1360, "height": 1100})
-        yield context.new_page()
-        context.close()
+def page(chromium, site):
+    """One page for the module: its tests go on from the adapters the first one picked."""
+    context = chromium.new_context(viewport={"width": 1360, "height": 1100})
+    yield context.new_page()
+    context.close()
 
 
 def pick(page: Page, adapter_id: str) -> None:
