@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -31,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ATELIER_HOME", tempfile.mkdtemp(prefix="atelier-bench-"))
 
 import torch  # noqa: E402
+from machine import device_name  # noqa: E402  (bench/machine.py)
 
 from app import ImageModel, MusicModel  # noqa: E402
 from models import presets  # noqa: E402
@@ -71,14 +71,6 @@ def backend_for(preset: str, max_batch: int) -> LocalBackend:
     asyncio.run(run_load(backend, requests(1, False, spec.size), preset))  # load it and warm it up
     presets.IMAGE_PRESETS[preset] = spec
     return backend
-
-
-def device_name() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def main() -> None:

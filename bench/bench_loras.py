@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -32,6 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ATELIER_HOME", tempfile.mkdtemp(prefix="atelier-bench-"))
 
 import torch  # noqa: E402
+from machine import device_name  # noqa: E402  (bench/machine.py)
 
 from app import ImageModel  # noqa: E402
 from models import loras  # noqa: E402
@@ -106,14 +106,6 @@ def bench_preset(preset: str, rank: int, repeats: int, size: int | None, steps: 
     seconds["request: base, adapters loaded but off"] = median_of(repeats, request)
     seconds["adapter file MB"] = path.stat().st_size / 2**20
     return seconds
-
-
-def device_name() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def main() -> None:
