@@ -109,17 +109,23 @@ DEFAULT_INPAINT_STRENGTH = 1.0  # inpainting: the masked part is drawn anew
 MAX_SCHEDULE = 1000  # the schedulers' training timesteps: a schedule can't be longer (see schedule_length)
 
 
-def _upload_from_base64(value: object, limit: int) -> object:
-    """JSON carries an image as base64 (a data: URL prefix is fine); Python callers pass bytes."""
+def _from_base64(value: object, limit: int, error: str, not_base64: str) -> object:
+    """JSON carries an upload (an image, a mask, a melody) as base64, a data: URL prefix being
+    fine; Python callers pass bytes. A string too long for `limit` bytes is refused before it is
+    decoded; `error` is the PydanticCustomError type, `not_base64` the message for bad base64."""
     if not isinstance(value, str):
         return value
     text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
-    if len(text) > (limit + 2) // 3 * 4 + 4:  # refuse before decoding a huge string
-        raise PydanticCustomError("upload", _too_many_bytes(len(text) * 3 // 4, limit))
+    if len(text) > (limit + 2) // 3 * 4 + 4:
+        raise PydanticCustomError(error, _too_many_bytes(len(text) * 3 // 4, limit))
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise PydanticCustomError("upload", "must be a base64-encoded PNG, JPEG or WebP file.") from None
+        raise PydanticCustomError(error, not_base64) from None
+
+
+def _upload_from_base64(value: object, limit: int) -> object:
+    return _from_base64(value, limit, "upload", "must be a base64-encoded PNG, JPEG or WebP file.")
 
 
 # Validation context from `ImageRequest.resolve`: the image and mask it hands the job were checked
@@ -365,22 +371,13 @@ MELODY_RATES = (8000, 192000)
 
 
 def _melody_from_base64(value: object) -> object:
-    """JSON carries a melody as base64 (a data: URL prefix is fine); Python callers pass bytes."""
-    if not isinstance(value, str):
-        return value
-    text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
-    if len(text) > (MAX_MELODY_BYTES + 2) // 3 * 4 + 4:  # refuse before decoding a huge string
-        raise PydanticCustomError("melody", _too_big(len(text) * 3 // 4))
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise PydanticCustomError("melody", "must be base64-encoded audio file bytes.") from None
+    return _from_base64(value, MAX_MELODY_BYTES, "melody", "must be base64-encoded audio file bytes.")
 
 
 def _checked_melody(data: bytes) -> bytes:
     """Check an uploaded melody against the limits above; return it as mono 16-bit WAV."""
     if len(data) > MAX_MELODY_BYTES:
-        raise PydanticCustomError("melody", _too_big(len(data)))
+        raise PydanticCustomError("melody", _too_many_bytes(len(data), MAX_MELODY_BYTES))
     try:
         info = melodies.read_info(data)
         if info.seconds > MAX_MELODY_SECONDS:
@@ -402,15 +399,11 @@ def _checked_melody(data: bytes) -> bytes:
     return melodies.to_wav(decoded)
 
 
-def _too_big(size: int) -> str:
-    return f"file is {size / 2**20:.1f} MB; the limit is {MAX_MELODY_BYTES / 2**20:g} MB."
-
-
 MelodyFile = Annotated[
     bytes,
     BeforeValidator(_melody_from_base64),
     AfterValidator(_checked_melody),
-    PlainSerializer(lambda data: base64.b64encode(data).decode("ascii"), return_type=str, when_used="json"),
+    PlainSerializer(_base64_json, return_type=str, when_used="json"),
     Field(description=f"A tune to follow (WAV; FLAC or MP3 where the server can decode them), "
           f"{MIN_MELODY_SECONDS:g}–{MAX_MELODY_SECONDS:g} s, at most {MAX_MELODY_BYTES // 2**20} MB: "
           "bytes, or base64 in JSON. Melody presets only."),
