@@ -14,23 +14,13 @@ import pytest
 from PIL import Image
 
 from models.requests import ImageRequest
-from ui.settings import API_ENV_VARS
-from ui.web import create_app
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def client(backend, store, monkeypatch):
-    for name in API_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    app = create_app(backend, store)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://atelier.test")
+def client(client_for, backend):
+    return client_for(backend)
 
 
 def png(image: Image.Image) -> bytes:

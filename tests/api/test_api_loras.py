@@ -3,30 +3,19 @@ OpenAPI document; the app on the tiny presets, in-process (httpx)."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from models import loras
 from models.tiny_lora import add_demo_lora
-from ui.settings import API_ENV_VARS
-from ui.web import create_app
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def client(backend, store, monkeypatch):
-    for name in API_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+def client(client_for, backend):
     if "api-lora" not in {a.id for a in loras.list_adapters()}:
         add_demo_lora("api-lora", seed=4)
-    app = create_app(backend, store)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://atelier.test")
+    return client_for(backend)
 
 
 async def test_adapters_are_listed_and_filtered_by_preset(client):
