@@ -8,8 +8,6 @@ import base64
 import http.client
 import io
 import json
-import struct
-import zlib
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,6 +15,7 @@ from PIL import Image
 
 from models.requests import MAX_IMAGE_BYTES
 from tests.support.api_doubles import serving
+from tests.support.images import png_claiming
 from ui.settings import API_ENV_VARS
 from ui.web import create_app
 
@@ -36,15 +35,6 @@ def picture(size=(64, 64), mode="RGB", fmt="PNG", color=(200, 30, 30)) -> bytes:
     buf = io.BytesIO()
     Image.new(mode, size, color).save(buf, format=fmt)
     return buf.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A PNG of a few dozen bytes whose header claims any size: a decompression bomb's shape."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
 NOISE = io.BytesIO()

@@ -20,6 +20,7 @@ from models import batching
 from models.batching import Batch, Batcher
 from models.image import ImageGenerator, batch_key
 from models.requests import ImageRequest
+from tests.support.images import placed_generator
 from ui.errors import GenerationError
 from ui.generation import LocalBackend
 
@@ -133,11 +134,7 @@ def test_a_lone_request_does_not_wait_for_company_beyond_the_window():
 
 @pytest.fixture(scope="module")
 def generator() -> ImageGenerator:
-    model = ImageGenerator()
-    model.preset = "tiny"
-    model.load()
-    model.to_device()
-    return model
+    return placed_generator("tiny")
 
 
 def jobs(guidance: float) -> list:

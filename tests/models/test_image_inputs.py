@@ -13,17 +13,14 @@ from PIL import Image
 from models.batching import Batch
 from models.image import ImageGenerator, batch_key
 from models.requests import ImageRequest, schedule_length
+from tests.support.images import placed_generator
 
 SIZE = 64
 
 
 @pytest.fixture(scope="module")
 def generator() -> ImageGenerator:
-    model = ImageGenerator()
-    model.preset = "tiny"
-    model.load()
-    model.to_device()
-    return model
+    return placed_generator("tiny")
 
 
 def png(image: Image.Image) -> bytes:
@@ -103,10 +100,7 @@ def test_schedule_length_makes_diffusers_run_exactly_the_steps():
 
 @pytest.mark.parametrize("preset", ["tiny-sd3"])
 def test_a_transformer_pipeline_runs_the_steps_asked_for_and_inpaints(preset):
-    model = ImageGenerator()
-    model.preset = preset
-    model.load()
-    model.to_device()
+    model = placed_generator(preset)
     for derived in (model.img2img, model.inpaint):
         assert derived.transformer is model.pipe.transformer and derived.vae is model.pipe.vae
     for strength in (0.3, 0.7):  # at 0.7 a schedule of 5 runs 3 steps on SD, 4 on SD3: this one asks for 4

@@ -11,6 +11,7 @@ from PIL import Image
 from models.previews import PREVIEW_SIDE, Throttle, factors_for
 from models.requests import ImageRequest, MusicRequest
 from models.waveform import HEIGHT, INK, WIDTH, waveform_png
+from tests.support.images import placed_generator
 
 
 def events(model_classes, request: ImageRequest) -> list[dict]:
@@ -34,12 +35,8 @@ def test_an_image_forming_is_previewed_between_steps(model_classes):
 def test_each_request_in_a_batch_gets_a_preview_of_its_own_image(model_classes):
     """Two different seeds: two different pictures forming (checked through the batch path)."""
     from models.batching import Batch
-    from models.image import ImageGenerator
 
-    model = ImageGenerator()
-    model.preset = "tiny"
-    model.load()
-    model.to_device()
+    model = placed_generator("tiny")
     seen: dict[int, list[bytes]] = {0: [], 1: []}
     jobs = [ImageRequest(prompt="a fox", seed=s, steps=4).resolve("tiny") for s in (1, 2)]
 

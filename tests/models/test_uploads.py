@@ -5,31 +5,21 @@ from __future__ import annotations
 
 import base64
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from models import uploads
-from models.requests import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, ImageRequest, parse
 from models.errors import RequestError
+from models.requests import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, ImageRequest, parse
+from tests.support.images import png_claiming
 
 
 def encoded(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format=fmt, **options)
     return buf.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A PNG of a few dozen bytes whose header claims any size: a decompression bomb's shape."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
 def refused(field: str, data: bytes, **others) -> str:
