@@ -98,26 +98,13 @@ def build_tiny_sd3_pipeline(out_dir: Path) -> None:
         FlowMatchEulerDiscreteScheduler,
         StableDiffusion3Pipeline,
     )
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer, T5Config, T5EncoderModel
+    from transformers import CLIPTextModelWithProjection, CLIPTokenizer, T5Config, T5EncoderModel
 
     torch.manual_seed(_SEED)
     clip_width, t5_width = _SD3_CLIP_WIDTH, _SD3_T5_WIDTH
 
     def clip(pad_token: str):
-        encoder = CLIPTextModelWithProjection(
-            CLIPTextConfig(
-                vocab_size=_BYTE_VOCAB_SIZE,
-                hidden_size=clip_width,
-                intermediate_size=37,
-                num_attention_heads=4,
-                num_hidden_layers=2,
-                max_position_embeddings=77,
-                projection_dim=clip_width,
-                bos_token_id=_BYTE_VOCAB_SIZE - 2,
-                eos_token_id=_BYTE_VOCAB_SIZE - 1,
-                pad_token_id=_BYTE_VOCAB_SIZE - 1,
-            )
-        )
+        encoder = CLIPTextModelWithProjection(_tiny_clip_config(hidden_size=clip_width, projection_dim=clip_width))
         tokenizer = CLIPTokenizer(vocab=_byte_level_clip_vocab(), merges=[], model_max_length=77, pad_token=pad_token)
         return encoder, tokenizer
 
@@ -184,20 +171,25 @@ def tiny_image_components() -> dict:
 
 
 def tiny_text_encoder():
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextModel
 
-    return CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=_BYTE_VOCAB_SIZE,
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            max_position_embeddings=77,
-            bos_token_id=_BYTE_VOCAB_SIZE - 2,
-            eos_token_id=_BYTE_VOCAB_SIZE - 1,
-            pad_token_id=_BYTE_VOCAB_SIZE - 1,
-        )
+    return CLIPTextModel(_tiny_clip_config(hidden_size=32))
+
+
+def _tiny_clip_config(**widths):
+    """A 2-layer CLIP text encoder over the byte-level vocabulary (`_byte_level_clip_vocab`)."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=_BYTE_VOCAB_SIZE,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        max_position_embeddings=77,
+        bos_token_id=_BYTE_VOCAB_SIZE - 2,
+        eos_token_id=_BYTE_VOCAB_SIZE - 1,
+        pad_token_id=_BYTE_VOCAB_SIZE - 1,
+        **widths,
     )
 
 
