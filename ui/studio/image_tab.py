@@ -282,6 +282,10 @@ class ImageTab:
 
     def preset_settings(self, name: str) -> dict[gr.components.Component, Any]:
         """A preset's defaults and limits for every control that depends on the preset."""
+        return self._preset_controls(name) | self.loras.for_preset(name)
+
+    def _preset_controls(self, name: str) -> dict[gr.components.Component, Any]:
+        """preset_settings but the adapters, which `fill` sets from the request's own."""
         p = get_preset("image", name)
         width, height = bounds(ImageRequest, "width"), bounds(ImageRequest, "height")
         return {
@@ -292,7 +296,6 @@ class ImageTab:
             self.height: gr.update(value=p.size, maximum=min(height.high, p.max_size)),
             self.steps: gr.update(value=p.steps, maximum=min(bounds(ImageRequest, "steps").high, p.max_steps)),
             self.guidance: p.guidance,
-            **self.loras.for_preset(p.name),
         }
 
     def fill(self, values: dict) -> dict[gr.components.Component, Any]:
@@ -300,11 +303,11 @@ class ImageTab:
         fields = {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "num_images": self.num_images,
                   "steps": self.steps, "guidance": self.guidance, "width": self.width, "height": self.height,
                   "strength": self.strength}
-        settings = self.preset_settings(values.get("preset") or self.default_preset)
-        updates = overlay(settings, values, fields, self.seed)
+        preset = values.get("preset") or self.default_preset
+        updates = overlay(self._preset_controls(preset), values, fields, self.seed)
         if values.get("width") or values.get("height"):
             updates[self.aspect] = aspect_of(updates[self.width]["value"], updates[self.height]["value"])
-        updates.update(self.loras.fill(values.get("preset") or self.default_preset, values.get("loras") or []))
+        updates.update(self.loras.fill(preset, values.get("loras") or []))
         return updates
 
     async def show(self, record: dict) -> dict[gr.components.Component, Any]:

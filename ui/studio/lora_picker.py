@@ -33,8 +33,8 @@ class LoraPicker:
     @classmethod
     def build(cls, preset_name: str, preset: gr.Dropdown) -> LoraPicker:
         picker = gr.Dropdown(
-            choices=_choices(preset_name), value=[], multiselect=True, filterable=True, max_choices=MAX_LORAS,
-            label="LoRA adapters", info=_info(preset_name), elem_id="image-loras",
+            **_offer(preset_name), value=[], multiselect=True, filterable=True, max_choices=MAX_LORAS,
+            label="LoRA adapters", elem_id="image-loras",
         )
         with gr.Row():
             scales = [
@@ -59,7 +59,7 @@ class LoraPicker:
             scale.change(None, [self.picker, *self.scales], self.text, js=_COMPOSE_JS, api_visibility="private",
                          show_progress="hidden", queue=False)
         # The library may have grown since the page loaded (`atelier loras add`, `modal run app.py::add_lora`).
-        self.picker.focus(lambda name: gr.update(choices=_choices(name), info=_info(name)), self.preset, self.picker,
+        self.picker.focus(lambda name: gr.update(**_offer(name)), self.preset, self.picker,
                           api_visibility="private", show_progress="hidden", queue=False)
 
     @property
@@ -68,15 +68,15 @@ class LoraPicker:
 
     def for_preset(self, preset: str) -> dict[gr.components.Component, Any]:
         """No adapter chosen, and those that fit the preset offered."""
-        return {self.picker: gr.update(choices=_choices(preset), value=[], info=_info(preset)), **self._show([])}
+        return {self.picker: gr.update(**_offer(preset), value=[]), **self._show([])}
 
     def fill(self, preset: str, choices: list) -> dict[gr.components.Component, Any]:
         """The form for a request's adapters (dicts or LoraChoice), on its preset."""
         chosen = [c if isinstance(c, LoraChoice) else LoraChoice(**c) for c in choices or []]
-        offered = _choices(preset)
-        offered += [c.id for c in chosen if c.id not in offered]  # a gone adapter still shows what was asked
-        return {self.picker: gr.update(choices=offered, value=[c.id for c in chosen], info=_info(preset)),
-                **self._show(chosen)}
+        offer = _offer(preset)
+        # An adapter gone from the library still shows what was asked.
+        offer["choices"] += [c.id for c in chosen if c.id not in offer["choices"]]
+        return {self.picker: gr.update(**offer, value=[c.id for c in chosen]), **self._show(chosen)}
 
     def _show(self, chosen: list[LoraChoice]) -> dict[gr.components.Component, Any]:
         updates: dict[gr.components.Component, Any] = {
@@ -88,14 +88,13 @@ class LoraPicker:
         return updates
 
 
-def _choices(preset: str) -> list[str]:
-    return [a.id for a in loras.list_adapters(get_preset("image", preset).family)]
-
-
-def _info(preset: str) -> str:
+def _offer(preset: str) -> dict[str, Any]:
+    """The picker's choices (the adapters that fit the preset) and the line under it: one read of the library."""
     family = get_preset("image", preset).family
-    return f"Up to {MAX_LORAS}, made for {family} models" if _choices(preset) else (
+    choices = [a.id for a in loras.list_adapters(family)]
+    info = f"Up to {MAX_LORAS}, made for {family} models" if choices else (
         f"None in the library for {family} models yet: add one with `atelier loras add`")
+    return {"choices": choices, "info": info}
 
 
 def _parse(text: str | None) -> list[LoraChoice]:
