@@ -80,10 +80,10 @@ class ImageGenerator:
         started = time.perf_counter()
         first = batch.jobs[0]
         batch.report(0, first.steps, "denoising")
+        picture, mask = self._pictures(first)  # the batch's input (batch_key: all its jobs share it)
         if first.strength == 0:  # strength 0 redraws nothing: the input image is the answer
-            image = self._input_image(first)
             seconds = round(time.perf_counter() - started, 3)
-            return [self._result(job, [image] * job.num_images, batch, seconds) for job in batch.jobs]
+            return [self._result(job, [picture] * job.num_images, batch, seconds) for job in batch.jobs]
         factors = self.preview_factors
         throttle = previews.Throttle()
         starts = [sum(j.num_images for j in batch.jobs[:i]) for i in range(len(batch.jobs))]  # each job's first image
@@ -110,7 +110,7 @@ class ImageGenerator:
             negatives += [job.negative_prompt] * job.num_images
             generators += [generator] * job.num_images
         extra = {"negative_prompt": negatives} if first.negative_prompt else {}
-        pipe, inputs = self._inputs(first, len(prompts))
+        pipe, inputs = self._inputs(first, picture, mask, len(prompts))
         # The batch's adapters (batch_key: all its jobs name the same), in the modules every
         # pipeline here shares (the img2img and inpainting pipelines are made from this one).
         with self.loras.applied(first.loras):
@@ -123,47 +123,44 @@ class ImageGenerator:
                 **inputs,
             )
         seconds = round(time.perf_counter() - started, 3)
-        images = iter(self._kept_outside_mask(first, output.images))
+        images = iter(self._kept_outside_mask(output.images, picture, mask))
         return [self._result(job, [next(images) for _ in range(job.num_images)], batch, seconds) for job in batch.jobs]
 
-    def _inputs(self, job: ImageJob, count: int) -> tuple:
+    def _inputs(self, job: ImageJob, picture, mask, count: int) -> tuple:
         """The pipeline for the job's inputs, and its size, schedule and input arguments. Image-to-image
         takes its size from the image (resized to the job's); text-to-image and inpainting take
         width and height. With an image, the schedule is lengthened so that `steps` steps run."""
-        if job.image is None:
+        if picture is None:
             return self.pipe, {"width": job.width, "height": job.height, "num_inference_steps": job.steps}
-        image = self._input_image(job)
-        pipe = self.img2img if job.mask is None else self.inpaint
+        pipe = self.img2img if mask is None else self.inpaint
         # Flow-matching transformer pipelines (SD3, FLUX) round the part of the schedule they run up.
         rounds_up = getattr(pipe, "transformer", None) is not None
-        inputs = {"image": [image] * count, "strength": job.strength,
+        inputs = {"image": [picture] * count, "strength": job.strength,
                   "num_inference_steps": schedule_length(job.steps, job.strength, rounds_up)}
-        if job.mask is None:
+        if mask is None:
             return pipe, inputs
-        return pipe, inputs | {"mask_image": [self._input_mask(job)] * count, "width": job.width, "height": job.height}
+        return pipe, inputs | {"mask_image": [mask] * count, "width": job.width, "height": job.height}
 
-    def _kept_outside_mask(self, job: ImageJob, images: list) -> list:
+    @staticmethod
+    def _kept_outside_mask(images: list, picture, mask) -> list:
         """Inpainting's output with the input image pasted back where the mask is black: the
         pipeline blends latents, which the VAE round trip blurs a little even where nothing
         was to change; outside the mask the answer is the input, pixel for pixel."""
-        if job.mask is None:
+        if mask is None:
             return images
         from PIL import Image
 
-        original, mask = self._input_image(job), self._input_mask(job)
-        return [Image.composite(image, original, mask) for image in images]
+        return [Image.composite(image, picture, mask) for image in images]
 
     @staticmethod
-    def _input_image(job: ImageJob):
+    def _pictures(job: ImageJob) -> tuple:
+        """The job's input image and mask, decoded once and at the job's size (None for what it hasn't)."""
         from PIL import Image
 
-        return uploads.load(job.image).resize((job.width, job.height), Image.LANCZOS)
-
-    @staticmethod
-    def _input_mask(job: ImageJob):
-        from PIL import Image
-
-        return uploads.load(job.mask).resize((job.width, job.height), Image.BILINEAR)
+        size = (job.width, job.height)
+        picture = uploads.load(job.image).resize(size, Image.LANCZOS) if job.image is not None else None
+        mask = uploads.load(job.mask).resize(size, Image.BILINEAR) if job.mask is not None else None
+        return picture, mask
 
     def _result(self, job: ImageJob, images: list, batch: Batch[ImageJob], seconds: float) -> dict:
         # The uploads stay out of the recipe and the record (bytes would bloat the store): their
