@@ -97,6 +97,7 @@ model_image = (
             "HF_HUB_CACHE": str(CACHE_DIR / "hf"),
             "ATELIER_HOME": str(CACHE_DIR / "atelier"),
             "ATELIER_DEVICE": "cuda",  # see models/device.py: snapshots load before a GPU is attached
+            "ATELIER_GPU_SNAPSHOT": "1",  # ...except these classes' GPU snapshots (GPU_SNAPSHOT below)
         }
     )
     .add_local_python_source("models")
@@ -148,6 +149,10 @@ GPU_CLASS_OPTIONS = dict(
     scaledown_window=5 * 60,  # keep a warm GPU for five minutes after the last request
     max_containers=10,  # the real concurrency limit of the whole studio
 )
+# GPU memory snapshots (a Modal alpha feature): the snapshot is taken with the GPU attached and the
+# weights on it, compiled and warmed up (models/device.py), so a new container skips all of that.
+# Not for the audiocraft class: its model lives in a worker process (models/engines/).
+GPU_SNAPSHOT = {"experimental_options": {"enable_gpu_snapshot": True}}
 
 
 # Several visitors' requests at once in one container: its batcher (models/batching.py) runs the
@@ -162,13 +167,13 @@ def image_max_inputs(gpu: str) -> int:
 GPU_MEMORY_GB = {"L40S": 48, "H100": 80}
 
 
-@app.cls(gpu="L40S", timeout=10 * 60, **GPU_CLASS_OPTIONS)
+@app.cls(gpu="L40S", timeout=10 * 60, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
 @modal.concurrent(max_inputs=image_max_inputs("L40S"))
 class ImageModel(ImageGenerator):
     preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
 
 
-@app.cls(gpu="H100", timeout=10 * 60, **GPU_CLASS_OPTIONS)
+@app.cls(gpu="H100", timeout=10 * 60, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
 @modal.concurrent(max_inputs=image_max_inputs("H100"))
 class LargeImageModel(ImageGenerator):
     """The same class on an 80 GB GPU: the presets whose weights and batch outgrow an L40S
@@ -183,7 +188,7 @@ def image_model(preset: str = MODAL_DEFAULTS["image"]):
     return classes[image_class_name(preset)](preset=preset)
 
 
-@app.cls(gpu="L40S", timeout=30 * 60, **GPU_CLASS_OPTIONS)  # long clips take many windows
+@app.cls(gpu="L40S", timeout=30 * 60, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)  # long clips take many windows
 class MusicModel(MusicGenerator):
     preset: str = modal.parameter(default=MODAL_DEFAULTS["music"])
 

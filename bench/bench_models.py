@@ -9,14 +9,19 @@ For each preset, each way runs in its own process (so load time and peak RSS are
 - `atelier`: the app's model class through `.local()`, as the local backend runs it, with the
   preset's SpeedOptions; `atelier[variant]` runs it with other SpeedOptions (see VARIANTS).
 - `plain`: what Modal's examples do: `DiffusionPipeline.from_pretrained(folder)(prompt)` /
-  `MusicgenForConditionalGeneration.generate`, float32 on a CPU, float16 on CUDA.
+  `MusicgenForConditionalGeneration.generate`, float32 on a CPU, the preset's half precision on CUDA.
 - `plain[thread]` (music): the same plain call in a worker thread, where Atelier runs its calls.
 
-It measures load time (weights from disk, page cache as it is), the first call, warm p50/p95
+It measures cold start (process start to first result), load time (weights from disk, page
+cache as it is), the first call, warm p50/p95
 latency (images at the preset's size and steps unless --steps; music as seconds of compute per
 second of audio), peak RSS and, on CUDA, peak GPU memory; and writes a markdown table to
 bench/results/ naming the device. Speed-ups are ratios of two ways measured in the same run.
 Weights are built first (ATELIER_HOME, default ~/.cache/atelier), outside the timings.
+
+On a GPU machine (bench/gpu.sh runs what the README's GPU table came from):
+
+    python3 bench/bench_models.py --presets sdxl-turbo-twin --build-on-gpu --variants fuse-qkv,compile
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -48,7 +54,16 @@ VARIANTS = {
     "bf16": lambda s: replace(NO_SPEEDUPS, cpu_bf16=True),
     "channels-last": lambda s: replace(s, channels_last=True),
     "threads-1": lambda s: replace(s, threads=1),
+    # GPU options (models/speed.py); compile is ignored on a CPU.
+    "fuse-qkv": lambda s: replace(s, fuse_qkv=True),
+    "compile": lambda s: replace(s, compile=True),
+    "fuse-qkv+compile": lambda s: replace(s, fuse_qkv=True, compile=True),
+    "static-cache": lambda s: replace(s, static_cache=True),
+    "static-cache+compile": lambda s: replace(s, static_cache=True, compile=True),
 }
+# A compiling variant runs twice: first with an empty compile cache, then again in a new process
+# with the cache the first one filled (what a second container finds on the Volume).
+CACHED = " cache warm"
 
 
 def kinds_of(preset: str) -> list[str]:
@@ -58,17 +73,19 @@ def kinds_of(preset: str) -> list[str]:
 # --- one measurement, in a child process ----------------------------------------------------
 
 
-def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int) -> dict:
+def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int, t0: float) -> dict:
     import torch
 
     from models.presets import all_weights, get_preset
     from models.weights import ensure_weights
 
+    imported_at = time.time()
     spec = get_preset(kind, preset)
     folder, *_ = [ensure_weights(w) for w in all_weights(spec)]  # built before timing anything
     cuda = torch.cuda.is_available()
+    built = time.time()  # weights on disk from here: cold start counts from now, less the build
     if way.startswith("atelier["):
-        variant = way[len("atelier[") : -1]
+        variant = way[len("atelier[") : way.index("]")]
         table = IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS
         table[preset] = spec = replace(spec, speed=VARIANTS[variant](spec.speed))
     if way.startswith("plain"):
@@ -79,16 +96,22 @@ def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, r
         load, call = (atelier_image if kind == "image" else atelier_music)(preset, steps, seconds)
     started = time.perf_counter()
     first_record = call()
-    first = time.perf_counter() - started - (load or 0.0)  # .local() runs the load inside the first call
-    warm = []
+    first = time.perf_counter() - started  # .local() runs the load inside the first call: taken off below
+    # Process start to first result, imports included, the twin's one-off build excluded.
+    cold_start = time.time() - t0 - (built - imported_at)
+    warm, inside = [], []
     for _ in range(repeats):
         started = time.perf_counter()
-        call()
+        inside.append(call().get("generate"))
         warm.append(time.perf_counter() - started)
     return {
+        "cold_start_s": cold_start,
         "load_s": load if load is not None else first_record["load"],
         "first_s": first - (first_record.get("load") or 0.0) if load is None else first,
         "warm_s": warm,
+        # Atelier's own timing of the model call inside each warm request (images: the pipeline
+        # call, without the batching window, the PNG encoding and the event stream around it).
+        "warm_model_s": inside if None not in inside else None,
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
         "device": "cuda" if cuda else "cpu",
@@ -119,7 +142,8 @@ def _atelier_call(model, job: dict):
     def call() -> dict:
         *_, result = model.generate.local(job)
         record = result["record"]
-        return {"load": record["seconds"]["load"], "speed": record["model"].get("speed", {})}
+        return {"load": record["seconds"]["load"], "speed": record["model"].get("speed", {}),
+                "generate": record["seconds"].get("generate")}
 
     return call
 
@@ -152,7 +176,7 @@ def plain_image(folder, spec, steps: int | None, seconds: float, cuda: bool):
     from diffusers import DiffusionPipeline
 
     started = time.perf_counter()
-    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float16 if cuda else torch.float32)
+    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=getattr(torch, spec.gpu_dtype) if cuda else torch.float32)
     if cuda:
         pipe.to("cuda")
     load = time.perf_counter() - started
@@ -208,8 +232,11 @@ def p95(values: list[float]) -> float:
 
 def run_child(kind, preset, way, args, seconds) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, preset, way, "--repeats", str(args.repeats),
-           "--seconds", str(seconds)] + (["--steps", str(args.steps)] if args.steps else [])
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+           "--seconds", str(seconds), "--t0", repr(time.time())] + (["--steps", str(args.steps)] if args.steps else [])
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {args.timeout:g} s"}
     if out.returncode != 0:
         print(out.stderr[-3000:], file=sys.stderr)
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
@@ -226,72 +253,114 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="warm calls after the first (default 3)")
     parser.add_argument("--variants", default="", help=f"also run Atelier with: {', '.join(VARIANTS)}")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain library call")
+    parser.add_argument("--timeout", type=float, help="give up on one way after this many seconds")
+    parser.add_argument("--build-on-gpu", action="store_true",
+                        help="draw twins' random weights on the GPU, saved in the preset's GPU dtype (models/twins.py)")
+    parser.add_argument("--json", type=Path, help="also write every measurement as JSON here")
+    parser.add_argument("--from-json", type=Path, help="only write the table of a run's --json file")
+    parser.add_argument("--t0", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--build", nargs=2, metavar=("KIND", "PRESET"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help="markdown file (default bench/results/models-<date>.md)")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats)))
+        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0)))
+        return
+    if args.build:  # in its own process too: a GPU build's memory is gone before anything is timed
+        from models.presets import all_weights, get_preset
+        from models.weights import ensure_weights
+
+        for weights in all_weights(get_preset(*args.build)):
+            ensure_weights(weights)
         return
 
+    if args.from_json:  # a run's measurements, e.g. fetched from a GPU machine, as its table
+        write_table(render(json.loads(args.from_json.read_text())), args.out)
+        return
+    import torch
+
     variants = [v for v in args.variants.split(",") if v]
-    rows = []
+    run = {"device": device_line(), "command": f"bench/bench_models.py {' '.join(sys.argv[1:])}",
+           "date": time.strftime("%Y-%m-%d %H:%M"), "repeats": args.repeats, "steps": args.steps, "rows": []}
     for preset in args.presets.split(","):
         for kind in kinds_of(preset):
+            if args.build_on_gpu:  # the build process inherits it
+                spec = (IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS)[preset]
+                os.environ["ATELIER_TWIN_BUILD"] = f"cuda:{getattr(spec, 'gpu_dtype', 'float16')}"
+            started = time.perf_counter()
+            built = subprocess.run([sys.executable, __file__, "--build", kind, preset], cwd=ROOT)
+            print(f"{kind} {preset}: weights ready in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            if built.returncode != 0:
+                run["rows"].append((kind, preset, args.seconds, {"build": {"error": f"exit {built.returncode}"}}))
+                continue
             lengths = [args.seconds] + ([60.0] if args.long and kind == "music" else [])
             for seconds in lengths:
-                ways = ["atelier"] + [f"atelier[{v}]" for v in variants]
+                ways = ["atelier"]
+                for v in variants:
+                    ways += [f"atelier[{v}]"] + ([f"atelier[{v}]{CACHED}"] if "compile" in v else [])
                 if not args.no_plain and seconds <= 30:  # one generate() call makes at most 30 s
                     ways.append("plain")
                     # MusicGen's many small per-token ops ran ~8× slower in the main thread than in
                     # a worker thread (where Atelier runs them) on this loaded 2-core CPU: the
                     # same plain call in a thread tells that apart from anything Atelier does.
-                    if kind == "music":
+                    if kind == "music" and not torch.cuda.is_available():
                         ways.append("plain[thread]")
-                results = {}
+                results: dict = {}
+                run["rows"].append((kind, preset, seconds, results))
                 for way in ways:
+                    if "compile" in way and not way.endswith(CACHED):  # an empty cache for the cold run
+                        os.environ["ATELIER_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="atelier-compile-")
                     print(f"{kind} {preset} {way} {seconds if kind == 'music' else ''}...", file=sys.stderr, flush=True)
                     results[way] = run_child(kind, preset, way, args, seconds)
                     print(f"  {results[way]}", file=sys.stderr, flush=True)
-                rows.append((kind, preset, seconds, results))
+                    if args.json:  # after every way, so a run cut short keeps what it measured
+                        args.json.write_text(json.dumps(run, indent=1))
+    write_table(render(run), args.out)
 
-    table = render(rows, args)
+
+def write_table(table: str, out: Path | None) -> None:
     print(table)
-    out = args.out or ROOT / "bench" / "results" / f"models-{time.strftime('%Y-%m-%d')}.md"
+    out = out or ROOT / "bench" / "results" / f"models-{time.strftime('%Y-%m-%d')}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(table)
     print(f"written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", file=sys.stderr)
 
 
-def render(rows, args) -> str:
+def render(run: dict) -> str:
     lines = [
-        f"# bench_models: {time.strftime('%Y-%m-%d %H:%M')}",
+        f"# bench_models: {run['date']}",
         "",
-        f"Device: {device_line()}",
+        f"Device: {run['device']}",
         "",
-        f"Command: `bench/bench_models.py {' '.join(sys.argv[1:])}`. Each way in its own process; "
-        f"warm = {args.repeats} calls after the first. Twins have random weights (noise output). "
+        f"Command: `{run['command']}`. Each way in its own process; "
+        f"warm = {run['repeats']} calls after the first. Twins have random weights (noise output). "
+        "Cold start: from spawning the way's process to its first result (imports, load, first call; "
+        "a twin's one-off build excluded). Model p50: Atelier's own timing of the model call inside a warm request "
+        "(without its batching window, PNG encoding and event stream). `… cache warm`: the compiling way again, in a new process, "
+        "with the compile cache the row above filled. "
         "Load avg: the machine's 1-minute load average as each way finished (other processes share the cores).",
         "",
-        "| kind | preset | way | what | load s | first call s | warm p50 s | warm p95 s | s per audio s | "
-        "peak RSS GiB | peak GPU GiB | p50 vs plain | speed options in effect | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| kind | preset | way | what | cold start s | load s | first call s | warm p50 s | warm p95 s | model p50 s | "
+        "s per audio s | peak RSS GiB | peak GPU GiB | p50 vs plain | speed options in effect | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for kind, preset, seconds, results in rows:
+    for kind, preset, seconds, results in run["rows"]:
         spec = (IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS)[preset]
-        what = f"{spec.size}², {args.steps or spec.steps} step(s)" if kind == "image" else f"{seconds:g} s clip"
+        what = f"{spec.size}², {run['steps'] or spec.steps} step(s)" if kind == "image" else f"{seconds:g} s clip"
         plain = results.get("plain", {})  # the ratio's baseline: the call as Modal's examples make it
         plain_p50 = statistics.median(plain["warm_s"]) if plain.get("warm_s") else None
         for way, r in results.items():
             if "error" in r:
-                lines.append(f"| {kind} | {preset} | {way} | {what} | error: {r['error'][:120]} ||||||||||")
+                lines.append(f"| {kind} | {preset} | {way} | {what} | error: {r['error'][:120]} ||||||||||||")
                 continue
             p50 = statistics.median(r["warm_s"])
             rtf = f"{p50 / seconds:.2f}" if kind == "music" else ""
             ratio = f"{p50 / plain_p50:.2f}×" if plain_p50 and way != "plain" else ""
             gpu = f"{r['peak_gpu_gib']:.2f}" if r["peak_gpu_gib"] is not None else ""
+            model = f"{statistics.median(r['warm_model_s']):.3f}" if r.get("warm_model_s") else ""
             speed = ", ".join(f"{k}={v}" for k, v in r["speed"].items()) if not way.startswith("plain") else "library defaults"
             lines.append(
-                f"| {kind} | {preset} | {way} | {what} | {r['load_s']:.2f} | {r['first_s']:.2f} | {p50:.2f} | "
-                f"{p95(r['warm_s']):.2f} | {rtf} | {r['peak_rss_gib']:.2f} | {gpu} | {ratio} | {speed or 'none'} | "
+                f"| {kind} | {preset} | {way} | {what} | {r['cold_start_s']:.2f} | {r['load_s']:.2f} | {r['first_s']:.2f} | {p50:.3f} | "
+                f"{p95(r['warm_s']):.3f} | {model} | {rtf} | {r['peak_rss_gib']:.2f} | {gpu} | {ratio} | {speed or 'none'} | "
                 f"{r.get('load_avg', float('nan')):.1f} |"
             )
     lines.append("")

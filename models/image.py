@@ -26,7 +26,7 @@ import modal
 
 from models import batching, previews, recipes, speed, uploads
 from models.batching import Batch, Batcher
-from models.device import target_device
+from models.device import gpu_snapshots, target_device
 from models.lora_cache import LoraCache
 from models.presets import ImagePreset, get_preset
 from models.progress import result_event, stream
@@ -54,18 +54,37 @@ class ImageGenerator:
             self.pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, **extra)
         self.pipe.set_progress_bar_config(disable=True)
         self.load_seconds = round(time.perf_counter() - started, 3)
+        if gpu_snapshots():  # the GPU is there while the snapshot is taken (models/device.py)
+            self._place()
 
     @modal.enter(snap=False)
     def to_device(self) -> None:
+        if not hasattr(self, "device"):
+            self._place()
+
+    def _place(self) -> None:
+        """Onto the device, with the preset's speed options, the derived pipelines and the batcher."""
         self.device = target_device()
         self.pipe.to(self.device)
-        speed.apply_runtime(self.spec.speed, getattr(self.pipe, "unet", None), getattr(self.pipe, "vae", None))
+        denoiser = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)
+        speed.apply_runtime(self.spec.speed, denoiser, getattr(self.pipe, "vae", None))
+        speed.compile_pipeline(self.spec.speed, self.pipe)
         self.preview_factors = previews.factors_for(self.pipe)  # None: this pipeline's latents get no preview
         self.img2img, self.inpaint = input_pipelines(self.pipe)
-        self.loras = LoraCache(self.pipe, self.spec.name)
+        # Adapters need the denoiser's separate q/k/v projections: a fused one is unfused at the first.
+        self.loras = LoraCache(self.pipe, self.spec.name, fused=[denoiser] if self.spec.speed.fuse_qkv else [])
         self.batcher = Batcher(self._run_batch, key=batch_key, size=lambda job: job.num_images,
                                max_size=self.spec.max_batch, window_s=batching.WINDOW_S,
                                name=f"atelier-batcher-{self.spec.name}")
+        if speed.uses_compile(self.spec.speed):
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One image at the preset's default size and steps, so that the compile happens at start
+        (and, with GPU snapshots, before the snapshot) rather than in a visitor's first request."""
+        spec = self.spec
+        self.pipe(prompt="warm-up", num_inference_steps=spec.steps, guidance_scale=spec.guidance,
+                  width=spec.size, height=spec.size)
 
     @modal.method()
     def generate(self, job: dict) -> Iterator[dict]:

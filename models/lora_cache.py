@@ -24,9 +24,13 @@ KEEP_LOADED = 6  # adapters kept in memory: a rank-64 SDXL adapter is ~350 MB, s
 
 
 class LoraCache:
-    def __init__(self, pipe, preset: str, keep: int = KEEP_LOADED):
+    def __init__(self, pipe, preset: str, keep: int = KEEP_LOADED, fused: Sequence = ()):
         self.pipe, self.preset, self.keep = pipe, preset, keep
         self.loaded: OrderedDict[str, float] = OrderedDict()  # id → its added_at, least recently used first
+        # Modules whose q/k/v projections were fused (SpeedOptions.fuse_qkv): adapters are made for
+        # the separate projections, which the fused attention never calls, so the first adapter
+        # unfuses them, for good (fusing again after each batch would cost more than it saves).
+        self.fused = list(fused)
 
     @contextlib.contextmanager
     def applied(self, choices: Sequence) -> Iterator[None]:
@@ -35,6 +39,7 @@ class LoraCache:
             yield
             return
         try:
+            self._unfuse()
             for choice in choices:
                 self._load(choice.id)
             self.pipe.enable_lora()
@@ -43,6 +48,10 @@ class LoraCache:
         finally:
             self.pipe.disable_lora()  # the base model again, for everyone after this batch
             self._evict(keep_ids={c.id for c in choices})
+
+    def _unfuse(self) -> None:
+        while self.fused:
+            self.fused.pop().unfuse_qkv_projections()
 
     def _load(self, adapter_id: str) -> None:
         # The library is checked again here, not only where the request was resolved: a direct

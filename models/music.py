@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import modal
 
-from models.device import target_device
+from models.device import gpu_snapshots, target_device
 from models.engines import Engine, open_engine
 from models.presets import MusicPreset, get_preset
 from models.requests import MusicJob
@@ -28,10 +28,13 @@ class MusicGenerator:
         self.spec: MusicPreset = get_preset("music", self.preset)
         self.engine: Engine = open_engine(self.spec)
         self.engine.load()
+        if gpu_snapshots():  # the GPU is there while the snapshot is taken (models/device.py)
+            self.engine.to_device(target_device())
 
     @modal.enter(snap=False)
     def to_device(self) -> None:
-        self.engine.to_device(target_device())
+        if not gpu_snapshots():
+            self.engine.to_device(target_device())
 
     @modal.method()
     def generate(self, job: dict) -> Iterator[dict]:

@@ -65,6 +65,16 @@ class SpeedOptions:
       which use the preset's gpu_dtype. Not the same pixels as float32.
     - channels_last: convolution weights and activations in NHWC layout (same maths).
     - threads: torch.set_num_threads for the process; None leaves torch's default.
+    - fuse_qkv: attention's query, key and value projections as one matrix product (diffusers'
+      fuse_qkv_projections), in the denoiser and the VAE. Same maths in one bigger product.
+      LoRA adapters target the separate projections, so the first batch that uses one unfuses
+      them for the rest of the instance's life (models/lora_cache.py).
+    - compile: on a GPU, torch.compile the denoiser and the VAE decoder (images), or MusicGen's
+      decoder (music). The first call at each size compiles, once per container, with the
+      artefacts cached under ATELIER_COMPILE_CACHE (the weights Volume on Modal), so a later
+      container compiles from the cache. An adapter switch recompiles. Ignored on a CPU.
+    - static_cache (music): MusicGen decodes into a key/value cache allocated once for the
+      whole clip instead of one that grows every step. Same tokens for the same seed.
     """
 
     fast_decoder: Weights | None = None
@@ -72,6 +82,9 @@ class SpeedOptions:
     cpu_bf16: bool = False
     channels_last: bool = False
     threads: int | None = None
+    fuse_qkv: bool = False
+    compile: bool = False
+    static_cache: bool = False
 
 
 NO_SPEEDUPS = SpeedOptions()
@@ -129,7 +142,7 @@ class MusicPreset:
     model: MusicModelType = "musicgen"
     # MultiBand Diffusion weights, for presets that can decode with it instead of EnCodec.
     diffusion_decoder: Weights | None = None
-    speed: SpeedOptions = NO_SPEEDUPS  # only cpu_bf16 and threads apply to music
+    speed: SpeedOptions = NO_SPEEDUPS  # cpu_bf16, threads, static_cache and compile apply to music
     twin_of: str | None = None  # a random-weight twin (models/twins.py) of this preset: never a default
 
     @property

@@ -7,10 +7,12 @@ functions, as everywhere in models/.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 
 from models.device import target_device, target_dtype
-from models.presets import SpeedOptions
+from models.presets import SpeedOptions, atelier_home
 
 
 @lru_cache(maxsize=1)
@@ -34,6 +36,11 @@ def uses_fast_decoder(speed: SpeedOptions) -> bool:
 
 def uses_cpu_bf16(speed: SpeedOptions) -> bool:
     return speed.cpu_bf16 and target_device() == "cpu" and cpu_has_native_bf16()
+
+
+def uses_compile(speed: SpeedOptions) -> bool:
+    # On a CPU, inductor needs a C++ toolchain and minutes of compiling for a laptop's one image.
+    return speed.compile and target_device() == "cuda"
 
 
 def load_dtype(speed: SpeedOptions, gpu_dtype: str = "float16"):
@@ -61,6 +68,12 @@ def applied(speed: SpeedOptions) -> dict:
         out["channels_last"] = True
     if speed.threads:
         out["threads"] = speed.threads
+    if speed.fuse_qkv:
+        out["fused_qkv"] = True
+    if uses_compile(speed):
+        out["compiled"] = True
+    if speed.static_cache:
+        out["static_cache"] = True
     return out
 
 
@@ -81,7 +94,39 @@ def apply_runtime(speed: SpeedOptions, *modules) -> None:
 
     if speed.threads:
         torch.set_num_threads(speed.threads)  # process-wide, as torch has it
-    if speed.channels_last:
-        for module in modules:
-            if module is not None:
-                module.to(memory_format=torch.channels_last)
+    for module in modules:
+        if module is None:
+            continue
+        if speed.channels_last:
+            module.to(memory_format=torch.channels_last)
+        if speed.fuse_qkv and hasattr(module, "fuse_qkv_projections"):
+            module.fuse_qkv_projections()
+
+
+def compile_pipeline(speed: SpeedOptions, pipe) -> None:
+    """torch.compile the pipeline's denoiser in place and its VAE's decode, where the preset
+    asks for it and the device is a GPU. Compiling is lazy: it happens at the first call."""
+    if not uses_compile(speed):
+        return
+    import torch
+
+    use_compile_cache()
+    denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+    denoiser.compile(fullgraph=False)  # in place: the module stays itself, so LoRA still finds its layers
+    pipe.vae.decode = torch.compile(pipe.vae.decode, fullgraph=False)
+
+
+def compile_cache_dir() -> Path:
+    """Where torch.compile keeps what it compiled: ATELIER_COMPILE_CACHE, else under ATELIER_HOME
+    (on Modal the weights Volume, whose background commits keep it for the next container)."""
+    return Path(os.environ.get("ATELIER_COMPILE_CACHE") or atelier_home() / "compile-cache")
+
+
+def use_compile_cache() -> None:
+    """Point inductor's and Triton's on-disk caches at compile_cache_dir(), unless the process
+    was started with its own. They are read when the first compile runs, so this comes first."""
+    root = compile_cache_dir()
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(root / "inductor"))
+    os.environ.setdefault("TRITON_CACHE_DIR", str(root / "triton"))
+    os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
+    os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")

@@ -115,6 +115,14 @@ def test_gpu_classes_have_gpus_weights_volume_and_snapshots(recorded):
         assert options["max_containers"] >= 1
 
 
+def test_gpu_snapshots_where_the_model_lives_in_the_container(recorded):
+    app, calls = recorded
+    for name in ("ImageModel", "LargeImageModel", "MusicModel"):
+        assert by_name(calls, "cls", name)["experimental_options"] == {"enable_gpu_snapshot": True}, name
+    # audiocraft's model lives in a worker process the snapshot would not hold on the GPU
+    assert "experimental_options" not in by_name(calls, "cls", "AudiocraftMusicModel")
+
+
 def test_enter_hooks_are_split_for_memory_snapshots(recorded):
     app, calls = recorded
     snaps = {qualname: kwargs.get("snap", False) for qualname, kwargs, _ in calls["enter"]}

@@ -43,6 +43,9 @@ class TransformersEngine(Engine):
         self.device = device
         self.model.to(device)
         speed.apply_runtime(self.spec.speed)
+        if speed.uses_compile(self.spec.speed):
+            speed.use_compile_cache()
+            self.model.decoder.compile(fullgraph=False)  # the per-token step: where a clip's time goes
 
     def window(self, job: MusicJob, step: Pass, melody: np.ndarray | None, report: Report) -> np.ndarray:
         import torch
@@ -89,6 +92,8 @@ class TransformersEngine(Engine):
             processors.append(WeakGuidance(job.guidance / _CARRIER_SCALE))
             guidance_scale = _CARRIER_SCALE
         temperature, top_k = sampling(job)
+        if self.spec.speed.static_cache:  # one key/value cache for the whole window, allocated once
+            extra["cache_implementation"] = "static"
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs,

@@ -323,3 +323,24 @@ def test_a_transformer_adapter_works_on_the_tiny_sd3_pipeline(model_classes, ada
     assert np.array_equal(sd3_pixels(), base)
     with pytest.raises(RequestError, match="tiny-sd3"):  # a tiny adapter names the presets it fits
         ImageRequest(prompt="a fox", preset="tiny-sd3", loras=[lora("test-a")]).resolve("tiny")
+
+
+def test_an_adapter_on_a_fused_model_unfuses_it_first(model_classes, adapters, monkeypatch):
+    """Adapters patch the separate q/k/v projections, which fused attention never calls: a preset
+    with fuse_qkv unfuses at its first adapter, and then gives the adapted image of an unfused model."""
+    from dataclasses import replace
+
+    from models.presets import IMAGE_PRESETS, SpeedOptions
+
+    monkeypatch.setitem(IMAGE_PRESETS, "tiny-fused", replace(IMAGE_PRESETS["tiny"], name="tiny-fused",
+                                                             speed=SpeedOptions(fuse_qkv=True)))
+    fused = model_classes["image"](preset="tiny-fused")
+    plain = model_classes["image"](preset="tiny")
+
+    def close(a, b):
+        return np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+    assert close(pixels(fused, preset="tiny-fused"), pixels(plain))
+    adapted = pixels(plain, loras=[lora("test-a")])
+    assert close(pixels(fused, preset="tiny-fused", loras=[lora("test-a")]), adapted)
+    assert close(pixels(fused, preset="tiny-fused"), pixels(plain))  # and the base after it

@@ -92,3 +92,79 @@ def test_every_weights_a_preset_loads_are_fetched_with_it():
     mbd = MUSIC_PRESETS["tiny-audiocraft"]
     assert all_weights(mbd) == [mbd.weights, mbd.diffusion_decoder]
     assert all_weights(IMAGE_PRESETS["tiny"]) == [IMAGE_PRESETS["tiny"].weights]
+
+
+def test_fused_qkv_gives_the_same_image_and_says_so(model_classes, monkeypatch):
+    plain, _ = image(model_classes, monkeypatch, NO_SPEEDUPS)
+    fused, record = image(model_classes, monkeypatch, SpeedOptions(fuse_qkv=True))
+    assert record["model"]["speed"] == {"fused_qkv": True}
+    # One product over the concatenated weights sums in another order: at most a level on a pixel.
+    assert np.abs(plain.astype(int) - fused.astype(int)).max() <= 1
+
+
+def test_fused_qkv_on_an_mmdit_too(model_classes, monkeypatch):
+    def sd3(speed):
+        name = f"tiny-sd3-speed-{abs(hash(speed))}"
+        monkeypatch.setitem(IMAGE_PRESETS, name, replace(IMAGE_PRESETS["tiny-sd3"], name=name, speed=speed))
+        job = ImageRequest(prompt="a red fox", seed=5, preset=name).resolve("tiny-sd3")
+        *_, result = model_classes["image"](preset=name).generate.local(job.model_dump())
+        return np.asarray(Image.open(io.BytesIO(result["files"][0]["data"]))).astype(int)
+
+    difference = np.abs(sd3(NO_SPEEDUPS) - sd3(SpeedOptions(fuse_qkv=True)))
+    # The random MMDiT amplifies float32 rounding more than the UNet: a level on about a third of
+    # the pixels, a few at most (a wrong fusion, e.g. q and k swapped, moves pixels by tens).
+    assert difference.max() <= 4 and difference.mean() < 1
+
+
+def wav_samples(data: bytes) -> np.ndarray:
+    import wave
+
+    with wave.open(io.BytesIO(data)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+
+
+def test_music_with_a_static_cache_is_the_same_clip_across_windows(model_classes, monkeypatch):
+    def clip(speed):
+        preset = tiny_with(monkeypatch, "music", speed)
+        # 6 s: two of the tiny preset's 4 s windows, the second continuing the first's audio
+        job = MusicRequest(prompt="beat", duration=6, seed=3, preset=preset).resolve("tiny")
+        *_, result = model_classes["music"](preset=preset).generate.local(job.model_dump())
+        return wav_samples(result["files"][0]["data"]), result["record"]
+
+    plain, _ = clip(NO_SPEEDUPS)
+    static, record = clip(SpeedOptions(static_cache=True))
+    assert record["model"]["speed"] == {"static_cache": True}
+    assert len(plain) == 6 * 32000 and np.array_equal(plain, static)
+
+
+def test_compile_is_for_gpus_and_keeps_its_cache_where_it_is_told(monkeypatch, tmp_path):
+    import os
+
+    import models.speed as speed
+
+    compiled = SpeedOptions(compile=True)
+    assert not speed.uses_compile(compiled) and "compiled" not in speed.applied(compiled)  # this CPU
+    monkeypatch.setattr(speed, "target_device", lambda: "cuda")
+    assert speed.uses_compile(compiled) and speed.applied(compiled) == {"compiled": True}
+    assert not speed.uses_compile(NO_SPEEDUPS)
+
+    for name in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ATELIER_COMPILE_CACHE", str(tmp_path / "cache"))
+    speed.use_compile_cache()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cache" / "inductor")
+    assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / "cache" / "triton")
+
+
+@pytest.mark.parametrize("gpu_snapshot", ["1", ""])
+def test_the_model_is_placed_once_whichever_phase_places_it(model_classes, monkeypatch, gpu_snapshot):
+    """With GPU memory snapshots the load hook (snapshot phase) places the model; without, the
+    restore-phase hook does. Either way once, and the model serves."""
+    from models.image import ImageGenerator
+
+    monkeypatch.setenv("ATELIER_GPU_SNAPSHOT", gpu_snapshot)
+    calls = []
+    place = ImageGenerator._place
+    monkeypatch.setattr(ImageGenerator, "_place", lambda self: (calls.append(1), place(self)))
+    pixels, _ = image(model_classes, monkeypatch, SpeedOptions(channels_last=gpu_snapshot == "1"))
+    assert calls == [1] and pixels.std() > 0
