@@ -10,7 +10,8 @@ For each preset, each way runs in its own process (so load time and peak RSS are
   preset's SpeedOptions; `atelier[variant]` runs it with other SpeedOptions (see VARIANTS).
 - `plain`: what Modal's examples do: `DiffusionPipeline.from_pretrained(folder)(prompt)` /
   `MusicgenForConditionalGeneration.generate`, float32 on a CPU, the preset's half precision on CUDA.
-- `plain[thread]` (music): the same plain call in a worker thread, where Atelier runs its calls.
+- `plain[thread]`: the same plain call in a new thread each time (where Atelier ran its calls
+  until it kept one model thread per instance: see models/batching.py `_model_thread`).
 
 It measures cold start (process start to first result), load time (weights from disk, page
 cache as it is), the first call, warm p50/p95
@@ -276,8 +277,6 @@ def main() -> None:
     if args.from_json:  # a run's measurements, e.g. fetched from a GPU machine, as its table
         write_table(render(json.loads(args.from_json.read_text())), args.out)
         return
-    import torch
-
     variants = [v for v in args.variants.split(",") if v]
     run = {"device": device_line(), "command": f"bench/bench_models.py {' '.join(sys.argv[1:])}",
            "date": time.strftime("%Y-%m-%d %H:%M"), "repeats": args.repeats, "steps": args.steps, "rows": []}
@@ -298,12 +297,11 @@ def main() -> None:
                 for v in variants:
                     ways += [f"atelier[{v}]"] + ([f"atelier[{v}]{CACHED}"] if "compile" in v else [])
                 if not args.no_plain and seconds <= 30:  # one generate() call makes at most 30 s
-                    ways.append("plain")
-                    # MusicGen's many small per-token ops ran ~8× slower in the main thread than in
-                    # a worker thread (where Atelier runs them) on this loaded 2-core CPU: the
-                    # same plain call in a thread tells that apart from anything Atelier does.
-                    if kind == "music" and not torch.cuda.is_available():
-                        ways.append("plain[thread]")
+                    # The same plain call in a new thread each time: what the thread a call runs
+                    # on costs, told apart from anything Atelier does. On this 2-core CPU MusicGen's
+                    # many small per-token ops ran ~8× slower in the main thread than in a worker
+                    # thread; on a GPU, PyTorch rebuilds cuDNN's convolution plans in each new thread.
+                    ways += ["plain", "plain[thread]"]
                 results: dict = {}
                 run["rows"].append((kind, preset, seconds, results))
                 for way in ways:

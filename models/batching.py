@@ -6,7 +6,7 @@ when several visitors' requests reach the same model instance at once (Modal's
 `Batcher` gathers the compatible ones — same `key`, e.g. same size, steps and guidance —
 for at most `window_s` and runs them as one call. Everything else runs as before.
 
-    caller threads ──submit(job, report)──▶ waiting list ──▶ one worker thread ──▶ run(batch)
+    caller threads ──submit(job, report)──▶ waiting list ──▶ one model thread ──▶ run(batch)
          ▲ blocks until its own outcome        (oldest first,          (the only thread that
          └── its own progress events            compatible ones          touches the model:
                                                  join it)                 an instance is not
@@ -29,6 +29,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -67,7 +68,7 @@ class _Waiting(Generic[Job]):
 
 
 class Batcher(Generic[Job]):
-    """Runs `run(batch) -> one outcome per job` on one worker thread, for jobs submitted from many.
+    """Runs `run(batch) -> one outcome per job` on one model thread, for jobs submitted from many.
 
     `key(job)`: jobs with equal keys may share a call. `size(job)`: the units a job adds to a
     batch (images), at most `max_size` together. `run` may return an exception instance in a
@@ -88,7 +89,8 @@ class Batcher(Generic[Job]):
         self._name = name
         self._waiting: list[_Waiting[Job]] = []
         self._changed = threading.Condition()
-        self._working = False  # a worker thread is running; it ends when nothing is left to do
+        self._working = False  # the model thread is running batches; it stops when none is left
+        self._executor: ThreadPoolExecutor | None = None  # the model thread (_model_thread)
 
     @property
     def pending(self) -> int:
@@ -98,7 +100,7 @@ class Batcher(Generic[Job]):
 
     @property
     def busy(self) -> bool:
-        """Whether a worker thread is running (it ends when nothing is left to do)."""
+        """Whether the model thread is running batches (it stops when none is left)."""
         with self._changed:
             return self._working
 
@@ -108,17 +110,27 @@ class Batcher(Generic[Job]):
         with self._changed:
             self._waiting.append(waiting)
             if not self._working:
-                # A worker per burst of work, not per instance: an idle batcher holds no thread
-                # (so nothing keeps a dropped model alive, and a memory snapshot sees none).
                 self._working = True
-                threading.Thread(target=self._work, name=self._name, daemon=True).start()
+                self._model_thread().submit(self._work)
             self._changed.notify_all()
         waiting.finished.wait()
         if waiting.error is not None:
             raise waiting.error
         return waiting.outcome
 
-    # --- the worker thread ----------------------------------------------------------------------
+    def _model_thread(self) -> ThreadPoolExecutor:
+        """The one thread that runs this instance's batches, the same one for every burst of work.
+        PyTorch keeps cuDNN's convolution plans per thread (thread_local in ATen's cudnn/Conv_v8.cpp),
+        so a new thread per burst rebuilt them for every convolution of every image: on an H200,
+        Atelier's SDXL-Turbo twin call took 0.46 s where the plain call took 0.12 s
+        (bench/results/models-2026-11-28-h200-sdxl-turbo.md). Made at the first request, so a
+        memory snapshot sees no thread; the executor's thread holds it only weakly, so a dropped
+        model's batcher takes its thread with it."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
+        return self._executor
+
+    # --- the model thread ------------------------------------------------------------------------
 
     def _work(self) -> None:
         while True:

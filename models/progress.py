@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from typing import Any
 
 Report = Callable[..., None]  # (done, total, stage, preview: dict | None = None)
@@ -35,8 +36,9 @@ def result_event(files: list[dict], record: dict) -> dict:
 _DONE = object()
 
 
-def stream(work: Callable[[Report], Any]) -> Iterator[dict]:
-    """Run `work(report)` in a thread and yield its progress events as they happen.
+def stream(work: Callable[[Report], Any], on: Executor | None = None) -> Iterator[dict]:
+    """Run `work(report)` in another thread (a new one, or the executor `on`'s) and yield its
+    progress events as they happen.
 
     The models' step callbacks run deep inside library code, where a generator can't yield;
     a thread and a queue turn those callbacks into events. `work`'s return value is yielded
@@ -53,11 +55,12 @@ def stream(work: Callable[[Report], Any]) -> Iterator[dict]:
         finally:
             events.put(_DONE)
 
-    worker = threading.Thread(target=run, name="atelier-generate", daemon=True)
-    worker.start()
+    if on is not None:
+        on.submit(run)  # `run` puts _DONE last: once it is here, nothing of `run` is left to wait for
+    else:
+        threading.Thread(target=run, name="atelier-generate", daemon=True).start()
     while (event := events.get()) is not _DONE:
         yield event
-    worker.join()
     if "error" in outcome:
         raise outcome["error"]
     yield outcome["value"]

@@ -11,6 +11,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -53,6 +54,7 @@ class Engine:
     device: str = "cpu"
     load_seconds: float = 0.0
     has_diffusion_decoder: bool = False
+    _model_thread: ThreadPoolExecutor | None = None  # made at the first clip (after a memory snapshot)
 
     def __init__(self, spec: MusicPreset):
         self.spec = spec
@@ -75,17 +77,26 @@ class Engine:
     # --- shared --------------------------------------------------------------------------------
 
     def events(self, job: MusicJob) -> Iterator[dict]:
-        """Progress events, then the result event."""
-        yield from stream(lambda report: self.run(job, report))
+        """Progress events, then the result event. A job this engine can't make is refused here,
+        at once, rather than after the clips queued before it."""
+        self.check(job)
+        if self._model_thread is None:
+            # One thread runs every clip of this engine, as the image batcher's does (see
+            # models/batching.py `_model_thread`: PyTorch keeps cuDNN's plans per thread).
+            self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"atelier-{self.spec.name}")
+        yield from stream(lambda report: self.run(job, report), on=self._model_thread)
 
-    def run(self, job: MusicJob, report: Report) -> dict:
-        import torch
-
+    def check(self, job: MusicJob) -> None:
         if job.preset != self.spec.name:
             raise RequestError(f"This model serves the {self.spec.name} preset, not {job.preset}.")
         check_music_features(job, self.spec)
         if job.diffusion_decoder and not self.has_diffusion_decoder:  # the preset says yes, the engine can't
             raise RequestError(f"The {type(self).__name__} has no MultiBand Diffusion decoder.")
+
+    def run(self, job: MusicJob, report: Report) -> dict:
+        import torch
+
+        self.check(job)  # again: direct callers of run() get the same refusals
         melody = melodies.decode(job.melody) if job.melody is not None else None
 
         def one_window(step: Pass, rep: Report) -> np.ndarray:

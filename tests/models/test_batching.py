@@ -126,7 +126,32 @@ def test_a_lone_request_does_not_wait_for_company_beyond_the_window():
     batcher = Batcher(run, key=key_of, max_size=8, window_s=0.01)
     assert batcher.submit({"name": "alone", "size": 64}, lambda *a: None) == "done alone"
     assert run.batches == [["alone"]]
-    wait_until(lambda: not batcher.busy)  # and no thread is left behind when idle
+    wait_until(lambda: not batcher.busy)  # idle again: nothing running
+
+
+def test_every_batch_runs_on_the_same_model_thread_which_goes_with_its_batcher():
+    """PyTorch keeps cuDNN's convolution plans per thread: one thread per model instance keeps
+    them from one request to the next (models/batching.py `_model_thread`)."""
+    import gc
+    import weakref
+
+    threads = []
+
+    def run(batch):
+        threads.append(threading.current_thread())
+        return ["done"] * len(batch.jobs)
+
+    batcher = Batcher(run, key=key_of, max_size=8, window_s=0.0, name="atelier-batcher-test")
+    for name in ("one", "two", "three"):
+        assert batcher.submit({"name": name, "size": 64}, lambda *a: None) == "done"
+        wait_until(lambda: not batcher.busy)  # each its own burst of work
+    assert len(set(threads)) == 1 and threads[0] is not threading.current_thread()
+    assert threads[0].name.startswith("atelier-batcher-test")
+    thread, gone = weakref.ref(threads.pop()), weakref.ref(batcher)
+    del batcher
+    gc.collect()
+    assert gone() is None  # the idle thread doesn't keep the batcher (and its model) alive
+    wait_until(lambda: thread() is None or not thread().is_alive())
 
 
 # --- the tiny image model ---------------------------------------------------------------------
