@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.progress import Report
+from models.progress import Report, throttled
 from models.waveform import MIME as MIME_PNG
 from models.waveform import waveform_png
 
@@ -63,6 +63,7 @@ def generate_long(
     """
     pieces: list[np.ndarray] = []
     made_s = 0.0
+    steps = throttled(report)  # a few updates a second, not one per token
     for w in plan_windows(duration, window, overlap):
         prompt = None
         if w.context_s:
@@ -70,7 +71,7 @@ def generate_long(
             prompt = clip[-int(round(w.context_s * sample_rate)) :]
 
         def report_window(done: int, total: int, stage: str, _base: float = made_s, _new: float = w.new_s) -> None:
-            report(math.floor((_base + _new * done / max(total, 1)) * 1000), int(duration * 1000), stage)
+            steps(math.floor((_base + _new * done / max(total, 1)) * 1000), int(duration * 1000), stage)
 
         piece = generate_window(Pass(prompt, w.new_s, made_s - w.context_s), report_window)
         pieces.append(piece[: int(round(w.new_s * sample_rate))])

@@ -121,11 +121,11 @@ class Batcher(Generic[Job]):
     def _model_thread(self) -> ThreadPoolExecutor:
         """The one thread that runs this instance's batches, the same one for every burst of work.
         PyTorch keeps cuDNN's convolution plans per thread (thread_local in ATen's cudnn/Conv_v8.cpp),
-        so a new thread per burst rebuilt them for every convolution of every image: on an H200,
-        Atelier's SDXL-Turbo twin call took 0.46 s where the plain call took 0.12 s
-        (bench/results/models-2026-11-28-h200-sdxl-turbo.md). Made at the first request, so a
-        memory snapshot sees no thread; the executor's thread holds it only weakly, so a dropped
-        model's batcher takes its thread with it."""
+        so a new thread per burst rebuilds them for the convolutions of every image: the likely
+        reason why, with a thread per burst, Atelier's SDXL-Turbo twin call took 0.46 s on an H200
+        where the plain call took 0.12 s (bench/results/models-2026-11-28-h200-sdxl-turbo.md; not
+        re-measured since). Made at the first request, so a memory snapshot sees no thread; the
+        executor's thread holds it only weakly, so a dropped model's batcher takes its thread with it."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
         return self._executor

@@ -15,11 +15,28 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
 Report = Callable[..., None]  # (done, total, stage, preview: dict | None = None)
+
+
+def throttled(report: Report, every_s: float = 0.2) -> Report:
+    """`report`, passing on a step only if it is the last (done == total) or `every_s` has passed
+    since the last one passed on; steps with a preview always pass. For step counts a bar can't
+    show: MusicGen takes 50 steps per second of audio, and every event is a handoff between the
+    model's thread and the caller's in the middle of the token loop."""
+    last = [float("-inf")]
+
+    def report_some(done: int, total: int, stage: str, preview: dict | None = None) -> None:
+        now = time.monotonic()
+        if preview is not None or done >= total or now - last[0] >= every_s:
+            last[0] = now
+            report(done, total, stage, **({"preview": preview} if preview is not None else {}))
+
+    return report_some
 
 
 def progress_event(done: int, total: int, stage: str, preview: dict | None = None) -> dict:
