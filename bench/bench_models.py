@@ -67,6 +67,16 @@ VARIANTS = {
 CACHED = " cache warm"
 
 
+def applies(variant, kind: str, preset: str) -> bool:
+    """Whether the preset takes the variant's options at all (presets refuse options of the other kind)."""
+    spec = (IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS)[preset]
+    try:
+        replace(spec, speed=variant(spec.speed))
+    except ValueError:
+        return False
+    return True
+
+
 def kinds_of(preset: str) -> list[str]:
     return [k for k, table in (("image", IMAGE_PRESETS), ("music", MUSIC_PRESETS)) if preset in table]
 
@@ -295,6 +305,8 @@ def main() -> None:
             for seconds in lengths:
                 ways = ["atelier"]
                 for v in variants:
+                    if not applies(VARIANTS[v], kind, preset):
+                        continue
                     ways += [f"atelier[{v}]"] + ([f"atelier[{v}]{CACHED}"] if "compile" in v else [])
                 if not args.no_plain and seconds <= 30:  # one generate() call makes at most 30 s
                     # The same plain call in a new thread each time: what the thread a call runs

@@ -120,6 +120,10 @@ class ImagePreset:
     # weights and its largest batch at max_size (tests/test_app.py does the arithmetic).
     gpu: ImageGpu = "L40S"
 
+    def __post_init__(self) -> None:
+        if self.speed.static_cache:  # MusicGen's key/value cache: nothing in a diffusion pipeline
+            raise ValueError(f"{self.name}: static_cache applies to music presets only")
+
 
 MusicEngine = Literal["transformers", "audiocraft"]
 # What a preset's model makes: music from text, music that follows a melody, or sound effects.
@@ -144,6 +148,11 @@ class MusicPreset:
     diffusion_decoder: Weights | None = None
     speed: SpeedOptions = NO_SPEEDUPS  # cpu_bf16, threads, static_cache and compile apply to music
     twin_of: str | None = None  # a random-weight twin (models/twins.py) of this preset: never a default
+
+    def __post_init__(self) -> None:
+        image_only = [name for name in ("fast_decoder", "channels_last", "fuse_qkv") if getattr(self.speed, name)]
+        if image_only:  # they act on a diffusion pipeline's modules; a record would claim them falsely
+            raise ValueError(f"{self.name}: {', '.join(image_only)} apply to image presets only")
 
     @property
     def takes_melody(self) -> bool:

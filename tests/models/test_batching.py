@@ -141,14 +141,17 @@ def test_every_batch_runs_on_the_same_model_thread_which_goes_with_its_batcher()
         threads.append(threading.current_thread())
         return ["done"] * len(batch.jobs)
 
-    batcher = Batcher(run, key=key_of, max_size=8, window_s=0.0, name="atelier-batcher-test")
-    for name in ("one", "two", "three"):
-        assert batcher.submit({"name": name, "size": 64}, lambda *a: None) == "done"
-        wait_until(lambda: not batcher.busy)  # each its own burst of work
+    def three_bursts() -> weakref.ref:
+        batcher = Batcher(run, key=key_of, max_size=8, window_s=0.0, name="atelier-batcher-test")
+        for name in ("one", "two", "three"):
+            assert batcher.submit({"name": name, "size": 64}, lambda *a: None) == "done"
+            wait_until(lambda: not batcher.busy)  # each its own burst of work
+        return weakref.ref(batcher)
+
+    gone = three_bursts()
     assert len(set(threads)) == 1 and threads[0] is not threading.current_thread()
     assert threads[0].name.startswith("atelier-batcher-test")
-    thread, gone = weakref.ref(threads.pop()), weakref.ref(batcher)
-    del batcher
+    thread = weakref.ref(threads.pop())
     gc.collect()
     assert gone() is None  # the idle thread doesn't keep the batcher (and its model) alive
     wait_until(lambda: thread() is None or not thread().is_alive())

@@ -168,3 +168,12 @@ def test_the_model_is_placed_once_whichever_phase_places_it(model_classes, monke
     monkeypatch.setattr(ImageGenerator, "_place", lambda self: (calls.append(1), place(self)))
     pixels, _ = image(model_classes, monkeypatch, SpeedOptions(channels_last=gpu_snapshot == "1"))
     assert calls == [1] and pixels.std() > 0
+
+
+def test_options_of_one_kind_are_refused_on_presets_of_the_other():
+    with pytest.raises(ValueError, match="image presets only"):
+        replace(MUSIC_PRESETS["tiny"], speed=SpeedOptions(fuse_qkv=True))
+    with pytest.raises(ValueError, match="music presets only"):
+        replace(IMAGE_PRESETS["tiny"], speed=SpeedOptions(static_cache=True))
+    replace(MUSIC_PRESETS["tiny"], speed=SpeedOptions(static_cache=True, compile=True, cpu_bf16=True))
+
