@@ -81,7 +81,8 @@ async def test_a_job_runs_in_the_background_and_streams_its_progress(app_with, b
         names = [name for name, _ in events]
         assert names[0] == "status" and names[-1] == "succeeded" and "running" in names
         progress = [data for name, data in events if name == "progress"]
-        assert len(progress) >= 10 and [p["done"] for p in progress] == sorted(p["done"] for p in progress)
+        # a few a second (models/progress.py `throttled`), the first step and the last among them
+        assert len(progress) >= 2 and [p["done"] for p in progress] == sorted(p["done"] for p in progress)
         assert progress[-1]["done"] == progress[-1]["total"]
         final = events[-1][1]["job"]
         assert final["result"]["audio"]["seconds"] == pytest.approx(2.0, abs=0.05)
