@@ -66,9 +66,9 @@ class ImageGenerator:
         """Onto the device, with the preset's speed options, the derived pipelines and the batcher."""
         self.device = target_device()
         self.pipe.to(self.device)
-        denoiser = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)
-        speed.apply_runtime(self.spec.speed, denoiser, getattr(self.pipe, "vae", None))
-        speed.compile_pipeline(self.spec.speed, self.pipe)
+        denoiser = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)  # UNet or MMDiT
+        speed.apply_runtime(self.spec.speed, denoiser, self.pipe.vae)
+        speed.compile_pipeline(self.spec.speed, denoiser, self.pipe.vae)
         self.preview_factors = previews.factors_for(self.pipe)  # None: this pipeline's latents get no preview
         self.img2img, self.inpaint = input_pipelines(self.pipe)
         # Adapters need the denoiser's separate q/k/v projections: a fused one is unfused at the first.

@@ -103,17 +103,16 @@ def apply_runtime(speed: SpeedOptions, *modules) -> None:
             module.fuse_qkv_projections()
 
 
-def compile_pipeline(speed: SpeedOptions, pipe) -> None:
-    """torch.compile the pipeline's denoiser in place and its VAE's decode, where the preset
-    asks for it and the device is a GPU. Compiling is lazy: it happens at the first call."""
+def compile_pipeline(speed: SpeedOptions, denoiser, vae) -> None:
+    """torch.compile a pipeline's denoiser in place and its VAE's decode, where the preset asks
+    for it and the device is a GPU. Compiling is lazy: it happens at the first call."""
     if not uses_compile(speed):
         return
     import torch
 
     use_compile_cache()
-    denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
     denoiser.compile(fullgraph=False)  # in place: the module stays itself, so LoRA still finds its layers
-    pipe.vae.decode = torch.compile(pipe.vae.decode, fullgraph=False)
+    vae.decode = torch.compile(vae.decode, fullgraph=False)
 
 
 def compile_cache_dir() -> Path:
