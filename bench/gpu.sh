@@ -3,7 +3,10 @@
 # rows came from. Stages in order of what matters most, each given what time is left before
 # DEADLINE_S, so a run cut short still returns every way it finished (JSON after each way).
 #
-#   OUT=/tmp/gpu-results bash bench/gpu.sh
+#   OUT=/tmp/gpu-results bash bench/gpu.sh                 # every stage: sdxl, musicgen, flux
+#   OUT=/tmp/gpu-results bash bench/gpu.sh flux            # only the stages named
+#
+# All three take longer than one 10-minute command; name them across two runs.
 #
 # The machine needs torch with CUDA; the other Python packages it lacks can come as wheels in
 # .whl/ (installed into /tmp/site, first on PYTHONPATH). Twins are drawn on the GPU and saved in
@@ -25,9 +28,11 @@ python3 -c "import torch, diffusers, transformers, modal; print('torch', torch._
     | tee -a "$OUT/gpu.txt" || exit 1
 
 left() { echo $((DEADLINE_S - SECONDS)); }
-stage() {  # name, then bench_models arguments; skipped when under a minute is left
+STAGES=${*:-sdxl musicgen flux}
+stage() {  # name, then bench_models arguments; skipped when not asked for, or under a minute is left
     local name=$1
     shift
+    [[ " $STAGES " == *" $name "* ]] || return 0
     if [ "$(left)" -lt 60 ]; then
         echo "== $name: skipped, $(left) s left" | tee -a "$OUT/log.txt"
         return
