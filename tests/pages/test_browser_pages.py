@@ -129,7 +129,7 @@ def test_publish_then_a_visitor_finds_and_sees_it(site, browser, artifacts):
     page.wait_for_function("() => [...document.images].every(i => i.complete)")
     assert _loaded(page, ".media img")
     expect(page.locator("#owner")).to_be_hidden()  # a visitor holds no key
-    expect(page.get_by_role("link", name="Remix in the studio")).to_have_attribute("href", f"/?kind=image&prompt=a+lighthouse+at+dusk%2C+%3Cb%3Eoil%3C%2Fb%3E+on+canvas&negative_prompt=&preset=tiny&width=256&height=256&steps=2&guidance=0.0&seed=42&num_images=1")  # fmt: skip
+    expect(page.get_by_role("link", name="Remix in the studio")).to_have_attribute("href", "/?kind=image&prompt=a+lighthouse+at+dusk%2C+%3Cb%3Eoil%3C%2Fb%3E+on+canvas&negative_prompt=&preset=tiny&width=256&height=256&steps=2&guidance=0.0&seed=42&num_images=1")  # fmt: skip
     page.screenshot(path=artifacts / "pages-permalink-image.png", full_page=True)
     visitor.close()
 

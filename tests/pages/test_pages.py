@@ -331,7 +331,7 @@ def test_gallery_searches_prompts_with_a_plain_form_and_pages_through_the_matche
     page = Page(client.get("/gallery?q=result+number&kind=image").text)
     seen = _card_ids(page)
     assert page.find("input", type="hidden", name="kind")[0]["attrs"]["value"] == "image"
-    while more := page.by_class("more"):
+    while page.by_class("more"):
         [link] = [a for a in page.find("a") if "hx-get" in a["attrs"]]
         assert "q=result+number" in link["attrs"]["href"] and "kind=image" in link["attrs"]["href"]
         page = Page(client.get(link["attrs"]["href"]).text)  # as a browser without JS follows it
