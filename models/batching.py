@@ -29,11 +29,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from models.progress import Report
+from models.progress import ModelThread, Report
 
 Job = TypeVar("Job")
 
@@ -90,7 +89,7 @@ class Batcher(Generic[Job]):
         self._waiting: list[_Waiting[Job]] = []
         self._changed = threading.Condition()
         self._working = False  # the model thread is running batches; it stops when none is left
-        self._executor: ThreadPoolExecutor | None = None  # the model thread (_model_thread)
+        self._thread = ModelThread(name)  # runs every batch: see ModelThread for why one, kept
 
     @property
     def pending(self) -> int:
@@ -111,24 +110,12 @@ class Batcher(Generic[Job]):
             self._waiting.append(waiting)
             if not self._working:
                 self._working = True
-                self._model_thread().submit(self._work)
+                self._thread.submit(self._work)
             self._changed.notify_all()
         waiting.finished.wait()
         if waiting.error is not None:
             raise waiting.error
         return waiting.outcome
-
-    def _model_thread(self) -> ThreadPoolExecutor:
-        """The one thread that runs this instance's batches, the same one for every burst of work.
-        PyTorch keeps cuDNN's convolution plans per thread (thread_local in ATen's cudnn/Conv_v8.cpp),
-        so a new thread per burst rebuilds them for the convolutions of every image: the likely
-        reason why, with a thread per burst, Atelier's SDXL-Turbo twin call took 0.46 s on an H200
-        where the plain call took 0.12 s (bench/results/models-2026-11-28-h200-sdxl-turbo.md; not
-        re-measured since). Made at the first request, so a memory snapshot sees no thread; the
-        executor's thread holds it only weakly, so a dropped model's batcher takes its thread with it."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
-        return self._executor
 
     # --- the model thread ------------------------------------------------------------------------
 

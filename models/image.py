@@ -59,7 +59,7 @@ class ImageGenerator:
 
     @modal.enter(snap=False)
     def to_device(self) -> None:
-        if not hasattr(self, "device"):
+        if not gpu_snapshots():  # else placed in load, before the snapshot
             self._place()
 
     def _place(self) -> None:

@@ -33,7 +33,7 @@ class MusicGenerator:
 
     @modal.enter(snap=False)
     def to_device(self) -> None:
-        if not gpu_snapshots():
+        if not gpu_snapshots():  # else placed in load, before the snapshot
             self.engine.to_device(target_device())
 
     @modal.method()

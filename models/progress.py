@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 Report = Callable[..., None]  # (done, total, stage, preview: dict | None = None)
@@ -53,8 +53,29 @@ def result_event(files: list[dict], record: dict) -> dict:
 _DONE = object()
 
 
-def stream(work: Callable[[Report], Any], on: Executor | None = None) -> Iterator[dict]:
-    """Run `work(report)` in another thread (a new one, or the executor `on`'s) and yield its
+class ModelThread:
+    """The one thread that runs a model instance's work, the same one for every request.
+
+    PyTorch keeps cuDNN's convolution plans per thread (thread_local in ATen's cudnn/Conv_v8.cpp),
+    so a new thread per request rebuilds them for the convolutions of every image: the likely
+    reason why, with a thread per request, Atelier's SDXL-Turbo twin call took 0.46 s on an H200
+    where the plain call took 0.12 s (bench/results/models-2026-11-28-h200-sdxl-turbo.md; not
+    re-measured since). The thread starts at the first request, so a memory snapshot sees none;
+    the executor's thread holds it only weakly, so a dropped model takes its thread with it.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self._executor: ThreadPoolExecutor | None = None
+
+    def submit(self, work: Callable[[], Any]) -> Future:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+        return self._executor.submit(work)
+
+
+def stream(work: Callable[[Report], Any], on: ModelThread | None = None) -> Iterator[dict]:
+    """Run `work(report)` in another thread (a new one, or the model thread `on`) and yield its
     progress events as they happen.
 
     The models' step callbacks run deep inside library code, where a generator can't yield;

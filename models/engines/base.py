@@ -11,7 +11,6 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -19,7 +18,7 @@ from models import melody as melodies
 from models import recipes, speed
 from models.audio import MIME, Pass, encode, generate_long, plan_windows
 from models.presets import MusicPreset
-from models.progress import Report, result_event, stream
+from models.progress import ModelThread, Report, result_event, stream
 from models.requests import GREEDY_BELOW, MusicJob, RequestError, check_music_features
 from models.weights import WeightsUnavailable
 
@@ -54,10 +53,10 @@ class Engine:
     device: str = "cpu"
     load_seconds: float = 0.0
     has_diffusion_decoder: bool = False
-    _model_thread: ThreadPoolExecutor | None = None  # made at the first clip (after a memory snapshot)
 
     def __init__(self, spec: MusicPreset):
         self.spec = spec
+        self._thread = ModelThread(f"atelier-{spec.name}")  # runs every clip, as the image batcher's does
 
     # --- what an engine implements ----------------------------------------------------------
 
@@ -80,11 +79,7 @@ class Engine:
         """Progress events, then the result event. A job this engine can't make is refused here,
         at once, rather than after the clips queued before it."""
         self.check(job)
-        if self._model_thread is None:
-            # One thread runs every clip of this engine, as the image batcher's does (see
-            # models/batching.py `_model_thread`: PyTorch keeps cuDNN's plans per thread).
-            self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"atelier-{self.spec.name}")
-        yield from stream(lambda report: self.run(job, report), on=self._model_thread)
+        yield from stream(lambda report: self.run(job, report), on=self._thread)
 
     def check(self, job: MusicJob) -> None:
         if job.preset != self.spec.name:

@@ -131,7 +131,7 @@ def test_a_lone_request_does_not_wait_for_company_beyond_the_window():
 
 def test_every_batch_runs_on_the_same_model_thread_which_goes_with_its_batcher():
     """PyTorch keeps cuDNN's convolution plans per thread: one thread per model instance keeps
-    them from one request to the next (models/batching.py `_model_thread`)."""
+    them from one request to the next (models/progress.py `ModelThread`)."""
     import gc
     import weakref
 
