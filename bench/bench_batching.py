@@ -24,20 +24,18 @@ import os
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ATELIER_HOME", tempfile.mkdtemp(prefix="atelier-bench-"))
 
 import torch  # noqa: E402
-from machine import device_name  # noqa: E402  (bench/machine.py)
+from machine import RESULTS, device_kind, device_name, write_table  # noqa: E402  (bench/machine.py)
 
 from app import ImageModel, MusicModel  # noqa: E402
 from models import presets  # noqa: E402
 from models.requests import ImageRequest  # noqa: E402
 from ui.generation import LocalBackend  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def requests(visitors: int, mixed: bool, size: int) -> list[ImageRequest]:
@@ -106,12 +104,7 @@ def main() -> None:
                 f"{p95(lat_b) / lone_p50:.2f} | {sorted(set(sizes))} |"
             )
             print(lines[-1], flush=True)
-    table = "\n".join(lines) + "\n"
-    print("\n" + table)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"batching-{args.preset}-{'cuda' if torch.cuda.is_available() else 'cpu'}.md"
-    out.write_text(table)
-    print(f"written to {out}")
+    write_table("\n".join(lines) + "\n", RESULTS / f"batching-{args.preset}-{device_kind()}.md")
 
 
 if __name__ == "__main__":

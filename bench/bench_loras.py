@@ -31,15 +31,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ATELIER_HOME", tempfile.mkdtemp(prefix="atelier-bench-"))
 
 import torch  # noqa: E402
-from machine import device_name  # noqa: E402  (bench/machine.py)
+from machine import RESULTS, device_kind, device_name, write_table  # noqa: E402  (bench/machine.py)
 
 from app import ImageModel  # noqa: E402
 from models import loras  # noqa: E402
 from models.presets import IMAGE_PRESETS  # noqa: E402
 from models.requests import ImageRequest  # noqa: E402
 from models.tiny_lora import build_random_lora  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def timed(action) -> float:
@@ -140,12 +138,7 @@ def main() -> None:
                   f"{columns[p][row] / columns[p]['request: base, no adapter ever loaded']:.2f}" for p in columns]
         lines.append(f"| {row} | " + " | ".join(f"{v:.4f}" if v < 10 else f"{v:.1f}" for v in values)
                      + " | " + " | ".join(ratios) + " |")
-    table = "\n".join(lines) + "\n"
-    print("\n" + table)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"loras-{'cuda' if torch.cuda.is_available() else 'cpu'}.md"
-    out.write_text(table)
-    print(f"written to {out}")
+    write_table("\n".join(lines) + "\n", RESULTS / f"loras-{device_kind()}.md")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ For each preset, each way runs in its own process (so load time and peak RSS are
 - `plain`: what Modal's examples do: `DiffusionPipeline.from_pretrained(folder)(prompt)` /
   `MusicgenForConditionalGeneration.generate`, float32 on a CPU, the preset's half precision on CUDA.
 - `plain[thread]`: the same plain call in a new thread each time (where Atelier ran its calls
-  until it kept one model thread per instance: see models/batching.py `_model_thread`).
+  until it kept one model thread per instance: see models/progress.py `ModelThread`).
 
 It measures cold start (process start to first result), load time (weights from disk, page
 cache as it is), the first call, warm p50/p95
@@ -44,7 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import cpu_name  # noqa: E402  (bench/machine.py)
+from machine import RESULTS, cpu_name, write_table  # noqa: E402  (bench/machine.py)
 from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, NO_SPEEDUPS  # noqa: E402
 
 PROMPTS = {"image": "a watercolor fox in a misty forest", "music": "lofi hip hop beat with warm piano chords"}
@@ -285,7 +285,7 @@ def main() -> None:
         return
 
     if args.from_json:  # a run's measurements, e.g. fetched from a GPU machine, as its table
-        write_table(render(json.loads(args.from_json.read_text())), args.out)
+        write_table(render(json.loads(args.from_json.read_text())), args.out or default_out())
         return
     variants = [v for v in args.variants.split(",") if v]
     run = {"device": device_line(), "command": f"bench/bench_models.py {' '.join(sys.argv[1:])}",
@@ -324,15 +324,11 @@ def main() -> None:
                     print(f"  {results[way]}", file=sys.stderr, flush=True)
                     if args.json:  # after every way, so a run cut short keeps what it measured
                         args.json.write_text(json.dumps(run, indent=1))
-    write_table(render(run), args.out)
+    write_table(render(run), args.out or default_out())
 
 
-def write_table(table: str, out: Path | None) -> None:
-    print(table)
-    out = out or ROOT / "bench" / "results" / f"models-{time.strftime('%Y-%m-%d')}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table)
-    print(f"written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", file=sys.stderr)
+def default_out() -> Path:
+    return RESULTS / f"models-{time.strftime('%Y-%m-%d')}.md"
 
 
 def render(run: dict) -> str:
