@@ -12,8 +12,9 @@ for at most `window_s` and runs them as one call. Everything else runs as before
                                                  join it)                 an instance is not
                                                                           thread-safe)
 
-Bounded: a batch starts at most `window_s` after its oldest request arrived (sooner when it is
-full), and holds at most `max_size` units of work (images). If a batch of several fails, each
+Bounded: a batch starts at most `window_s` after its oldest request arrived, and no later than
+a tenth of the model's last call after it (sooner when it is full); it holds at most `max_size`
+units of work (images). If a batch of several fails, each
 of its requests is run again alone, so one bad request fails only itself and the model goes on.
 
 Why not Modal's `@modal.batched`: it takes a list and returns a list, so its method can't be a
@@ -39,6 +40,10 @@ Job = TypeVar("Job")
 # How long the first request of a batch waits for company. Short: a lone visitor pays at most
 # this much, and under load requests pile up while the model is busy anyway.
 WINDOW_S = 0.025
+# And at most this share of what the model's last call took. A turbo model on a GPU makes an
+# image in about 0.1 s, where the whole window would be a fifth of a lone visitor's wait; a
+# burst of visitors arriving within the shorter window still shares one call.
+WINDOW_SHARE = 0.10
 
 
 @dataclass
@@ -85,10 +90,12 @@ class Batcher(Generic[Job]):
     ):
         self._run, self._key, self._size = run, key, size
         self.max_size, self.window_s = max_size, window_s
+        self.window_share = WINDOW_SHARE  # read here, so a benchmark can build one with the old rule
         self._name = name
         self._waiting: list[_Waiting[Job]] = []
         self._changed = threading.Condition()
         self._working = False  # the model thread is running batches; it stops when none is left
+        self._last_call_s: float | None = None  # how long the model's last call took
         self._thread = ModelThread(name)  # runs every batch: see ModelThread for why one, kept
 
     @property
@@ -102,6 +109,13 @@ class Batcher(Generic[Job]):
         """Whether the model thread is running batches (it stops when none is left)."""
         with self._changed:
             return self._working
+
+    @property
+    def window(self) -> float:
+        """How long a batch's first request waits for company now: `window_s`, and at most
+        `window_share` (WINDOW_SHARE) of the last call once there has been one."""
+        last = self._last_call_s
+        return self.window_s if last is None else min(self.window_s, self.window_share * last)
 
     def submit(self, job: Job, report: Report) -> Any:
         """Run `job` (alone or with others) and return its outcome; blocks this thread meanwhile."""
@@ -132,7 +146,7 @@ class Batcher(Generic[Job]):
         """The oldest request and the compatible ones behind it, once the window closes or the
         batch is full. Lock held (released while waiting); only this thread removes requests."""
         first = self._waiting[0]
-        deadline = first.arrived + self.window_s
+        deadline = first.arrived + self.window
         while True:
             batch = self._compatible(first)
             remaining = deadline - time.monotonic()
@@ -173,7 +187,11 @@ class Batcher(Generic[Job]):
             return e
 
     def _call(self, batch: list[_Waiting[Job]]) -> Sequence[Any]:
-        outcomes = self._run(Batch([w.job for w in batch], [w.report for w in batch]))
+        started = time.perf_counter()
+        try:
+            outcomes = self._run(Batch([w.job for w in batch], [w.report for w in batch]))
+        finally:
+            self._last_call_s = time.perf_counter() - started
         if len(outcomes) != len(batch):
             raise RuntimeError(f"a batch of {len(batch)} jobs gave {len(outcomes)} outcomes")
         return outcomes

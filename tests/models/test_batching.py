@@ -129,6 +129,25 @@ def test_a_lone_request_does_not_wait_for_company_beyond_the_window():
     wait_until(lambda: not batcher.busy)  # idle again: nothing running
 
 
+def test_after_a_call_a_lone_request_waits_at_most_a_tenth_of_it():
+    """The window shrinks to WINDOW_SHARE of the model's last call, so a lone visitor of a fast
+    model (a turbo model on a GPU) pays a tenth of a call for the chance of company, not 25 ms."""
+    import time
+
+    def run(batch):  # a stand-in model call of at least 50 ms
+        time.sleep(0.05)
+        return ["done"] * len(batch.jobs)
+
+    # A window no test could sit out; max_size 1, so the first request's batch is full at once.
+    batcher = Batcher(run, key=key_of, max_size=1, window_s=10.0)
+    assert batcher.window == 10.0  # before any call: the whole window
+    started = time.perf_counter()
+    batcher.submit({"name": "first", "size": 64}, lambda *a: None)
+    whole = time.perf_counter() - started
+    # The call took at least 50 ms, and less than the whole request around it.
+    assert batching.WINDOW_SHARE * 0.05 <= batcher.window < batching.WINDOW_SHARE * whole
+
+
 def test_every_batch_runs_on_the_same_model_thread_which_goes_with_its_batcher():
     """PyTorch keeps cuDNN's convolution plans per thread: one thread per model instance keeps
     them from one request to the next (models/progress.py `ModelThread`)."""
