@@ -61,6 +61,8 @@ VARIANTS = {
     "fuse-qkv+compile": lambda s: replace(s, fuse_qkv=True, compile=True),
     "static-cache": lambda s: replace(s, static_cache=True),
     "static-cache+compile": lambda s: replace(s, static_cache=True, compile=True),
+    # CPU music option: int8 weights in MusicGen's decoder layers.
+    "int8": lambda s: replace(s, cpu_int8=True),
 }
 # A compiling variant runs twice: first with an empty compile cache, then again in a new process
 # with the cache the first one filled (what a second container finds on the Volume).
@@ -263,7 +265,8 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="also a 60 s music clip (Atelier's windows only)")
     parser.add_argument("--repeats", type=int, default=3, help="warm calls after the first (default 3)")
     parser.add_argument("--variants", default="", help=f"also run Atelier with: {', '.join(VARIANTS)}")
-    parser.add_argument("--no-plain", action="store_true", help="skip the plain library call")
+    parser.add_argument("--plain", choices=["both", "thread", "none"], default="both",
+                        help="which plain ways to run: plain and plain[thread] (default), plain[thread] only, none")
     parser.add_argument("--timeout", type=float, help="give up on one way after this many seconds")
     parser.add_argument("--build-on-gpu", action="store_true",
                         help="draw twins' random weights on the GPU, saved in the preset's GPU dtype (models/twins.py)")
@@ -308,12 +311,12 @@ def main() -> None:
                     if not applies(VARIANTS[v], kind, preset):
                         continue
                     ways += [f"atelier[{v}]"] + ([f"atelier[{v}]{CACHED}"] if "compile" in v else [])
-                if not args.no_plain and seconds <= 30:  # one generate() call makes at most 30 s
+                if args.plain != "none" and seconds <= 30:  # one generate() call makes at most 30 s
                     # The same plain call in a new thread each time: what the thread a call runs
                     # on costs, told apart from anything Atelier does. On this 2-core CPU MusicGen's
                     # many small per-token ops ran ~8× slower in the main thread than in a worker
-                    # thread; on a GPU, PyTorch rebuilds cuDNN's convolution plans in each new thread.
-                    ways += ["plain", "plain[thread]"]
+                    # thread (so slow for the musicgen-small twin that `--plain thread` skips it).
+                    ways += (["plain"] if args.plain == "both" else []) + ["plain[thread]"]
                 results: dict = {}
                 run["rows"].append((kind, preset, seconds, results))
                 for way in ways:
@@ -352,15 +355,18 @@ def render(run: dict) -> str:
     for kind, preset, seconds, results in run["rows"]:
         spec = (IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS)[preset]
         what = f"{spec.size}², {run['steps'] or spec.steps} step(s)" if kind == "image" else f"{seconds:g} s clip"
-        plain = results.get("plain", {})  # the ratio's baseline: the call as Modal's examples make it
+        # The ratio's baseline: the call as Modal's examples make it; in a thread where only that ran.
+        baseline = "plain" if "plain" in results else "plain[thread]"
+        plain = results.get(baseline, {})
         plain_p50 = statistics.median(plain["warm_s"]) if plain.get("warm_s") else None
+        of = "" if baseline == "plain" else " of [thread]"
         for way, r in results.items():
             if "error" in r:
                 lines.append(f"| {kind} | {preset} | {way} | {what} | error: {r['error'][:120]} ||||||||||||")
                 continue
             p50 = statistics.median(r["warm_s"])
             rtf = f"{p50 / seconds:.2f}" if kind == "music" else ""
-            ratio = f"{p50 / plain_p50:.2f}×" if plain_p50 and way != "plain" else ""
+            ratio = f"{p50 / plain_p50:.2f}×{of}" if plain_p50 and way != baseline else ""
             gpu = f"{r['peak_gpu_gib']:.2f}" if r["peak_gpu_gib"] is not None else ""
             model = f"{statistics.median(r['warm_model_s']):.3f}" if r.get("warm_model_s") else ""
             speed = ", ".join(f"{k}={v}" for k, v in r["speed"].items()) if not way.startswith("plain") else "library defaults"

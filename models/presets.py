@@ -75,6 +75,10 @@ class SpeedOptions:
       container compiles from the cache. An adapter switch recompiles. Ignored on a CPU.
     - static_cache (music): MusicGen decodes into a key/value cache allocated once for the
       whole clip instead of one that grows every step. Same tokens for the same seed.
+    - cpu_int8 (music): on a CPU, the weights of MusicGen's decoder layers (attention and
+      feed-forward) in int8, by PyTorch's dynamic quantization; the embeddings, output heads,
+      text encoder and audio codec stay float32. Each token reads a quarter of the bytes. Not
+      the same tokens as float32. Ignored on GPUs.
     """
 
     fast_decoder: Weights | None = None
@@ -85,6 +89,7 @@ class SpeedOptions:
     fuse_qkv: bool = False
     compile: bool = False
     static_cache: bool = False
+    cpu_int8: bool = False
 
 
 NO_SPEEDUPS = SpeedOptions()
@@ -121,8 +126,9 @@ class ImagePreset:
     gpu: ImageGpu = "L40S"
 
     def __post_init__(self) -> None:
-        if self.speed.static_cache:  # MusicGen's key/value cache: nothing in a diffusion pipeline
-            raise ValueError(f"{self.name}: static_cache applies to music presets only")
+        music_only = [name for name in ("static_cache", "cpu_int8") if getattr(self.speed, name)]
+        if music_only:  # they act on MusicGen's decoder: nothing in a diffusion pipeline
+            raise ValueError(f"{self.name}: {', '.join(music_only)} apply to music presets only")
 
 
 MusicEngine = Literal["transformers", "audiocraft"]
@@ -146,13 +152,18 @@ class MusicPreset:
     model: MusicModelType = "musicgen"
     # MultiBand Diffusion weights, for presets that can decode with it instead of EnCodec.
     diffusion_decoder: Weights | None = None
-    speed: SpeedOptions = NO_SPEEDUPS  # cpu_bf16, threads, static_cache and compile apply to music
+    # cpu_bf16, cpu_int8, threads, static_cache and compile apply to music; the transformers engine applies them
+    speed: SpeedOptions = NO_SPEEDUPS
     twin_of: str | None = None  # a random-weight twin (models/twins.py) of this preset: never a default
 
     def __post_init__(self) -> None:
         image_only = [name for name in ("fast_decoder", "channels_last", "fuse_qkv") if getattr(self.speed, name)]
         if image_only:  # they act on a diffusion pipeline's modules; a record would claim them falsely
             raise ValueError(f"{self.name}: {', '.join(image_only)} apply to image presets only")
+        if self.engine == "audiocraft" and self.speed != NO_SPEEDUPS:  # its worker process applies none
+            raise ValueError(f"{self.name}: the audiocraft engine applies no speed options")
+        if self.speed.cpu_int8 and self.speed.cpu_bf16:  # int8 weights are made from float32 ones
+            raise ValueError(f"{self.name}: cpu_int8 and cpu_bf16 exclude each other")
 
     @property
     def takes_melody(self) -> bool:
@@ -321,8 +332,11 @@ MUSIC_PRESETS: dict[str, MusicPreset] = {
         MusicPreset(
             name="musicgen-small",
             weights=HubWeights("facebook/musicgen-small", "4c8334b02c6ec4e8664a91979669a501ec497792"),
-            summary="MusicGen 300M; runs on a laptop CPU (slowly: about real time)",
+            summary="MusicGen 300M; runs on a laptop CPU, slower than real time",
             local=True,
+            # int8 decoder layers on a CPU: a 10 s clip of its twin in 41 s instead of 54 s on a
+            # 2-core Xeon (bench/results/models-2026-11-28-musicgen-int8-cpu.md).
+            speed=SpeedOptions(cpu_int8=True),
         ),
         MusicPreset(
             name="musicgen-medium",
@@ -345,7 +359,8 @@ MUSIC_PRESETS: dict[str, MusicPreset] = {
             name="musicgen-small-twin",
             weights=BuiltWeights("models.twins:build_musicgen_small_twin", "musicgen-small-twin"),
             summary="random-weight twin of musicgen-small: real size and speed, noise at 32 kHz; for benchmarks",
-            # No speed options: CPU bf16 made a 10 s clip slower, not faster (bench/results/).
+            # musicgen-small's options. CPU bf16 made a 10 s clip slower, not faster (bench/results/).
+            speed=SpeedOptions(cpu_int8=True),
             twin_of="musicgen-small",
         ),
         # transformers' MusicGen Melody: the same weights repo as audiocraft's, in both formats.

@@ -38,6 +38,10 @@ def uses_cpu_bf16(speed: SpeedOptions) -> bool:
     return speed.cpu_bf16 and target_device() == "cpu" and cpu_has_native_bf16()
 
 
+def uses_cpu_int8(speed: SpeedOptions) -> bool:
+    return speed.cpu_int8 and target_device() == "cpu"
+
+
 def uses_compile(speed: SpeedOptions) -> bool:
     # On a CPU, inductor needs a C++ toolchain and minutes of compiling for a laptop's one image.
     return speed.compile and target_device() == "cuda"
@@ -74,6 +78,8 @@ def applied(speed: SpeedOptions) -> dict:
         out["compiled"] = True
     if speed.static_cache:
         out["static_cache"] = True
+    if uses_cpu_int8(speed):
+        out["int8"] = "decoder layers"
     return out
 
 
@@ -101,6 +107,26 @@ def apply_runtime(speed: SpeedOptions, *modules) -> None:
             module.to(memory_format=torch.channels_last)
         if speed.fuse_qkv and hasattr(module, "fuse_qkv_projections"):
             module.fuse_qkv_projections()
+
+
+def quantize_decoder_layers(speed: SpeedOptions, layers) -> None:
+    """int8 weights for every Linear in `layers`, where the preset asks for it and the model runs
+    on a CPU: PyTorch's dynamic quantization, which stores each weight as int8 with one scale
+    and quantizes the activations on the fly at every call. A MusicGen token is a
+    batch-of-two product through every weight, bound by how fast the weights are read, so a
+    quarter of the bytes is most of the win (bench/results/). torch.ao.quantization is
+    deprecated in favour of torchao but still in the torch pinned here; torchao's CPU int8 needs
+    torch.compile to be fast, which a laptop's first clip would wait minutes for."""
+    if not uses_cpu_int8(speed):
+        return
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # the deprecation notices, once per load, in every log
+        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor")
+        torch.ao.quantization.quantize_dynamic(layers, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 def compile_pipeline(speed: SpeedOptions, denoiser, vae) -> None:

@@ -43,6 +43,8 @@ class TransformersEngine(Engine):
         self.device = device
         self.model.to(device)
         speed.apply_runtime(self.spec.speed)
+        # The per-token work: its layers' weights are what every token reads.
+        speed.quantize_decoder_layers(self.spec.speed, self.model.decoder.model.decoder.layers)
         if speed.uses_compile(self.spec.speed):
             speed.use_compile_cache()
             self.model.decoder.compile(fullgraph=False)  # the per-token step: where a clip's time goes

@@ -177,3 +177,58 @@ def test_options_of_one_kind_are_refused_on_presets_of_the_other():
         replace(IMAGE_PRESETS["tiny"], speed=SpeedOptions(static_cache=True))
     replace(MUSIC_PRESETS["tiny"], speed=SpeedOptions(static_cache=True, compile=True, cpu_bf16=True))
 
+
+
+def test_int8_decoder_layers_stay_close_to_float32_and_the_rest_stays_float():
+    """cpu_int8 quantizes what every token reads (the decoder layers' Linear weights) and keeps
+    the output heads in float32; one step's logits move, but little: per-tensor int8 of these
+    weights errs by well under a tenth of the logits' spread (a wrong scale or a transposed
+    weight moves them by about their whole spread)."""
+    import torch
+    from transformers import MusicgenForConditionalGeneration
+
+    from models.speed import quantize_decoder_layers
+    from models.weights import ensure_weights
+
+    folder = ensure_weights(MUSIC_PRESETS["tiny"].weights)
+    plain, int8 = (MusicgenForConditionalGeneration.from_pretrained(folder).eval() for _ in range(2))
+    quantize_decoder_layers(SpeedOptions(cpu_int8=True), int8.decoder.model.decoder.layers)
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    linears = [m for m in int8.decoder.model.decoder.layers.modules() if isinstance(m, (torch.nn.Linear, Int8Linear))]
+    assert linears and all(isinstance(m, Int8Linear) for m in linears)
+    assert all(type(head) is torch.nn.Linear for head in int8.decoder.lm_heads)
+
+    torch.manual_seed(0)
+    codebooks, vocab = int8.decoder.config.num_codebooks, int8.decoder.config.vocab_size
+    inputs = {"input_ids": torch.randint(0, int8.config.text_encoder.vocab_size, (1, 5)),
+              "decoder_input_ids": torch.randint(0, vocab, (codebooks, 12))}
+    with torch.inference_mode():
+        expected, got = plain(**inputs).logits, int8(**inputs).logits
+    error = ((got - expected).abs().max() / expected.std()).item()
+    assert 0 < error < 0.1
+
+
+def test_music_with_int8_decoder_layers_makes_the_clip_and_says_so(model_classes, monkeypatch):
+    preset = tiny_with(monkeypatch, "music", SpeedOptions(cpu_int8=True))
+    # 6 s: two of the tiny preset's 4 s windows, the second continuing the first's audio
+    job = MusicRequest(prompt="beat", duration=6, seed=3, preset=preset).resolve("tiny")
+    *_, result = model_classes["music"](preset=preset).generate.local(job.model_dump())
+    samples = wav_samples(result["files"][0]["data"])
+    assert result["record"]["model"]["speed"] == {"int8": "decoder layers"}
+    assert len(samples) == 6 * 32000 and samples.std() > 0
+
+
+def test_int8_is_for_cpus_and_for_the_transformers_engine(monkeypatch):
+    import models.speed as speed
+
+    int8 = SpeedOptions(cpu_int8=True)
+    assert speed.applied(int8) == {"int8": "decoder layers"}  # this CPU
+    monkeypatch.setattr(speed, "target_device", lambda: "cuda")
+    assert not speed.uses_cpu_int8(int8) and speed.applied(int8) == {}
+    with pytest.raises(ValueError, match="music presets only"):
+        replace(IMAGE_PRESETS["tiny"], speed=int8)
+    with pytest.raises(ValueError, match="audiocraft engine applies no speed options"):
+        replace(MUSIC_PRESETS["tiny-audiocraft"], speed=int8)
+    with pytest.raises(ValueError, match="exclude each other"):
+        replace(MUSIC_PRESETS["tiny"], speed=SpeedOptions(cpu_int8=True, cpu_bf16=True))
