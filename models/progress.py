@@ -56,12 +56,14 @@ _DONE = object()
 class ModelThread:
     """The one thread that runs a model instance's work, the same one for every request.
 
-    PyTorch keeps cuDNN's convolution plans per thread (thread_local in ATen's cudnn/Conv_v8.cpp),
-    so a new thread per request rebuilds them for the convolutions of every image: the likely
-    reason why, with a thread per request, Atelier's SDXL-Turbo twin call took 0.46 s on an H200
-    where the plain call took 0.12 s (bench/results/models-2026-11-28-h200-sdxl-turbo.md; not
-    re-measured since). The thread starts at the first request, so a memory snapshot sees none;
-    the executor's thread holds it only weakly, so a dropped model takes its thread with it.
+    With a new thread per request, Atelier's SDXL-Turbo twin call took 0.46 s on an H200 where
+    the plain call took 0.12 s (bench/results/models-2026-11-28-h200-sdxl-turbo.md). PyTorch keeps
+    state per thread (cuDNN's convolution plans are thread_local in ATen's cudnn/Conv_v8.cpp), so
+    one long-lived thread is the cheap, safe shape whatever the cause; but pytorch/pytorch#191617
+    measured new threads reusing plans quickly on Linux with cudnn.benchmark off, so that gap's
+    cause is not established. bench_models' `plain[thread]` row on the next GPU run tells.
+    The thread starts at the first request, so a memory snapshot sees none; the executor's
+    thread holds it only weakly, so a dropped model takes its thread with it.
     """
 
     def __init__(self, name: str):
