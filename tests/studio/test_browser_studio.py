@@ -73,6 +73,42 @@ def test_make_an_image_and_a_clip_with_live_progress(page, site, artifacts):
     assert {r["kind"] for r in store.list(published_only=False, limit=100)} >= {"image", "music"}
 
 
+def test_a_forming_image_shows_its_preview_in_the_gallery(page, site, artifacts, monkeypatch):
+    """The screenshot of a live preview. The tiny model's steps take milliseconds, so a latency
+    double (a sleep before each UNet call, nothing else changed) keeps each step's preview on
+    screen long enough to see and capture."""
+    import time
+
+    from diffusers import UNet2DConditionModel
+
+    forward = UNet2DConditionModel.forward
+
+    def slow_forward(self, *args, **kwargs):
+        time.sleep(0.4)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "forward", slow_forward)
+    url, _ = site
+    open_studio(page, url)
+    page.locator("#image-advanced").click()
+    set_number(page, "image-steps", 6)
+    cards = page.locator("#history .history-card")
+    before = cards.count()
+    page.locator("#image-prompt textarea").fill("a lighthouse on a cliff at dawn, watercolor")
+    page.locator("#image-generate").click()
+    preview = page.locator("#image-gallery img[src$='preview.webp']").first
+    expect(preview).to_be_visible(timeout=30_000)
+    # In view, not only in the page: the picture itself is what lies on top at its centre
+    # (Gradio's progress overlay on the gallery once covered it).
+    box = preview.bounding_box()
+    on_top = page.evaluate("([x, y]) => document.elementFromPoint(x, y)?.getAttribute('src') || ''",
+                           [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+    assert on_top.endswith("preview.webp"), on_top
+    page.screenshot(path=artifacts / "studio-image-preview.png", full_page=True)
+    expect(cards).to_have_count(before + 1, timeout=30_000)  # and the image itself follows
+    expect(page.locator("#image-gallery img[src$='preview.webp']")).to_have_count(0)
+
+
 def test_bad_input_and_model_failures_show_a_message_and_the_studio_carries_on(page, site):
     url, _ = site
     open_studio(page, url)

@@ -225,12 +225,14 @@ class ImageTab:
                 else:
                     yield await self.show(record)
 
+        # The bar goes on the details line, not the gallery: over the gallery, Gradio's progress
+        # overlay would hide the image forming there.
         wire_generation(
             self, generate_image,
             [self.prompt, self.negative_prompt, self.preset, self.width, self.height, self.steps, self.guidance,
              self.seed.seed, self.seed.randomize, self.num_images, history, self.input_image, self.strength,
              self.loras.text],
-            api_name="generate_image", progress_on=self.gallery, store=store, history=history, strip=strip,
+            api_name="generate_image", progress_on=self.details, store=store, history=history, strip=strip,
         )
         self.aspect.input(self._resize, [self.aspect, self.preset], [self.width, self.height],
                           api_visibility="private", show_progress="hidden")
