@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_models.py                       # tiny, sd-turbo-twin, musicgen-small-twin
     .venv/bin/python bench/bench_models.py --presets sd-turbo-twin --steps 1 --variants none,fast-decoder,bf16
     .venv/bin/python bench/bench_models.py --presets musicgen-small-twin --long   # adds a 60 s clip
+    .venv/bin/python bench/bench_models.py --presets musicgen-small-twin --variants none --plain thread
 
 For each preset, each way runs in its own process (so load time and peak RSS are its own):
 
