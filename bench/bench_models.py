@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from machine import RESULTS, cpu_name, write_table  # noqa: E402  (bench/machine.py)
-from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, NO_SPEEDUPS  # noqa: E402
+from models.presets import NO_SPEEDUPS, PRESETS  # noqa: E402
 
 PROMPTS = {"image": "a watercolor fox in a misty forest", "music": "lofi hip hop beat with warm piano chords"}
 # Other SpeedOptions to run a preset with, to see what each option buys on its own.
@@ -72,7 +72,7 @@ CACHED = " cache warm"
 
 def applies(variant, kind: str, preset: str) -> bool:
     """Whether the preset takes the variant's options at all (presets refuse options of the other kind)."""
-    spec = (IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS)[preset]
+    spec = PRESETS[kind][preset]
     try:
         replace(spec, speed=variant(spec.speed))
     except ValueError:
@@ -81,7 +81,7 @@ def applies(variant, kind: str, preset: str) -> bool:
 
 
 def kinds_of(preset: str) -> list[str]:
-    return [k for k, table in (("image", IMAGE_PRESETS), ("music", MUSIC_PRESETS)) if preset in table]
+    return [kind for kind, table in PRESETS.items() if preset in table]
 
 
 # --- one measurement, in a child process ----------------------------------------------------
@@ -100,8 +100,7 @@ def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, r
     built = time.time()  # weights on disk from here: cold start counts from now, less the build
     if way.startswith("atelier["):
         variant = way[len("atelier[") : way.index("]")]
-        table = IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS
-        table[preset] = spec = replace(spec, speed=VARIANTS[variant](spec.speed))
+        PRESETS[kind][preset] = spec = replace(spec, speed=VARIANTS[variant](spec.speed))
     if way.startswith("plain"):
         load, call = (plain_image if kind == "image" else plain_music)(folder, spec, steps, seconds, cuda)
         if way == "plain[thread]":
@@ -297,7 +296,7 @@ def main() -> None:
     for preset in args.presets.split(","):
         for kind in kinds_of(preset):
             if args.build_on_gpu:  # the build process inherits it
-                spec = (IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS)[preset]
+                spec = PRESETS[kind][preset]
                 os.environ["ATELIER_TWIN_BUILD"] = f"cuda:{getattr(spec, 'gpu_dtype', 'float16')}"
             started = time.perf_counter()
             built = subprocess.run([sys.executable, __file__, "--build", kind, preset], cwd=ROOT)
@@ -354,7 +353,7 @@ def render(run: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, preset, seconds, results in run["rows"]:
-        spec = (IMAGE_PRESETS if kind == "image" else MUSIC_PRESETS)[preset]
+        spec = PRESETS[kind][preset]
         what = f"{spec.size}², {run['steps'] or spec.steps} step(s)" if kind == "image" else f"{seconds:g} s clip"
         # The ratio's baseline: the call as Modal's examples make it; in a thread where only that ran.
         baseline = "plain" if "plain" in results else "plain[thread]"
