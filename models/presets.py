@@ -94,6 +94,18 @@ class SpeedOptions:
 
 NO_SPEEDUPS = SpeedOptions()
 
+# The options that act on one kind's models only: image ones on a diffusion pipeline's modules,
+# music ones on MusicGen's decoder. A preset of the other kind refuses them, so a record never
+# claims an option that did nothing.
+ONE_KIND_OPTIONS = {"image": ("fast_decoder", "channels_last", "fuse_qkv"), "music": ("static_cache", "cpu_int8")}
+
+
+def refuse_other_kinds_options(preset: str, kind: str, speed: SpeedOptions) -> None:
+    for other, names in ONE_KIND_OPTIONS.items():
+        found = [name for name in names if other != kind and getattr(speed, name)]
+        if found:
+            raise ValueError(f"{preset}: {', '.join(found)} apply to {other} presets only")
+
 
 # Modal GPUs for image presets: an L40S (48 GB) for most; an H100 (80 GB) for the big flow
 # transformers, whose bf16 weights with T5-XXL are 28–34 GB before a single image.
@@ -126,9 +138,7 @@ class ImagePreset:
     gpu: ImageGpu = "L40S"
 
     def __post_init__(self) -> None:
-        music_only = [name for name in ("static_cache", "cpu_int8") if getattr(self.speed, name)]
-        if music_only:  # they act on MusicGen's decoder: nothing in a diffusion pipeline
-            raise ValueError(f"{self.name}: {', '.join(music_only)} apply to music presets only")
+        refuse_other_kinds_options(self.name, "image", self.speed)
 
 
 MusicEngine = Literal["transformers", "audiocraft"]
@@ -157,9 +167,7 @@ class MusicPreset:
     twin_of: str | None = None  # a random-weight twin (models/twins.py) of this preset: never a default
 
     def __post_init__(self) -> None:
-        image_only = [name for name in ("fast_decoder", "channels_last", "fuse_qkv") if getattr(self.speed, name)]
-        if image_only:  # they act on a diffusion pipeline's modules; a record would claim them falsely
-            raise ValueError(f"{self.name}: {', '.join(image_only)} apply to image presets only")
+        refuse_other_kinds_options(self.name, "music", self.speed)
         if self.engine == "audiocraft" and self.speed != NO_SPEEDUPS:  # its worker process applies none
             raise ValueError(f"{self.name}: the audiocraft engine applies no speed options")
         if self.speed.cpu_int8 and self.speed.cpu_bf16:  # int8 weights are made from float32 ones
