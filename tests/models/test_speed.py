@@ -123,16 +123,18 @@ def wav_samples(data: bytes) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
 
 
-def test_music_with_a_static_cache_is_the_same_clip_across_windows(model_classes, monkeypatch):
-    def clip(speed):
-        preset = tiny_with(monkeypatch, "music", speed)
-        # 6 s: two of the tiny preset's 4 s windows, the second continuing the first's audio
-        job = MusicRequest(prompt="beat", duration=6, seed=3, preset=preset).resolve("tiny")
-        *_, result = model_classes["music"](preset=preset).generate.local(job.model_dump())
-        return wav_samples(result["files"][0]["data"]), result["record"]
+def clip(model_classes, monkeypatch, speed: SpeedOptions) -> tuple[np.ndarray, dict]:
+    """A 6 s tiny clip with `speed`: two of the tiny preset's 4 s windows, the second continuing
+    the first's audio. (its samples, its record)"""
+    preset = tiny_with(monkeypatch, "music", speed)
+    job = MusicRequest(prompt="beat", duration=6, seed=3, preset=preset).resolve("tiny")
+    *_, result = model_classes["music"](preset=preset).generate.local(job.model_dump())
+    return wav_samples(result["files"][0]["data"]), result["record"]
 
-    plain, _ = clip(NO_SPEEDUPS)
-    static, record = clip(SpeedOptions(static_cache=True))
+
+def test_music_with_a_static_cache_is_the_same_clip_across_windows(model_classes, monkeypatch):
+    plain, _ = clip(model_classes, monkeypatch, NO_SPEEDUPS)
+    static, record = clip(model_classes, monkeypatch, SpeedOptions(static_cache=True))
     assert record["model"]["speed"] == {"static_cache": True}
     assert len(plain) == 6 * 32000 and np.array_equal(plain, static)
 
@@ -210,12 +212,8 @@ def test_int8_decoder_layers_stay_close_to_float32_and_the_rest_stays_float():
 
 
 def test_music_with_int8_decoder_layers_makes_the_clip_and_says_so(model_classes, monkeypatch):
-    preset = tiny_with(monkeypatch, "music", SpeedOptions(cpu_int8=True))
-    # 6 s: two of the tiny preset's 4 s windows, the second continuing the first's audio
-    job = MusicRequest(prompt="beat", duration=6, seed=3, preset=preset).resolve("tiny")
-    *_, result = model_classes["music"](preset=preset).generate.local(job.model_dump())
-    samples = wav_samples(result["files"][0]["data"])
-    assert result["record"]["model"]["speed"] == {"int8": "decoder layers"}
+    samples, record = clip(model_classes, monkeypatch, SpeedOptions(cpu_int8=True))
+    assert record["model"]["speed"] == {"int8": "decoder layers"}
     assert len(samples) == 6 * 32000 and samples.std() > 0
 
 
