@@ -149,8 +149,8 @@ def test_after_a_call_a_lone_request_waits_at_most_a_tenth_of_it():
 
 
 def test_every_batch_runs_on_the_same_model_thread_which_goes_with_its_batcher():
-    """PyTorch keeps cuDNN's convolution plans per thread: one thread per model instance keeps
-    them from one request to the next (models/progress.py `ModelThread`)."""
+    """One thread per model instance, the same from one request to the next, whatever PyTorch
+    keeps per thread (models/progress.py `ModelThread`)."""
     import gc
     import weakref
 
