@@ -30,19 +30,19 @@ $(BIN)/atelier: pyproject.toml
 setup: $(BIN)/atelier
 
 # audiocraft (the music engine of the audiocraft-* and tiny-audiocraft/tiny-audiogen presets)
-# pins torch 2.1, so it gets a venv of its own on Python 3.10, built from app.py's
+# pins torch 2.1, so it gets a venv of its own (Python 3.11, as its Modal image), built from app.py's
 # AUDIOCRAFT_PACKAGES (the Modal image's list). Rebuilt only when that list changes.
 # About 5 min and 6 GB (torch 2.1's CUDA wheels are the only ones the registry has); av 11
 # builds from source: needs gcc, pkg-config and Debian's libav*-dev (see app.py).
-# python3.10 on PATH, else pyenv's 3.10 (pyenv's shim refuses a version that isn't selected).
-AUDIOCRAFT_PYTHON ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10; do \
+# python3.11 on PATH, else pyenv's 3.11 (pyenv's shim refuses a version that isn't selected).
+AUDIOCRAFT_PYTHON ?= $(shell for p in python3.11 $$(pyenv root 2>/dev/null)/versions/3.11*/bin/python3.11; do \
 	"$$p" -V >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 AC_VENV := .venv-audiocraft
 
 audiocraft-env: setup
 	@pins=$$(mktemp); $(BIN)/python -c 'import app; print("\n".join(app.AUDIOCRAFT_PACKAGES))' > $$pins; \
 	if cmp -s $$pins $(AC_VENV)/requirements.txt; then echo "$(AC_VENV) is up to date"; rm $$pins; exit 0; fi; \
-	if [ -z "$(AUDIOCRAFT_PYTHON)" ]; then echo "audiocraft-env needs Python 3.10: run \`pyenv install 3.10\` (or set AUDIOCRAFT_PYTHON=/path/to/python3.10)" >&2; exit 1; fi; \
+	if [ -z "$(AUDIOCRAFT_PYTHON)" ]; then echo "audiocraft-env needs Python 3.11: run \`pyenv install 3.11\` (or set AUDIOCRAFT_PYTHON=/path/to/python3.11)" >&2; exit 1; fi; \
 	set -e; rm -rf $(AC_VENV); $(AUDIOCRAFT_PYTHON) -m venv $(AC_VENV); \
 	$(AC_VENV)/bin/pip install --quiet --upgrade pip; \
 	$(AC_VENV)/bin/pip install --quiet -r $$pins; \
@@ -56,7 +56,7 @@ system-deps:
 	for c in gcc pkg-config; do command -v $$c >/dev/null 2>&1 || missing=1; done; \
 	pkg-config --exists libavformat libavcodec libavdevice libavutil libavfilter libswscale libswresample 2>/dev/null || missing=1; \
 	if [ ! -e $(AC_VENV)/requirements.txt ] && [ -z "$(AUDIOCRAFT_PYTHON)" ]; then \
-		echo "make test builds $(AC_VENV) with Python 3.10: run  pyenv install 3.10  (or set AUDIOCRAFT_PYTHON=/path/to/python3.10)" >&2; exit 1; fi; \
+		echo "make test builds $(AC_VENV) with Python 3.11: run  pyenv install 3.11  (or set AUDIOCRAFT_PYTHON=/path/to/python3.11)" >&2; exit 1; fi; \
 	[ $$missing = 0 ] && exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing system packages: $(SYSTEM_PKGS)"; \

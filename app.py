@@ -19,8 +19,8 @@ from pathlib import Path
 
 import modal
 
-from models.image import ImageGenerator
-from models.music import MusicGenerator
+from models.image.generator import ImageGenerator
+from models.music.generator import MusicGenerator
 from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name
 
 APP_NAME = os.environ.get("ATELIER_APP_NAME", "atelier")
@@ -57,12 +57,13 @@ WEB_PACKAGES = [
 ]
 
 # audiocraft (Meta's MusicGen/AudioGen library) gets an image of its own: it declares torch
-# 2.1.0, xformers < 0.0.23 and av 11.0.0, which can't live beside torch 2.13. Python 3.10:
-# the newest CPython those pins were all built for. transformers and huggingface-hub are
+# 2.1.0, xformers < 0.0.23 and av 11.0.0, which can't live beside torch 2.13. Python 3.11: the
+# registry has cp311 wheels of torch 2.1.0, torchaudio 2.1.0, torchvision 0.16 and xformers
+# 0.0.22.post7, and Modal 1.7 refuses images on Python 3.10. transformers and huggingface-hub are
 # pinned to audiocraft's time (transformers 5 needs a newer torch), numpy below 2 (torch 2.1
 # was built against numpy 1). audiocraft's other requirements resolve from these. The same
 # list builds the local venv (`make audiocraft-env`), where the tiny presets' tests run.
-AUDIOCRAFT_PYTHON_VERSION = "3.10"
+AUDIOCRAFT_PYTHON_VERSION = "3.11"
 AUDIOCRAFT_PACKAGES = [
     "audiocraft==1.3.0",
     "torch==2.1.0",
@@ -76,7 +77,7 @@ AUDIOCRAFT_PACKAGES = [
     "huggingface-hub==0.23.4",
     "pydantic==2.14.3",
     "lameenc==1.9.0",
-    "pillow==10.4.0",  # the waveform previews (models/waveform.py); what torchvision 0.16 brings, pinned
+    "pillow==10.4.0",  # the waveform previews (models/music/waveform.py); what torchvision 0.16 brings, pinned
 ]
 # Where the registry has no av 11.0.0 wheel for the image's Python, pip builds it from source
 # against Debian's FFmpeg 5.1 (checked: it builds and imports).
@@ -96,7 +97,7 @@ model_image = (
         {
             "HF_HUB_CACHE": str(CACHE_DIR / "hf"),
             "ATELIER_HOME": str(CACHE_DIR / "atelier"),
-            "ATELIER_DEVICE": "cuda",  # see models/device.py: snapshots load before a GPU is attached
+            "ATELIER_DEVICE": "cuda",  # see models/common/device.py: snapshots load before a GPU is attached
             "ATELIER_GPU_SNAPSHOT": "1",  # ...except these classes' GPU snapshots (GPU_SNAPSHOT below)
         }
     )
@@ -150,14 +151,14 @@ GPU_CLASS_OPTIONS = dict(
     max_containers=10,  # the real concurrency limit of the whole studio
 )
 # GPU memory snapshots (a Modal alpha feature): the snapshot is taken with the GPU attached and the
-# weights on it, compiled and warmed up (models/device.py), so a new container skips all of that.
-# Not for the audiocraft class: its model lives in a worker process (models/engines/).
+# weights on it, compiled and warmed up (models/common/device.py), so a new container skips all of that.
+# Not for the audiocraft class: its model lives in a worker process (models/music/engines/).
 GPU_SNAPSHOT = {"experimental_options": {"enable_gpu_snapshot": True}}
 
 
-# Several visitors' requests at once in one container: its batcher (models/batching.py) runs the
+# Several visitors' requests at once in one container: its batcher (models/common/batching.py) runs the
 # compatible ones as one pipeline call, up to the preset's max_batch images. Not @modal.batched:
-# its methods can't stream progress (see models/batching.py). Beyond max_inputs, or when the
+# its methods can't stream progress (see models/common/batching.py). Beyond max_inputs, or when the
 # inputs in flight pass the autoscaler's target, Modal starts another container.
 def image_max_inputs(gpu: str) -> int:
     return max(p.max_batch for p in IMAGE_PRESETS.values() if p.gpu == gpu)
@@ -210,8 +211,8 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=60 * 60)
 def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
     """Fill the weights Volume, so the first visitor doesn't wait for a download."""
+    from models.common.weights import ensure_weights
     from models.presets import PRESETS, all_weights
-    from models.weights import ensure_weights
 
     for name in presets.split(","):
         for kind, table in PRESETS.items():
@@ -226,7 +227,7 @@ def add_lora(source: str, preset: str, id: str = "", weight_name: str = "") -> N
     """Add a LoRA adapter (a hub repo id, or a file already on the Volume) to the library on the
     weights Volume, after the same checks as `atelier loras add`. The web container sees it
     within LORA_RELOAD_S; GPU containers reload the Volume (throttled) when a request names it."""
-    from models import loras
+    from models.image import loras
 
     info = loras.add(source, preset, id, weight_name or None)
     weights_volume.commit()
@@ -238,7 +239,7 @@ def list_loras() -> list[dict]:
     """The LoRA library on the weights Volume, for a studio in hybrid mode (ui/generation/remote.py)."""
     from dataclasses import asdict
 
-    from models import loras
+    from models.image import loras
 
     return [asdict(info) for info in loras.list_adapters()]
 
@@ -271,7 +272,7 @@ def _throttled_reload(volume, every_s: float):
 # was when the container started: reload it (throttled) before reading, so an adapter `add_lora`
 # committed since is listed, accepted and loaded without a restart. Locally it is a plain folder.
 if not modal.is_local():
-    from models import loras as _loras
+    from models.image import loras as _loras
 
     _loras.set_before_read(_throttled_reload(weights_volume, LORA_RELOAD_S))
 
@@ -283,7 +284,7 @@ if not modal.is_local():
 
 @app.function(
     image=web_image,
-    # The weights Volume for the LoRA library only (models/loras.py reads info.json files, no weights).
+    # The weights Volume for the LoRA library only (models/image/loras.py reads info.json files, no weights).
     volumes={RESULTS_DIR: results_volume, CACHE_DIR: weights_volume},
     secrets=api_secrets,
     max_containers=1,

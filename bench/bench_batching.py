@@ -8,7 +8,7 @@ studio and the API take locally; on Modal a GPU container's concurrent inputs re
 batcher), plus a mixed row where the visitors ask for different sizes, so only some can share
 a call; each row `--rounds` times. "one at a time" is the same preset with max_batch=1, and
 "25 ms window" the batcher with its first rule (a batch's first request always waited 25 ms
-for company, where now it waits at most a tenth of the last call: models/batching.py
+for company, where now it waits at most a tenth of the last call: models/common/batching.py
 WINDOW_SHARE), all in the same process, so every figure is a ratio measured in one run. It
 prints a markdown table and writes it to bench/results/batching-<preset>-<device>.md.
 
@@ -34,10 +34,10 @@ import torch  # noqa: E402
 from machine import RESULTS, device_kind, device_name, write_table  # noqa: E402  (bench/machine.py)
 
 from app import ImageModel, MusicModel  # noqa: E402
-from models import batching, presets  # noqa: E402
+from models import presets  # noqa: E402
+from models.common import batching
 from models.requests import ImageRequest  # noqa: E402
 from ui.generation import LocalBackend  # noqa: E402
-
 
 
 def requests(visitors: int, mixed: bool, size: int) -> list[ImageRequest]:

@@ -5,13 +5,13 @@ a real-size twin, side by side in one run.
     .venv/bin/python bench/bench_loras.py --presets tiny --repeats 5
 
 Each preset's model is loaded once, as a serving container does (the app's ImageModel class run
-locally), with two random adapters of `--rank` for its family built offline (models/tiny_lora.py;
+locally), with two random adapters of `--rank` for its family built offline (models/random_weights/tiny_lora.py;
 the twin's are the size a rank-r SD 2.1 LoRA on the attention projections is). Then, medians of
 `--repeats`:
 
 - the adapter operations on the loaded pipeline: load from disk into it (`load_lora_weights`),
   apply (enable + `set_adapters`), unload (`disable_lora`), delete (`delete_adapters`);
-- whole requests through the model (models/lora_cache.py does the above per batch): the base
+- whole requests through the model (models/image/lora_cache.py does the above per batch): the base
   model with no adapter ever loaded, one adapter (already loaded), two at once, one adapter not
   yet loaded (a switch: load included), and the base again with adapters loaded but off.
 
@@ -34,10 +34,10 @@ import torch  # noqa: E402
 from machine import RESULTS, device_kind, device_name, write_table  # noqa: E402  (bench/machine.py)
 
 from app import ImageModel  # noqa: E402
-from models import loras  # noqa: E402
+from models.image import loras  # noqa: E402
 from models.presets import IMAGE_PRESETS  # noqa: E402
+from models.random_weights.tiny_lora import build_random_lora  # noqa: E402
 from models.requests import ImageRequest  # noqa: E402
-from models.tiny_lora import build_random_lora  # noqa: E402
 
 
 def timed(action) -> float:

@@ -12,7 +12,7 @@ For each preset, each way runs in its own process (so load time and peak RSS are
 - `plain`: what Modal's examples do: `DiffusionPipeline.from_pretrained(folder)(prompt)` /
   `MusicgenForConditionalGeneration.generate`, float32 on a CPU, the preset's half precision on CUDA.
 - `plain[thread]`: the same plain call in a new thread each time (where Atelier ran its calls
-  until it kept one model thread per instance: see models/progress.py `ModelThread`).
+  until it kept one model thread per instance: see models/common/progress.py `ModelThread`).
 
 It measures cold start (process start to first result), load time (weights from disk, page
 cache as it is), the first call, warm p50/p95
@@ -46,7 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from machine import RESULTS, cpu_name, write_table  # noqa: E402  (bench/machine.py)
-from models.presets import NO_SPEEDUPS, PRESETS  # noqa: E402
+
+from models.common.speed import NO_SPEEDUPS
+from models.presets import PRESETS  # noqa: E402
 
 PROMPTS = {"image": "a watercolor fox in a misty forest", "music": "lofi hip hop beat with warm piano chords"}
 # Other SpeedOptions to run a preset with, to see what each option buys on its own.
@@ -56,7 +58,7 @@ VARIANTS = {
     "bf16": lambda s: replace(NO_SPEEDUPS, cpu_bf16=True),
     "channels-last": lambda s: replace(s, channels_last=True),
     "threads-1": lambda s: replace(s, threads=1),
-    # GPU options (models/speed.py); compile is ignored on a CPU.
+    # GPU options (models/common/speed.py); compile is ignored on a CPU.
     "fuse-qkv": lambda s: replace(s, fuse_qkv=True),
     "compile": lambda s: replace(s, compile=True),
     "fuse-qkv+compile": lambda s: replace(s, fuse_qkv=True, compile=True),
@@ -90,8 +92,8 @@ def kinds_of(preset: str) -> list[str]:
 def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int, t0: float) -> dict:
     import torch
 
+    from models.common.weights import ensure_weights
     from models.presets import all_weights, get_preset
-    from models.weights import ensure_weights
 
     imported_at = time.time()
     spec = get_preset(kind, preset)
@@ -162,7 +164,7 @@ def _atelier_call(model, job: dict):
 
 
 def in_worker_thread(call):
-    """`call` run in a new thread, as models/progress.py `stream` runs every generation."""
+    """`call` run in a new thread, as models/common/progress.py `stream` runs every generation."""
     import threading
 
     def threaded() -> dict:
@@ -269,7 +271,7 @@ def main() -> None:
                         help="which plain ways to run: plain and plain[thread] (default), plain[thread] only, none")
     parser.add_argument("--timeout", type=float, help="give up on one way after this many seconds")
     parser.add_argument("--build-on-gpu", action="store_true",
-                        help="draw twins' random weights on the GPU, saved in the preset's GPU dtype (models/twins.py)")
+                        help="draw twins' random weights on the GPU, saved in the preset's GPU dtype (models/random_weights/twins.py)")
     parser.add_argument("--json", type=Path, help="also write every measurement as JSON here")
     parser.add_argument("--from-json", type=Path, help="only write the table of a run's --json file")
     parser.add_argument("--t0", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -280,8 +282,8 @@ def main() -> None:
         print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0)))
         return
     if args.build:  # in its own process too: a GPU build's memory is gone before anything is timed
+        from models.common.weights import ensure_weights
         from models.presets import all_weights, get_preset
-        from models.weights import ensure_weights
 
         for weights in all_weights(get_preset(*args.build)):
             ensure_weights(weights)

@@ -1,0 +1,17 @@
+"""The model side: what runs on a GPU container (or in-process locally), by kind of work.
+
+    presets.py        the preset table: which weights each name means, its defaults, its GPU
+    requests.py       the kinds of work and their request/job schemas: `parse`, REQUESTS, JOBS
+    common/           what every kind shares: errors, request fields and messages, progress
+                      events, batching, devices, speed options, weights, recipes in files
+    image/            images with diffusers: the model class, its request, uploads, previews, LoRAs
+    music/            music with MusicGen: the model class, its request, audio, melodies, engines
+    random_weights/   tiny models and real-size twins built offline; reached only through the
+                      presets that name them (a BuiltWeights "module:function"), never imported
+                      by a serving path
+
+The web side (ui/) may import presets, requests, common.errors, common.fields, common.messages,
+common.recipes, each kind's request, uploads and melody modules, and image.loras (the library's
+listing): none of them imports torch. Model libraries are imported inside the functions that
+load models, so app.py, which the web container imports too, stays light.
+"""

@@ -10,89 +10,15 @@ model classes load with `from_pretrained`:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Literal
 
-from models.errors import RequestError
+from models.common.errors import RequestError
+from models.common.speed import NO_SPEEDUPS, SpeedOptions
+from models.common.weights import BuiltWeights, HubWeights, Weights
 
 Kind = Literal["image", "music"]
 
-
-def atelier_home() -> Path:
-    """Where Atelier keeps built weights and, by default, results. ATELIER_HOME overrides."""
-    return Path(os.environ.get("ATELIER_HOME", Path.home() / ".cache" / "atelier"))
-
-
-@dataclass(frozen=True)
-class HubWeights:
-    repo: str
-    revision: str  # a commit hash, so a preset always means the same weights
-    gated: bool = False  # needs a Hugging Face token with the licence accepted
-
-    def describe(self) -> str:
-        return f"{self.repo}@{self.revision[:8]}" + (" (gated: needs HF_TOKEN)" if self.gated else "")
-
-
-@dataclass(frozen=True)
-class BuiltWeights:
-    builder: str  # "module:function" taking an output folder; imported only when building
-    name: str
-
-    @property
-    def folder(self) -> Path:
-        return atelier_home() / "weights" / self.name
-
-    def describe(self) -> str:
-        # Records are public (share pages), so no server paths here.
-        return f"{self.name}: random weights built offline"
-
-
-Weights = HubWeights | BuiltWeights
-
-
-@dataclass(frozen=True)
-class SpeedOptions:
-    """Speed-ups a preset opts into (models/speed.py applies them). All off by default, so a
-    preset without them runs the plain pipeline; bench/bench_models.py measures each one.
-
-    - fast_decoder: weights of a TAESD-shaped AutoencoderTiny that decodes the final image
-      instead of the full VAE. A different decoder: not the same pixels, much less time. On a
-      CPU only, unless fast_decoder_on_gpu: a GPU decodes with the full VAE in milliseconds.
-    - cpu_bf16: on a CPU with native bfloat16 (AVX512-BF16 or AMX), load the model in
-      bfloat16. Ignored on CPUs without it (emulated bf16 is slower than float32) and on GPUs,
-      which use the preset's gpu_dtype. Not the same pixels as float32.
-    - channels_last: convolution weights and activations in NHWC layout (same maths).
-    - threads: torch.set_num_threads for the process; None leaves torch's default.
-    - fuse_qkv: attention's query, key and value projections as one matrix product (diffusers'
-      fuse_qkv_projections), in the denoiser and the VAE. Same maths in one bigger product.
-      LoRA adapters target the separate projections, so the first batch that uses one unfuses
-      them for the rest of the instance's life (models/lora_cache.py).
-    - compile: on a GPU, torch.compile the denoiser and the VAE decoder (images), or MusicGen's
-      decoder (music). The first call at each size compiles, once per container, with the
-      artefacts cached under ATELIER_COMPILE_CACHE (the weights Volume on Modal), so a later
-      container compiles from the cache. An adapter switch recompiles. Ignored on a CPU.
-    - static_cache (music): MusicGen decodes into a key/value cache allocated once for the
-      whole clip instead of one that grows every step. Same tokens for the same seed.
-    - cpu_int8 (music): on a CPU, the weights of MusicGen's decoder layers (attention and
-      feed-forward) in int8, by PyTorch's dynamic quantization; the embeddings, output heads,
-      text encoder and audio codec stay float32. Each token reads a quarter of the bytes. Not
-      the same tokens as float32. Ignored on GPUs.
-    """
-
-    fast_decoder: Weights | None = None
-    fast_decoder_on_gpu: bool = False
-    cpu_bf16: bool = False
-    channels_last: bool = False
-    threads: int | None = None
-    fuse_qkv: bool = False
-    compile: bool = False
-    static_cache: bool = False
-    cpu_int8: bool = False
-
-
-NO_SPEEDUPS = SpeedOptions()
 
 # The options that act on one kind's models only: image ones on a diffusion pipeline's modules,
 # music ones on MusicGen's decoder. A preset of the other kind refuses them, so a record never
@@ -125,11 +51,11 @@ class ImagePreset:
     negative_prompt: bool = True  # whether the pipeline uses a negative prompt at all
     gpu_dtype: Literal["float16", "bfloat16"] = "float16"
     local: bool = False  # small enough to be a sensible default on a CPU laptop
-    # Most images one pipeline call makes for several requests at once (models/batching.py):
+    # Most images one pipeline call makes for several requests at once (models/common/batching.py):
     # what fits the GPU's memory at the default size. 1 = never batch.
     max_batch: int = 1
     speed: SpeedOptions = NO_SPEEDUPS
-    twin_of: str | None = None  # a random-weight twin (models/twins.py) of this preset: never a default
+    twin_of: str | None = None  # a random-weight twin (models/random_weights/twins.py) of this preset: never a default
     # The architecture its weights share with others: a LoRA adapter made for one preset of a
     # family fits every preset of it (sd-turbo and a fine-tune of SD 2.1 both take "sd2" adapters).
     family: str = ""
@@ -157,14 +83,14 @@ class MusicPreset:
     top_k: int = 250
     local: bool = False
     # Which library runs it: Hugging Face transformers (the main environment) or Meta's
-    # audiocraft (its own image on Modal, its own venv locally: see models/engines/).
+    # audiocraft (its own image on Modal, its own venv locally: see models/music/engines/).
     engine: MusicEngine = "transformers"
     model: MusicModelType = "musicgen"
     # MultiBand Diffusion weights, for presets that can decode with it instead of EnCodec.
     diffusion_decoder: Weights | None = None
     # cpu_bf16, cpu_int8, threads, static_cache and compile apply to music; the transformers engine applies them
     speed: SpeedOptions = NO_SPEEDUPS
-    twin_of: str | None = None  # a random-weight twin (models/twins.py) of this preset: never a default
+    twin_of: str | None = None  # a random-weight twin (models/random_weights/twins.py) of this preset: never a default
 
     def __post_init__(self) -> None:
         refuse_other_kinds_options(self.name, "music", self.speed)
@@ -267,7 +193,7 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
         ImagePreset(
             name="tiny",
             family="tiny",
-            weights=BuiltWeights("models.tiny:build_tiny_image_pipeline", "tiny-image"),
+            weights=BuiltWeights("models.random_weights.tiny_image:build_tiny_image_pipeline", "tiny-image"),
             summary="random weights, 64 px noise in a fraction of a second; for tests and offline runs",
             steps=2,
             guidance=0.0,
@@ -280,7 +206,7 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
         ImagePreset(
             name="tiny-sd3",
             family="tiny-sd3",  # its own shapes: SD3.5 adapters would not fit it
-            weights=BuiltWeights("models.tiny:build_tiny_sd3_pipeline", "tiny-sd3"),
+            weights=BuiltWeights("models.random_weights.tiny_image:build_tiny_sd3_pipeline", "tiny-sd3"),
             summary="random weights in SD3's architecture (MMDiT, three text encoders), 64 px noise; for tests",
             steps=2,
             guidance=0.0,
@@ -294,23 +220,23 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
     ]
 }
 
-# Random-weight twins of real presets (models/twins.py): the real preset's settings, the real
+# Random-weight twins of real presets (models/random_weights/twins.py): the real preset's settings, the real
 # architecture and size, built offline, for benchmarks and memory budgets without the hub.
 # Noise only, and never a default (local=False). Their speed options are what bench_models
 # showed to help on a CPU.
-_TAESD_TWIN = BuiltWeights("models.twins:build_taesd_twin", "taesd-twin")
+_TAESD_TWIN = BuiltWeights("models.random_weights.image_twins:build_taesd_twin", "taesd-twin")
 IMAGE_PRESETS |= {
     twin.name: twin
     for twin in (
         replace(
             IMAGE_PRESETS["sd-turbo"], name="sd-turbo-twin", local=False, twin_of="sd-turbo",
-            weights=BuiltWeights("models.twins:build_sd_turbo_twin", "sd-turbo-twin"),
+            weights=BuiltWeights("models.random_weights.image_twins:build_sd_turbo_twin", "sd-turbo-twin"),
             summary="random-weight twin of sd-turbo: real size and speed, noise images; for benchmarks",
             speed=SpeedOptions(fast_decoder=_TAESD_TWIN, cpu_bf16=True),
         ),
         replace(
             IMAGE_PRESETS["sdxl-turbo"], name="sdxl-turbo-twin", local=False, twin_of="sdxl-turbo",
-            weights=BuiltWeights("models.twins:build_sdxl_turbo_twin", "sdxl-turbo-twin"),
+            weights=BuiltWeights("models.random_weights.image_twins:build_sdxl_turbo_twin", "sdxl-turbo-twin"),
             summary="random-weight twin of sdxl-turbo: real size and speed, noise images; for benchmarks (14 GB on disk)",
             speed=SpeedOptions(fast_decoder=_TAESD_TWIN, cpu_bf16=True),
         ),
@@ -318,13 +244,13 @@ IMAGE_PRESETS |= {
         # with the memory, e.g. `modal run app.py::download_weights --presets sd3.5-large-turbo-twin`.
         replace(
             IMAGE_PRESETS["sd3.5-large-turbo"], name="sd3.5-large-turbo-twin", local=False, twin_of="sd3.5-large-turbo",
-            weights=BuiltWeights("models.twins:build_sd35_large_turbo_twin", "sd3.5-large-turbo-twin"),
+            weights=BuiltWeights("models.random_weights.image_twins:build_sd35_large_turbo_twin", "sd3.5-large-turbo-twin"),
             summary="random-weight twin of sd3.5-large-turbo: real size and speed, noise images; "
             "for GPU benchmarks (28 GB on disk; build on a big machine)",
         ),
         replace(
             IMAGE_PRESETS["flux-schnell"], name="flux-schnell-twin", local=False, twin_of="flux-schnell",
-            weights=BuiltWeights("models.twins:build_flux_schnell_twin", "flux-schnell-twin"),
+            weights=BuiltWeights("models.random_weights.image_twins:build_flux_schnell_twin", "flux-schnell-twin"),
             summary="random-weight twin of flux-schnell: real size and speed, noise images; "
             "for GPU benchmarks (34 GB on disk; build on a big machine)",
         ),
@@ -358,14 +284,14 @@ MUSIC_PRESETS: dict[str, MusicPreset] = {
         ),
         MusicPreset(
             name="tiny",
-            weights=BuiltWeights("models.tiny:build_tiny_musicgen", "tiny-music"),
+            weights=BuiltWeights("models.random_weights.tiny_music:build_tiny_musicgen", "tiny-music"),
             summary="random weights, noise at 32 kHz; for tests and offline runs",
             window_s=4.0,  # short windows so tests cross a window boundary cheaply
             local=True,
         ),
         MusicPreset(
             name="musicgen-small-twin",
-            weights=BuiltWeights("models.twins:build_musicgen_small_twin", "musicgen-small-twin"),
+            weights=BuiltWeights("models.random_weights.music_twins:build_musicgen_small_twin", "musicgen-small-twin"),
             summary="random-weight twin of musicgen-small: real size and speed, noise at 32 kHz; for benchmarks",
             # musicgen-small's options. CPU bf16 made a 10 s clip slower, not faster (bench/results/).
             speed=SpeedOptions(cpu_int8=True),
@@ -381,13 +307,13 @@ MUSIC_PRESETS: dict[str, MusicPreset] = {
         ),
         MusicPreset(
             name="tiny-melody",
-            weights=BuiltWeights("models.tiny_melody:build_tiny_musicgen_melody", "tiny-music-melody"),
+            weights=BuiltWeights("models.random_weights.tiny_music:build_tiny_musicgen_melody", "tiny-music-melody"),
             summary="random weights, melody-conditioned noise at 32 kHz; for tests and offline runs",
             window_s=4.0,
             model="musicgen-melody",
             local=True,
         ),
-        # --- audiocraft: Meta's reference library (its own image and venv: see models/engines/) ---
+        # --- audiocraft: Meta's reference library (its own image and venv: see models/music/engines/) ---
         MusicPreset(
             name="audiocraft-musicgen-medium",
             weights=HubWeights("facebook/musicgen-medium", "d3bd7b00761b78ad7a8a05145ee31e7832e9916c"),
@@ -413,16 +339,16 @@ MUSIC_PRESETS: dict[str, MusicPreset] = {
         ),
         MusicPreset(
             name="tiny-audiocraft",
-            weights=BuiltWeights("models.tiny_audiocraft:build_tiny_musicgen", "tiny-audiocraft-music"),
+            weights=BuiltWeights("models.random_weights.tiny_audiocraft:build_tiny_musicgen", "tiny-audiocraft-music"),
             summary="random weights in audiocraft, noise at 32 kHz, with a tiny MultiBand Diffusion decoder; for tests",
             window_s=4.0,
             engine="audiocraft",
-            diffusion_decoder=BuiltWeights("models.tiny_audiocraft:build_tiny_mbd", "tiny-audiocraft-mbd"),
+            diffusion_decoder=BuiltWeights("models.random_weights.tiny_audiocraft:build_tiny_mbd", "tiny-audiocraft-mbd"),
             local=True,
         ),
         MusicPreset(
             name="tiny-audiogen",
-            weights=BuiltWeights("models.tiny_audiocraft:build_tiny_audiogen", "tiny-audiocraft-audiogen"),
+            weights=BuiltWeights("models.random_weights.tiny_audiocraft:build_tiny_audiogen", "tiny-audiocraft-audiogen"),
             summary="random weights in audiocraft's AudioGen, noise at 16 kHz; for tests and offline runs",
             window_s=4.0,
             engine="audiocraft",

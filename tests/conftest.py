@@ -1,7 +1,7 @@
 """Shared fixtures. Tests run offline, on a CPU, with the tiny presets.
 
 The tiny weights are built once per test session into a temporary ATELIER_HOME, through
-the same `atelier weights`-style path (models.weights.ensure_weights) a user's run takes.
+the same `atelier weights`-style path (models.common.weights.ensure_weights) a user's run takes.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def recorded():
         module = importlib.import_module("app")
     finally:
         mp.undo()
-        # Put back exactly the modules other tests hold: a second copy of models.weights
+        # Put back exactly the modules other tests hold: a second copy of models.common.weights
         # would make its WeightsUnavailable a different class from the one they catch.
         for name in [n for n in sys.modules if n == "app" or n.startswith("models.")]:
             del sys.modules[name]
@@ -90,7 +90,7 @@ def test_web_function_is_one_container_serving_many_visitors(recorded):
 def test_image_classes_take_as_many_inputs_at_once_as_their_presets_batch(recorded):
     app, calls = recorded
     for cls, gpu in (("ImageModel", "L40S"), ("LargeImageModel", "H100")):
-        image = by_name(calls, "concurrent", cls)  # several visitors' requests, batched inside (models/batching.py)
+        image = by_name(calls, "concurrent", cls)  # several visitors' requests, batched inside (models/common/batching.py)
         assert by_name(calls, "cls", cls)["gpu"] == gpu
         assert image["max_inputs"] == max(p.max_batch for p in app.IMAGE_PRESETS.values() if p.gpu == gpu) >= 2
     concurrent_classes = {qualname for qualname, _, _ in calls["concurrent"]}
@@ -141,10 +141,10 @@ CUDA_CONTEXT_GB = 2.0  # CUDA context, cuBLAS workspaces, allocator slack
 
 
 def test_every_image_preset_with_known_weights_fits_its_gpu_with_its_largest_call(recorded):
-    """Weights (the real parameter counts, models/twins.py) in 16-bit, plus the most images one
+    """Weights (the real parameter counts, models/random_weights/twins.py) in 16-bit, plus the most images one
     pipeline call makes (a full batch, or one request's MAX_IMAGES) at the preset's max_size."""
-    from models.requests import MAX_IMAGES
-    from models.twins import REAL_PARAMS
+    from models.image.request import MAX_IMAGES
+    from models.random_weights.twins import REAL_PARAMS
 
     app, _ = recorded
     checked = set()
@@ -252,7 +252,7 @@ def test_hybrid_without_a_modal_token_says_what_to_do(monkeypatch, tmp_path):
     from ui.generation import remote
 
     # Hybrid points the process's LoRA library at the deployed app: undone after. (remote.py's own
-    # reference: `recorded` above re-imports models/, so `from models import loras` may be a copy.)
+    # reference: `recorded` above re-imports models/, so `from models.image import loras` may be a copy.)
     monkeypatch.setattr(remote.loras, "_remote_listing", None)
     backend = ModalBackend.from_deployed("atelier", MODAL_DEFAULTS)
 

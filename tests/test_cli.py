@@ -104,7 +104,7 @@ def test_generate_image_from_a_picture_and_a_mask(tmp_path):
 
 
 def test_loras_add_list_use_and_remove(tmp_path):
-    from models.tiny_lora import build_random_lora
+    from models.random_weights.tiny_lora import build_random_lora
 
     env = {"ATELIER_HOME": str(tmp_path / "home")}
     assert "No LoRA adapters yet" in atelier("loras", env=env).stdout

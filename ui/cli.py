@@ -20,8 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from models.common.errors import RequestError
 from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, all_weights, choose_defaults
-from models.requests import RequestError
 from ui.errors import GenerationError
 from ui.generation import Backend, LocalBackend, ModalBackend, generate_and_save
 from ui.settings import CliDefaults
@@ -56,7 +56,7 @@ def print_presets() -> None:
 
 
 def fetch_weights(names: list[str]) -> None:
-    from models.weights import ensure_weights
+    from models.common.weights import ensure_weights
 
     for name in names:
         choose_defaults(name, LOCAL_DEFAULTS)  # rejects unknown names with the list of known ones
@@ -70,7 +70,7 @@ def fetch_weights(names: list[str]) -> None:
 
 
 def print_loras() -> None:
-    from models import loras
+    from models.image import loras
 
     found = loras.list_adapters()
     if not found:
@@ -80,10 +80,10 @@ def print_loras() -> None:
 
 
 def add_lora(args: argparse.Namespace) -> None:
-    from models import loras
+    from models.image import loras
 
     if args.tiny_demo:
-        from models.tiny_lora import add_demo_lora  # builds a random adapter: imports torch
+        from models.random_weights.tiny_lora import add_demo_lora  # builds a random adapter: imports torch
 
         info = add_demo_lora(args.id or "tiny-demo")
     elif not args.source or not (args.preset or args.family):
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.action == "add":
                 add_lora(args)
             elif args.action == "remove":
-                from models import loras
+                from models.image import loras
 
                 loras.remove(args.id)
                 print(f"removed {args.id}")

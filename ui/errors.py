@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.requests import RequestError, explain
+from models.common.errors import RequestError
+from models.common.messages import explain
 
 # --- what goes wrong ------------------------------------------------------------------------
 
@@ -100,7 +101,7 @@ def failure(e: BaseException) -> tuple[int, str, str]:
 
 
 def validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
-    """FastAPI's validation errors in the request schemas' own words (models.requests.explain)."""
+    """FastAPI's validation errors in the request schemas' own words (models.common.messages.explain)."""
     errors = exc.errors()
     if any(e["type"] == "json_invalid" for e in errors):
         return 400, "malformed_json", "The request body is not valid JSON."

@@ -51,8 +51,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.presets import atelier_home
-from models.requests import MAX_IMAGE_BYTES, MAX_MASK_BYTES, MAX_MELODY_BYTES
+from models.common.weights import atelier_home
+from models.image.uploads import MAX_IMAGE_BYTES, MAX_MASK_BYTES
+from models.music.melody import MAX_MELODY_BYTES
 
 # CSS, JS, the theme and example prompts (beside ui/ here; app.py puts them at /root/assets on Modal).
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

@@ -152,7 +152,7 @@ async def test_the_openapi_document_uses_the_shared_request_schemas(client_for):
     assert {"/api/v1/images", "/api/v1/music", "/api/v1/jobs", "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/events",
             "/api/v1/results", "/api/v1/results/{result_id}", "/api/v1/results/{result_id}/publish",
             "/api/v1/results/{result_id}/unpublish"} <= set(spec["paths"])
-    # Bounds in the document are the schemas' own (models/requests.py), not a copy.
+    # Bounds in the document are the schemas' own (models/*/request.py), not a copy.
     for model in (ImageRequest, MusicRequest):
         ours = model.model_json_schema()["properties"]
         published = spec["components"]["schemas"][model.__name__]["properties"]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from models.requests import MAX_IMAGE_BYTES
+from models.image.uploads import MAX_IMAGE_BYTES
 from tests.support.api_doubles import serving
 from tests.support.images import png_claiming
 from ui.settings import API_ENV_VARS
@@ -181,8 +181,8 @@ def request(base: str, method: str, path: str, body: bytes | None = None, header
 def server(model_classes, tmp_path_factory):
     """The whole app under uvicorn, on the tiny models, with default API settings, and two
     adapters in the library: a good one, and one whose file was damaged after it was added."""
-    from models import loras
-    from models.tiny_lora import add_demo_lora
+    from models.image import loras
+    from models.random_weights.tiny_lora import add_demo_lora
     from ui.generation import LocalBackend
     from ui.store import ResultStore
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from models import loras
-from models.tiny_lora import add_demo_lora
+from models.image import loras
+from models.random_weights.tiny_lora import add_demo_lora
 
 pytestmark = pytest.mark.anyio
 

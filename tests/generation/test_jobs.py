@@ -81,7 +81,7 @@ async def test_a_job_runs_in_the_background_and_streams_its_progress(app_with, b
         names = [name for name, _ in events]
         assert names[0] == "status" and names[-1] == "succeeded" and "running" in names
         progress = [data for name, data in events if name == "progress"]
-        # a few a second (models/progress.py `throttled`), the first step and the last among them
+        # a few a second (models/common/progress.py `throttled`), the first step and the last among them
         assert len(progress) >= 2 and [p["done"] for p in progress] == sorted(p["done"] for p in progress)
         assert progress[-1]["done"] == progress[-1]["total"]
         final = events[-1][1]["job"]

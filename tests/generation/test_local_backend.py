@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from models.requests import ImageRequest, MusicRequest, RequestError
+from models.common.errors import RequestError
+from models.requests import ImageRequest, MusicRequest
 from ui.errors import GenerationError, ModelUnavailable
 from ui.generation import LocalBackend
 

@@ -30,15 +30,11 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from models.audio import generate_long, plan_windows
+from models.common.errors import RequestError
+from models.music.audio import generate_long, plan_windows
+from models.music.request import MAX_MUSIC_SECONDS
 from models.presets import IMAGE_PRESETS, MUSIC_PRESETS
-from models.requests import (
-    MAX_MUSIC_SECONDS,
-    ImageRequest,
-    MusicRequest,
-    RequestError,
-    parse,
-)
+from models.requests import ImageRequest, MusicRequest, parse
 from tests.support.music import tone, wav_bytes
 from ui.generation import LocalBackend
 
@@ -195,8 +191,8 @@ def requests(model) -> st.SearchStrategy[dict]:
 def run(model_classes):
     """Run one raw request as the API does: parse, resolve, generate on the local backend.
     Returns ("ok", result event) or ("refused", message); anything else propagates."""
-    from models import loras
-    from models.tiny_lora import add_demo_lora
+    from models.image import loras
+    from models.random_weights.tiny_lora import add_demo_lora
 
     for adapter_id, seed in (("hyp-a", 21), ("hyp-b", 22)):
         if adapter_id not in {a.id for a in loras.list_adapters()}:

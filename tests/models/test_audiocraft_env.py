@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 import app
-from models.engines.audiocraft_process import interpreter
+from models.music.engines.audiocraft_process import interpreter
 from models.requests import MusicRequest
 from tests.support.music import require_audiocraft_venv
 

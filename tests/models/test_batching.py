@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import batching
-from models.batching import Batch, Batcher
-from models.image import ImageGenerator, batch_key
+from models.common import batching
+from models.common.batching import Batch, Batcher
+from models.image.generator import ImageGenerator, batch_key
 from models.requests import ImageRequest
 from tests.support.images import placed_generator
 from ui.errors import GenerationError
@@ -150,7 +150,7 @@ def test_after_a_call_a_lone_request_waits_at_most_a_tenth_of_it():
 
 def test_every_batch_runs_on_the_same_model_thread_which_goes_with_its_batcher():
     """One thread per model instance, the same from one request to the next, whatever PyTorch
-    keeps per thread (models/progress.py `ModelThread`)."""
+    keeps per thread (models/common/progress.py `ModelThread`)."""
     import gc
     import weakref
 
@@ -199,12 +199,17 @@ def no_progress(*_, **__):
     return None
 
 
-def test_same_seed_same_image_bytes_alone_or_in_a_batch(generator):
-    """Turbo presets run without classifier-free guidance: there a batch changes nothing at all."""
+def test_without_guidance_a_batch_keeps_each_seeds_image(generator):
+    """Turbo presets run without classifier-free guidance: a batch changes a seed's image by at
+    most one 8-bit level on a few pixels. (On the Xeon measured first, not at all; on an AMD EPYC
+    without AVX-512, one pixel in 12,288 moved by one level: the CPU's matrix kernels block a
+    batch of four differently from a batch of one, so sums run in another order.)"""
     together = generator._run_batch(Batch(jobs(0.0), [no_progress] * 3))
     for job, batched in zip(jobs(0.0), together, strict=True):
         (alone,) = generator._run_batch(Batch([job], [no_progress]))
-        assert [f["data"] for f in batched["files"]] == [f["data"] for f in alone["files"]], job.prompt
+        for a, b in zip(pixels(alone), pixels(batched), strict=True):
+            moved = np.abs(a.astype(int) - b.astype(int))
+            assert moved.max() <= 1 and (moved > 0).mean() < 0.001, job.prompt
         assert batched["record"]["batch"] == {"requests": 3, "images": 4}
         assert alone["record"]["batch"] == {"requests": 1, "images": 1 * job.num_images}
 

@@ -11,7 +11,8 @@ import pytest
 import soundfile
 from PIL import Image
 
-from models.requests import ImageRequest, MusicRequest, RequestError
+from models.common.errors import RequestError
+from models.requests import ImageRequest, MusicRequest
 
 
 def run(model_classes, kind: str, request) -> tuple[list[dict], dict]:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.batching import Batch
-from models.image import ImageGenerator, batch_key
-from models.requests import ImageRequest, schedule_length
+from models.common.batching import Batch
+from models.image.generator import ImageGenerator, batch_key
+from models.image.request import schedule_length
+from models.requests import ImageRequest
 from tests.support.images import placed_generator
 
 SIZE = 64
@@ -141,7 +142,7 @@ def test_the_output_takes_the_input_images_size_unless_told(generator):
 
 
 def test_uploads_stay_out_of_the_recipe_and_the_record(generator):
-    from models.recipes import parse_a1111, recipe_from_png
+    from models.common.recipes import parse_a1111, recipe_from_png
 
     job = ImageRequest(prompt="x", image=png(picture()), mask=png(left_half_mask()), strength=0.5).resolve("tiny")
     (result,) = generator._run_batch(Batch([job], [lambda *a, **k: None]))

@@ -1,6 +1,6 @@
-"""LoRA adapters: the library's checks (models/loras.py) and adapters applied per batch on the
-tiny preset (models/lora_cache.py), through the same `.local()` calls the local backend makes.
-The adapters are random ones built offline by models/tiny_lora.py, as a trainer would save them."""
+"""LoRA adapters: the library's checks (models/image/loras.py) and adapters applied per batch on the
+tiny preset (models/image/lora_cache.py), through the same `.local()` calls the local backend makes.
+The adapters are random ones built offline by models/random_weights/tiny_lora.py, as a trainer would save them."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import loras
-from models.image import batch_key
-from models.loras import LoraError
-from models.requests import ImageRequest, RequestError
-from models.tiny_lora import add_demo_lora, build_random_lora
+from models.common.errors import LoraError, RequestError
+from models.image import loras
+from models.image.generator import batch_key
+from models.random_weights.tiny_lora import add_demo_lora, build_random_lora
+from models.requests import ImageRequest
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_two_adapters_at_once_differ_from_each_alone(model):
 
 
 def test_the_record_and_the_png_recipe_carry_the_adapters(model):
-    from models import recipes
+    from models.common import recipes
 
     job = ImageRequest(prompt="a fox", seed=5, loras=[lora("test-a", 0.8)]).resolve("tiny")
     result = list(model.generate.local(job.model_dump()))[-1]
@@ -103,7 +103,7 @@ def test_batches_only_share_a_call_with_the_same_adapters():
 
 
 def loras_choice(adapter_id, scale):
-    from models.requests import LoraChoice
+    from models.image.request import LoraChoice
 
     return LoraChoice(id=adapter_id, scale=scale)
 
@@ -244,7 +244,7 @@ def test_the_header_is_read_without_torch(tmp_path):
 
 
 def test_a1111_lora_tags_are_read_back_out_of_the_prompt():
-    from models import recipes
+    from models.common import recipes
 
     text = "a fox <lora:film-grain:0.6> in snow <lora:ink:-1>\nSteps: 4, CFG scale: 0, Seed: 1, Size: 64x64"
     fields = recipes.parse_a1111(text)
@@ -330,7 +330,8 @@ def test_an_adapter_on_a_fused_model_unfuses_it_first(model_classes, adapters, m
     with fuse_qkv unfuses at its first adapter, and then gives the adapted image of an unfused model."""
     from dataclasses import replace
 
-    from models.presets import IMAGE_PRESETS, SpeedOptions
+    from models.common.speed import SpeedOptions
+    from models.presets import IMAGE_PRESETS
 
     monkeypatch.setitem(IMAGE_PRESETS, "tiny-fused", replace(IMAGE_PRESETS["tiny"], name="tiny-fused",
                                                              speed=SpeedOptions(fuse_qkv=True)))

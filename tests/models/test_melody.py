@@ -10,14 +10,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from models import melody as melodies
-from models.requests import (
-    MAX_MELODY_BYTES,
-    MAX_MELODY_SECONDS,
-    MusicRequest,
-    RequestError,
-    parse,
-)
+from models.common.errors import RequestError
+from models.music import melody as melodies
+from models.music.melody import MAX_MELODY_BYTES, MAX_MELODY_SECONDS
+from models.requests import MusicRequest, parse
 from tests.support.music import tone, wav_bytes
 
 
@@ -137,9 +133,9 @@ def test_window_of_lines_the_melody_up_with_the_clip_and_repeats_it():
 
 
 def test_chroma_marks_the_pitch_class_of_a_tone(tmp_path):
-    from models.engines.transformers_musicgen import MelodyChroma
+    from models.common.weights import ensure_weights
+    from models.music.engines.transformers_musicgen import MelodyChroma
     from models.presets import get_preset
-    from models.weights import ensure_weights
 
     chroma = MelodyChroma(ensure_weights(get_preset("music", "tiny-melody").weights))
     for freq, pitch_class in [(440.0, 9), (261.63, 0)]:  # A4 and C4; bins run C, C#, ..., B

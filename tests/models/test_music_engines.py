@@ -2,7 +2,7 @@
 (`tiny-audiocraft`), through the calls the backends make: `MusicModel(preset=...).generate.local(job)`.
 
 In the main environment the audiocraft engine runs in its worker process in .venv-audiocraft
-(models/engines/audiocraft_process.py), so these tests also check that nothing here imports it.
+(models/music/engines/audiocraft_process.py), so these tests also check that nothing here imports it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from models.requests import MusicRequest, RequestError
+from models.common.errors import RequestError
+from models.requests import MusicRequest
 from tests.support.music import require_audiocraft_venv, tone, wav_bytes
 
 ENGINES = {"transformers": "tiny", "audiocraft": "tiny-audiocraft"}

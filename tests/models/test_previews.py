@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
-from models.previews import PREVIEW_SIDE, Throttle, factors_for
+from models.image.previews import PREVIEW_SIDE, Throttle, factors_for
+from models.music.waveform import HEIGHT, INK, WIDTH, waveform_png
 from models.requests import ImageRequest, MusicRequest
-from models.waveform import HEIGHT, INK, WIDTH, waveform_png
 from tests.support.images import placed_generator
 
 
@@ -34,7 +34,7 @@ def test_an_image_forming_is_previewed_between_steps(model_classes):
 
 def test_each_request_in_a_batch_gets_a_preview_of_its_own_image(model_classes):
     """Two different seeds: two different pictures forming (checked through the batch path)."""
-    from models.batching import Batch
+    from models.common.batching import Batch
 
     model = placed_generator("tiny")
     seen: dict[int, list[bytes]] = {0: [], 1: []}

@@ -1,13 +1,13 @@
-"""Progress reporting (models/progress.py): MusicGen's per-token steps, thinned to what a bar shows."""
+"""Progress reporting (models/common/progress.py): MusicGen's per-token steps, thinned to what a bar shows."""
 
 from __future__ import annotations
 
-from models.progress import throttled
+from models.common.progress import throttled
 from models.requests import MusicRequest
 
 
 def test_throttled_passes_the_first_the_last_and_previews_and_thins_the_rest(monkeypatch):
-    import models.progress as progress
+    import models.common.progress as progress
 
     clock = [100.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])

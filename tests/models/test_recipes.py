@@ -12,7 +12,7 @@ import numpy as np
 import soundfile
 from PIL import Image
 
-from models.recipes import parse_a1111, recipe_from_png, recipe_text
+from models.common.recipes import parse_a1111, recipe_from_png, recipe_text
 from models.requests import ImageRequest, MusicRequest
 
 

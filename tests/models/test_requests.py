@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from models.common.errors import RequestError
+from models.common.fields import MAX_PROMPT_CHARS
 from models.presets import IMAGE_PRESETS, LOCAL_DEFAULTS, MUSIC_PRESETS, choose_defaults
-from models.requests import MAX_PROMPT_CHARS, RequestError, parse
+from models.requests import parse
 
 
 @pytest.mark.parametrize(
@@ -68,7 +70,7 @@ def test_preset_tiny_switches_every_modality():
 
 
 def test_every_hub_preset_pins_a_full_commit():
-    from models.presets import HubWeights
+    from models.common.weights import HubWeights
 
     for table in (IMAGE_PRESETS, MUSIC_PRESETS):
         for preset in table.values():

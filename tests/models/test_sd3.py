@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.presets import IMAGE_PRESETS, HubWeights
+from models.common.weights import HubWeights, ensure_weights
+from models.presets import IMAGE_PRESETS
+from models.random_weights.image_twins import sd35_large_turbo_components
 from models.requests import ImageRequest
-from models.twins import sd35_large_turbo_components
-from models.weights import ensure_weights
 
 
 def run(model_classes, request: ImageRequest) -> tuple[list[dict], dict]:
@@ -95,7 +95,7 @@ def test_sd35_large_turbo_preset_follows_the_model_card():
 
 
 def test_sd35_large_turbo_refuses_sizes_beyond_its_maximum():
-    from models.requests import RequestError
+    from models.common.errors import RequestError
 
     with pytest.raises(RequestError, match="largest side it supports is 1440"):
         ImageRequest(prompt="fox", preset="sd3.5-large-turbo", width=2048).resolve("tiny")

@@ -1,4 +1,4 @@
-"""Speed switches (models/speed.py) on the tiny presets, through the app's model classes:
+"""Speed switches (models/common/speed.py) on the tiny presets, through the app's model classes:
 the float32 switches leave the image as it was; the others change it, and say so."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, NO_SPEEDUPS, BuiltWeights, SpeedOptions, all_weights
+from models.common.speed import NO_SPEEDUPS, SpeedOptions, cpu_has_native_bf16
+from models.common.weights import BuiltWeights
+from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, all_weights
 from models.requests import ImageRequest, MusicRequest
-from models.speed import cpu_has_native_bf16
 
-TAESD_TWIN = BuiltWeights("models.twins:build_taesd_twin", "taesd-twin")
+TAESD_TWIN = BuiltWeights("models.random_weights.image_twins:build_taesd_twin", "taesd-twin")
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def test_music_in_cpu_bf16_makes_a_clip(model_classes, monkeypatch):
 
 
 def test_a_fast_decoder_decodes_on_a_cpu_and_on_a_gpu_only_when_asked(monkeypatch):
-    import models.speed as speed
+    import models.common.speed as speed
 
     on_cpu_only, everywhere = SpeedOptions(fast_decoder=TAESD_TWIN), SpeedOptions(fast_decoder=TAESD_TWIN,
                                                                                    fast_decoder_on_gpu=True)
@@ -142,7 +143,7 @@ def test_music_with_a_static_cache_is_the_same_clip_across_windows(model_classes
 def test_compile_is_for_gpus_and_keeps_its_cache_where_it_is_told(monkeypatch, tmp_path):
     import os
 
-    import models.speed as speed
+    import models.common.speed as speed
 
     compiled = SpeedOptions(compile=True)
     assert not speed.uses_compile(compiled) and "compiled" not in speed.applied(compiled)  # this CPU
@@ -162,7 +163,7 @@ def test_compile_is_for_gpus_and_keeps_its_cache_where_it_is_told(monkeypatch, t
 def test_the_model_is_placed_once_whichever_phase_places_it(model_classes, monkeypatch, gpu_snapshot):
     """With GPU memory snapshots the load hook (snapshot phase) places the model; without, the
     restore-phase hook does. Either way once, and the model serves."""
-    from models.image import ImageGenerator
+    from models.image.generator import ImageGenerator
 
     monkeypatch.setenv("ATELIER_GPU_SNAPSHOT", gpu_snapshot)
     calls = []
@@ -189,8 +190,8 @@ def test_int8_decoder_layers_stay_close_to_float32_and_the_rest_stays_float():
     import torch
     from transformers import MusicgenForConditionalGeneration
 
-    from models.speed import quantize_decoder_layers
-    from models.weights import ensure_weights
+    from models.common.speed import quantize_decoder_layers
+    from models.common.weights import ensure_weights
 
     folder = ensure_weights(MUSIC_PRESETS["tiny"].weights)
     plain, int8 = (MusicgenForConditionalGeneration.from_pretrained(folder).eval() for _ in range(2))
@@ -218,7 +219,7 @@ def test_music_with_int8_decoder_layers_makes_the_clip_and_says_so(model_classes
 
 
 def test_int8_is_for_cpus_and_for_the_transformers_engine(monkeypatch):
-    import models.speed as speed
+    import models.common.speed as speed
 
     int8 = SpeedOptions(cpu_int8=True)
     assert speed.applied(int8) == {"int8": "decoder layers"}  # this CPU

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from models.presets import IMAGE_PRESETS, LOCAL_DEFAULTS, MODAL_DEFAULTS, MUSIC_PRESETS, BuiltWeights
-from models.twins import CLIP_VOCAB_SIZE, REAL_PARAMS, T5_EMBEDDING_ROWS, T5_TOKENIZER_SIZE, meta_parameter_counts
+from models.common.weights import BuiltWeights
+from models.presets import IMAGE_PRESETS, LOCAL_DEFAULTS, MODAL_DEFAULTS, MUSIC_PRESETS
+from models.random_weights.twins import (
+    CLIP_VOCAB_SIZE,
+    REAL_PARAMS,
+    T5_EMBEDDING_ROWS,
+    T5_TOKENIZER_SIZE,
+    meta_parameter_counts,
+)
 
 TWINS = {
     "sd-turbo-twin": "image",
@@ -27,7 +34,9 @@ def test_twin_has_the_real_models_parameter_count_within_one_percent(twin):
 
 
 def test_twin_tokenizers_have_the_real_vocabulary_sizes():
-    from models.twins import musicgen_small_config, sd_turbo_components, sdxl_turbo_components, t5_tokenizer
+    from models.random_weights.image_twins import sd_turbo_components, sdxl_turbo_components
+    from models.random_weights.music_twins import musicgen_small_config
+    from models.random_weights.twins import t5_tokenizer
 
     clip = sd_turbo_components()["tokenizer"]()
     assert len(clip) == CLIP_VOCAB_SIZE and clip.pad_token == "!"
@@ -52,15 +61,15 @@ def test_image_twins_have_every_component_their_pipeline_needs(twin, pipeline):
 
     import diffusers
 
-    from models.twins import COMPONENTS
+    from models.random_weights.twins import twin_components
 
     parameters = inspect.signature(getattr(diffusers, pipeline).__init__).parameters.values()
     required = {p.name for p in parameters if p.name != "self" and p.default is inspect.Parameter.empty}
-    assert required - {"safety_checker", "feature_extractor"} == set(COMPONENTS[twin]())
+    assert required - {"safety_checker", "feature_extractor"} == set(twin_components(twin))
 
 
 def test_flow_twins_encode_prompts_with_t5s_vocabulary():
-    from models.twins import flux_schnell_components, sd35_large_turbo_components
+    from models.random_weights.image_twins import flux_schnell_components, sd35_large_turbo_components
 
     for components, t5 in ((sd35_large_turbo_components(), "3"), (flux_schnell_components(), "2")):
         assert len(components[f"tokenizer_{t5}"]()) == T5_TOKENIZER_SIZE
@@ -143,9 +152,9 @@ def test_flow_twin_builds_assemble_a_pipeline_that_loads_and_runs(twin, pipeline
     import torch
     from diffusers import AutoPipelineForText2Image
 
-    from models.twins import COMPONENTS, _build_pipeline
+    from models.random_weights.twins import build_pipeline, twin_components
 
-    _build_pipeline(tmp_path, pipeline, COMPONENTS[twin]() | _small_flow_models(twin))
+    build_pipeline(tmp_path, pipeline, twin_components(twin) | _small_flow_models(twin))
     pipe = AutoPipelineForText2Image.from_pretrained(tmp_path)
     assert type(pipe).__name__ == pipeline
     image = pipe(prompt="a fox", width=64, height=64, num_inference_steps=2, guidance_scale=0.0,

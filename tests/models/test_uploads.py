@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import uploads
-from models.errors import RequestError
-from models.requests import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, ImageRequest, parse
+from models.common.errors import RequestError
+from models.image import uploads
+from models.image.uploads import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+from models.requests import ImageRequest, parse
 from tests.support.images import png_claiming
 
 

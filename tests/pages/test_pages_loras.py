@@ -6,9 +6,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fastapi.testclient import TestClient
 
-from models import loras
+from models.image import loras
+from models.random_weights.tiny_lora import add_demo_lora
 from models.requests import parse
-from models.tiny_lora import add_demo_lora
 from tests.support.pages import Page, make_result, with_studio_at_root
 from ui.generation import LocalBackend
 from ui.store import ResultStore

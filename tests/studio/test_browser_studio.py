@@ -9,7 +9,7 @@ import httpx
 from PIL import Image as PILImage
 from playwright.sync_api import expect
 
-from models.recipes import png_bytes
+from models.common.recipes import png_bytes
 from tests.support.studio import generate, open_studio, select_tab, set_number
 
 # Records every text the progress bars show, in order, from before the click on.

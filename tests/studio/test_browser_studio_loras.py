@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from models import loras
-from models.tiny_lora import add_demo_lora
+from models.image import loras
+from models.random_weights.tiny_lora import add_demo_lora
 from tests.support.studio import generate, open_studio, set_number
 
 

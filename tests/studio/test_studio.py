@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 from starlette.requests import Request as StarletteRequest
 
-from models.errors import RequestError
+from models.common.errors import RequestError
 from models.presets import IMAGE_PRESETS
 from models.requests import ImageRequest, MusicRequest, parse
 from tests.support.servers import FixedLatencyBackend

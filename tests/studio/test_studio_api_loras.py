@@ -6,8 +6,8 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from models import loras
-from models.tiny_lora import add_demo_lora
+from models.image import loras
+from models.random_weights.tiny_lora import add_demo_lora
 from tests.conftest import TINY
 from tests.support.servers import serving
 from ui.generation import LocalBackend

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from models.image import ImageGenerator
+from models.image.generator import ImageGenerator
 
 
 def placed_generator(preset: str) -> ImageGenerator:

@@ -8,8 +8,8 @@ import wave
 import numpy as np
 import pytest
 
-from models.engines.audiocraft_process import interpreter
-from models.engines.base import EngineUnavailable
+from models.common.errors import EngineUnavailable
+from models.music.engines.audiocraft_process import interpreter
 
 
 def tone(seconds: float = 2.0, rate: int = 16000, freq: float = 440.0, level: float = 0.5) -> np.ndarray:

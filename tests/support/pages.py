@@ -32,7 +32,7 @@ def make_result(backend, store, kind: str, fields: dict) -> dict:
 
 
 def stand_in_result(kind: str = "image", prompt: str = "a lighthouse at dusk", seed: int = 1, fmt: str = "wav") -> dict:
-    """A result event as models/image.py and models/music.py make them (a test double)."""
+    """A result event as models/image/generator.py and models/music/generator.py make them (a test double)."""
     if kind == "image":
         job = ImageJob(prompt=prompt, preset="tiny", width=64, height=64, steps=2, guidance=0.0, seed=seed, num_images=1)
         files = [{"name": "image-0.png", "mime": "image/png", "data": png_bytes(seed)}]

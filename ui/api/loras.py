@@ -1,4 +1,4 @@
-"""GET /api/v1/loras: the LoRA adapters a request may name (models/loras.py holds the library)."""
+"""GET /api/v1/loras: the LoRA adapters a request may name (models/image/loras.py holds the library)."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
 import asyncio
@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from models import loras
+from models.image import loras
 from models.presets import IMAGE_PRESETS, get_preset
 from ui.api.context import ApiContext
 from ui.api.schemas import ERRORS, LoraList, LoraView

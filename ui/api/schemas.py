@@ -1,7 +1,7 @@
 """What the REST API takes and answers with, as pydantic models: its OpenAPI document is made
 from these, and FastAPI checks our own answers against them.
 
-The generation requests themselves are the shared schemas of models/requests.py (the one
+The generation requests themselves are the shared schemas of models/requests.py and each kind's request module (the one
 place for bounds and messages); what is here wraps them (jobs) or describes results.
 """
 

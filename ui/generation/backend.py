@@ -1,7 +1,7 @@
 """Where generation runs, as one interface: the studio, the API, jobs and the CLI call only this.
 
 Every backend offers the same thing: `generate(job)` is an async stream of events
-(models/progress.py) ending in a result, and never blocks the event loop.
+(models/common/progress.py) ending in a result, and never blocks the event loop.
 
     local.py    LocalBackend: the app's model classes in this process (.local())
     remote.py   ModalBackend: the GPU classes on Modal, from inside the app or (hybrid)

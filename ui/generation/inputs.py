@@ -3,12 +3,12 @@ share page's "Use as input" link).
 
 The model side never sees a result id: it has no result store. Here, on the web side, the id
 is swapped for the bytes of that result's first image before the request is resolved, and
-those bytes are checked exactly as an upload would be (models/requests.py).
+those bytes are checked exactly as an upload would be (models/image/uploads.py).
 """
 
 from __future__ import annotations
 
-from models.errors import RequestError
+from models.common.errors import RequestError
 from models.requests import ImageRequest, Request, parse
 from ui.errors import NotFound
 from ui.store import ResultStore

@@ -1,7 +1,7 @@
 """LocalBackend: the app's model classes run in this process, through `.local()`.
 
 Calls run in worker threads. A model instance takes as many calls at once as its preset
-batches (`max_batch`; the instance's own batcher, models/batching.py, then runs compatible
+batches (`max_batch`; the instance's own batcher, models/common/batching.py, then runs compatible
 ones together), and one at a time for presets that don't batch, music among them — just as
 one Modal container takes `@modal.concurrent` inputs. Its first call runs alone, since it
 loads the weights. Callers beyond that wait here and are told their place in the line.
@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.common.errors import RequestError, WeightsUnavailable
 from models.presets import Kind, get_preset
-from models.requests import Job, RequestError
-from models.weights import WeightsUnavailable
+from models.requests import Job
 from ui.errors import GenerationError, ModelUnavailable
 from ui.generation.backend import Backend
 

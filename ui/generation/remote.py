@@ -14,10 +14,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from models import loras
+from models.common.errors import RequestError, WeightsUnavailable
+from models.image import loras
 from models.presets import IMAGE_CLASS_BY_GPU, MUSIC_CLASS_BY_ENGINE, Kind, image_class_name, music_class_name
-from models.requests import Job, RequestError
-from models.weights import WeightsUnavailable
+from models.requests import Job
 from ui.errors import GenerationError, GenerationTimeout, ModelUnavailable
 from ui.generation.backend import Backend
 

@@ -1,7 +1,7 @@
 """What the studio's two tabs share: sliders bounded by the request schemas, the seed row, the
 example prompts, and how a tab's Generate is wired.
 
-Every bound a slider shows is read from models/requests.py (or a preset), never written here
+Every bound a slider shows is read from the request schemas (models/image/request.py, models/music/request.py) or a preset, never written here
 again: the schema stays the one place that says what a valid request is. The sliders only
 guide a visitor; the schema still checks whatever arrives.
 """
@@ -15,7 +15,8 @@ import annotated_types
 import gradio as gr
 from pydantic import BaseModel
 
-from models.requests import MAX_SEED, REQUESTS, parse
+from models.common.fields import MAX_SEED
+from models.requests import REQUESTS, parse
 from ui.generation import Backend
 from ui.settings import ASSETS
 

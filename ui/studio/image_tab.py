@@ -22,11 +22,13 @@ from typing import Any
 import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 
-from models import uploads
-from models.errors import RequestError
+from models.common.errors import RequestError, UploadError
+from models.common.recipes import recipe_from_png
+from models.image import uploads
+from models.image.request import DEFAULT_STRENGTH
+from models.image.uploads import MAX_IMAGE_PIXELS
 from models.presets import IMAGE_PRESETS, ImagePreset, get_preset
-from models.recipes import recipe_from_png
-from models.requests import DEFAULT_STRENGTH, MAX_IMAGE_PIXELS, ImageRequest
+from models.requests import ImageRequest
 from ui.generation import Backend, result_image
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
@@ -92,7 +94,7 @@ def _painted(layer: bytes) -> bool:
     """Whether a brush layer has a stroke on it; an unreadable one counts, so the schema says why."""
     try:
         return not uploads.is_empty(uploads.to_mask(uploads.open_image(layer, MAX_IMAGE_PIXELS)))
-    except uploads.UploadError:
+    except UploadError:
         return True
 
 
@@ -131,7 +133,7 @@ class ImageTab:
     details: gr.Markdown
     share: ShareRow
     current: gr.State  # id of the result on show, for Share
-    recipe_file: gr.File  # a PNG dropped here fills the form from the recipe it carries (models/recipes.py)
+    recipe_file: gr.File  # a PNG dropped here fills the form from the recipe it carries (models/common/recipes.py)
     input_box: gr.Accordion
     input_image: gr.ImageEditor  # a picture to start from; strokes on it are the inpainting mask
     strength: gr.Slider
@@ -215,12 +217,12 @@ class ImageTab:
         ):
             fields = dict(prompt=prompt, negative_prompt=negative_prompt, preset=preset, width=width, height=height,
                           steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images,
-                          loras=loras or None)  # "id:scale,id:scale" (models/requests.py reads the text)
+                          loras=loras or None)  # "id:scale,id:scale" (models/image/request.py reads the text)
             if inputs := await asyncio.to_thread(input_fields, image):  # the editor: a picture, a painted mask
                 # The picture's size rules (the Advanced sizes are for text-to-image).
                 fields |= inputs | {"strength": strength, "width": None, "height": None}
             async for preview, record in run_with_previews(backend, store, "image", fields, session, progress, describe):
-                if record is None:  # the image forming (models/previews.py), as a file Gradio serves
+                if record is None:  # the image forming (models/image/previews.py), as a file Gradio serves
                     yield {self.gallery: [await asyncio.to_thread(cached_preview, preview)]}
                 else:
                     yield await self.show(record)

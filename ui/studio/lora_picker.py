@@ -2,7 +2,7 @@
 model (up to MAX_LORAS) and a scale slider for each one chosen.
 
 What a generation receives is one text, "id:scale,id:scale" (the request schema's text form of
-`loras`, models/requests.py), kept in a hidden box: the browser composes it from the picker and
+`loras`, models/image/request.py), kept in a hidden box: the browser composes it from the picker and
 the sliders as they move (no round trip, so a click on Generate right after a slider move
 sends the new scale), and it remembers each adapter's scale when another is added or removed.
 gradio_client callers pass the same text as `loras`.
@@ -15,9 +15,9 @@ from typing import Any
 
 import gradio as gr
 
-from models import loras
+from models.image import loras
+from models.image.request import LORA_SCALE, MAX_LORAS, LoraChoice, loras_from_text
 from models.presets import get_preset
-from models.requests import LORA_SCALE, MAX_LORAS, LoraChoice, loras_from_text
 
 # The text from the picker's ids and the sliders' values, in the browser.
 _COMPOSE_JS = "(ids, ...scales) => (ids || []).map((id, i) => `${id}:${scales[i]}`).join(',')"

@@ -1,6 +1,6 @@
 """The studio's music tab: a prompt, a length and a preset in, a playable clip out.
 
-Clips longer than the model's window are made window by window (models/audio.py); the
+Clips longer than the model's window are made window by window (models/music/audio.py); the
 progress bar covers the whole clip. Melody presets can follow an uploaded or recorded tune;
 presets with MultiBand Diffusion can decode with it. Gradio API: `/generate_music` (prompt,
 preset, duration, format, seed, random_seed, temperature, top_k, guidance, melody,
@@ -59,7 +59,7 @@ def details(record: dict) -> str:
 
 
 def composed_so_far(preview: dict) -> str:
-    """The details line while a long clip is made: its waveform so far (models/waveform.py),
+    """The details line while a long clip is made: its waveform so far (models/music/waveform.py),
     inline, so the tab's outputs (and its gradio_client API) stay what they were."""
     data = base64.b64encode(preview["data"]).decode("ascii")
     return f"Composed so far:\n\n![The waveform of the clip so far](data:{preview['mime']};base64,{data})"

@@ -28,7 +28,7 @@ import gradio as gr
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from models.errors import RequestError
+from models.common.errors import RequestError
 from ui.errors import NotFound
 from ui.generation import Backend
 from ui.settings import ASSETS

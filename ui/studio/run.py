@@ -16,7 +16,8 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache, save_file_to_cache
 from gradio.utils import get_upload_folder
 
-from models.requests import RequestError, parse
+from models.common.errors import RequestError
+from models.requests import parse
 from ui.errors import GenerationError
 from ui.generation import Backend, generate
 from ui.store import ResultStore
@@ -47,7 +48,7 @@ async def run_with_previews(
     describe: Describe,
 ) -> AsyncIterator[tuple[str | None, dict | None]]:
     """As `run`, yielding (preview, None) whenever the model sends a preview of the result
-    forming ({"mime", "data"}: models/progress.py), and (None, record) last."""
+    forming ({"mime", "data"}: models/common/progress.py), and (None, record) last."""
     try:
         job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
         progress(0, desc="Starting…")

@@ -1,6 +1,6 @@
 """Music engines: the libraries that can run a music preset, behind one interface.
 
-`models/music.py`'s MusicGenerator (the Modal class) holds one engine, chosen by the
+`models/music/generator.py`'s MusicGenerator (the Modal class) holds one engine, chosen by the
 preset's `engine` field:
 
 - transformers_musicgen: MusicGen and MusicGen Melody through Hugging Face transformers,
@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import importlib.util
 
+from models.common.errors import EngineUnavailable
+
 # The engine modules import their libraries inside their methods, so importing them here
 # costs nothing and pulls in no torch; all of models/ is imported together, up front.
-from models.engines.audiocraft_engine import AudiocraftEngine
-from models.engines.audiocraft_process import AudiocraftProcess
-from models.engines.base import Engine, EngineUnavailable
-from models.engines.transformers_musicgen import TransformersEngine
+from models.music.engines.audiocraft_engine import AudiocraftEngine
+from models.music.engines.audiocraft_process import AudiocraftProcess
+from models.music.engines.base import Engine
+from models.music.engines.transformers_musicgen import TransformersEngine
 from models.presets import MusicPreset
 
 __all__ = ["Engine", "EngineUnavailable", "open_engine"]

@@ -6,12 +6,12 @@ import time
 
 import numpy as np
 
-from models.audio import Pass
-from models import speed
-from models.engines.base import Engine, sampling
-from models.progress import Report
-from models.requests import MusicJob
-from models.weights import LOAD_LOCK, ensure_weights, quiet_loading
+from models.common import speed
+from models.common.progress import Report
+from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading
+from models.music.audio import Pass
+from models.music.engines.base import Engine, sampling
+from models.music.request import MusicJob
 
 
 class TransformersEngine(Engine):

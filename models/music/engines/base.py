@@ -1,7 +1,7 @@
 """What every music engine shares: one job, start to finish, around an engine's one window.
 
 An engine subclass only loads its model and makes one window of audio (`window`). Seeding,
-long clips (models/audio.py generate_long), melody alignment, encoding and the record are
+long clips (models/music/audio.py generate_long), melody alignment, encoding and the record are
 done here, once, so every engine behaves the same to a caller.
 """
 
@@ -14,13 +14,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from models import melody as melodies
-from models import recipes, speed
-from models.audio import MIME, Pass, encode, generate_long, plan_windows
+from models.common import recipes, speed
+from models.common.errors import RequestError
+from models.common.progress import ModelThread, Report, result_event, stream
+from models.music import melody as melodies
+from models.music.audio import MIME, Pass, encode, generate_long, plan_windows
+from models.music.request import GREEDY_BELOW, MusicJob, check_music_features
 from models.presets import MusicPreset
-from models.progress import ModelThread, Report, result_event, stream
-from models.requests import GREEDY_BELOW, MusicJob, RequestError, check_music_features
-from models.weights import WeightsUnavailable
 
 # MusicGen samples with torch's process-wide random generator (generate() takes no
 # generator argument). One Modal container runs one input at a time, but in-process two
@@ -35,17 +35,12 @@ _GLOBAL_RNG = threading.Lock()
 # temperature > 0 allows 1e-38, so that was a 502. As the temperature goes to 0, sampling
 # becomes taking the likeliest token; below GREEDY_BELOW (where sampling already nearly always
 # does) the engines take exactly that: top-k 1 at temperature 1, with no division that can overflow.
-# The schema's description says so (models/requests.py).
+# The schema's description says so (models/music/request.py).
 def sampling(job: MusicJob) -> tuple[float, int]:
     """The (temperature, top_k) an engine samples with for `job`."""
     if job.temperature < GREEDY_BELOW:
         return 1.0, 1
     return job.temperature, job.top_k
-
-
-class EngineUnavailable(WeightsUnavailable):
-    """The engine's library can't be had here. A subclass of WeightsUnavailable so that the
-    backends report it the same way (503, the message as it is)."""
 
 
 class Engine:

@@ -1,6 +1,6 @@
-"""The worker process of models/engines/audiocraft_process.py, run in the audiocraft venv:
+"""The worker process of models/music/engines/audiocraft_process.py, run in the audiocraft venv:
 
-    python -m models.engines.audiocraft_worker PRESET
+    python -m models.music.engines.audiocraft_worker PRESET
 
 It loads the preset with the in-process AudiocraftEngine, says it is ready, then runs one
 job per line of stdin, writing events as lines of JSON; files travel as base64.
@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from models.requests import MusicJob
+from models.music.request import MusicJob
 
 
 def main(preset: str) -> int:
@@ -27,8 +27,8 @@ def main(preset: str) -> int:
     def failed(n: int, e: Exception) -> None:
         send({"n": n, "type": "error", "error": type(e).__name__, "message": str(e)})
 
-    from models.device import target_device
-    from models.engines.audiocraft_engine import AudiocraftEngine
+    from models.common.device import target_device
+    from models.music.engines.audiocraft_engine import AudiocraftEngine
     from models.presets import get_preset
 
     try:

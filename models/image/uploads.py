@@ -1,8 +1,8 @@
 """Uploaded images: recognising, checking and normalising an input image or an inpainting mask.
 
 A person starts from an image of their own (image-to-image) and may paint a mask over it
-(inpainting: white is repainted, black kept). The request schema (models/requests.py) holds
-the limits and the messages a person sees; this module holds the mechanics it uses:
+(inpainting: white is repainted, black kept). This module holds the mechanics, and at its end
+the request fields (`ImageFile`, `MaskFile`) with the limits and the messages a person sees:
 
 - `sniff` tells the file type from its first bytes, never from a name or a claimed MIME type:
   PNG, JPEG and WebP are read, everything else (GIF, SVG, PDF, a renamed text file) is refused;
@@ -21,18 +21,19 @@ music jobs with them but has no Pillow.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from models.common.errors import UploadError
+from models.common.fields import base64_json, from_base64, too_many_bytes
 
 if TYPE_CHECKING:
     from PIL import Image
 
 FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}  # ours → Pillow's name for its decoder
-
-
-class UploadError(ValueError):
-    """An image that can't be used; the message says why, for the person who sent it."""
 
 
 def sniff(data: bytes) -> str | None:
@@ -166,3 +167,69 @@ def _eight_bit(image: Image.Image) -> Image.Image:
 
 def _first_line(e: BaseException) -> str:
     return (str(e).splitlines() or [type(e).__name__])[0][:120]
+
+
+# --- as request fields: the limits a person meets, checked by the request schema ---------------
+
+# An input image (image-to-image) and its mask (inpainting). Image and mask together fit in
+# the same request body as the largest melody (ui/settings.py): a mask is mostly flat colour.
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+MAX_MASK_BYTES = 2 * 1024 * 1024
+MAX_IMAGE_PIXELS = 16_000_000  # checked from the header, before a pixel is decoded (a 12 MP photo fits)
+
+
+def _upload_from_base64(value: object, limit: int) -> object:
+    return from_base64(value, limit, "upload", "must be a base64-encoded PNG, JPEG or WebP file.")
+
+
+# Validation context from `ImageRequest.resolve`: the image and mask it hands the job were checked
+# and converted by the request a moment ago, so decoding them again would only cost time. (The
+# model side validates jobs without it: direct callers get every check.)
+CHECKED = "uploads_checked"
+
+
+def _checked_image(data: bytes, info: ValidationInfo) -> bytes:
+    """A real PNG, JPEG or WebP image within the limits, as RGB PNG bytes."""
+    if info.context and info.context.get(CHECKED):
+        return data
+    return png(to_rgb(_opened(data, MAX_IMAGE_BYTES)))
+
+
+def _checked_mask(data: bytes, info: ValidationInfo) -> bytes:
+    """A mask within the limits with something painted on it, as 8-bit grey PNG bytes."""
+    if info.context and info.context.get(CHECKED):
+        return data
+    mask = to_mask(_opened(data, MAX_MASK_BYTES))
+    if is_empty(mask):
+        raise PydanticCustomError(
+            "upload", "is all black, so nothing would be repainted: paint (white) over what should change."
+        )
+    return png(mask)
+
+
+def _opened(data: bytes, limit: int):
+    if len(data) > limit:
+        raise PydanticCustomError("upload", too_many_bytes(len(data), limit))
+    try:
+        return open_image(data, MAX_IMAGE_PIXELS)
+    except UploadError as e:
+        raise PydanticCustomError("upload", str(e)) from None
+
+
+ImageFile = Annotated[
+    bytes,
+    BeforeValidator(lambda value: _upload_from_base64(value, MAX_IMAGE_BYTES)),
+    AfterValidator(_checked_image),
+    PlainSerializer(base64_json, return_type=str, when_used="json"),
+    Field(description=f"An image to start from (PNG, JPEG or WebP; at most {MAX_IMAGE_BYTES // 2**20} MB and "
+          f"{MAX_IMAGE_PIXELS / 1e6:g} megapixels): bytes, or base64 in JSON (a data: URL is fine)."),
+]
+MaskFile = Annotated[
+    bytes,
+    BeforeValidator(lambda value: _upload_from_base64(value, MAX_MASK_BYTES)),
+    AfterValidator(_checked_mask),
+    PlainSerializer(base64_json, return_type=str, when_used="json"),
+    Field(description=f"Inpainting: what to repaint, white on black, the size of the image (PNG, JPEG or WebP, "
+          f"at most {MAX_MASK_BYTES // 2**20} MB); in an image with transparency, whatever is painted. "
+          "Only with an image."),
+]

@@ -3,8 +3,8 @@
 `MusicGenerator` holds one preset's model. app.py turns it into Modal GPU classes
 (`MusicModel` on the main image, `AudiocraftMusicModel` on audiocraft's); locally the same
 class runs in-process through `.local()`. Which library does the work is the preset's
-`engine` (models/engines/); everything around one window of audio — seeds, long clips,
-melodies, encoding, the record — is shared (models/engines/base.py, models/audio.py).
+`engine` (models/music/engines/); everything around one window of audio — seeds, long clips,
+melodies, encoding, the record — is shared (models/music/engines/base.py, models/music/audio.py).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import modal
 
-from models.device import gpu_snapshots, target_device
-from models.engines import Engine, open_engine
+from models.common.device import gpu_snapshots, target_device
+from models.music.engines import Engine, open_engine
+from models.music.request import MusicJob
 from models.presets import MusicPreset, get_preset
-from models.requests import MusicJob
 
 
 class MusicGenerator:
@@ -28,7 +28,7 @@ class MusicGenerator:
         self.spec: MusicPreset = get_preset("music", self.preset)
         self.engine: Engine = open_engine(self.spec)
         self.engine.load()
-        if gpu_snapshots():  # the GPU is there while the snapshot is taken (models/device.py)
+        if gpu_snapshots():  # the GPU is there while the snapshot is taken (models/common/device.py)
             self.engine.to_device(target_device())
 
     @modal.enter(snap=False)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.progress import Report, throttled
-from models.waveform import MIME as MIME_PNG
-from models.waveform import waveform_png
+from models.common.progress import Report, throttled
+from models.music.waveform import MIME as MIME_PNG
+from models.music.waveform import waveform_png
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def generate_long(
 
     Progress is reported in seconds of audio made across all windows, so a caller sees one
     bar moving from 0 to `duration`, not one per window. Between windows, the progress event
-    carries a preview: a picture of the waveform made so far (models/waveform.py).
+    carries a preview: a picture of the waveform made so far (models/music/waveform.py).
     """
     pieces: list[np.ndarray] = []
     made_s = 0.0

@@ -6,7 +6,7 @@ happen inside the methods so that app.py, which the web container imports, stays
 
 Several calls may be in flight on one instance at once (app.py's `@modal.concurrent`, the
 local backend's per-model capacity): each waits in the instance's `Batcher`
-(models/batching.py), which runs compatible requests — same size, steps, guidance — as one
+(models/common/batching.py), which runs compatible requests — same size, steps, guidance — as one
 pipeline call. Each request keeps its own seeded generator, so its noise is exactly what it
 would be alone; its record says how big the batch was.
 
@@ -24,14 +24,15 @@ from collections.abc import Iterator
 
 import modal
 
-from models import batching, previews, recipes, speed, uploads
-from models.batching import Batch, Batcher
-from models.device import gpu_snapshots, target_device
-from models.lora_cache import LoraCache
+from models.common import batching, recipes, speed
+from models.common.batching import Batch, Batcher
+from models.common.device import gpu_snapshots, target_device
+from models.common.progress import result_event, stream
+from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading
+from models.image import previews, uploads
+from models.image.lora_cache import LoraCache
+from models.image.request import ImageJob, schedule_length
 from models.presets import ImagePreset, get_preset
-from models.progress import result_event, stream
-from models.requests import ImageJob, schedule_length
-from models.weights import LOAD_LOCK, ensure_weights, quiet_loading
 
 
 class ImageGenerator:
@@ -54,7 +55,7 @@ class ImageGenerator:
             self.pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, **extra)
         self.pipe.set_progress_bar_config(disable=True)
         self.load_seconds = round(time.perf_counter() - started, 3)
-        if gpu_snapshots():  # the GPU is there while the snapshot is taken (models/device.py)
+        if gpu_snapshots():  # the GPU is there while the snapshot is taken (models/common/device.py)
             self._place()
 
     @modal.enter(snap=False)

@@ -26,18 +26,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from models.errors import RequestError
-from models.presets import IMAGE_PRESETS, atelier_home
+from models.common.errors import LoraError
+from models.common.weights import atelier_home
+from models.presets import IMAGE_PRESETS
 
 MAX_LORA_BYTES = 1024**3  # the largest SDXL LoRAs (rank 128+) are under 1 GB; a full model isn't a LoRA
 MAX_HEADER_BYTES = 64 * 1024**2  # safetensors' own limit is 100 MB; a LoRA's header is kilobytes
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # a slug: PEFT's adapter names can't hold dots
 FILE_NAME = "adapter.safetensors"
 INFO_NAME = "info.json"
-
-
-class LoraError(RequestError):
-    """An adapter that can't be added or used, with a message for the person who chose it."""
 
 
 @dataclass(frozen=True)
@@ -59,16 +56,16 @@ class Family:
     """How to read and check adapters for one architecture family."""
 
     pipeline: str  # the diffusers pipeline class whose LoRA loader reads (and converts) its files
-    components: str  # "module:function" giving the family's models by component name (models/twins.py, tiny.py)
+    components: str  # "module:function" giving the family's models by component name (models/random_weights/image_twins.py, tiny_image.py)
 
 
 FAMILIES: dict[str, Family] = {
-    "tiny": Family("StableDiffusionPipeline", "models.tiny:tiny_image_components"),
-    "sd2": Family("StableDiffusionPipeline", "models.twins:sd_turbo_components"),
-    "sdxl": Family("StableDiffusionXLPipeline", "models.twins:sdxl_turbo_components"),
-    "sd3": Family("StableDiffusion3Pipeline", "models.twins:sd35_large_turbo_components"),
-    "tiny-sd3": Family("StableDiffusion3Pipeline", "models.tiny:tiny_sd3_components"),
-    "flux": Family("FluxPipeline", "models.twins:flux_schnell_components"),
+    "tiny": Family("StableDiffusionPipeline", "models.random_weights.tiny_image:tiny_image_components"),
+    "sd2": Family("StableDiffusionPipeline", "models.random_weights.image_twins:sd_turbo_components"),
+    "sdxl": Family("StableDiffusionXLPipeline", "models.random_weights.image_twins:sdxl_turbo_components"),
+    "sd3": Family("StableDiffusion3Pipeline", "models.random_weights.image_twins:sd35_large_turbo_components"),
+    "tiny-sd3": Family("StableDiffusion3Pipeline", "models.random_weights.tiny_image:tiny_sd3_components"),
+    "flux": Family("FluxPipeline", "models.random_weights.image_twins:flux_schnell_components"),
 }
 
 
@@ -337,7 +334,7 @@ def _download(repo: str, weight_name: str | None) -> Path:
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
 
-    from models.weights import _hub_reachable
+    from models.common.weights import _hub_reachable
 
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         raise LoraError(f"Can't download {repo}: HF_HUB_OFFLINE is set. Unset it, or add a local file instead.")

@@ -12,10 +12,43 @@ import os
 import socket
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from models.presets import BuiltWeights, HubWeights, Weights
+from models.common.errors import WeightsUnavailable
+
+
+def atelier_home() -> Path:
+    """Where Atelier keeps built weights and, by default, results. ATELIER_HOME overrides."""
+    return Path(os.environ.get("ATELIER_HOME", Path.home() / ".cache" / "atelier"))
+
+
+@dataclass(frozen=True)
+class HubWeights:
+    repo: str
+    revision: str  # a commit hash, so a preset always means the same weights
+    gated: bool = False  # needs a Hugging Face token with the licence accepted
+
+    def describe(self) -> str:
+        return f"{self.repo}@{self.revision[:8]}" + (" (gated: needs HF_TOKEN)" if self.gated else "")
+
+
+@dataclass(frozen=True)
+class BuiltWeights:
+    builder: str  # "module:function" taking an output folder; imported only when building
+    name: str
+
+    @property
+    def folder(self) -> Path:
+        return atelier_home() / "weights" / self.name
+
+    def describe(self) -> str:
+        # Records are public (share pages), so no server paths here.
+        return f"{self.name}: random weights built offline"
+
+
+Weights = HubWeights | BuiltWeights
 
 
 # Loading is serialised process-wide: diffusers and transformers build models under
@@ -23,10 +56,6 @@ from models.presets import BuiltWeights, HubWeights, Weights
 # so two loads in two threads can leave one model with meta tensors. On Modal a container
 # loads once and this costs nothing; locally, different presets load one after the other.
 LOAD_LOCK = threading.Lock()
-
-
-class WeightsUnavailable(RuntimeError):
-    """The weights can't be had; the message says what failed and what to do."""
 
 
 def ensure_weights(weights: Weights) -> Path:

@@ -1,8 +1,8 @@
 """Melody files: recognising, decoding and normalising the audio a melody preset follows.
 
 A person uploads a melody (a hummed tune, a riff); MusicGen Melody makes music that follows
-its chroma (which notes sound when). The request schema (models/requests.py) holds the
-limits and the messages; this module holds the mechanics it uses:
+its chroma (which notes sound when). This module holds the mechanics, and at its end the
+request field (`MelodyFile`) with the limits and the messages a person sees:
 
 - `sniff` tells the file type from its first bytes, never from a name or a claimed MIME type;
 - `read_info` reads a file's length without decoding it, so an hour-long upload is refused cheaply;
@@ -21,14 +21,16 @@ from __future__ import annotations
 import io
 import wave
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+from pydantic_core import PydanticCustomError
+
+from models.common.errors import MelodyError
+from models.common.fields import base64_json, from_base64, too_many_bytes
 
 FORMATS = ("wav", "flac", "mp3")
-
-
-class MelodyError(ValueError):
-    """A melody file that can't be used; the message says why, for the person who sent it."""
 
 
 @dataclass(frozen=True)
@@ -177,3 +179,53 @@ def _soundfile():
 
 def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
+# --- as a request field: the limits a person meets, checked by the request schema ---------------
+
+# A melody upload: refused if it is too big to read, too long to follow, silent or not audio.
+MAX_MELODY_BYTES = 10 * 1024 * 1024
+MAX_MELODY_SECONDS = 30.0  # MusicGen Melody reads up to one 30 s window of chroma
+MIN_MELODY_SECONDS = 1.0
+SILENT_BELOW_DBFS = -60.0  # quieter than this on average is silence (or a near-empty recording)
+MELODY_RATES = (8000, 192000)
+
+
+def _melody_from_base64(value: object) -> object:
+    return from_base64(value, MAX_MELODY_BYTES, "melody", "must be base64-encoded audio file bytes.")
+
+
+def _checked_melody(data: bytes) -> bytes:
+    """Check an uploaded melody against the limits above; return it as mono 16-bit WAV."""
+    if len(data) > MAX_MELODY_BYTES:
+        raise PydanticCustomError("melody", too_many_bytes(len(data), MAX_MELODY_BYTES))
+    try:
+        info = read_info(data)
+        if info.seconds > MAX_MELODY_SECONDS:
+            raise MelodyError(f"is {info.seconds:.1f} s long; the limit is {MAX_MELODY_SECONDS:g} s.")
+        if not MELODY_RATES[0] <= info.sample_rate <= MELODY_RATES[1]:
+            raise MelodyError(
+                f"has a sample rate of {info.sample_rate} Hz; use {MELODY_RATES[0]}–{MELODY_RATES[1]} Hz."
+            )
+        decoded = decode(data)
+    except MelodyError as e:
+        raise PydanticCustomError("melody", str(e)) from None
+    if decoded.seconds < MIN_MELODY_SECONDS:
+        raise PydanticCustomError(
+            "melody", f"is {decoded.seconds:.2f} s long; it must be at least {MIN_MELODY_SECONDS:g} s."
+        )
+    if (level := decoded.rms_dbfs()) < SILENT_BELOW_DBFS:
+        heard = "completely silent" if level == float("-inf") else f"silent ({level:.0f} dBFS on average)"
+        raise PydanticCustomError("melody", f"is {heard}: record or choose a file where the tune can be heard.")
+    return to_wav(decoded)
+
+
+MelodyFile = Annotated[
+    bytes,
+    BeforeValidator(_melody_from_base64),
+    AfterValidator(_checked_melody),
+    PlainSerializer(base64_json, return_type=str, when_used="json"),
+    Field(description=f"A tune to follow (WAV; FLAC or MP3 where the server can decode them), "
+          f"{MIN_MELODY_SECONDS:g}–{MAX_MELODY_SECONDS:g} s, at most {MAX_MELODY_BYTES // 2**20} MB: "
+          "bytes, or base64 in JSON. Melody presets only."),
+]

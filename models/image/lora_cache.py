@@ -6,7 +6,7 @@ them at their scales, runs, and deactivates them again whatever happens, so the 
 with other adapters or none, starts from the base model. The last few adapters stay loaded
 (a switch back costs only activation); beyond that the least recently used is deleted.
 
-Runs on the batcher's one worker thread per instance (models/batching.py), so never two at once.
+Runs on the batcher's one worker thread per instance (models/common/batching.py), so never two at once.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
-from models import loras
-from models.loras import LoraError
-from models.weights import LOAD_LOCK
+from models.common.errors import LoraError
+from models.common.weights import LOAD_LOCK
+from models.image import loras
 
 KEEP_LOADED = 6  # adapters kept in memory: a rank-64 SDXL adapter is ~350 MB, six fit beside the model
 
@@ -64,7 +64,7 @@ class LoraCache:
             self._delete(adapter_id)
         path = loras.adapter_file(adapter_id)
         try:
-            with LOAD_LOCK, warnings.catch_warnings():  # LOAD_LOCK: see models/weights.py
+            with LOAD_LOCK, warnings.catch_warnings():  # LOAD_LOCK: see models/common/weights.py
                 # PEFT warns on every adapter after the first; several at once is the point here.
                 warnings.filterwarnings("ignore", message="Already found a `peft_config`")
                 self.pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=adapter_id)

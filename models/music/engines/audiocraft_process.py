@@ -5,7 +5,7 @@ in its own venv (`make audiocraft-env` → .venv-audiocraft), and a MusicGenerat
 audiocraft preset in the main environment starts one worker there:
 
     parent (main env)                              worker (.venv-audiocraft)
-    AudiocraftProcess.load() ── spawns ──────────▶ python -m models.engines.audiocraft_worker PRESET
+    AudiocraftProcess.load() ── spawns ──────────▶ python -m models.music.engines.audiocraft_worker PRESET
                              ◀─ {"type": "ready"}   AudiocraftEngine: load(), to_device()
     events(job) ─ {"n": 1, "job": {...}} ────────▶ engine.events(job)
                 ◀─ progress..., result (files as base64), or {"type": "error"}
@@ -26,17 +26,12 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from models.engines.base import Engine, EngineUnavailable
-from models.errors import RequestError
-from models.requests import MusicJob
-from models.weights import WeightsUnavailable
+from models.common.errors import EngineUnavailable, RequestError, WeightsUnavailable, WorkerError
+from models.music.engines.base import Engine
+from models.music.request import MusicJob
 
-ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `models` package
+ROOT = Path(__file__).resolve().parents[3]  # the folder holding the `models` package
 DEFAULT_VENV_PYTHON = ROOT / ".venv-audiocraft" / "bin" / "python"
-
-
-class WorkerError(RuntimeError):
-    """The worker failed; the message names the worker's own exception."""
 
 
 def interpreter() -> Path:
@@ -48,7 +43,7 @@ def interpreter() -> Path:
         where = f"ATELIER_AUDIOCRAFT_PYTHON ({configured})" if configured else str(DEFAULT_VENV_PYTHON)
         raise EngineUnavailable(
             f"The audiocraft engine isn't installed here: {where} does not exist. "
-            "Run `make audiocraft-env` (a separate Python 3.10 venv with audiocraft and torch 2.1, about 6 GB), "
+            "Run `make audiocraft-env` (a separate Python 3.11 venv with audiocraft and torch 2.1, about 6 GB), "
             "or choose a transformers preset."
         )
     return python
@@ -60,7 +55,7 @@ class AudiocraftProcess(Engine):
     def load(self) -> None:
         self._jobs = itertools.count(1)
         self.proc = subprocess.Popen(
-            [str(interpreter()), "-m", "models.engines.audiocraft_worker", self.spec.name],
+            [str(interpreter()), "-m", "models.music.engines.audiocraft_worker", self.spec.name],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdin=subprocess.PIPE,

@@ -2,7 +2,7 @@
 
 An adapter as a trainer would save it: PEFT's LoRA layers on the attention projections of the
 family's denoiser (its UNet, or its transformer for SD3 and FLUX), written with diffusers' `save_lora_weights`, so the file goes through exactly the
-path a downloaded adapter does (`models/loras.py` checks it, `load_lora_weights` loads it). The
+path a downloaded adapter does (`models/image/loras.py` checks it, `load_lora_weights` loads it). The
 weights are random but not zero (a freshly initialised LoRA's B matrix is zero and changes
 nothing), seeded, so the same seed builds the same file.
 """
@@ -13,7 +13,7 @@ import importlib
 import tempfile
 from pathlib import Path
 
-from models.loras import FAMILIES
+from models.image.loras import FAMILIES
 
 # Where diffusers' own LoRA trainers put adapters on a denoiser: the attention projections.
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -51,7 +51,7 @@ def build_random_lora(family: str, out_file: Path, rank: int = 4, seed: int = 0,
 
 def add_demo_lora(adapter_id: str = "tiny-demo", seed: int = 0, strength: float = 1.0):
     """Build a random adapter for the `tiny` preset and add it to the library (`atelier loras add --tiny-demo`)."""
-    from models import loras
+    from models.image import loras
 
     with tempfile.TemporaryDirectory() as tmp:
         path = build_random_lora("tiny", Path(tmp) / f"{adapter_id}.safetensors", seed=seed, strength=strength)

@@ -1,10 +1,10 @@
 """MusicGen, MusicGen Melody and AudioGen through Meta's audiocraft, with MultiBand Diffusion.
 
 Runs where audiocraft is installed: the `AudiocraftMusicModel` image on Modal, or the
-`.venv-audiocraft` venv locally (then models/engines/audiocraft_process.py runs it there).
+`.venv-audiocraft` venv locally (then models/music/engines/audiocraft_process.py runs it there).
 audiocraft pins torch 2.1, so nothing in the main environment imports this module.
 
-Long clips, seeds, melodies and encoding are shared (models/engines/base.py); here is one
+Long clips, seeds, melodies and encoding are shared (models/music/engines/base.py); here is one
 window: `generate`, `generate_continuation` or `generate_with_chroma`, as audiocraft offers them.
 """
 
@@ -14,11 +14,11 @@ import time
 
 import numpy as np
 
-from models.audio import Pass
-from models.engines.base import Engine, sampling
-from models.progress import Report
-from models.requests import MusicJob
-from models.weights import LOAD_LOCK, ensure_weights
+from models.common.progress import Report
+from models.common.weights import LOAD_LOCK, ensure_weights
+from models.music.audio import Pass
+from models.music.engines.base import Engine, sampling
+from models.music.request import MusicJob
 
 MBD_FILE = "mbd_musicgen_32khz.th"  # in facebook/multiband-diffusion: the bands trained on MusicGen's tokens
 

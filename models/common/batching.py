@@ -33,7 +33,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from models.progress import ModelThread, Report
+from models.common.progress import ModelThread, Report
 
 Job = TypeVar("Job")
 

@@ -1,4 +1,4 @@
-"""Applying a preset's SpeedOptions (models/presets.py) to a loaded model.
+"""A preset's speed options (SpeedOptions), and applying them to a loaded model.
 
 Each option is a switch on the preset, off by default; bench/bench_models.py measures what
 each one buys, side by side with the plain library call. Libraries are imported inside the
@@ -8,11 +8,55 @@ functions, as everywhere in models/.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from models.device import target_device, target_dtype
-from models.presets import SpeedOptions, atelier_home
+from models.common.device import target_device, target_dtype
+from models.common.weights import Weights, atelier_home
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """Speed-ups a preset opts into (models/common/speed.py applies them). All off by default, so a
+    preset without them runs the plain pipeline; bench/bench_models.py measures each one.
+
+    - fast_decoder: weights of a TAESD-shaped AutoencoderTiny that decodes the final image
+      instead of the full VAE. A different decoder: not the same pixels, much less time. On a
+      CPU only, unless fast_decoder_on_gpu: a GPU decodes with the full VAE in milliseconds.
+    - cpu_bf16: on a CPU with native bfloat16 (AVX512-BF16 or AMX), load the model in
+      bfloat16. Ignored on CPUs without it (emulated bf16 is slower than float32) and on GPUs,
+      which use the preset's gpu_dtype. Not the same pixels as float32.
+    - channels_last: convolution weights and activations in NHWC layout (same maths).
+    - threads: torch.set_num_threads for the process; None leaves torch's default.
+    - fuse_qkv: attention's query, key and value projections as one matrix product (diffusers'
+      fuse_qkv_projections), in the denoiser and the VAE. Same maths in one bigger product.
+      LoRA adapters target the separate projections, so the first batch that uses one unfuses
+      them for the rest of the instance's life (models/image/lora_cache.py).
+    - compile: on a GPU, torch.compile the denoiser and the VAE decoder (images), or MusicGen's
+      decoder (music). The first call at each size compiles, once per container, with the
+      artefacts cached under ATELIER_COMPILE_CACHE (the weights Volume on Modal), so a later
+      container compiles from the cache. An adapter switch recompiles. Ignored on a CPU.
+    - static_cache (music): MusicGen decodes into a key/value cache allocated once for the
+      whole clip instead of one that grows every step. Same tokens for the same seed.
+    - cpu_int8 (music): on a CPU, the weights of MusicGen's decoder layers (attention and
+      feed-forward) in int8, by PyTorch's dynamic quantization; the embeddings, output heads,
+      text encoder and audio codec stay float32. Each token reads a quarter of the bytes. Not
+      the same tokens as float32. Ignored on GPUs.
+    """
+
+    fast_decoder: Weights | None = None
+    fast_decoder_on_gpu: bool = False
+    cpu_bf16: bool = False
+    channels_last: bool = False
+    threads: int | None = None
+    fuse_qkv: bool = False
+    compile: bool = False
+    static_cache: bool = False
+    cpu_int8: bool = False
+
+
+NO_SPEEDUPS = SpeedOptions()
 
 
 @lru_cache(maxsize=1)
@@ -89,7 +133,7 @@ def load_fast_decoder(speed: SpeedOptions, dtype):
         return None
     from diffusers import AutoencoderTiny
 
-    from models.weights import ensure_weights
+    from models.common.weights import ensure_weights
 
     return AutoencoderTiny.from_pretrained(ensure_weights(speed.fast_decoder), dtype=dtype)
 

@@ -1,0 +1,14 @@
+"""What every kind of work shares, on both sides of the wire.
+
+    errors.py     every exception the model side raises on purpose (one place, as ui/errors.py)
+    fields.py     the strict base of request schemas, prompt and seed fields, base64 uploads
+    messages.py   validation errors as sentences a person reads
+    progress.py   generation as a stream of events: progress, then the result; the model thread
+    batching.py   requests that can share one model call, run as one
+    device.py     where a model runs, and in which precision
+    speed.py      a preset's speed options, and applying them to a loaded model
+    weights.py    where a preset's weights come from, and getting them into a folder
+    recipes.py    the settings written inside PNG, WAV and MP3 files, and read back
+
+Nothing here imports a modality package: image/, music/ and the presets import from here.
+"""
