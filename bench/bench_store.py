@@ -213,11 +213,9 @@ def start_server(store: Path, port: int, latency: float) -> subprocess.Popen:
 
 
 def kill_test(tmp: Path) -> dict:
+    """SIGKILL a server halfway through 50 generations and 10 jobs, restart it on the same store,
+    and count what survived: every answered result intact, every job id answering."""
     import socket
-
-    import httpx
-
-    from ui.store import ResultStore
 
     store_dir = tmp / "kill-store"
     sock = socket.socket()
@@ -226,7 +224,28 @@ def kill_test(tmp: Path) -> dict:
     sock.close()
     base = f"http://127.0.0.1:{port}"
     server = start_server(store_dir, port, latency=1.5)
+    done_before_kill, job_ids = _traffic_until_killed(server, base)
+    server = start_server(store_dir, port, latency=1.5)
+    try:
+        after = _after_restart(base, done_before_kill, job_ids)
+    finally:
+        server.terminate()
+        server.wait()
+    return {
+        "generations answered before the kill (of 50)": len(done_before_kill),
+        "job ids given out before the kill": len(job_ids),
+        **after,
+        **_store_audit(store_dir),
+    }
+
+
+def _traffic_until_killed(server, base: str) -> tuple[list[dict], list[str]]:
+    """50 generations arriving over 5 s and 10 jobs; SIGKILL once half the generations answered.
+    What was answered before the kill (results) and the job ids given out."""
+    import httpx
+
     completed: list[dict] = []
+    job_ids: list[str] = []
     lock = threading.Lock()
 
     def generate(i: int) -> None:
@@ -238,8 +257,6 @@ def kill_test(tmp: Path) -> dict:
         if r.status_code == 201:
             with lock:
                 completed.append(r.json()["result"])
-
-    job_ids: list[str] = []
 
     def submit_jobs() -> None:
         for i in range(10):  # spread over the same 5 s as the generations
@@ -265,22 +282,34 @@ def kill_test(tmp: Path) -> dict:
     for t in threads:
         t.join()
     with lock:
-        done_before_kill = list(completed)
+        return list(completed), list(job_ids)
 
-    server = start_server(store_dir, port, latency=1.5)
-    try:
-        intact = 0
-        for result in done_before_kill:
-            got = httpx.get(f"{base}/api/v1/results/{result['id']}")
-            media = httpx.get(result["files"][0]["url"])
-            if got.status_code == 200 and media.status_code == 200 and len(media.content) == result["files"][0]["bytes"]:
-                intact += 1
-        jobs = [httpx.get(f"{base}/api/v1/jobs/{job_id}").json() for job_id in job_ids]
-        statuses = [j.get("status") for j in jobs]
-        codes = [(j.get("error") or {}).get("code") for j in jobs]
-    finally:
-        server.terminate()
-        server.wait()
+
+def _after_restart(base: str, done_before_kill: list[dict], job_ids: list[str]) -> dict:
+    """What the restarted server says of the answered results and the jobs."""
+    import httpx
+
+    intact = 0
+    for result in done_before_kill:
+        got = httpx.get(f"{base}/api/v1/results/{result['id']}")
+        media = httpx.get(result["files"][0]["url"])
+        if got.status_code == 200 and media.status_code == 200 and len(media.content) == result["files"][0]["bytes"]:
+            intact += 1
+    jobs = [httpx.get(f"{base}/api/v1/jobs/{job_id}").json() for job_id in job_ids]
+    statuses = [j.get("status") for j in jobs]
+    codes = [(j.get("error") or {}).get("code") for j in jobs]
+    return {
+        "of those intact after restart": intact,
+        "job ids answering": sum(s is not None for s in statuses),
+        "job final states": {s: statuses.count(s) for s in set(statuses)},
+        "job error codes": {c: codes.count(c) for c in set(codes) if c},
+    }
+
+
+def _store_audit(store_dir: Path) -> dict:
+    """The store read directly: records whose media are missing or short, and cut-off saves."""
+    from ui.store import ResultStore
+
     store = ResultStore(store_dir)
     records = store.list(published_only=False, limit=1_000_000)
     broken = [r["id"] for r in records for f in r["files"]
@@ -289,15 +318,9 @@ def kill_test(tmp: Path) -> dict:
     loose = len(store.db.query("SELECT id FROM loose"))
     store.db.close()
     return {
-        "generations answered before the kill (of 50)": len(done_before_kill),
-        "job ids given out before the kill": len(job_ids),
-        "of those intact after restart": intact,
         "results in the store after restart": len(records),
         "records pointing at a missing/short file": len(broken),
         "saves cut off (loose, invisible, cleaned after 1 h)": loose,
-        "job ids answering": sum(s is not None for s in statuses),
-        "job final states": {s: statuses.count(s) for s in set(statuses)},
-        "job error codes": {c: codes.count(c) for c in set(codes) if c},
     }
 
 
