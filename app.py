@@ -2,9 +2,10 @@
 
     modal deploy app.py      # deploy; prints the studio's URL
     modal serve app.py       # a temporary deployment that reloads as you edit
-    modal run app.py::download_weights --presets sdxl-turbo,musicgen-small
+    modal run app.py::download_weights --presets sdxl-turbo,musicgen-small   # or --presets all
     modal run app.py::add_lora --source owner/repo --preset sdxl-turbo   # a LoRA adapter into the library
     modal run app.py --prompt "a watercolor fox" --kind image
+    atelier doctor           # what `modal deploy` would create, checked offline (app_doctor.py)
 
 This file only binds code to infrastructure: images, volumes, GPUs, scaling. What the
 model classes do lives in models/, what the web container serves lives in ui/. Locally
@@ -15,6 +16,8 @@ model classes do lives in models/, what the web container serves lives in ui/. L
 import asyncio
 import contextlib
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import modal
@@ -23,7 +26,47 @@ from models.image.generator import ImageGenerator
 from models.music.generator import MusicGenerator
 from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name
 
-APP_NAME = os.environ.get("ATELIER_APP_NAME", "atelier")
+# --- What a deploy chooses -------------------------------------------------------------
+# The app's name and the Secrets to attach come from the deploying shell. Modal imports this file
+# again in every container with only its image's environment, and refuses to start one whose
+# function has other Modal objects than the deploy sent ("Function has N dependencies but container
+# got M object ids", modal/_container_entrypoint.py). So each choice is written into every image's
+# environment too (`**DEPLOY` below): the container's import defines the same objects. Weighed
+# against: fixed Secret names (every deploy would need Secrets it may not use) and placeholder
+# Secrets (as many objects, other names). Cost: a new Secret name is a new one-line image layer.
+# A Secret must not hold these settings itself: its variables reach the container after the image's.
+DEPLOY_SETTINGS = ("ATELIER_APP_NAME", "ATELIER_HF_SECRET", "ATELIER_API_SECRET")
+DEFAULT_APP_NAME = "atelier"
+VOLUMES = ("weights", "results")
+# Modal's rule for App, Volume and Secret names, as its own error message states it
+# (tests/test_app_doctor.py compares it with the SDK's check).
+MODAL_NAME = re.compile(r"(?!ap-[a-zA-Z0-9]{22}$)[a-zA-Z0-9._-]{1,64}")
+NAME_RULE = "letters, digits, '-', '_' and '.' only, at most 64 characters"
+
+
+def volume_name(app_name: str, purpose: str) -> str:
+    """A deployment's own Volume: `atelier-weights` for the default app, `atelier-staging-weights`
+    for ATELIER_APP_NAME=atelier-staging, so a second deployment never writes the first's index."""
+    return f"{app_name}-{purpose}"
+
+
+def deploy_choices(env: Mapping[str, str]) -> dict[str, str]:
+    """The deploy settings that are set, each checked against Modal's naming rule, and the
+    Volume names the app's name makes: a bad one stops `modal deploy` with one sentence."""
+    chosen = {name: env[name].strip() for name in DEPLOY_SETTINGS if env.get(name, "").strip()}
+    for name, value in chosen.items():
+        if not MODAL_NAME.fullmatch(value):
+            raise SystemExit(f"{name}={value!r} is not a name Modal accepts: {NAME_RULE}.")
+    app_name = chosen.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
+    for volume in (volume_name(app_name, purpose) for purpose in VOLUMES):
+        if not MODAL_NAME.fullmatch(volume):
+            raise SystemExit(f"ATELIER_APP_NAME={app_name!r} makes the Volume name {volume!r}, which Modal "
+                             f"refuses: {NAME_RULE}.")
+    return chosen
+
+
+DEPLOY = deploy_choices(os.environ)
+APP_NAME = DEPLOY.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
 app = modal.App(APP_NAME)
 
 # --- Images ----------------------------------------------------------------------------
@@ -90,69 +133,95 @@ CACHE_DIR = Path("/cache")  # the weights Volume: Hugging Face cache plus built 
 RESULTS_DIR = Path("/results")
 LOCAL_INDEX = Path("/tmp/atelier/index.db")  # the web container's working copy of the result index
 
+# Each image's environment: all a container's import of this file sees (with the deploy's choices).
+GPU_ENV = {
+    "HF_HUB_CACHE": str(CACHE_DIR / "hf"),
+    "ATELIER_HOME": str(CACHE_DIR / "atelier"),
+    "ATELIER_DEVICE": "cuda",  # see models/common/device.py: snapshots load before a GPU is attached
+    # Weights come from the Volume (`download_weights`): a container missing them stops at once saying
+    # so (models/common/weights.py), not download 28-34 GB in its startup hook, racing its siblings.
+    "ATELIER_FETCH_WEIGHTS": "0",
+}
+MODEL_ENV = {
+    **GPU_ENV,
+    "ATELIER_GPU_SNAPSHOT": "1",  # these classes take GPU snapshots (GPU_SNAPSHOT below)
+    # torch.compile under a snapshot fails for some models unless inductor compiles in one thread
+    # (Modal's memory-snapshot guide): set for every class whose presets may turn compile on.
+    "TORCHINDUCTOR_COMPILE_THREADS": "1",
+    **DEPLOY,
+}
+AUDIOCRAFT_ENV = {
+    **GPU_ENV,  # its HF_HUB_CACHE also holds EnCodec 32 kHz and T5, which audiocraft fetches itself
+    "TORCH_HOME": str(CACHE_DIR / "torch"),  # Demucs (melody presets), fetched through torch.hub
+    **DEPLOY,
+}
+# ATELIER_HOME on the weights Volume: the web container reads the LoRA library there.
+WEB_ENV = {"ATELIER_RESULTS": str(RESULTS_DIR), "ATELIER_HOME": str(CACHE_DIR / "atelier"), **DEPLOY}
+
+GPU_SOURCES, WEB_SOURCES = ("models",), ("models", "ui")  # the local packages each image ships
+
 model_image = (
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .uv_pip_install(*MODEL_PACKAGES)
-    .env(
-        {
-            "HF_HUB_CACHE": str(CACHE_DIR / "hf"),
-            "ATELIER_HOME": str(CACHE_DIR / "atelier"),
-            "ATELIER_DEVICE": "cuda",  # see models/common/device.py: snapshots load before a GPU is attached
-            "ATELIER_GPU_SNAPSHOT": "1",  # ...except these classes' GPU snapshots (GPU_SNAPSHOT below)
-        }
-    )
-    .add_local_python_source("models")
+    .env(MODEL_ENV)
+    .add_local_python_source(*GPU_SOURCES)
 )
 
 audiocraft_image = (
     modal.Image.debian_slim(python_version=AUDIOCRAFT_PYTHON_VERSION)
     .apt_install(*AUDIOCRAFT_APT_PACKAGES)
     .pip_install(*AUDIOCRAFT_PACKAGES)  # pip, as `make audiocraft-env` resolves them
-    .env(
-        {
-            "HF_HUB_CACHE": str(CACHE_DIR / "hf"),  # also EnCodec 32 kHz and T5, which audiocraft fetches itself
-            "TORCH_HOME": str(CACHE_DIR / "torch"),  # Demucs (melody presets), fetched through torch.hub
-            "ATELIER_HOME": str(CACHE_DIR / "atelier"),
-            "ATELIER_DEVICE": "cuda",
-        }
-    )
-    .add_local_python_source("models")
+    .env(AUDIOCRAFT_ENV)
+    .add_local_python_source(*GPU_SOURCES)
 )
 
 web_image = (
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .uv_pip_install(*WEB_PACKAGES)
-    # ATELIER_HOME on the weights Volume: the web container reads the LoRA library there.
-    .env({"ATELIER_RESULTS": str(RESULTS_DIR), "ATELIER_HOME": str(CACHE_DIR / "atelier")})
-    .add_local_python_source("models", "ui")
+    .env(WEB_ENV)
+    .add_local_python_source(*WEB_SOURCES)
     .add_local_dir(Path(__file__).parent / "assets", "/root/assets")
 )
 
-weights_volume = modal.Volume.from_name("atelier-weights", create_if_missing=True)
-results_volume = modal.Volume.from_name("atelier-results", create_if_missing=True)
+# What a container of each image has (app_doctor.py imports this file again with just that, as Modal does).
+IMAGES = {
+    "model": dict(image=model_image, python=PYTHON_VERSION, env=MODEL_ENV, sources=GPU_SOURCES),
+    "audiocraft": dict(image=audiocraft_image, python=AUDIOCRAFT_PYTHON_VERSION, env=AUDIOCRAFT_ENV,
+                       sources=GPU_SOURCES),
+    "web": dict(image=web_image, python=PYTHON_VERSION, env=WEB_ENV, sources=WEB_SOURCES),
+}
 
-# A Hugging Face token is only needed for gated presets (flux-schnell, sd3.5-large-turbo). Name
-# the Secret that holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, none is attached.
-hf_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_HF_SECRET")) else []
+# Each deployment has its own Volumes (volume_name): a second one (ATELIER_APP_NAME=atelier-staging)
+# fills its own weights and keeps its own results, never the first's index.db.
+weights_volume = modal.Volume.from_name(volume_name(APP_NAME, "weights"), create_if_missing=True)
+results_volume = modal.Volume.from_name(volume_name(APP_NAME, "results"), create_if_missing=True)
+
+# A Hugging Face token is only needed for gated presets (flux-schnell, sd3.5-large-turbo): name the
+# Secret that holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, none is attached.
+hf_secrets = [modal.Secret.from_name(name)] if (name := DEPLOY.get("ATELIER_HF_SECRET")) else []
 # API tokens, the webhook secret and other ATELIER_* settings (ui/settings.py) for the web
 # container: name the Secret holding them with ATELIER_API_SECRET; without it the API is open.
-api_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_API_SECRET")) else []
+api_secrets = [modal.Secret.from_name(name)] if (name := DEPLOY.get("ATELIER_API_SECRET")) else []
 
 # --- GPU classes -----------------------------------------------------------------------
 # Each preset gets its own pool of containers (`ImageModel(preset=...)`), each container
 # loads its weights once (`@modal.enter`), and memory snapshots make cold starts cheap.
 
+GPU_STARTUP_TIMEOUT = 10 * 60  # weights from the Volume onto the GPU, compiled and warmed up; never a download
+IMAGE_TIMEOUT = 10 * 60
+MUSIC_TIMEOUT = 30 * 60  # long clips take many windows
 GPU_CLASS_OPTIONS = dict(
-    image=model_image,
     volumes={CACHE_DIR: weights_volume},
     secrets=hf_secrets,
     enable_memory_snapshot=True,
+    startup_timeout=GPU_STARTUP_TIMEOUT,
     scaledown_window=5 * 60,  # keep a warm GPU for five minutes after the last request
-    max_containers=10,  # the real concurrency limit of the whole studio
+    max_containers=10,  # per preset: each preset (a parameter value) is a pool of its own
 )
 # GPU memory snapshots (a Modal alpha feature): the snapshot is taken with the GPU attached and the
 # weights on it, compiled and warmed up (models/common/device.py), so a new container skips all of that.
-# Not for the audiocraft class: its model lives in a worker process (models/music/engines/).
+# Not for the audiocraft class: its torch 2.1 and xformers have not been run under GPU snapshots; with
+# CPU ones it builds its model on the GPU after the restore (models/music/engines/audiocraft_engine.py).
 GPU_SNAPSHOT = {"experimental_options": {"enable_gpu_snapshot": True}}
 
 
@@ -164,17 +233,13 @@ def image_max_inputs(gpu: str) -> int:
     return max(p.max_batch for p in IMAGE_PRESETS.values() if p.gpu == gpu)
 
 
-# GPU memory in GB, for tests/test_app.py's check that each preset's weights and batch fit.
-GPU_MEMORY_GB = {"L40S": 48, "H100": 80}
-
-
-@app.cls(gpu="L40S", timeout=10 * 60, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
+@app.cls(gpu="L40S", image=model_image, timeout=IMAGE_TIMEOUT, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
 @modal.concurrent(max_inputs=image_max_inputs("L40S"))
 class ImageModel(ImageGenerator):
     preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
 
 
-@app.cls(gpu="H100", timeout=10 * 60, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
+@app.cls(gpu="H100", image=model_image, timeout=IMAGE_TIMEOUT, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
 @modal.concurrent(max_inputs=image_max_inputs("H100"))
 class LargeImageModel(ImageGenerator):
     """The same class on an 80 GB GPU: the presets whose weights and batch outgrow an L40S
@@ -189,12 +254,12 @@ def image_model(preset: str = MODAL_DEFAULTS["image"]):
     return classes[image_class_name(preset)](preset=preset)
 
 
-@app.cls(gpu="L40S", timeout=30 * 60, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)  # long clips take many windows
+@app.cls(gpu="L40S", image=model_image, timeout=MUSIC_TIMEOUT, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
 class MusicModel(MusicGenerator):
     preset: str = modal.parameter(default=MODAL_DEFAULTS["music"])
 
 
-@app.cls(gpu="L40S", timeout=30 * 60, **{**GPU_CLASS_OPTIONS, "image": audiocraft_image})
+@app.cls(gpu="L40S", image=audiocraft_image, timeout=MUSIC_TIMEOUT, **GPU_CLASS_OPTIONS)
 class AudiocraftMusicModel(MusicGenerator):
     """The same class on audiocraft's image: the presets whose engine is audiocraft."""
 
@@ -208,18 +273,26 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
     return classes[music_class_name(preset)](preset=preset)
 
 
-@app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=60 * 60)
+@app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=4 * 60 * 60)
 def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
-    """Fill the weights Volume, so the first visitor doesn't wait for a download."""
+    """Fill the weights Volume with the presets named (`all`: every preset from the hub); GPU containers
+    don't download. Each preset is committed when done, so a run cut short keeps what it finished;
+    one that fails (a gated model without ATELIER_HF_SECRET) is named, and the others still filled."""
+    from models.common.errors import WeightsUnavailable
     from models.common.weights import ensure_weights
-    from models.presets import PRESETS, all_weights
+    from models.presets import all_weights, presets_named
 
-    for name in presets.split(","):
-        for kind, table in PRESETS.items():
-            if name in table:
-                for weights in all_weights(table[name]):
-                    print(f"{kind} {name}: {ensure_weights(weights)}")
-    weights_volume.commit()
+    failed = []
+    for preset in presets_named(presets):
+        try:
+            for weights in all_weights(preset):
+                print(f"{preset.name}: {ensure_weights(weights)}")
+        except WeightsUnavailable as e:
+            failed.append(f"{preset.name}: {e}")
+            print(failed[-1])
+        weights_volume.commit()
+    if failed:
+        raise WeightsUnavailable(f"Not filled: {' '.join(failed)}")
 
 
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=30 * 60)
@@ -247,39 +320,26 @@ def list_loras() -> list[dict]:
 LORA_RELOAD_S = 30.0  # how often a container looks for adapters added since (a Volume reload)
 
 
-def _throttled_reload(volume, every_s: float):
-    """A Volume's reload at most once per `every_s`: a listing or request check then sees
-    adapters that `add_lora` committed since, without a reload on every request."""
-    import threading
-    import time
-
-    lock, last = threading.Lock(), [0.0]
-
-    def reload() -> None:
-        with lock:
-            if time.monotonic() - last[0] < every_s:
-                return
-            last[0] = time.monotonic()
-        try:
-            volume.reload()
-        except Exception as e:  # e.g. a file open on the Volume: the library as it was is still good
-            print(f"weights Volume reload skipped: {type(e).__name__}: {e}")
-
-    return reload
-
-
 # In Modal's containers, web and GPU alike, the LoRA library is read off the weights Volume as it
 # was when the container started: reload it (throttled) before reading, so an adapter `add_lora`
 # committed since is listed, accepted and loaded without a restart. Locally it is a plain folder.
 if not modal.is_local():
     from models.image import loras as _loras
 
-    _loras.set_before_read(_throttled_reload(weights_volume, LORA_RELOAD_S))
+    _loras.set_before_read(_loras.throttled_reload(weights_volume, LORA_RELOAD_S))
 
 
 # --- The web container -----------------------------------------------------------------
 # Exactly one (Gradio's sessions are sticky to a process), serving many visitors at once:
 # it holds no model and only awaits the GPU classes.
+
+# Async jobs run as tasks here, not as Modal inputs: once a job's last request has returned, nothing
+# holds the container up (Modal has no call that would). So it stays up, idle, for the longest job
+# the GPU classes allow (a container's start plus its timeout) and its webhook (65 s with the
+# default settings, ui/generation/webhooks.py); app_doctor.py checks the rule. Weighed: min_containers=1
+# (paid around the clock) and each job as a Modal call of its own (ui/generation/jobs.py: not yet).
+WEBHOOK_DELIVERY_S = 2 * 60
+WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT) + WEBHOOK_DELIVERY_S
 
 
 @app.function(
@@ -289,9 +349,7 @@ if not modal.is_local():
     secrets=api_secrets,
     max_containers=1,
     timeout=60 * 60,
-    # Async jobs run as tasks in this container, not as Modal inputs: stay up long enough
-    # after the last request for a long music job to finish and deliver its webhook.
-    scaledown_window=20 * 60,
+    scaledown_window=WEB_SCALEDOWN_S,
 )
 # Each visitor holds a connection open while their job runs; the studio's own queue limits
 # (ui/studio/page.py) then answer overload with a message instead of Modal queueing requests.

@@ -402,6 +402,21 @@ def all_weights(preset: ImagePreset | MusicPreset) -> list[Weights]:
     return [preset.weights, *(w for w in decoders if w is not None)]
 
 
+def presets_named(names: str) -> list[ImagePreset | MusicPreset]:
+    """The presets a comma-separated list names, of every kind that has the name (`tiny` is an
+    image and a music preset); `all` means every preset whose weights come from the hub, the
+    tiny ones and the twins being built wherever they run. An unknown name is a RequestError."""
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    if wanted == ["all"]:
+        return [p for table in PRESETS.values() for p in table.values() if isinstance(p.weights, HubWeights)]
+    unknown = [name for name in wanted if not any(name in table for table in PRESETS.values())]
+    if unknown or not wanted:
+        known = ", ".join(sorted(set(IMAGE_PRESETS) | set(MUSIC_PRESETS)))
+        raise RequestError(f"Unknown preset {', '.join(map(repr, unknown)) or '(none named)'}: name presets "
+                           f"separated by commas, or `all`. Known presets: {known}.")
+    return [table[name] for name in wanted for table in PRESETS.values() if name in table]
+
+
 def get_preset(kind: Kind, name: str) -> ImagePreset | MusicPreset:
     try:
         return PRESETS[kind][name]

@@ -8,6 +8,7 @@
     atelier loras                               # the LoRA adapter library
     atelier loras add owner/repo --preset sd-turbo [--weight-name file.safetensors] [--id name]
     atelier generate image "a fox" --lora name:0.8
+    atelier doctor                              # what `modal deploy app.py` would create, checked offline
 
 ATELIER_PRESET, ATELIER_BACKEND and ATELIER_APP_NAME set the defaults for --preset, --backend
 and --app-name (ui/settings.py). This is the top of the house with app.py: it alone picks the
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     music.add_argument("--overlap", type=float)
 
     sub.add_parser("presets", help="list the presets and what each needs")
+    sub.add_parser("doctor", help="what `modal deploy app.py` would create, and its problems, checked offline")
     weights = sub.add_parser("weights", help="download or build presets' weights ahead of time")
     weights.add_argument("presets", nargs="+")
 
@@ -180,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "presets":
             print_presets()
+        elif args.command == "doctor":
+            from app_doctor import main as doctor  # app.py's level, above ui/: imported only here
+
+            return doctor()
         elif args.command == "weights":
             fetch_weights(args.presets)
         elif args.command == "loras":

@@ -28,11 +28,11 @@ from models.common import batching, recipes, speed
 from models.common.batching import Batch, Batcher
 from models.common.device import gpu_snapshots, target_device
 from models.common.progress import result_event, stream
-from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading
+from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading, refuse_missing
 from models.image import previews, uploads
 from models.image.lora_cache import LoraCache
 from models.image.request import ImageJob, schedule_length
-from models.presets import ImagePreset, get_preset
+from models.presets import ImagePreset, all_weights, get_preset
 
 
 class ImageGenerator:
@@ -41,11 +41,12 @@ class ImageGenerator:
     @modal.enter(snap=True)
     def load(self) -> None:
         """Load the pipeline onto the CPU: this state is what a Modal memory snapshot keeps."""
+        self.spec: ImagePreset = get_preset("image", self.preset)
+        refuse_missing(self.spec.name, all_weights(self.spec))  # on Modal: before anything slow
         from diffusers import AutoPipelineForText2Image
 
         quiet_loading()
         started = time.perf_counter()
-        self.spec: ImagePreset = get_preset("image", self.preset)
         dtype = speed.load_dtype(self.spec.speed, self.spec.gpu_dtype)
         with LOAD_LOCK:
             folder = ensure_weights(self.spec.weights)

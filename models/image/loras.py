@@ -85,6 +85,26 @@ def set_before_read(hook: Callable[[], None]) -> None:
     _before_read = hook
 
 
+def throttled_reload(volume, every_s: float) -> Callable[[], None]:
+    """A Volume's reload at most once per `every_s`: a listing or request check then sees
+    adapters that `add_lora` committed since, without a reload on every request."""
+    import threading
+
+    lock, last = threading.Lock(), [0.0]
+
+    def reload() -> None:
+        with lock:
+            if time.monotonic() - last[0] < every_s:
+                return
+            last[0] = time.monotonic()
+        try:
+            volume.reload()
+        except Exception as e:  # e.g. a file open on the Volume: the library as it was is still good
+            print(f"weights Volume reload skipped: {type(e).__name__}: {e}")
+
+    return reload
+
+
 # A studio in hybrid mode serves requests that run on a deployed app's GPUs, whose library is on
 # its Volume, not here: it reads that library's listing instead (ui/generation/remote.py sets it).
 _remote_listing: Callable[[], list[dict]] | None = None

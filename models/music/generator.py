@@ -14,9 +14,10 @@ from collections.abc import Iterator
 import modal
 
 from models.common.device import gpu_snapshots, target_device
+from models.common.weights import refuse_missing
 from models.music.engines import Engine, open_engine
 from models.music.request import MusicJob
-from models.presets import MusicPreset, get_preset
+from models.presets import MusicPreset, all_weights, get_preset
 
 
 class MusicGenerator:
@@ -26,6 +27,7 @@ class MusicGenerator:
     def load(self) -> None:
         """Load the model onto the CPU: this state is what a memory snapshot keeps."""
         self.spec: MusicPreset = get_preset("music", self.preset)
+        refuse_missing(self.spec.name, all_weights(self.spec))  # on Modal: before anything slow
         self.engine: Engine = open_engine(self.spec)
         self.engine.load()
         if gpu_snapshots():  # the GPU is there while the snapshot is taken (models/common/device.py)
