@@ -5,7 +5,7 @@
     modal run app.py::download_weights --presets sdxl-turbo,musicgen-small   # or --presets all
     modal run app.py::add_lora --source owner/repo --preset sdxl-turbo   # a LoRA adapter into the library
     modal run app.py --prompt "a watercolor fox" --kind image
-    atelier doctor           # what `modal deploy` would create, checked offline (app_doctor.py)
+    atelier doctor           # what `modal deploy` would create, checked offline (ui/doctor.py)
 
 This file only binds code to infrastructure: images, volumes, GPUs, scaling. What the
 model classes do lives in models/, what the web container serves lives in ui/. Locally
@@ -39,7 +39,7 @@ DEPLOY_SETTINGS = ("ATELIER_APP_NAME", "ATELIER_HF_SECRET", "ATELIER_API_SECRET"
 DEFAULT_APP_NAME = "atelier"
 VOLUMES = ("weights", "results")
 # Modal's rule for App, Volume and Secret names, as its own error message states it
-# (tests/test_app_doctor.py compares it with the SDK's check).
+# (tests/test_ui/doctor.py compares it with the SDK's check).
 MODAL_NAME = re.compile(r"(?!ap-[a-zA-Z0-9]{22}$)[a-zA-Z0-9._-]{1,64}")
 NAME_RULE = "letters, digits, '-', '_' and '.' only, at most 64 characters"
 
@@ -183,7 +183,7 @@ web_image = (
     .add_local_dir(Path(__file__).parent / "assets", "/root/assets")
 )
 
-# What a container of each image has (app_doctor.py imports this file again with just that, as Modal does).
+# What a container of each image has (ui/doctor.py imports this file again with just that, as Modal does).
 IMAGES = {
     "model": dict(image=model_image, python=PYTHON_VERSION, env=MODEL_ENV, sources=GPU_SOURCES),
     "audiocraft": dict(image=audiocraft_image, python=AUDIOCRAFT_PYTHON_VERSION, env=AUDIOCRAFT_ENV,
@@ -336,7 +336,7 @@ if not modal.is_local():
 # Async jobs run as tasks here, not as Modal inputs: once a job's last request has returned, nothing
 # holds the container up (Modal has no call that would). So it stays up, idle, for the longest job
 # the GPU classes allow (a container's start plus its timeout) and its webhook (65 s with the
-# default settings, ui/generation/webhooks.py); app_doctor.py checks the rule. Weighed: min_containers=1
+# default settings, ui/generation/webhooks.py); ui/doctor.py checks the rule. Weighed: min_containers=1
 # (paid around the clock) and each job as a Modal call of its own (ui/generation/jobs.py: not yet).
 WEBHOOK_DELIVERY_S = 2 * 60
 WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT) + WEBHOOK_DELIVERY_S

@@ -3,7 +3,7 @@ functions get the configuration the design requires, and its images' pins resolv
 
 The configuration is read by recording what app.py hands to Modal's public decorators
 (App.function, App.cls, modal.concurrent, modal.enter) during a fresh import, with the doctor's
-recorder (app_doctor.py; tests/test_app_doctor.py runs the doctor's own checks)."""
+recorder (ui/doctor.py; tests/test_ui/doctor.py runs the doctor's own checks)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import modal
 import pytest
 
-from app_doctor import recording
+from ui.doctor import recording
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "diffusers", "transformers", "audiocraft")

@@ -1,4 +1,4 @@
-"""The deployed app as it will really run, checked offline through `atelier doctor` (app_doctor.py).
+"""The deployed app as it will really run, checked offline through `atelier doctor` (ui/doctor.py).
 
 app.py is imported in subprocesses: once with a deploying shell's environment, once per image
 with only what that image's containers have, as Modal does before it starts a container. Each
@@ -14,7 +14,7 @@ import sys
 import pytest
 
 import app
-import app_doctor
+from ui import doctor as app_doctor
 
 DEPLOY_SETTINGS = tuple(app.DEPLOY_SETTINGS)
 # What the README's deploy section names: a gated-model Secret, an API Secret, a second app.

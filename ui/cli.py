@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "presets":
             print_presets()
         elif args.command == "doctor":
-            from app_doctor import main as doctor  # app.py's level, above ui/: imported only here
+            from ui.doctor import main as doctor  # reads app.py, as this command does: imported only here
 
             return doctor()
         elif args.command == "weights":

@@ -28,7 +28,7 @@ import tomllib
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py, pyproject.toml, models/, ui/
 PROJECT_IMAGES = ("model", "web")  # built from pyproject.toml's pins; audiocraft's has its own (its venv's tests)
 MODAL_MAX_SCALEDOWN_S = 3600  # the SDK refuses a longer scaledown_window
 # Beyond its weights, what one image costs a GPU, per megapixel, in 16-bit: the VAE's decode
@@ -144,7 +144,7 @@ class ImportFailed(Exception):
 
 def describe(env: dict[str, str], blocked: tuple[str, ...] = ()) -> dict:
     """What app.py defines when imported in a fresh process with exactly `env`."""
-    code = f"import app_doctor; app_doctor._child({list(blocked)!r})"
+    code = f"from ui import doctor; doctor._child({list(blocked)!r})"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise ImportFailed((out.stderr.strip().splitlines() or ["(no message)"])[-1])
