@@ -49,7 +49,7 @@ def preset(request) -> str:
 
 def run(instances, request: MusicRequest) -> tuple[list[dict], dict]:
     job = request.resolve("tiny")
-    events = list(instances(job.preset).generate.local(job.model_dump()))
+    events = list(instances(job.preset).generate.local(job))
     assert events[-1]["type"] == "result"
     assert all(e["type"] == "progress" for e in events[:-1])
     return events[:-1], events[-1]
@@ -114,7 +114,7 @@ def test_record_names_the_engine_and_what_was_done(instances, preset):
 
 
 def test_a_job_for_another_preset_is_refused(instances, preset):
-    job = MusicRequest(prompt="x", duration=1).resolve("tiny-melody").model_dump()
+    job = MusicRequest(prompt="x", duration=1).resolve("tiny-melody")
     with pytest.raises(RequestError, match=f"serves the {preset} preset"):
         list(instances(preset).generate.local(job))
 

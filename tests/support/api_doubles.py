@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image
 
-from models.common.progress import progress_event, result_event
+from models.common.events import progress_event, result_event
 from models.requests import Job
 
 # One real-server helper for every test (uvicorn, lifespan on as in production), re-exported here.
