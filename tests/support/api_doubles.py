@@ -22,6 +22,7 @@ from models.requests import Job
 from tests.support.servers import serving  # noqa: F401
 from ui.errors import GenerationError
 from ui.generation import Backend
+from ui.generation.events import queued_event
 
 TINY = {"image": "tiny", "music": "tiny"}
 
@@ -92,7 +93,7 @@ class GatedBackendDouble(InstantBackendDouble):
     async def generate(self, job: Job):
         self.calls += 1
         if not self.admitted.is_set():
-            yield {"type": "queued", "position": 1}
+            yield queued_event(1)
             await self.admitted.wait()
         yield progress_event(1, 2, "working")
         self.started += 1
