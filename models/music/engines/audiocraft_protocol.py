@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 from typing import Any, Literal, TypedDict
 
-from models.common.events import ModelEvent, progress_event, result_event
+from models.common.events import File, ModelEvent, progress_event, result_event
 
 
 class Ready(TypedDict):
@@ -59,8 +59,8 @@ def event_to_line(n: int, event: ModelEvent) -> dict[str, Any]:
 def event_from_line(message: dict[str, Any]) -> ModelEvent:
     """An event as the parent's callers get it (`n` already taken off): bytes again."""
     if message["type"] == "result":
-        files = [{"name": f["name"], "mime": f["mime"], "data": base64.b64decode(f["data_base64"])}
-                 for f in message["files"]]
+        files: list[File] = [{"name": f["name"], "mime": f["mime"], "data": base64.b64decode(f["data_base64"])}
+                             for f in message["files"]]
         return result_event(files, message["record"])
     preview = message.get("preview")
     return progress_event(message["done"], message["total"], message["stage"],
