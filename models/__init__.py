@@ -10,8 +10,8 @@
                       presets that name them (a BuiltWeights "module:function"), never imported
                       by a serving path
 
-The web side (ui/) may import presets, requests, common.errors, common.fields, common.messages,
-common.recipes, each kind's request, uploads and melody modules, and image.loras (the library's
-listing): none of them imports torch. Model libraries are imported inside the functions that
+The web side (ui/) may import presets, requests, common.errors, common.events, common.fields,
+common.messages, common.recipes, each kind's request, uploads and melody modules, and image.loras
+(the library's listing): none of them imports torch. Model libraries are imported inside the functions that
 load models, so app.py, which the web container imports too, stays light.
 """

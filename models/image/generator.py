@@ -27,7 +27,9 @@ import modal
 from models.common import batching, recipes, speed
 from models.common.batching import Batch, Batcher
 from models.common.device import gpu_snapshots, target_device
-from models.common.progress import result_event, stream
+from models.common.events import ModelEvent, ResultEvent, result_event
+from models.common.fields import checked_again
+from models.common.progress import stream
 from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading, refuse_missing
 from models.image import previews, uploads
 from models.image.lora_cache import LoraCache
@@ -75,9 +77,9 @@ class ImageGenerator:
         self.img2img, self.inpaint = input_pipelines(self.pipe)
         # Adapters need the denoiser's separate q/k/v projections: a fused one is unfused at the first.
         self.loras = LoraCache(self.pipe, self.spec.name, fused=[denoiser] if self.spec.speed.fuse_qkv else [])
-        self.batcher = Batcher(self._run_batch, key=batch_key, size=lambda job: job.num_images,
-                               max_size=self.spec.max_batch, window_s=batching.WINDOW_S,
-                               name=f"atelier-batcher-{self.spec.name}")
+        self.batcher: Batcher[ImageJob, ResultEvent] = Batcher(
+            self._run_batch, key=batch_key, size=lambda job: job.num_images, max_size=self.spec.max_batch,
+            window_s=batching.WINDOW_S, name=f"atelier-batcher-{self.spec.name}")
         if speed.uses_compile(self.spec.speed):
             self._warm_up()
 
@@ -89,12 +91,12 @@ class ImageGenerator:
                   width=spec.size, height=spec.size)
 
     @modal.method()
-    def generate(self, job: dict) -> Iterator[dict]:
+    def generate(self, job: ImageJob) -> Iterator[ModelEvent]:
         """Yield denoising progress events, then a result event with PNG files and a record."""
-        checked = ImageJob.model_validate(job)  # direct callers get the same checks as the UI
+        checked = checked_again(ImageJob, job)  # direct callers get the same checks as the UI
         yield from stream(lambda report: self.batcher.submit(checked, report))
 
-    def _run_batch(self, batch: Batch[ImageJob]) -> list[dict]:
+    def _run_batch(self, batch: Batch[ImageJob]) -> list[ResultEvent]:
         """One pipeline call for every job in the batch (they share batch_key); a result each."""
         import torch
 
@@ -183,7 +185,7 @@ class ImageGenerator:
         mask = uploads.load(job.mask).resize(size, Image.BILINEAR) if job.mask is not None else None
         return picture, mask
 
-    def _result(self, job: ImageJob, images: list, batch: Batch[ImageJob], seconds: float) -> dict:
+    def _result(self, job: ImageJob, images: list, batch: Batch[ImageJob], seconds: float) -> ResultEvent:
         # The uploads stay out of the recipe and the record (bytes would bloat the store): their
         # hashes say what the job started from.
         parameters = job.model_dump(exclude={"kind", "image", "mask"} | ({"strength"} if job.image is None else set()))

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import modal
 
 from models.common.device import gpu_snapshots, target_device
+from models.common.events import ModelEvent
+from models.common.fields import checked_again
 from models.common.weights import refuse_missing
 from models.music.engines import Engine, open_engine
 from models.music.request import MusicJob
@@ -39,7 +41,7 @@ class MusicGenerator:
             self.engine.to_device(target_device())
 
     @modal.method()
-    def generate(self, job: dict) -> Iterator[dict]:
+    def generate(self, job: MusicJob) -> Iterator[ModelEvent]:
         """Yield progress events (milliseconds of audio made), then a result event with the clip."""
-        checked = MusicJob.model_validate(job)
+        checked = checked_again(MusicJob, job)  # direct callers get the same checks as the UI
         yield from self.engine.events(checked)

@@ -16,13 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image
 
-from models.common.progress import progress_event, result_event
+from models.common.events import progress_event, result_event
 from models.requests import Job
 
 # One real-server helper for every test (uvicorn, lifespan on as in production), re-exported here.
 from tests.support.servers import serving  # noqa: F401
 from ui.errors import GenerationError
 from ui.generation import Backend
+from ui.generation.events import queued_event
 
 TINY = {"image": "tiny", "music": "tiny"}
 
@@ -93,7 +94,7 @@ class GatedBackendDouble(InstantBackendDouble):
     async def generate(self, job: Job):
         self.calls += 1
         if not self.admitted.is_set():
-            yield {"type": "queued", "position": 1}
+            yield queued_event(1)
             await self.admitted.wait()
         yield progress_event(1, 2, "working")
         self.started += 1

@@ -4,6 +4,7 @@
     local.py      LocalBackend: the app's model classes in this process
     remote.py     ModalBackend: Modal's GPU classes (inside the app, or hybrid from a local UI)
     flow.py       generate(): backend → result store → caller, the one path every result takes
+    events.py     the kinds of event the web side adds (queued, saved, a job's stream), and their makers
     inputs.py     an input image named by a result id, swapped for that result's image
     jobs.py       async jobs: run in the background, polled, streamed, announced by webhook
     webhooks.py   signed webhook deliveries with retries

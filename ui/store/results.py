@@ -49,6 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.common.events import ResultEvent
 from ui.errors import Forbidden, NotFound
 from ui.settings import results_database, results_limits, results_root, results_sync_interval
 from ui.store.database import Database, insert_result, restore
@@ -125,7 +126,7 @@ class ResultStore:
 
     # --- writing --------------------------------------------------------------------------
 
-    def save(self, result: dict) -> Saved:
+    def save(self, result: ResultEvent) -> Saved:
         """Store a model's result event (files + record); returns the public record and owner secret."""
         for f in result["files"]:  # all checked before anything is written
             if not _FILE_NAME.match(f["name"]) or f["name"] == "record.json":

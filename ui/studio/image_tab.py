@@ -23,6 +23,7 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 
 from models.common.errors import RequestError, UploadError
+from models.common.events import ProgressEvent
 from models.common.recipes import recipe_from_png
 from models.image import uploads
 from models.image.request import DEFAULT_STRENGTH
@@ -98,7 +99,7 @@ def _painted(layer: bytes) -> bool:
         return True
 
 
-def describe(event: dict) -> tuple[tuple[int, int], str]:
+def describe(event: ProgressEvent) -> tuple[tuple[int, int], str]:
     return (event["done"], event["total"]), event["stage"].capitalize()
 
 
