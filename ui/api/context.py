@@ -18,6 +18,8 @@ from ui.generation import Backend, JobManager, WebhookSender
 from ui.settings import ApiSettings
 from ui.store import ResultStore
 
+WEBHOOK_TIMEOUT_S = 10.0  # one delivery's wait for an answer
+
 
 @dataclass
 class ApiContext:
@@ -33,14 +35,14 @@ class ApiContext:
             WebhookSender(
                 settings.webhook_secret,
                 attempts=settings.webhook_attempts,
-                backoff_s=settings.webhook_backoff_s,
-                timeout_s=settings.webhook_timeout_s,
+                backoff_s=settings.webhook_backoff,
+                timeout_s=WEBHOOK_TIMEOUT_S,
                 allow_private=settings.webhook_allow_private,
             )
             if settings.webhook_secret
             else None
         )
-        jobs = JobManager(backend, store, present, webhooks, max_active=settings.max_active_jobs, ttl_s=settings.job_ttl_s)
+        jobs = JobManager(backend, store, present, webhooks, max_active=settings.max_active_jobs, ttl_s=settings.job_ttl)
         return cls(backend, store, settings, jobs, RateLimiter(settings.generation_rate_limit))
 
     def keep(self, app: FastAPI) -> None:

@@ -30,7 +30,7 @@ async def generate_now(ctx: ApiContext, body: ImageRequest | MusicRequest, reque
     body = await asyncio.to_thread(with_input_image, body, ctx.store)  # an image_result's image, checked
     job = ctx.backend.resolve(body)  # RequestError → 422, before any quota is spent
     ctx.take_generation(request)
-    timeout_s = ctx.settings.sync_timeout_s
+    timeout_s = ctx.settings.sync_timeout
     try:
         async with asyncio.timeout(timeout_s):
             async for event in generate(ctx.backend, ctx.store, job):
