@@ -87,19 +87,19 @@ def _file_path(value: str | Path | None) -> Path | None:
     return None if value is None else Path(value).expanduser()
 
 
-SIZE = Valid("a size such as 500M or 20G")
+SIZE = Valid("a size such as 500M or 20G")  # also how shown_default knows a size
 
-Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split)]  # NoDecode: a list, not JSON
 PerMinute = Annotated[int, Field(ge=0), Valid("a whole number per minute, 0 for no limit")]
 Count = Annotated[int, Field(gt=0), Valid("a whole number above 0")]
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False), Valid("a number of seconds above 0")]
 Size = Annotated[int, BeforeValidator(_size), Field(ge=0), SIZE]
 Flag = Annotated[bool, Valid("1 or 0")]
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split)]  # NoDecode: a list, not JSON
+HeaderName = Annotated[str, AfterValidator(str.lower)]  # headers are matched lower-cased
+BaseUrl = Annotated[str, AfterValidator(lambda url: url.rstrip("/") or None)]  # joined to paths that start with /
 # Never shown: not in a message, not in help, not in the settings' repr.
 SecretText = Annotated[str | None, Secret(), Field(repr=False)]
 SecretNames = Annotated[Names, Secret(), Field(repr=False)]
-HeaderName = Annotated[str, AfterValidator(str.lower)]  # headers are matched lower-cased
-BaseUrl = Annotated[str, AfterValidator(lambda url: url.rstrip("/") or None)]  # joined to paths that start with /
 
 
 # --- the base every group shares ---------------------------------------------------------------
@@ -261,8 +261,9 @@ def shown_default(field: FieldInfo) -> str:
     if isinstance(value, bool):
         return str(int(value))
     if SIZE in field.metadata:  # in the largest unit that holds it whole, as parse_size reads it
-        unit = next(u for u in "TGMK" if value % 1024 ** "_KMGT".index(u) == 0) if value % 1024 == 0 else ""
-        return f"{value // 1024 ** '_KMGT'.index(unit or '_')}{unit}"
+        for power, unit in ((4, "T"), (3, "G"), (2, "M"), (1, "K")):
+            if value % 1024**power == 0:
+                return f"{value // 1024**power}{unit}"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
