@@ -17,10 +17,10 @@ there are the only ones. Every generation goes through ui.generation.generate, s
 saved in the result store like the studio's. Owner tokens appear only in the response to
 whoever created the result.
 
-    install.py    this assembly: routers, guards, error handlers, JSON 404/405 for the rest
+    install.py    this assembly: routers, guards, error handlers, JSON 404/405 for the rest, /docs
     generate.py   /images, /music          jobs.py   /jobs          results.py   /results
-    loras.py      /loras
-    schemas.py    what the API answers with    context.py   what the routers share
+    loras.py      /loras                   (each a module-level `router` of module-level handlers)
+    schemas.py    what the API answers with    context.py   what the routes share (ContextDep)
     security.py   auth, rate limits, body limits, the studio's lock (one ASGI middleware)
 
 Settings are in ui/settings.py; the error shape in ui/errors.py.
