@@ -70,7 +70,7 @@ APP_NAME = DEPLOY.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
 app = modal.App(APP_NAME)
 
 # --- Images ----------------------------------------------------------------------------
-# Pins match pyproject.toml; tests/test_app.py checks that they do and that they resolve.
+# Every pin here is pyproject.toml's (tests/test_app.py checks each one, and that they resolve).
 
 PYTHON_VERSION = "3.11"
 MODEL_PACKAGES = [
@@ -95,6 +95,7 @@ WEB_PACKAGES = [
     "httpx==0.28.1",  # webhooks (ui/generation/webhooks.py)
     "fastapi-offline==1.7.7",  # Swagger UI and ReDoc's files, served at /docs and /redoc (ui/api/install.py)
     "pydantic==2.14.3",
+    "pydantic-settings==2.16.3",  # the ATELIER_* settings (ui/settings.py)
     "numpy==2.4.6",
     "pillow==12.3.0",
 ]

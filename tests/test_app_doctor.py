@@ -172,6 +172,9 @@ def test_image_pins_match_pyproject_and_every_preset_has_a_class(plain):
     other["packages"]["web"] = [p.replace("gradio==", "gradio==0.0.") for p in other["packages"]["web"]]
     [problem] = app_doctor.pin_problems(other)
     assert problem.startswith("app.py pins gradio==0.0.") and "pyproject.toml gradio==" in problem
+    other["packages"]["web"] = [p for p in plain["packages"]["web"] if not p.startswith("fastapi==")]
+    [problem] = app_doctor.pin_problems(other)
+    assert problem.startswith("pyproject.toml pins fastapi==") and "which no image of app.py installs" in problem
     del other["functions"]["LargeImageModel"]
     assert "The image preset flux-schnell is served by no class the app defines." in app_doctor.route_problems(other)
 

@@ -219,11 +219,19 @@ def route_problems(deploy: dict) -> list[str]:
 
 
 def pin_problems(deploy: dict) -> list[str]:
+    """The image pin lists and pyproject.toml are kept by hand in two places (a container gets app.py
+    and models/, not pyproject.toml): every image pin must be the project's, and every project pin in
+    an image but modal's, which Modal's images bring."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     pinned = dict(p.split("==") for p in project)
     pins = [(image, *pin.split("==")) for image in PROJECT_IMAGES for pin in deploy["packages"][image]]
-    return [f"app.py pins {name}=={version} for the {image} image, pyproject.toml {name}=={pinned[name]}."
-            for image, name, version in pins if name in pinned and pinned[name] != version]
+    problems = [f"app.py pins {name}=={version} for the {image} image, pyproject.toml "
+                + (f"{name}=={pinned[name]}." if name in pinned else f"doesn't pin {name}.")
+                for image, name, version in pins if pinned.get(name) != version]
+    in_images = {name for _, name, _ in pins}
+    problems += [f"pyproject.toml pins {name}=={pinned[name]}, which no image of app.py installs."
+                 for name in sorted(set(pinned) - in_images - {"modal"})]
+    return problems
 
 
 def memory_needed_gb(preset) -> float | None:

@@ -119,12 +119,12 @@ def _download(weights: HubWeights) -> Path:
 
     if (cached := _cached(weights)) is not None:
         return cached
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if hub_offline():
         raise WeightsUnavailable(
             f"{weights.repo} is not in the local cache and HF_HUB_OFFLINE is set. "
             "Unset HF_HUB_OFFLINE to download it, or use --preset tiny to run offline."
         )
-    if not _hub_reachable():
+    if not hub_reachable():
         raise WeightsUnavailable(
             f"Can't download {weights.repo}: the Hugging Face hub is unreachable from here. "
             "Connect to the internet and retry, or use --preset tiny to run offline."
@@ -151,7 +151,13 @@ def _cached(weights: HubWeights) -> Path | None:
         return None
 
 
-def _hub_reachable(timeout_s: float = 3.0) -> bool:
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE forbids downloads (read at each call: tests and users flip it)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the hub answers at all, in seconds rather than after a half-minute of retries."""
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import shutil
 import struct
@@ -354,11 +353,11 @@ def _download(repo: str, weight_name: str | None) -> Path:
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
 
-    from models.common.weights import _hub_reachable
+    from models.common.weights import hub_offline, hub_reachable
 
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if hub_offline():
         raise LoraError(f"Can't download {repo}: HF_HUB_OFFLINE is set. Unset it, or add a local file instead.")
-    if not _hub_reachable():
+    if not hub_reachable():
         raise LoraError(f"Can't download {repo}: the Hugging Face hub is unreachable from here.")
     try:
         if weight_name is None:
