@@ -13,8 +13,6 @@ model classes do lives in models/, what the web container serves lives in ui/. L
 """
 
 
-import asyncio
-import contextlib
 import os
 import re
 from collections.abc import Mapping
@@ -370,21 +368,8 @@ def web():
     # meet a filesystem without cross-container locks (ui/store/database.py says more).
     # Media files go straight to the Volume, written once.
     store = ResultStore(working_copy=LOCAL_INDEX, on_change=results_volume.commit)
-    app = create_app(backend, store)
-    # At shutdown (scale-down, redeploy) write the last snapshot and commit: wrapped around
-    # whatever lifespan the app has (the studio's and the API's).
-    outer = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app_):
-        async with outer(app_) as state:
-            try:
-                yield state
-            finally:
-                await asyncio.to_thread(store.close)
-
-    app.router.lifespan_context = lifespan
-    return app
+    # At shutdown (scale-down, redeploy) the store writes its last snapshot and commits.
+    return create_app(backend, store, close_store_at_shutdown=True)
 
 
 # --- `modal run app.py`: generate from the command line on Modal's GPUs -----------------

@@ -243,6 +243,9 @@ ELSEWHERE = (
                                                                            "(models/music/engines/)."),
     Elsewhere("ATELIER_TWIN_BUILD", "`cpu`", "Where twins' random weights are drawn, and their dtype: e.g. "
                                              "`cuda:bfloat16` (models/random_weights/twins.py)."),
+    Elsewhere("ATELIER_FETCH_WEIGHTS", "`1`", "0: a model whose hub weights aren't in the cache stops, naming "
+                                              "`modal run app.py::download_weights`, instead of downloading them; "
+                                              "set by the Modal GPU images (models/common/weights.py)."),
     Elsewhere("ATELIER_HF_SECRET", "—", "At `modal deploy`: the Modal Secret holding `HF_TOKEN`, for gated "
                                         "presets (app.py)."),
     Elsewhere("ATELIER_API_SECRET", "—", "At `modal deploy`: the Modal Secret holding the web container's "

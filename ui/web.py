@@ -18,6 +18,9 @@ swallows their paths. Around all of it, outermost first:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import anyio
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
@@ -34,7 +37,9 @@ from ui.routing import METHODS, allowed_methods, not_allowed
 from ui.store import ResultStore
 
 
-def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
+def create_app(backend: Backend, store: ResultStore | None = None, close_store_at_shutdown: bool = False) -> FastAPI:
+    """The whole web app. `close_store_at_shutdown`: the store writes its last snapshot and closes
+    when the app's lifespan ends (Modal's web container at scale-down or redeploy)."""
     store = store if store is not None else ResultStore()  # not `or`: an empty store is falsy (__len__)
     # docs_url/redoc_url off: FastAPI's pages load Swagger UI and ReDoc from a CDN; ui/api serves
     # both with their files from our origin.
@@ -52,7 +57,24 @@ def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
     app.add_middleware(HttpMethods)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "audio/*"))
+    if close_store_at_shutdown:
+        _close_at_shutdown(app, store)
     return app
+
+
+def _close_at_shutdown(app: FastAPI, store: ResultStore) -> None:
+    """Wrap whatever lifespan the app has (the studio's and the API's) so that the store closes last."""
+    outer = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: FastAPI):
+        async with outer(app_) as state:
+            try:
+                yield state
+            finally:
+                await asyncio.to_thread(store.close)
+
+    app.router.lifespan_context = lifespan
 
 
 router = APIRouter()
