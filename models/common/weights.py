@@ -29,6 +29,9 @@ class HubWeights:
     repo: str
     revision: str  # a commit hash, so a preset always means the same weights
     gated: bool = False  # needs a Hugging Face token with the licence accepted
+    # Only these files of the repo (glob patterns), for repos that hold many checkpoints of which
+    # a preset needs one (lllyasviel/Annotators, h94/IP-Adapter); empty: the whole repo.
+    files: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return f"{self.repo}@{self.revision[:8]}" + (" (gated: needs HF_TOKEN)" if self.gated else "")
@@ -89,7 +92,7 @@ def _download(weights: HubWeights) -> Path:
     from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
-        return Path(snapshot_download(weights.repo, revision=weights.revision, local_files_only=True))
+        return Path(snapshot_download(weights.repo, revision=weights.revision, local_files_only=True, **_only(weights)))
     except LocalEntryNotFoundError:
         pass
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
@@ -103,7 +106,7 @@ def _download(weights: HubWeights) -> Path:
             "Connect to the internet and retry, or use --preset tiny to run offline."
         )
     try:
-        return Path(snapshot_download(weights.repo, revision=weights.revision))
+        return Path(snapshot_download(weights.repo, revision=weights.revision, **_only(weights)))
     except (GatedRepoError, RepositoryNotFoundError) as e:
         raise WeightsUnavailable(
             f"{weights.repo} needs a Hugging Face token that has accepted its licence: "
@@ -111,6 +114,10 @@ def _download(weights: HubWeights) -> Path:
         ) from None
     except Exception as e:  # network trouble mid-download, disk full, ...
         raise WeightsUnavailable(f"Downloading {weights.repo} failed: {type(e).__name__}: {e}") from None
+
+
+def _only(weights: HubWeights) -> dict:
+    return {"allow_patterns": list(weights.files)} if weights.files else {}
 
 
 def _hub_reachable(timeout_s: float = 3.0) -> bool:
