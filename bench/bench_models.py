@@ -21,6 +21,14 @@ second of audio), peak RSS and, on CUDA, peak GPU memory; and writes a markdown 
 bench/results/ naming the device. Speed-ups are ratios of two ways measured in the same run.
 Weights are built first (ATELIER_HOME, default ~/.cache/atelier), outside the timings.
 
+With `--control canny` (image presets; any mode the preset's guides have) the ways are the
+preset without a control (`atelier`), with one control made from a new picture each call by the
+mode's annotator (`atelier+control`), and diffusers' own ControlNet pipeline called as its docs do,
+with the same ControlNet and the annotator's picture made in the call (`plain+control`): the table
+gives the control against the plain ControlNet call, and what a control adds over none.
+
+    .venv/bin/python bench/bench_models.py --presets sd-turbo-twin --control canny --steps 1
+
 On a GPU machine (bench/gpu.sh runs what the README's GPU table came from):
 
     python3 bench/bench_models.py --presets sdxl-turbo-twin --build-on-gpu --variants fuse-qkv,compile
@@ -89,7 +97,8 @@ def kinds_of(preset: str) -> list[str]:
 # --- one measurement, in a child process ----------------------------------------------------
 
 
-def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int, t0: float) -> dict:
+def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int, t0: float,
+          control: str | None = None) -> dict:
     import torch
 
     from models.common.weights import ensure_weights
@@ -98,15 +107,26 @@ def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, r
     imported_at = time.time()
     spec = get_preset(kind, preset)
     folder, *_ = [ensure_weights(w) for w in all_weights(spec)]  # built before timing anything
+    if control:  # the mode's ControlNet and annotator too
+        from models.image.guides import ANNOTATOR_OF, guide_set
+
+        guides = guide_set(preset)
+        ensure_weights(guides.net_for(control).weights)
+        if control in ANNOTATOR_OF:
+            ensure_weights(guides.annotators[ANNOTATOR_OF[control]])
     cuda = torch.cuda.is_available()
     built = time.time()  # weights on disk from here: cold start counts from now, less the build
     if way.startswith("atelier["):
         variant = way[len("atelier[") : way.index("]")]
         PRESETS[kind][preset] = spec = replace(spec, speed=VARIANTS[variant](spec.speed))
-    if way.startswith("plain"):
+    if way == "plain+control":
+        load, call = plain_control_image(spec, steps, control, cuda)
+    elif way.startswith("plain"):
         load, call = (plain_image if kind == "image" else plain_music)(folder, spec, steps, seconds, cuda)
         if way == "plain[thread]":
             call = in_worker_thread(call)
+    elif way == "atelier+control":
+        load, call = None, atelier_control_image(preset, steps, control)
     else:
         load, call = (atelier_image if kind == "image" else atelier_music)(preset, steps, seconds)
     started = time.perf_counter()
@@ -141,6 +161,76 @@ def atelier_image(preset: str, steps: int | None, seconds: float):
 
     job = ImageRequest(prompt=PROMPTS["image"], seed=1, steps=steps, preset=preset).resolve(preset).model_dump()
     return None, _atelier_call(ImageModel(preset=preset), job)
+
+
+def control_pictures(size: int):
+    """A new picture for every call (so the annotator's cache never answers): a few random shapes."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(1)
+    while True:
+        picture = Image.new("RGB", (size, size), "black")
+        draw = ImageDraw.Draw(picture)
+        for _ in range(6):
+            x, y, r = rng.randrange(size), rng.randrange(size), rng.randrange(size // 16, size // 4)
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.randrange(256) for _ in range(3)))
+        yield picture
+
+
+def atelier_control_image(preset: str, steps: int | None, mode: str):
+    import io
+
+    from app import ImageModel
+    from models.requests import ImageRequest
+
+    model, pictures = ImageModel(preset=preset), control_pictures(PRESETS["image"][preset].size)
+
+    def call() -> dict:
+        buffer = io.BytesIO()
+        next(pictures).save(buffer, format="PNG")
+        job = ImageRequest(prompt=PROMPTS["image"], seed=1, steps=steps, preset=preset,
+                           controls=[{"mode": mode, "image": buffer.getvalue()}]).resolve(preset).model_dump()
+        return _atelier_call(model, job)()
+
+    return call
+
+
+def plain_control_image(spec, steps: int | None, mode: str, cuda: bool):
+    """diffusers' ControlNet pipeline as its docs call it, float32 on a CPU, with the preset's ControlNet;
+    the control picture made in the call (OpenCV's Canny for canny, else Atelier's annotator)."""
+    import numpy as np
+    import torch
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+    from PIL import Image
+
+    from models.common.weights import ensure_weights
+    from models.image.annotators import Annotators
+    from models.image.guides import guide_set
+
+    guides = guide_set(spec.name)
+    started = time.perf_counter()
+    dtype = getattr(torch, spec.gpu_dtype) if cuda else torch.float32
+    controlnet = ControlNetModel.from_pretrained(ensure_weights(guides.net_for(mode).weights), torch_dtype=dtype)
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(ensure_weights(spec.weights), controlnet=controlnet,
+                                                             torch_dtype=dtype)
+    pipe.to("cuda" if cuda else "cpu")
+    load = time.perf_counter() - started
+    pipe.set_progress_bar_config(disable=True)
+    annotators, pictures = Annotators(guides, "cuda" if cuda else "cpu"), control_pictures(spec.size)
+
+    def call() -> dict:
+        import cv2
+
+        picture = next(pictures)
+        control = (Image.fromarray(cv2.Canny(np.asarray(picture.convert("L")), 100, 200)).convert("RGB")
+                   if mode == "canny" else annotators.annotate(picture, mode))
+        pipe(PROMPTS["image"], image=control, num_inference_steps=steps or spec.steps, guidance_scale=spec.guidance,
+             height=spec.size, width=spec.size, generator=torch.Generator("cuda" if cuda else "cpu").manual_seed(1))
+        return {}
+
+    return load, call
 
 
 def atelier_music(preset: str, steps: int | None, seconds: float):
@@ -247,7 +337,8 @@ def p95(values: list[float]) -> float:
 
 def run_child(kind, preset, way, args, seconds) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, preset, way, "--repeats", str(args.repeats),
-           "--seconds", str(seconds), "--t0", repr(time.time())] + (["--steps", str(args.steps)] if args.steps else [])
+           "--seconds", str(seconds), "--t0", repr(time.time())] + (["--steps", str(args.steps)] if args.steps else []) \
+        + (["--control", args.control] if args.control else [])
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -272,6 +363,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, help="give up on one way after this many seconds")
     parser.add_argument("--build-on-gpu", action="store_true",
                         help="draw twins' random weights on the GPU, saved in the preset's GPU dtype (models/random_weights/twins.py)")
+    parser.add_argument("--control", help="image presets: with and without a control of this mode, and the plain "
+                        "ControlNet pipeline (see above)")
     parser.add_argument("--json", type=Path, help="also write every measurement as JSON here")
     parser.add_argument("--from-json", type=Path, help="only write the table of a run's --json file")
     parser.add_argument("--t0", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -279,7 +372,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="markdown file (default bench/results/models-<date>.md)")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0)))
+        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0, args.control)))
         return
     if args.build:  # in its own process too: a GPU build's memory is gone before anything is timed
         from models.common.weights import ensure_weights
@@ -313,7 +406,9 @@ def main() -> None:
                     if not applies(VARIANTS[v], kind, preset):
                         continue
                     ways += [f"atelier[{v}]"] + ([f"atelier[{v}]{CACHED}"] if "compile" in v else [])
-                if args.plain != "none" and seconds <= 30:  # one generate() call makes at most 30 s
+                if args.control and kind == "image":
+                    ways += ["atelier+control", "plain+control"]
+                elif args.plain != "none" and seconds <= 30:  # one generate() call makes at most 30 s
                     # The same plain call in a new thread each time: what the thread a call runs
                     # on costs, told apart from anything Atelier does. On this 2-core CPU MusicGen's
                     # many small per-token ops ran ~8× slower in the main thread than in a worker
@@ -358,10 +453,10 @@ def render(run: dict) -> str:
         spec = PRESETS[kind][preset]
         what = f"{spec.size}², {run['steps'] or spec.steps} step(s)" if kind == "image" else f"{seconds:g} s clip"
         # The ratio's baseline: the call as Modal's examples make it; in a thread where only that ran.
-        baseline = "plain" if "plain" in results else "plain[thread]"
+        baseline = "plain" if "plain" in results else "plain+control" if "plain+control" in results else "plain[thread]"
         plain = results.get(baseline, {})
         plain_p50 = statistics.median(plain["warm_s"]) if plain.get("warm_s") else None
-        of = "" if baseline == "plain" else " of [thread]"
+        of = {"plain": "", "plain+control": " of plain+control"}.get(baseline, " of [thread]")
         for way, r in results.items():
             if "error" in r:
                 lines.append(f"| {kind} | {preset} | {way} | {what} | error: {r['error'][:120]} ||||||||||||")
@@ -369,6 +464,8 @@ def render(run: dict) -> str:
             p50 = statistics.median(r["warm_s"])
             rtf = f"{p50 / seconds:.2f}" if kind == "music" else ""
             ratio = f"{p50 / plain_p50:.2f}×{of}" if plain_p50 and way != baseline else ""
+            if way == "atelier+control" and results.get("atelier", {}).get("warm_s"):  # what the control adds
+                ratio += f"; {p50 / statistics.median(results['atelier']['warm_s']):.2f}× of atelier"
             gpu = f"{r['peak_gpu_gib']:.2f}" if r["peak_gpu_gib"] is not None else ""
             model = f"{statistics.median(r['warm_model_s']):.3f}" if r.get("warm_model_s") else ""
             speed = ", ".join(f"{k}={v}" for k, v in r["speed"].items()) if not way.startswith("plain") else "library defaults"

@@ -173,7 +173,7 @@ def normals(depth: np.ndarray, background: float = 0.1) -> np.ndarray:
     z = np.full_like(d, np.pi * 2 * 255 / 100)
     normal = np.stack([x, y, z], axis=2)
     normal /= np.linalg.norm(normal, axis=2, keepdims=True) + 1e-6
-    return ((normal * 0.5 + 0.5) * 255).clip(0, 255).astype(np.uint8)
+    return ((normal * 0.5 + 0.5) * 255).round().clip(0, 255).astype(np.uint8)
 
 
 def scribble(edges: np.ndarray, threshold: int = 127, sigma: float = 3.0) -> np.ndarray:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from models.common.weights import LOAD_LOCK, ensure_weights
 from models.image import uploads
 from models.image.annotators import Annotators
-from models.image.guides import ControlNet, IpAdapter, guide_set
+from models.image.guides import ControlNet, IpAdapter, check_mode, check_references, guide_set
 
 # The diffusers classes of each kind of ControlNet, and their pipelines by input ("text": none,
 # "img2img": an image, "inpaint": an image and a mask).
@@ -45,7 +45,7 @@ PLAIN = {"img2img": "AutoPipelineForImage2Image", "inpaint": "AutoPipelineForInp
 
 class Guides:
     def __init__(self, pipe, preset: str, device: str):
-        self.pipe, self.device = pipe, device
+        self.pipe, self.device, self.preset = pipe, device, preset
         self.set = guide_set(preset)
         self.annotators = Annotators(self.set, device)
         self.nets: dict[tuple, object] = {}  # by _key(net)
@@ -59,6 +59,9 @@ class Guides:
                 tile_picture=None) -> tuple[object | None, dict]:
         """The pipeline for the job's guides on input `kind` (None: the caller's own), and its arguments
         for `count` images. `tile_picture`: an upscale's tile, which its tile or blur control copies."""
+        for control in job.controls:  # checked again here, as adapters are: a direct caller meets the same 4xx
+            check_mode(control.mode, self.preset, control.preprocess)
+        check_references(len(job.references), self.preset)
         controls = [(c.mode, self._control_picture(c, size or (job.width, job.height)), c.scale, c.start, c.end)
                     for c in job.controls]
         if tile_picture is not None and self.set.upscale_mode:
@@ -82,7 +85,10 @@ class Guides:
                 made = self.pipe if kind == "text" else getattr(diffusers, PLAIN[kind]).from_pipe(self.pipe)
             else:
                 models = [self._controlnet(net) for net in nets]
-                made = getattr(diffusers, PIPELINES[nets[0].loader][kind]).from_pipe(self.pipe, controlnet=models)
+                # The VAE passed on by name: from_pipe drops a component whose class differs from the
+                # pipeline's annotation, as a fast decoder's AutoencoderTiny does.
+                made = getattr(diffusers, PIPELINES[nets[0].loader][kind]).from_pipe(self.pipe, controlnet=models,
+                                                                                     vae=self.pipe.vae)
             made.set_progress_bar_config(disable=True)
             self.pipelines[key] = made
         return self.pipelines[key]
@@ -199,7 +205,7 @@ class ReferenceAdapter:
         return self.guides.device
 
     def _attach(self, scales: list[float]) -> None:
-        self.denoiser.set_attn_processor(dict(self.adapted))
+        self._set_processors(self.adapted)
         if hasattr(self.pipe, "unet"):
             self.denoiser.encoder_hid_proj = self.projection
             self.denoiser.config.encoder_hid_dim_type = "ip_image_proj"
@@ -209,8 +215,13 @@ class ReferenceAdapter:
         else:
             self.pipe.set_ip_adapter_scale(scales[0])
 
+    def _set_processors(self, chosen: dict) -> None:
+        # Over all of the denoiser's attention layers: SD3's adapter brings some of its own (in its
+        # image projection), which stay as they are.
+        self.denoiser.set_attn_processor({**self.denoiser.attn_processors, **chosen})
+
     def _detach(self) -> None:
-        self.denoiser.set_attn_processor(dict(self.plain))
+        self._set_processors(self.plain)
         if hasattr(self.pipe, "unet"):
             self.denoiser.encoder_hid_proj = None
             self.denoiser.config.encoder_hid_dim_type = None
