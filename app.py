@@ -43,6 +43,8 @@ MODEL_PACKAGES = [
     "numpy==2.4.6",
     "pillow==12.3.0",
     "pydantic==2.14.3",
+    "opencv-python-headless==4.14.0.94",  # the canny and blur annotators, resizing soft edges (models/image/annotators.py)
+    "scipy==1.17.1",  # transformers' ViTPose image processor (the pose annotator)
 ]
 WEB_PACKAGES = [
     "fastapi==0.165.0",
@@ -209,15 +211,18 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
 
 
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=60 * 60)
-def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
-    """Fill the weights Volume, so the first visitor doesn't wait for a download."""
+def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values()), guides: bool = True) -> None:
+    """Fill the weights Volume, so the first visitor doesn't wait for a download: each preset's
+    weights and, for image presets unless --no-guides, its ControlNets, IP-Adapter and annotators."""
     from models.common.weights import ensure_weights
+    from models.image.guides import guide_weights
     from models.presets import PRESETS, all_weights
 
     for name in presets.split(","):
         for kind, table in PRESETS.items():
             if name in table:
-                for weights in all_weights(table[name]):
+                extra = guide_weights(name) if kind == "image" and guides else []
+                for weights in all_weights(table[name]) + extra:
                     print(f"{kind} {name}: {ensure_weights(weights)}")
     weights_volume.commit()
 

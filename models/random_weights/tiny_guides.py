@@ -155,54 +155,83 @@ def build_tiny_sd3_ip_adapter(out_dir: Path) -> None:
 # --- annotator models -------------------------------------------------------------------------
 
 
-def _depth(out_dir: Path, backbone: dict, head: dict, size: int) -> None:
-    import torch
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+def _depth_model(backbone: dict, head: dict, size: int):
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
 
-    torch.manual_seed(SEED)
     layers = backbone["num_hidden_layers"]
     stages = [f"stage{i}" for i in (layers // 4, layers // 2, 3 * layers // 4, layers)]
     config = DepthAnythingConfig(
         backbone_config=Dinov2Config(patch_size=14, image_size=size, out_features=stages, reshape_hidden_states=False,
                                      **backbone),
         patch_size=14, reassemble_hidden_size=backbone["hidden_size"], depth_estimation_type="relative", **head)
-    DepthAnythingForDepthEstimation(config).save_pretrained(out_dir)
+    return DepthAnythingForDepthEstimation(config)
+
+
+def depth_twin():
+    """Depth Anything V2 Small's architecture (DINOv2-S backbone, DPT head)."""
+    return _depth_model(dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536),
+                        dict(neck_hidden_sizes=[48, 96, 192, 384], fusion_hidden_size=64, head_hidden_size=32), 518)
+
+
+def _save_depth(out_dir: Path, model, size: int) -> None:
+    from transformers import DPTImageProcessor
+
+    model.save_pretrained(out_dir)
     DPTImageProcessor(do_resize=True, size={"height": size, "width": size}, keep_aspect_ratio=True,
                       ensure_multiple_of=14, resample=3, do_rescale=True, do_normalize=True,
                       image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(out_dir)
 
 
 def build_tiny_depth(out_dir: Path) -> None:
-    _depth(out_dir, dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37),
-           dict(neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8), size=56)
+    import torch
+
+    torch.manual_seed(SEED)
+    _save_depth(out_dir, _depth_model(dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                                           intermediate_size=37),
+                                      dict(neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16,
+                                           head_hidden_size=8), 56), size=56)
 
 
 def build_depth_twin(out_dir: Path) -> None:
-    """Depth Anything V2 Small's architecture (DINOv2-S backbone, DPT head), random weights."""
-    _depth(out_dir, dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536),
-           dict(neck_hidden_sizes=[48, 96, 192, 384], fusion_hidden_size=64, head_hidden_size=32), size=518)
-
-
-def _pose(out_dir: Path, width: int, layers: int, heads: int, size: tuple[int, int]) -> None:
     import torch
-    from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation, VitPoseImageProcessor
 
     torch.manual_seed(SEED)
+    _save_depth(out_dir, depth_twin(), size=518)
+
+
+def _pose_model(width: int, layers: int, heads: int, size: tuple[int, int]):
+    from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation
+
     backbone = VitPoseBackboneConfig(image_size=list(size), patch_size=[16, 16], hidden_size=width,
                                      num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * width,
                                      out_indices=[layers])
-    VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, use_simple_decoder=True, num_labels=17)
-                             ).save_pretrained(out_dir)
+    return VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, use_simple_decoder=True, num_labels=17))
+
+
+def pose_twin():
+    """ViTPose-B's architecture (ViT-B/16 at 256×192, a simple decoder to 17 heatmaps)."""
+    return _pose_model(width=768, layers=12, heads=12, size=(256, 192))
+
+
+def _save_pose(out_dir: Path, model, size: tuple[int, int]) -> None:
+    from transformers import VitPoseImageProcessor
+
+    model.save_pretrained(out_dir)
     VitPoseImageProcessor(size={"height": size[0], "width": size[1]}).save_pretrained(out_dir)
 
 
 def build_tiny_pose(out_dir: Path) -> None:
-    _pose(out_dir, width=32, layers=2, heads=2, size=(64, 48))
+    import torch
+
+    torch.manual_seed(SEED)
+    _save_pose(out_dir, _pose_model(width=32, layers=2, heads=2, size=(64, 48)), (64, 48))
 
 
 def build_pose_twin(out_dir: Path) -> None:
-    """ViTPose-B's architecture (ViT-B/16 at 256×192, a simple decoder to 17 heatmaps), random weights."""
-    _pose(out_dir, width=768, layers=12, heads=12, size=(256, 192))
+    import torch
+
+    torch.manual_seed(SEED)
+    _save_pose(out_dir, pose_twin(), (256, 192))
 
 
 def build_tiny_hed(out_dir: Path) -> None:
