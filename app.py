@@ -84,6 +84,8 @@ MODEL_PACKAGES = [
     "numpy==2.4.6",
     "pillow==12.3.0",
     "pydantic==2.14.3",
+    "opencv-python-headless==4.14.0.94",  # the canny and blur annotators, resizing soft edges (models/image/annotators.py)
+    "scipy==1.17.1",  # transformers' ViTPose image processor (the pose annotator)
 ]
 WEB_PACKAGES = [
     "fastapi==0.165.0",
@@ -273,18 +275,21 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
 
 
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=4 * 60 * 60)
-def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
+def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values()), guides: bool = True) -> None:
     """Fill the weights Volume with the presets named (`all`: every preset from the hub); GPU containers
-    don't download. Each preset is committed when done, so a run cut short keeps what it finished;
-    one that fails (a gated model without ATELIER_HF_SECRET) is named, and the others still filled."""
+    don't download. With each image preset come its guides (ControlNets, IP-Adapter, annotators) unless
+    --no-guides. Each preset is committed when done, so a run cut short keeps what it finished; one
+    that fails (a gated model without ATELIER_HF_SECRET) is named, and the others still filled."""
     from models.common.errors import WeightsUnavailable
     from models.common.weights import ensure_weights
-    from models.presets import all_weights, presets_named
+    from models.image.guides import guide_weights
+    from models.presets import ImagePreset, all_weights, presets_named
 
     failed = []
     for preset in presets_named(presets):
+        extra = guide_weights(preset.name) if guides and isinstance(preset, ImagePreset) else []
         try:
-            for weights in all_weights(preset):
+            for weights in all_weights(preset) + extra:
                 print(f"{preset.name}: {ensure_weights(weights)}")
         except WeightsUnavailable as e:
             failed.append(f"{preset.name}: {e}")

@@ -21,6 +21,14 @@ second of audio), peak RSS and, on CUDA, peak GPU memory; and writes a markdown 
 bench/results/ naming the device. Speed-ups are ratios of two ways measured in the same run.
 Weights are built first (ATELIER_HOME, default ~/.cache/atelier), outside the timings.
 
+With `--control canny` (image presets; any mode the preset's guides have) the ways are the
+preset without a control (`atelier`), with one control made from a new picture each call by the
+mode's annotator (`atelier+control`), and diffusers' own ControlNet pipeline called as its docs do,
+with the same ControlNet and the annotator's picture made in the call (`plain+control`): the table
+gives the control against the plain ControlNet call, and what a control adds over none.
+
+    .venv/bin/python bench/bench_models.py --presets sd-turbo-twin --control canny --steps 1
+
 On a GPU machine (bench/gpu.sh runs what the README's GPU table came from):
 
     python3 bench/bench_models.py --presets sdxl-turbo-twin --build-on-gpu --variants fuse-qkv,compile
@@ -69,7 +77,8 @@ def p95(values: list[float]) -> float:
 
 def run_child(kind, preset, way, args, seconds) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, preset, way, "--repeats", str(args.repeats),
-           "--seconds", str(seconds), "--t0", repr(time.time())] + (["--steps", str(args.steps)] if args.steps else [])
+           "--seconds", str(seconds), "--t0", repr(time.time())] + (["--steps", str(args.steps)] if args.steps else []) \
+        + (["--control", args.control] if args.control else [])
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -98,6 +107,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--from-json", type=Path, help="only write the table of a run's --json file")
     parser.add_argument("--t0", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--build", nargs=2, metavar=("KIND", "PRESET"), help=argparse.SUPPRESS)
+    parser.add_argument("--control", help="image presets: with and without a control of this mode, and the plain "
+                        "ControlNet pipeline (see above)")
     parser.add_argument("--out", type=Path, help="markdown file (default bench/results/models-<date>.md)")
     return parser.parse_args()
 
@@ -105,7 +116,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.child:
-        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0)))
+        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0, args.control)))
         return
     if args.build:  # in its own process too: a GPU build's memory is gone before anything is timed
         from models.common.weights import ensure_weights
@@ -147,6 +158,8 @@ def ways_for(kind: str, preset: str, seconds: float, args: argparse.Namespace) -
     for v in (v for v in args.variants.split(",") if v):
         if applies(VARIANTS[v], kind, preset):
             ways += [f"atelier[{v}]"] + ([f"atelier[{v}]{CACHED}"] if "compile" in v else [])
+    if args.control and kind == "image":  # against the plain ControlNet call, instead of the plain one
+        return ways + ["atelier+control", "plain+control"]
     if args.plain != "none" and seconds <= 30:  # one generate() call makes at most 30 s
         # The same plain call in a new thread each time: what the thread a call runs
         # on costs, told apart from anything Atelier does. On this 2-core CPU MusicGen's
@@ -196,10 +209,10 @@ def render(run: dict) -> str:
         spec = PRESETS[kind][preset]
         what = f"{spec.size}², {run['steps'] or spec.steps} step(s)" if kind == "image" else f"{seconds:g} s clip"
         # The ratio's baseline: the call as Modal's examples make it; in a thread where only that ran.
-        baseline = "plain" if "plain" in results else "plain[thread]"
+        baseline = "plain" if "plain" in results else "plain+control" if "plain+control" in results else "plain[thread]"
         plain = results.get(baseline, {})
         plain_p50 = statistics.median(plain["warm_s"]) if plain.get("warm_s") else None
-        of = "" if baseline == "plain" else " of [thread]"
+        of = {"plain": "", "plain+control": " of plain+control"}.get(baseline, " of [thread]")
         for way, r in results.items():
             if "error" in r:
                 lines.append(f"| {kind} | {preset} | {way} | {what} | error: {r['error'][:120]} ||||||||||||")
@@ -207,6 +220,8 @@ def render(run: dict) -> str:
             p50 = statistics.median(r["warm_s"])
             rtf = f"{p50 / seconds:.2f}" if kind == "music" else ""
             ratio = f"{p50 / plain_p50:.2f}×{of}" if plain_p50 and way != baseline else ""
+            if way == "atelier+control" and results.get("atelier", {}).get("warm_s"):  # what the control adds
+                ratio += f"; {p50 / statistics.median(results['atelier']['warm_s']):.2f}× of atelier"
             gpu = f"{r['peak_gpu_gib']:.2f}" if r["peak_gpu_gib"] is not None else ""
             model = f"{statistics.median(r['warm_model_s']):.3f}" if r.get("warm_model_s") else ""
             speed = ", ".join(f"{k}={v}" for k, v in r["speed"].items()) if not way.startswith("plain") else "library defaults"

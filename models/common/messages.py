@@ -20,6 +20,8 @@ def _explain_one(e: dict) -> str:
     label = field.replace("_", " ").capitalize()
     if e["loc"][:1] == ("loras",):  # "LoRA adapters", "LoRA adapter 2 scale" rather than "Loras → 1 → scale"
         label = "LoRA adapters" if len(e["loc"]) == 1 else f"LoRA adapter {e['loc'][1] + 1} " + " ".join(map(str, e["loc"][2:]))
+    if e["loc"][:1] in (("controls",), ("references",)) and len(e["loc"]) > 1:  # "Control 2 scale"
+        label = f"{e['loc'][0][:-1].capitalize()} {e['loc'][1] + 1} " + " ".join(map(str, e["loc"][2:]))
     ctx = e.get("ctx", {})
     match e["type"]:
         case "missing":

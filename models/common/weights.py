@@ -34,6 +34,9 @@ class HubWeights:
     repo: str
     revision: str  # a commit hash, so a preset always means the same weights
     gated: bool = False  # needs a Hugging Face token with the licence accepted
+    # Only these files of the repo (glob patterns), for repos that hold many checkpoints of which
+    # a preset needs one (lllyasviel/Annotators, h94/IP-Adapter); empty: the whole repo.
+    files: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return f"{self.repo}@{self.revision[:8]}" + (" (gated: needs HF_TOKEN)" if self.gated else "")
@@ -130,7 +133,7 @@ def _download(weights: HubWeights) -> Path:
             "Connect to the internet and retry, or use --preset tiny to run offline."
         )
     try:
-        return Path(snapshot_download(weights.repo, revision=weights.revision))
+        return Path(snapshot_download(weights.repo, revision=weights.revision, **_only(weights)))
     except (GatedRepoError, RepositoryNotFoundError) as e:
         raise WeightsUnavailable(
             f"{weights.repo} needs a Hugging Face token that has accepted its licence: "
@@ -146,9 +149,15 @@ def _cached(weights: HubWeights) -> Path | None:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(weights.repo, revision=weights.revision, local_files_only=True))
+        return Path(snapshot_download(weights.repo, revision=weights.revision, local_files_only=True,
+                                      **_only(weights)))
     except LocalEntryNotFoundError:
         return None
+
+
+def _only(weights: HubWeights) -> dict:
+    """Only the listed files of a big repo (an annotator's one file of many), where it lists some."""
+    return {"allow_patterns": list(weights.files)} if weights.files else {}
 
 
 def hub_offline() -> bool:
