@@ -295,6 +295,7 @@ def test_every_image_preset_fits_its_gpu_with_all_its_guides_loaded(recorded):
     """As above, plus every ControlNet, image encoder and annotator its guides may have loaded."""
     from models.image.request import MAX_IMAGES
     from models.random_weights.twins import REAL_PARAMS
+    from ui.doctor import CUDA_CONTEXT_GB, GB_PER_MEGAPIXEL, GPU_MEMORY_GB
 
     app, _ = recorded
     guide_params = {family: sum(_meta_params(make) for make in makes) for family, makes in _guide_models().items()}
@@ -306,6 +307,6 @@ def test_every_image_preset_fits_its_gpu_with_all_its_guides_loaded(recorded):
         weights_gb = 2 * (sum(REAL_PARAMS[f"{name}-twin"].values()) + guide_params[preset.guide_set]) / 1e9
         images_gb = max(preset.max_batch, MAX_IMAGES) * GB_PER_MEGAPIXEL * preset.max_size**2 / 1e6
         need = weights_gb + images_gb + CUDA_CONTEXT_GB
-        assert need <= app.GPU_MEMORY_GB[preset.gpu], (name, preset.gpu, round(need, 1))
+        assert need <= GPU_MEMORY_GB[preset.gpu], (name, preset.gpu, round(need, 1))
     # An upscale draws one tile of the preset's size at a time: a 2048² result needs no more than an image.
     assert guide_params["sd2"] > 8 * 300e6  # the sd2 family's eight ControlNets were counted

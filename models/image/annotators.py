@@ -24,7 +24,6 @@ import numpy as np
 
 from models.common.errors import RequestError
 from models.common.weights import LOAD_LOCK, ensure_weights
-from models.image import hed
 from models.image.guides import GuideSet
 
 CACHE_SIZE = 32  # annotations kept (PNG bytes: a 1024² depth map is ~0.5 MB)
@@ -78,8 +77,12 @@ class Annotators:
         if mode == "pose":
             return self._pose(rgb)
         if mode == "softedge":
+            from models.image import hed  # torch: imported when a soft edge is first made
+
             return hed.soft_edges(self._model("softedge"), rgb)
         if mode == "scribble":
+            from models.image import hed
+
             return scribble(hed.soft_edges(self._model("softedge"), rgb))
         if mode == "tile":
             return rgb
@@ -125,6 +128,8 @@ class Annotators:
 
 def _load(name: str, folder, device: str) -> tuple | object:
     if name == "softedge":
+        from models.image import hed
+
         return hed.load(folder).to(device)
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation, VitPoseForPoseEstimation
 
