@@ -10,6 +10,7 @@ heavy imports: the web side catches these too.
     WeightsUnavailable   weights that can't be had here (503)
       EngineUnavailable  a music engine's library that isn't installed here
     WorkerError          the audiocraft worker process failed (the model failed: 502)
+    Cancelled            a call stopped partway because its caller asked (models/common/cancel.py)
 """
 
 
@@ -40,3 +41,8 @@ class EngineUnavailable(WeightsUnavailable):
 
 class WorkerError(RuntimeError):
     """The worker failed; the message names the worker's own exception."""
+
+
+class Cancelled(Exception):
+    """A call stopped partway because its caller asked it to (models/common/cancel.py). Not a
+    failure: the model class's method ends its stream without a result, quietly."""

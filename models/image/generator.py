@@ -30,7 +30,9 @@ import modal
 
 from models.common import batching, recipes, speed
 from models.common.batching import Batch, Batcher
+from models.common.cancel import STOPS
 from models.common.device import gpu_snapshots, target_device
+from models.common.errors import Cancelled
 from models.common.events import ModelEvent, ResultEvent, result_event
 from models.common.fields import checked_again
 from models.common.progress import stream
@@ -97,10 +99,16 @@ class ImageGenerator:
                   width=spec.size, height=spec.size)
 
     @modal.method()
-    def generate(self, job: ImageJob) -> Iterator[ModelEvent]:
-        """Yield denoising progress events, then a result event with PNG files and a record."""
+    def generate(self, job: ImageJob, call_id: str | None = None) -> Iterator[ModelEvent]:
+        """Yield denoising progress events, then a result event with PNG files and a record.
+        Once the call `call_id` is asked to stop (models/common/cancel.py), it leaves the line or
+        its batch at once and the stream ends without a result."""
         checked = checked_again(ImageJob, job)  # direct callers get the same checks as the UI
-        yield from stream(lambda report: self.batcher.submit(checked, report))
+        with STOPS.watch(call_id) as stop:
+            try:
+                yield from stream(lambda report: self.batcher.submit(checked, report, stop))
+            except Cancelled:
+                return
 
     @modal.method()
     def annotate(self, image: bytes, mode: str) -> bytes:
@@ -131,6 +139,7 @@ class ImageGenerator:
         starts = [sum(j.num_images for j in batch.jobs[:i]) for i in range(len(batch.jobs))]  # each job's first image
 
         def on_step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+            batch.check()  # every request cancelled: the call ends here
             done = step + 1
             latents = callback_kwargs.get("latents")
             # A preview of each job's first image while it forms; none after the last step (the
