@@ -1,8 +1,14 @@
 """Where generation runs, as one interface: the studio, the API, jobs and the CLI call only this.
 
 Every backend offers the same thing: `generate(job)` is an async stream of events (the
-model's, models/common/events.py, after a `queued` one while it waits: ui/generation/events.py)
-ending in a result, and never blocks the event loop.
+model's, models/common/events.py, after `queued` ones while it waits, each with the caller's
+place in line: ui/generation/events.py) ending in a result, and never blocks the event loop.
+
+A caller who goes away stops the work: each call has an id the model watches
+(models/common/cancel.py), and when its stream is cancelled or closed before the model has
+finished (a Stop button, a closed tab, a client that hung up, a cancelled job), `generate` asks
+the model to stop that call. A request still in line leaves it at once; one at work stops at its
+next step; the rest of a batch goes on.
 
     local.py    LocalBackend: the app's model classes in this process (.local())
     remote.py   ModalBackend: the GPU classes on Modal, from inside the app or (hybrid)
@@ -13,7 +19,9 @@ Imported by the web container: no torch, no model libraries.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 
 from models.presets import Kind
 from models.requests import Job, Request
@@ -30,8 +38,30 @@ class Backend:
         """Fill a request's defaults from its preset; raises RequestError with a readable message."""
         return request.resolve(self.defaults[request.kind])
 
-    def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
-        """Events for one job: queued/progress..., then a result. Raises GenerationError."""
+    async def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
+        """Events for one job: queued/progress..., then a result. Raises GenerationError. If the
+        caller stops listening before the result, the model is asked to stop the call."""
+        call_id = secrets.token_urlsafe(12)
+        ended = False  # the model has finished the call itself: a result, or a failure
+        try:
+            async with aclosing(self.events(job, call_id)) as events:
+                async for event in events:
+                    ended = event["type"] == "result"
+                    yield event
+            ended = True
+        except Exception:
+            ended = True
+            raise
+        finally:
+            if not ended:  # cancelled, or closed: the caller has gone
+                self.stop(call_id)
+
+    def events(self, job: Job, call_id: str) -> AsyncIterator[BackendEvent]:
+        """What `generate` streams: the model's events for the call `call_id`."""
+        raise NotImplementedError
+
+    def stop(self, call_id: str) -> None:
+        """Ask the model to stop the call `call_id`; returns at once."""
         raise NotImplementedError
 
     def health(self) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from models.requests import Job
 from ui.errors import GenerationError
@@ -21,12 +22,21 @@ from ui.store import ResultStore
 
 
 async def generate(backend: Backend, store: ResultStore, job: Job) -> AsyncIterator[FlowEvent]:
-    """Run one checked job and save its result. Raises GenerationError if the model fails."""
-    async for event in backend.generate(job):
-        if event["type"] != "result":
-            yield event
-            continue
-        saved = await asyncio.to_thread(store.save, event)  # file writes stay off the event loop
-        yield saved_event(saved.record, saved.owner_token)
-        return
+    """Run one checked job and save its result. Raises GenerationError if the model fails.
+
+    A caller who goes away before the result (this stream cancelled or closed) stops the model's
+    work (Backend.generate). Once the model's result is in, the work is done: it is saved and
+    handed on, and a cancellation that arrives during the save (milliseconds) comes too late."""
+    async with aclosing(backend.generate(job)) as events:
+        async for event in events:
+            if event["type"] != "result":
+                yield event
+                continue
+            saving = asyncio.ensure_future(asyncio.to_thread(store.save, event))  # file writes off the loop
+            try:
+                saved = await asyncio.shield(saving)
+            except asyncio.CancelledError:
+                saved = await saving
+            yield saved_event(saved.record, saved.owner_token)
+            return
     raise GenerationError(f"The {job.preset} {job.kind} model stopped without a result.")
