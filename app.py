@@ -20,7 +20,9 @@ from pathlib import Path
 
 import modal
 
+from models.common.cancel import flags_name, use_flags
 from models.image.generator import ImageGenerator
+from models.image.safety import VALUES as SAFETY_VALUES
 from models.music.generator import MusicGenerator
 from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name
 
@@ -34,6 +36,8 @@ from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, musi
 # Secrets (as many objects, other names). Cost: a new Secret name is a new one-line image layer.
 # A Secret must not hold these settings itself: its variables reach the container after the image's.
 DEPLOY_SETTINGS = ("ATELIER_APP_NAME", "ATELIER_HF_SECRET", "ATELIER_API_SECRET")
+# Chosen at deploy the same way, with a public deployment's default: images safety-checked (models/image/safety.py).
+MODEL_SETTINGS = {"ATELIER_SAFETY": "on"}
 DEFAULT_APP_NAME = "atelier"
 VOLUMES = ("weights", "results")
 # Modal's rule for App, Volume and Secret names, as its own error message states it
@@ -55,6 +59,9 @@ def deploy_choices(env: Mapping[str, str]) -> dict[str, str]:
     for name, value in chosen.items():
         if not MODAL_NAME.fullmatch(value):
             raise SystemExit(f"{name}={value!r} is not a name Modal accepts: {NAME_RULE}.")
+    chosen |= {name: env.get(name, "").strip().lower() or default for name, default in MODEL_SETTINGS.items()}
+    if chosen["ATELIER_SAFETY"] not in SAFETY_VALUES:
+        raise SystemExit(f"ATELIER_SAFETY={chosen['ATELIER_SAFETY']!r} is not valid: on or off.")
     app_name = chosen.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
     for volume in (volume_name(app_name, purpose) for purpose in VOLUMES):
         if not MODAL_NAME.fullmatch(volume):
@@ -187,22 +194,21 @@ web_image = (
 # What a container of each image has (ui/doctor.py imports this file again with just that, as Modal does).
 IMAGES = {
     "model": dict(image=model_image, python=PYTHON_VERSION, env=MODEL_ENV, sources=GPU_SOURCES),
-    "audiocraft": dict(image=audiocraft_image, python=AUDIOCRAFT_PYTHON_VERSION, env=AUDIOCRAFT_ENV,
-                       sources=GPU_SOURCES),
+    "audiocraft": dict(image=audiocraft_image, python=AUDIOCRAFT_PYTHON_VERSION, env=AUDIOCRAFT_ENV, sources=GPU_SOURCES),
     "web": dict(image=web_image, python=PYTHON_VERSION, env=WEB_ENV, sources=WEB_SOURCES),
 }
 
-# Each deployment has its own Volumes (volume_name): a second one (ATELIER_APP_NAME=atelier-staging)
-# fills its own weights and keeps its own results, never the first's index.db.
+# Each deployment has its own Volumes (volume_name): a second one never writes the first's index.db.
 weights_volume = modal.Volume.from_name(volume_name(APP_NAME, "weights"), create_if_missing=True)
 results_volume = modal.Volume.from_name(volume_name(APP_NAME, "results"), create_if_missing=True)
 
-# A Hugging Face token is only needed for gated presets (flux-schnell, sd3.5-large-turbo): name the
-# Secret that holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, none is attached.
+# Gated presets (flux-schnell, sd3.5-large-turbo) need the Secret holding HF_TOKEN, named by ATELIER_HF_SECRET.
 hf_secrets = [modal.Secret.from_name(name)] if (name := DEPLOY.get("ATELIER_HF_SECRET")) else []
 # API tokens, the webhook secret and other ATELIER_* settings (ui/settings.py) for the web
 # container: name the Secret holding them with ATELIER_API_SECRET; without it the API is open.
 api_secrets = [modal.Secret.from_name(name)] if (name := DEPLOY.get("ATELIER_API_SECRET")) else []
+# Stop flags (models/common/cancel.py): written by the web container, read by GPU containers. No function's dependency.
+stop_flags = modal.Dict.from_name(flags_name(APP_NAME), create_if_missing=True)
 
 # --- GPU classes -----------------------------------------------------------------------
 # Each preset gets its own pool of containers (`ImageModel(preset=...)`), each container
@@ -283,11 +289,13 @@ def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values()), guides: b
     from models.common.errors import WeightsUnavailable
     from models.common.weights import ensure_weights
     from models.image.guides import guide_weights
+    from models.image.safety import checker_weights
     from models.presets import ImagePreset, all_weights, presets_named
 
     failed = []
     for preset in presets_named(presets):
-        extra = guide_weights(preset.name) if guides and isinstance(preset, ImagePreset) else []
+        image = isinstance(preset, ImagePreset)  # with its guides, and the safety checker
+        extra = (guide_weights(preset.name) if guides else []) + [checker_weights(preset)] if image else []
         try:
             for weights in all_weights(preset) + extra:
                 print(f"{preset.name}: {ensure_weights(weights)}")
@@ -331,6 +339,7 @@ if not modal.is_local():
     from models.image import loras as _loras
 
     _loras.set_before_read(_loras.throttled_reload(weights_volume, LORA_RELOAD_S))
+    use_flags(stop_flags)
 
 
 # --- The web container -----------------------------------------------------------------
@@ -366,7 +375,7 @@ def web():
     from ui.store import ResultStore
     from ui.web import create_app
 
-    backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
+    backend = ModalBackend({"image": image_model, "music": music_model}, MODAL_DEFAULTS, "modal", flags=stop_flags)
     # The index's working copy on this container's local disk, restored from the Volume's
     # index.db at start, snapshotted back and committed at most once per
     # ATELIER_RESULTS_SYNC_INTERVAL seconds and at shutdown: SQLite on the Volume itself would
@@ -387,5 +396,5 @@ def main(prompt: str, kind: str = "image", preset: str = "", seed: int = -1, dur
     fields = {"prompt": prompt, "preset": preset or None, "seed": None if seed < 0 else seed}
     if kind == "music":
         fields["duration"] = duration
-    backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
+    backend = ModalBackend({"image": image_model, "music": music_model}, MODAL_DEFAULTS, "modal", flags=stop_flags)
     generate_and_save(backend, kind, fields, Path(output))
