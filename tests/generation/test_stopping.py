@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from models.common.events import progress_event
 from models.requests import ImageRequest, MusicRequest
 from tests.support.api_doubles import WebhookReceiver, serving
 from ui.generation import LocalBackend, ModalBackend, generate
@@ -212,7 +213,7 @@ class RemoteClassDouble:
         for step in range(1, 1000):
             if call_id in RemoteClassDouble.flags:
                 return
-            yield {"type": "progress", "done": step, "total": 1000, "stage": "composing"}
+            yield progress_event(step, 1000, "composing")
             await asyncio.sleep(0.01)
 
 

@@ -16,7 +16,6 @@ Tokens are compared in constant time, and never logged or echoed.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 import time
@@ -29,46 +28,28 @@ from starlette.datastructures import Headers
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ui.credentials import bearer_token, cookie_value, digest, token_matches
+from ui.credentials import client_address as address_of
 from ui.errors import error_response
 from ui.settings import ApiSettings
 
 API_PREFIX = "/api/"
 PROTECTED_PREFIX = "/api/v1/"
 OPEN_PATHS = ("/api/health",)
-# What stays public when the studio is locked: the API has its own tokens; shared things stay shareable.
+# What stays public when the studio is locked: the API and /admin have their own tokens; shared things stay shareable.
 STUDIO_PUBLIC_PREFIXES = ("/api/", "/docs", "/redoc", "/openapi.json", "/results/", "/r/", "/gallery", "/pages-assets/",
-                          "/favicon.ico")
+                          "/favicon.ico", "/admin")
 STUDIO_COOKIE = "atelier_studio"
 STUDIO_QUERY = "studio_token"
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-# --- tokens ---------------------------------------------------------------------------------
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
-def token_matches(candidate: str | None, tokens: tuple[str, ...]) -> bool:
-    """Constant time: every configured token is compared (as equal-length digests), no early exit."""
-    if not candidate:
-        return False
-    wanted = _digest(candidate)
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(wanted, _digest(token))
-    return matched
-
-
-def bearer_token(headers: Headers) -> str | None:
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+# --- tokens (checked in ui/credentials.py) ---------------------------------------------------------
 
 
 def studio_cookie_value(studio_token: str) -> str:
     """What the cookie holds: derived from the token, so a leaked cookie doesn't reveal it."""
-    return hmac.new(studio_token.encode(), b"atelier studio cookie", hashlib.sha256).hexdigest()
+    return cookie_value(studio_token, b"atelier studio cookie")
 
 
 # --- rate limiting ---------------------------------------------------------------------------
@@ -121,17 +102,12 @@ def client_key(scope: Scope, settings: ApiSettings) -> str:
     headers = Headers(scope=scope)
     token = bearer_token(headers)
     if settings.api_tokens and token_matches(token, settings.api_tokens):
-        return "token:" + _digest(token).hex()[:16]
+        return "token:" + digest(token).hex()[:16]
     return "ip:" + client_address(scope, settings)
 
 
 def client_address(scope: Scope, settings: ApiSettings) -> str:
-    if settings.client_ip_header:
-        forwarded = Headers(scope=scope).get(settings.client_ip_header, "")
-        if first := forwarded.split(",")[0].strip():
-            return first
-    client = scope.get("client")
-    return client[0] if client else "unknown"
+    return address_of(scope, settings.client_ip_header)
 
 
 # --- the middleware --------------------------------------------------------------------------

@@ -5,6 +5,8 @@
     remote.py     ModalBackend: Modal's GPU classes (inside the app, or hybrid from a local UI)
     flow.py       generate(): backend → result store → caller, the one path every result takes
     events.py     the kinds of event the web side adds (queued, saved, a job's stream), and their makers
+    line.py       the line of callers waiting for a model, each told its place as it moves
+    blocklist.py  the prompt blocklist every request is checked against (in Backend.resolve)
     inputs.py     an input image named by a result id, swapped for that result's image
     jobs.py       async jobs: run in the background, polled, streamed, announced by webhook
     webhooks.py   signed webhook deliveries with retries

@@ -25,7 +25,9 @@ from contextlib import aclosing
 
 from models.presets import Kind
 from models.requests import Job, Request
+from ui.generation.blocklist import refuse_blocked
 from ui.generation.events import BackendEvent
+from ui.settings import ModerationSettings
 
 
 class Backend:
@@ -33,9 +35,12 @@ class Backend:
 
     def __init__(self, defaults: Mapping[Kind, str]):
         self.defaults = dict(defaults)
+        self.blocklist = ModerationSettings.from_env().prompt_blocklist
 
     def resolve(self, request: Request) -> Job:
-        """Fill a request's defaults from its preset; raises RequestError with a readable message."""
+        """Fill a request's defaults from its preset; raises RequestError with a readable message,
+        for a prompt the blocklist refuses too (ui/generation/blocklist.py)."""
+        refuse_blocked(getattr(request, "prompt", ""), self.blocklist)
         return request.resolve(self.defaults[request.kind])
 
     async def generate(self, job: Job) -> AsyncIterator[BackendEvent]:

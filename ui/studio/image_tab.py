@@ -112,6 +112,7 @@ def details(record: dict) -> str:
         f"{record['seconds']['generate']:.1f} s"
         + (f" · {record['input']['mode']}, strength {p['strength']:g}" if record.get("input") else "")
         + "".join(f" · LoRA {c['id']} × {c['scale']:g}" for c in p.get("loras") or [])
+        + (f"\n\n**{message}**" if (message := (record.get("safety") or {}).get("message")) else "")
     )
 
 
