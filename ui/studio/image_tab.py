@@ -32,7 +32,16 @@ from models.presets import IMAGE_PRESETS, ImagePreset, get_preset
 from models.requests import ImageRequest
 from ui.generation import Backend, result_image
 from ui.store import ResultStore
-from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
+from ui.studio.controls import (
+    SeedRow,
+    bounds,
+    checked_fields,
+    examples,
+    generate_buttons,
+    overlay,
+    slider,
+    wire_generation,
+)
 from ui.studio.lora_picker import LoraPicker
 from ui.studio.run import GRADIO_CACHE, cached_preview, media_files, run_with_previews
 from ui.studio.session import History
@@ -131,6 +140,7 @@ class ImageTab:
     guidance: gr.Slider
     seed: SeedRow
     generate: gr.Button
+    stop: gr.Button  # in Generate's place while a generation runs
     gallery: gr.Gallery
     details: gr.Markdown
     share: ShareRow
@@ -155,7 +165,7 @@ class ImageTab:
                     "", label="Negative prompt", lines=1, placeholder="What to keep out: blurry, text, watermark",
                     visible=preset.negative_prompt, elem_id="image-negative",
                 )
-                generate = gr.Button("Generate image", variant="primary", size="lg", elem_id="image-generate")
+                generate, stop = generate_buttons("image", "Generate image")
                 with gr.Row():
                     preset_box = gr.Dropdown(
                         choices=list(IMAGE_PRESETS), value=preset.name, label="Model", info=preset.summary, scale=3,
@@ -182,7 +192,7 @@ class ImageTab:
                 share = ShareRow.build("image")
                 use_as_input = gr.Button("Use as input", size="sm", elem_id="image-use-input")
         tab = cls(store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images, width, height,
-                  steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file,
+                  steps, guidance, seed, generate, stop, gallery, result_details, share, gr.State(None), recipe_file,
                   input_box, input_image, strength, use_as_input, lora_picker)
         tab._wire(backend, store, history, strip)
         return tab
