@@ -157,7 +157,14 @@ AUDIOCRAFT_ENV = {
     **DEPLOY,
 }
 # ATELIER_HOME on the weights Volume: the web container reads the LoRA library there.
-WEB_ENV = {"ATELIER_RESULTS": str(RESULTS_DIR), "ATELIER_HOME": str(CACHE_DIR / "atelier"), **DEPLOY}
+WEB_ENV = {
+    "ATELIER_RESULTS": str(RESULTS_DIR),
+    "ATELIER_HOME": str(CACHE_DIR / "atelier"),
+    # Modal ends a plain HTTP request to an asgi_app at 150 s with a 303 no client expects: a synchronous
+    # generation still running near it is answered with 202 and its job (ui/api/generate.py).
+    "ATELIER_REQUEST_LIMIT": "150",
+    **DEPLOY,
+}
 
 GPU_SOURCES, WEB_SOURCES = ("models",), ("models", "ui")  # the local packages each image ships
 
