@@ -20,6 +20,8 @@ def _explain_one(e: dict) -> str:
     label = field.replace("_", " ").capitalize()
     if e["loc"][:1] == ("loras",):  # "LoRA adapters", "LoRA adapter 2 scale" rather than "Loras → 1 → scale"
         label = "LoRA adapters" if len(e["loc"]) == 1 else f"LoRA adapter {e['loc'][1] + 1} " + " ".join(map(str, e["loc"][2:]))
+    if e["loc"][:1] in (("pictures",), ("captions",)) and len(e["loc"]) == 2:  # "Picture 2", not "Pictures → 1"
+        label = f"{str(e['loc'][0])[:-1].capitalize()} {e['loc'][1] + 1}"
     ctx = e.get("ctx", {})
     match e["type"]:
         case "missing":
@@ -38,6 +40,8 @@ def _explain_one(e: dict) -> str:
             return f"{label} may hold at most {ctx['max_length']} items (got {ctx.get('actual_length', 'more')})."
         case "string_pattern_mismatch" if e["loc"][:1] == ("loras",):
             return f"{label} '{e['input']}' is not an adapter id: ids are lowercase letters, digits and hyphens."
+        case "sentence":  # a whole sentence of our own, about the request as a whole
+            return e["msg"]
         case "melody" | "upload" | "loras":  # our own messages continue the label: "Melody is silent: ..."
             return f"{label} {e['msg']}"
         case _:
