@@ -22,6 +22,7 @@ import modal
 from models.image.generator import ImageGenerator
 from models.music.generator import MusicGenerator
 from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name
+from models.training.trainer import TrainingGenerator
 
 APP_NAME = os.environ.get("ATELIER_APP_NAME", "atelier")
 app = modal.App(APP_NAME)
@@ -90,17 +91,25 @@ CACHE_DIR = Path("/cache")  # the weights Volume: Hugging Face cache plus built 
 RESULTS_DIR = Path("/results")
 LOCAL_INDEX = Path("/tmp/atelier/index.db")  # the web container's working copy of the result index
 
+MODEL_ENV = {
+    "HF_HUB_CACHE": str(CACHE_DIR / "hf"),
+    "ATELIER_HOME": str(CACHE_DIR / "atelier"),
+    "ATELIER_DEVICE": "cuda",  # see models/common/device.py: snapshots load before a GPU is attached
+}
 model_image = (
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .uv_pip_install(*MODEL_PACKAGES)
-    .env(
-        {
-            "HF_HUB_CACHE": str(CACHE_DIR / "hf"),
-            "ATELIER_HOME": str(CACHE_DIR / "atelier"),
-            "ATELIER_DEVICE": "cuda",  # see models/common/device.py: snapshots load before a GPU is attached
-            "ATELIER_GPU_SNAPSHOT": "1",  # ...except these classes' GPU snapshots (GPU_SNAPSHOT below)
-        }
-    )
+    .env(MODEL_ENV | {"ATELIER_GPU_SNAPSHOT": "1"})  # ...except these classes' GPU snapshots (GPU_SNAPSHOT below)
+    .add_local_python_source("models")
+)
+
+# The trainer's image: the model image's packages plus bitsandbytes, for AdamW's 8-bit moments
+# on the GPU (models/training/loop.py imports it there only; locally it is not needed).
+TRAINER_PACKAGES = [*MODEL_PACKAGES, "bitsandbytes==0.50.2"]
+trainer_image = (
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    .uv_pip_install(*TRAINER_PACKAGES)
+    .env(MODEL_ENV)
     .add_local_python_source("models")
 )
 
@@ -208,6 +217,32 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
     return classes[music_class_name(preset)](preset=preset)
 
 
+# --- Training LoRA adapters -----------------------------------------------------------
+# A training holds its GPU for minutes, not a fraction of a second: its own small pool, one
+# training per container, on an H100 (FLUX's 12 B transformer in bf16 plus its activations
+# under gradient checkpointing; the smaller families fit anywhere it does).
+#
+# Timeout, for the largest family's defaults: Modal's FLUX LoRA example (its `modal run`, 250
+# steps at batch 3, 512 px, FLUX.1-dev) says "about ten minutes" on an A100-80GB, i.e. about
+# 0.8 s per picture-step, download included. Atelier's longest default is the style recipe,
+# 1000 steps at batch 1, doubled by prior preservation: 2000 picture-steps ≈ 27 min at that
+# pace, plus loading 34 GB from the Volume and caching (minutes). Two hours is four times that.
+# Not a measurement: no GPU was at hand, and a training that does run out resumes from its
+# last checkpoint when Modal retries it (or when the same request comes again).
+TRAINER_TIMEOUT_S = 2 * 60 * 60
+TRAINER_MAX_CONTAINERS = 2  # trainings at once, studio-wide: each holds an H100 for up to the timeout
+
+
+@app.cls(gpu="H100", image=trainer_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets,
+         timeout=TRAINER_TIMEOUT_S, max_containers=TRAINER_MAX_CONTAINERS, scaledown_window=2 * 60,
+         retries=modal.Retries(max_retries=2, initial_delay=10.0, backoff_coefficient=1.0))
+class Trainer(TrainingGenerator):
+    """Trains a LoRA adapter for one preset's family (models/training/); the adapter lands in the
+    library on the weights Volume, which every image container reloads when a request names it."""
+
+    preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
+
+
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=60 * 60)
 def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
     """Fill the weights Volume, so the first visitor doesn't wait for a download."""
@@ -273,8 +308,15 @@ def _throttled_reload(volume, every_s: float):
 # committed since is listed, accepted and loaded without a restart. Locally it is a plain folder.
 if not modal.is_local():
     from models.image import loras as _loras
+    from models.training import cancel as _cancel
+    from models.training import run as _runs
 
     _loras.set_before_read(_throttled_reload(weights_volume, LORA_RELOAD_S))
+    # A training's checkpoints, its cached encodings and its adapter must outlive its container
+    # (a preempted one resumes elsewhere): each is committed to the weights Volume once written.
+    _runs.set_after_write(weights_volume.commit)
+    # Cancel flags, set by the web container, read by the trainer's between steps.
+    _cancel.use_store(modal.Dict.from_name("atelier-training-cancel", create_if_missing=True))
 
 
 # --- The web container -----------------------------------------------------------------
