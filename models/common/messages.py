@@ -40,6 +40,8 @@ def _explain_one(e: dict) -> str:
             return f"{label} may hold at most {ctx['max_length']} items (got {ctx.get('actual_length', 'more')})."
         case "string_pattern_mismatch" if e["loc"][:1] == ("loras",):
             return f"{label} '{e['input']}' is not an adapter id: ids are lowercase letters, digits and hyphens."
+        case "string_pattern_mismatch" if e["loc"] == ("adapter_id",):
+            return f"'{e['input']}' can't be an adapter id: use lowercase letters, digits and hyphens (at most 63)."
         case "sentence":  # a whole sentence of our own, about the request as a whole
             return e["msg"]
         case "melody" | "upload" | "loras":  # our own messages continue the label: "Melody is silent: ..."
