@@ -67,7 +67,7 @@ class LoraTraining:
             latents, conds = torch.cat([latents, prior]), conds + prior_conds
         latents = latents.to(self.device, self.dtype)
         cond = {key: value.to(self.device, self.dtype) for key, value in stack(conds).items()}
-        with self._autocast():
+        with self.autocast():
             losses = self.objective.losses(self.denoiser, latents, cond, generator)
         loss = losses[:job.batch_size].mean()
         if self.cache.prior is not None:
@@ -84,7 +84,7 @@ class LoraTraining:
         return [int(_order(self.job.seed ^ stream, k // count, count)[k % count])
                 for k in range(first, first + self.job.batch_size)]
 
-    def _autocast(self):
+    def autocast(self):
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(device_type="cuda" if self.device == "cuda" else "cpu", dtype=self.dtype)

@@ -175,7 +175,7 @@ class TrainingRequest(Strict):
             except UploadError as e:
                 raise RequestError(f"Picture {number} {e}") from None
         captions = self.captions or [""] * len(pictures)
-        job = TrainingJob.model_validate(dict(
+        fields = dict(
             preset=preset.name, trigger=self.trigger, goal=self.goal, pictures=pictures,
             picture_sha256=[hashlib.sha256(data).hexdigest() for data in self.pictures],
             prompts=[prompt_for(self.trigger, caption) for caption in captions],
@@ -185,10 +185,9 @@ class TrainingRequest(Strict):
             prior_images=self.prior_images, prior_weight=self.prior_weight,
             preview_every=max(steps // 5, 1) if self.preview_every is None else self.preview_every,
             checkpoint_every=self.checkpoint_every or max(min(CHECKPOINT_EVERY_AT_MOST, steps // 5), 1),
-            adapter_id=self.adapter_id or "",
-        ), context={uploads.CHECKED: True})
-        if not self.adapter_id:
-            job = job.model_copy(update={"adapter_id": default_adapter_id(self.trigger, job.run_id)})
+        )
+        fields["adapter_id"] = self.adapter_id or default_adapter_id(self.trigger, run_id_of(fields))
+        job = TrainingJob.model_validate(fields, context={uploads.CHECKED: True})
         check_adapter_id_free(job)
         return job
 
@@ -206,6 +205,21 @@ def check_adapter_id_free(job: TrainingJob) -> None:
 
 
 # --- the job ------------------------------------------------------------------------------------
+
+# What a training learns from (the pictures as prepared, their prompts, the recipe); the adapter's
+# id, the trigger and goal (already in the prompts and recipe) and how often to sample or
+# checkpoint change nothing learnt.
+_LEARNT = ("preset", "prompts", "steps", "rank", "learning_rate", "resolution", "batch_size", "seed",
+           "class_prompt", "prior_images", "prior_weight")
+
+
+def run_id_of(fields: dict) -> str:
+    """A job's run id from its fields, as one hash: the same inputs give the same run (and resume it)."""
+    learnt = {name: fields[name] for name in _LEARNT}
+    learnt["pictures"] = [hashlib.sha256(data).hexdigest() for data in fields["pictures"]]
+    learnt["version"] = TRAINER_VERSION
+    return hashlib.sha256(json.dumps(learnt, sort_keys=True).encode()).hexdigest()[:16]
+
 
 
 def _trained_picture(data: bytes, info: ValidationInfo) -> bytes:
@@ -250,7 +264,7 @@ class TrainingJob(Strict):
     class_prompt: str | None = Field(None, min_length=1, max_length=MAX_TRIGGER_CHARS)
     prior_images: int = Field(ge=1, le=50)
     prior_weight: float = Field(gt=0, le=10)
-    adapter_id: str = Field(pattern=f"{loras.ID_PATTERN}|^$")  # "" only on the way through resolve
+    adapter_id: str = Field(pattern=loras.ID_PATTERN)
     preview_every: int = Field(ge=0, le=MAX_STEPS)
     checkpoint_every: int = Field(ge=1, le=MAX_STEPS)
 
@@ -263,13 +277,7 @@ class TrainingJob(Strict):
 
     @property
     def run_id(self) -> str:
-        """What the training learns from, as one hash: the same inputs give the same run (and resume it).
-        The adapter's id and how often to preview or checkpoint change nothing learnt, so stay out."""
-        learnt = self.model_dump(exclude={"pictures", "picture_sha256", "adapter_id", "preview_every",
-                                          "checkpoint_every", "goal", "trigger"})
-        learnt["pictures"] = [hashlib.sha256(data).hexdigest() for data in self.pictures]
-        learnt["version"] = TRAINER_VERSION
-        return hashlib.sha256(json.dumps(learnt, sort_keys=True).encode()).hexdigest()[:16]
+        return run_id_of(self.model_dump())
 
     @property
     def recipe(self) -> dict:

@@ -169,7 +169,7 @@ class Session:
         left = self.job.steps - done
         return {"seconds": round(each * left, 1), "basis": (
             f"extrapolated from {len(pace)} timed steps ({each:.2f} s each, after one warm-up step) to the "
-            f"{left} steps left on {self.device}; sample pictures and checkpoints take time on top")}
+            f"{left} step{'s' if left != 1 else ''} left on {self.device}; sample pictures and checkpoints take time on top")}
 
     def _elapsed_training(self) -> float:
         """Seconds this run has taken, over all its (re)starts: a checkpoint keeps it for the record."""
@@ -185,7 +185,7 @@ class Session:
             self._sampler.set_progress_bar_config(disable=True)
         job, spec = self.job, self.spec
         cond = {key: value.to(self.device) for key, value in cache.sample.items()}
-        with training._autocast():
+        with training.autocast():
             return self._sampler(**cond, num_inference_steps=spec.steps, guidance_scale=spec.guidance,
                                  width=job.resolution, height=job.resolution,
                                  generator=torch.Generator("cpu").manual_seed(job.seed)).images[0]

@@ -8,7 +8,8 @@ the local device; a real family on a CPU works too, slowly, and says early how s
 
 The pipeline is loaded without the preset's speed options: training needs the real VAE's
 encoder (a fast decoder has none), and float32 or bf16, not int8. On a GPU it is bf16; on a
-CPU, bf16 where the preset runs in bf16 on a CPU (SpeedOptions.cpu_bf16), else float32.
+CPU, bf16 where the preset runs in bf16 on a CPU with native bf16 (SpeedOptions.cpu_bf16 on
+AVX512-BF16 or AMX: emulated bf16 is slower than float32), else float32.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 
 import modal
 
+from models.common import speed
 from models.common.device import target_device
 from models.common.errors import RequestError
 from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading
@@ -40,7 +42,7 @@ class TrainingGenerator:
         started = time.perf_counter()
         self.spec: ImagePreset = trainer_for(self.preset)[0]
         self.device = target_device()
-        bf16 = self.device == "cuda" or self.spec.speed.cpu_bf16
+        bf16 = self.device == "cuda" or speed.uses_cpu_bf16(self.spec.speed)
         with LOAD_LOCK:
             folder = ensure_weights(self.spec.weights)
             self.pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=torch.bfloat16 if bf16 else torch.float32)
