@@ -103,7 +103,7 @@ def child_atelier(spec: dict) -> None:
         "rank": spec["rank"], "batch_size": spec["batch"], "learning_rate": spec["learning_rate"],
         "resolution": spec["resolution"], "preview_every": 0, "checkpoint_every": spec["steps"],
         "adapter_id": f"bench-{spec['steps']}"}).resolve(spec["preset"])
-    for _ in Trainer(preset=spec["preset"]).train.local(job.model_dump()):
+    for _ in Trainer(preset=spec["preset"]).generate.local(job.model_dump()):
         pass
 
 

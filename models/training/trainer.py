@@ -1,8 +1,9 @@
 """The model class that trains LoRA adapters: app.py turns it into `Trainer`, a GPU class.
 
 One instance serves one image preset (as the image classes do): it loads the preset's pipeline
-once, and each `train` call runs one training on it (models/training/session.py) and leaves
-the pipeline as it found it. Locally the same class runs in-process through `.local()`, on
+once, and each `generate` call runs one training on it (models/training/session.py) and leaves
+the pipeline as it found it. (`generate`, as every model class's method is named: the backends
+drive a trainer as they drive the image and music models.) Locally the same class runs in-process through `.local()`, on
 the local device; a real family on a CPU works too, slowly, and says early how slowly
 (the `estimate` in its progress events).
 
@@ -53,7 +54,7 @@ class TrainingGenerator:
         self.load_seconds = round(time.perf_counter() - started, 3)
 
     @modal.method()
-    def train(self, job: dict) -> Iterator[dict]:
+    def generate(self, job: dict) -> Iterator[dict]:
         """Yield progress events (encoding, then training steps with loss, time left, samples and
         checkpoints), then a result event: the final sample picture and the adapter's record."""
         from models.training.session import Session

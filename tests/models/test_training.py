@@ -40,7 +40,7 @@ def training_job(**fields):
 def trained(trainer_class):
     """One tiny training of 20 steps, uninterrupted: its events and its adapter file's tensors."""
     job = training_job(adapter_id="qwerty-uninterrupted")
-    events = list(trainer_class(preset="tiny").train.local(job.model_dump()))
+    events = list(trainer_class(preset="tiny").generate.local(job.model_dump()))
     return job, events, load_file(loras.adapter_file(job.adapter_id))
 
 
@@ -92,14 +92,14 @@ def test_a_training_interrupted_after_a_checkpoint_resumes_from_it_and_ends_with
     _, _, uninterrupted = trained
     job = training_job(adapter_id="qwerty-resumed")  # the same pictures and recipe: the same run
     assert job.run_id == trained[0].run_id
-    first = trainer_class(preset="tiny").train.local(job.model_dump())
+    first = trainer_class(preset="tiny").generate.local(job.model_dump())
     for event in first:
         if event.get("checkpoint") == 10:
             break
     first.close()  # the container dies here, its checkpoint written
     assert run.RunFolder(job.run_id).latest_checkpoint()[0] == 10
 
-    events = list(trainer_class(preset="tiny").train.local(job.model_dump()))  # a new container
+    events = list(trainer_class(preset="tiny").generate.local(job.model_dump()))  # a new container
     steps = [e for e in events if e.get("stage") == "training"]
     assert [e["done"] for e in steps] == list(range(11, STEPS + 1)) and steps[0]["resumed_from"] == 10
     assert not any(e.get("stage") == "encoding pictures" for e in events)  # the encodings were kept
@@ -111,7 +111,7 @@ def test_a_training_interrupted_after_a_checkpoint_resumes_from_it_and_ends_with
 
 def test_a_cancelled_training_leaves_nothing_behind(trainer_class):
     job = training_job(seed=7, adapter_id="qwerty-cancelled")
-    events = trainer_class(preset="tiny").train.local(job.model_dump())
+    events = trainer_class(preset="tiny").generate.local(job.model_dump())
     with pytest.raises(Cancelled, match="cancelled at step 3 of 20"):
         for event in events:
             if event.get("stage") == "training" and event["done"] == 3:
@@ -125,22 +125,22 @@ def test_a_cancelled_training_leaves_nothing_behind(trainer_class):
 def test_the_same_training_twice_at_once_is_refused_and_a_taken_id_before_any_work(trained, trainer_class):
     job = training_job(seed=11, steps=2, adapter_id="qwerty-twice")
     trainer = trainer_class(preset="tiny")
-    first = trainer.train.local(job.model_dump())
+    first = trainer.generate.local(job.model_dump())
     next(first)
     with pytest.raises(RequestError, match="already running"):
-        next(trainer.train.local(job.model_dump()))
+        next(trainer.generate.local(job.model_dump()))
     first.close()
     with pytest.raises(RequestError, match="already in the library"):
         # resolve() refuses a taken id too; the trainer checks again for direct callers and races
-        next(trainer.train.local(job.model_copy(update={"adapter_id": trained[0].adapter_id}).model_dump()))
+        next(trainer.generate.local(job.model_copy(update={"adapter_id": trained[0].adapter_id}).model_dump()))
     with pytest.raises(RequestError, match="loaded with tiny"):
-        next(trainer.train.local(job.model_copy(update={"preset": "tiny-sd3"}).model_dump()))
+        next(trainer.generate.local(job.model_copy(update={"preset": "tiny-sd3"}).model_dump()))
 
 
 def test_sd3s_flow_matching_path_trains_an_adapter_the_sd3_image_model_takes(trainer_class, model_classes):
     job = parse("training", {"pictures": pictures(3), "trigger": "qwerty", "preset": "tiny-sd3", "steps": 6,
                              "learning_rate": 1e-2, "preview_every": 3}).resolve("tiny")
-    events = list(trainer_class(preset="tiny-sd3").train.local(job.model_dump()))
+    events = list(trainer_class(preset="tiny-sd3").generate.local(job.model_dump()))
     assert [e["done"] for e in events if e.get("stage") == "training"] == list(range(1, 7))
     assert any("preview" in e for e in events)
     assert loras.get(job.adapter_id).family == "tiny-sd3"
@@ -152,7 +152,7 @@ def test_sd3s_flow_matching_path_trains_an_adapter_the_sd3_image_model_takes(tra
 
 def test_prior_preservation_draws_the_class_and_trains_on_it_too(trainer_class):
     job = training_job(steps=2, class_prompt="a photo of a dog", prior_images=2, adapter_id="qwerty-prior")
-    events = list(trainer_class(preset="tiny").train.local(job.model_dump()))
+    events = list(trainer_class(preset="tiny").generate.local(job.model_dump()))
     stages = [e["stage"] for e in events if e["type"] == "progress"]
     assert stages.count("drawing class pictures") == 2 and stages.count("encoding class pictures") == 2
     assert loras.get("qwerty-prior").training["recipe"]["class_prompt"] == "a photo of a dog"
