@@ -15,7 +15,7 @@ the base model first draws the class pictures, which are cached the same way.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -44,7 +44,6 @@ class Cache:
     pictures: Encoded
     sample: dict[str, torch.Tensor]  # the sample prompt's condition (and `negative_*` ones under guidance)
     prior: Encoded | None = None  # the class pictures, with prior preservation
-    seconds: dict = field(default_factory=dict)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Flat, for a safetensors file (run.py): every tensor under a path-like name."""
