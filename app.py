@@ -23,6 +23,7 @@ import modal
 from models.image.generator import ImageGenerator
 from models.music.generator import MusicGenerator
 from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name
+from models.training.trainer import TrainingGenerator
 
 # --- What a deploy chooses -------------------------------------------------------------
 # The app's name and the Secrets to attach come from the deploying shell. Modal imports this file
@@ -175,6 +176,17 @@ model_image = (
     .add_local_python_source(*GPU_SOURCES)
 )
 
+# The trainer's: the model image's packages plus bitsandbytes, for AdamW's 8-bit moments on the GPU
+# (models/training/loop.py imports it there only; locally it is not needed). No GPU snapshots.
+TRAINER_PACKAGES = [*MODEL_PACKAGES, "bitsandbytes==0.50.2"]
+TRAINER_ENV = {**GPU_ENV, **DEPLOY}
+trainer_image = (
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    .uv_pip_install(*TRAINER_PACKAGES)
+    .env(TRAINER_ENV)
+    .add_local_python_source(*GPU_SOURCES)
+)
+
 audiocraft_image = (
     modal.Image.debian_slim(python_version=AUDIOCRAFT_PYTHON_VERSION)
     .apt_install(*AUDIOCRAFT_APT_PACKAGES)
@@ -194,6 +206,7 @@ web_image = (
 # What a container of each image has (ui/doctor.py imports this file again with just that, as Modal does).
 IMAGES = {
     "model": dict(image=model_image, python=PYTHON_VERSION, env=MODEL_ENV, sources=GPU_SOURCES),
+    "trainer": dict(image=trainer_image, python=PYTHON_VERSION, env=TRAINER_ENV, sources=GPU_SOURCES),
     "audiocraft": dict(image=audiocraft_image, python=AUDIOCRAFT_PYTHON_VERSION, env=AUDIOCRAFT_ENV,
                        sources=GPU_SOURCES),
     "web": dict(image=web_image, python=PYTHON_VERSION, env=WEB_ENV, sources=WEB_SOURCES),
@@ -281,6 +294,32 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
     return classes[music_class_name(preset)](preset=preset)
 
 
+# --- Training LoRA adapters -----------------------------------------------------------
+# A training holds its GPU for minutes, not a fraction of a second: its own small pool, one
+# training per container, on an H100 (FLUX's 12 B transformer in bf16 plus its activations
+# under gradient checkpointing; the smaller families fit anywhere it does).
+#
+# Timeout, for the largest family's defaults: Modal's FLUX LoRA example (its `modal run`, 250
+# steps at batch 3, 512 px, FLUX.1-dev) says "about ten minutes" on an A100-80GB, i.e. about
+# 0.8 s per picture-step, download included. Atelier's longest default is the style recipe,
+# 1000 steps at batch 1, doubled by prior preservation: 2000 picture-steps ≈ 27 min at that
+# pace, plus loading 34 GB from the Volume and caching (minutes). Two hours is four times that.
+# Not a measurement: no GPU was at hand, and a training that does run out resumes from its
+# last checkpoint when Modal retries it (or when the same request comes again).
+TRAINER_TIMEOUT_S = 2 * 60 * 60
+TRAINER_MAX_CONTAINERS = 2  # trainings at once, studio-wide: each holds an H100 for up to the timeout
+
+
+@app.cls(gpu="H100", image=trainer_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets,
+         timeout=TRAINER_TIMEOUT_S, max_containers=TRAINER_MAX_CONTAINERS, scaledown_window=2 * 60,
+         retries=modal.Retries(max_retries=2, initial_delay=10.0, backoff_coefficient=1.0))
+class Trainer(TrainingGenerator):
+    """Trains a LoRA adapter for one preset's family (models/training/); the adapter lands in the
+    library on the weights Volume, which every image container reloads when a request names it."""
+
+    preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
+
+
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=4 * 60 * 60)
 def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values()), guides: bool = True) -> None:
     """Fill the weights Volume with the presets named (`all`: every preset from the hub); GPU containers
@@ -336,8 +375,15 @@ LORA_RELOAD_S = 30.0  # how often a container looks for adapters added since (a 
 # committed since is listed, accepted and loaded without a restart. Locally it is a plain folder.
 if not modal.is_local():
     from models.image import loras as _loras
+    from models.training import cancel as _cancel
+    from models.training import run as _runs
 
     _loras.set_before_read(_loras.throttled_reload(weights_volume, LORA_RELOAD_S))
+    # A training's checkpoints, cached encodings and adapter outlive its container (a preempted one
+    # resumes elsewhere): each is committed to the weights Volume once written.
+    _runs.set_after_write(weights_volume.commit)
+    # Cancel flags, set by the web container, read by the trainer between steps; one Dict per deployment.
+    _cancel.use_store(modal.Dict.from_name(volume_name(APP_NAME, "training-cancel"), create_if_missing=True))
 
 
 # --- The web container -----------------------------------------------------------------
