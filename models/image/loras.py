@@ -5,10 +5,10 @@ Each adapter is a folder `<ATELIER_HOME>/loras/<id>/` (on Modal, the weights Vol
 shows and requests are checked against). An adapter is made for an architecture family
 (`ImagePreset.family`): it fits every preset of that family and no other.
 
-`add` is the way in: it copies a file or downloads one from the hub, and refuses it
-unless it is a readable safetensors file of reasonable size holding LoRA weights whose shapes
-fit the family's model. `add_trained` is the same door for adapters trained here
-(models/training/), which also keep their trigger phrase and how they were made. Listing and looking up read `info.json` and parse the safetensors
+`add` copies a file or downloads one from the hub, and refuses it unless it is a readable
+safetensors file of reasonable size holding LoRA weights whose shapes fit the family's model;
+`add_trained` is the same door for adapters trained here (models/training/), which also keep
+their trigger and how they were made. Listing and looking up read `info.json` and the safetensors
 header as plain JSON, so the web side uses this module without torch; only `add`'s shape
 check imports torch (it builds the family's model on the meta device: no memory, no weights).
 """
@@ -21,6 +21,7 @@ import re
 import shutil
 import struct
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -61,7 +62,7 @@ class Family:
     """How to read and check adapters for one architecture family."""
 
     pipeline: str  # the diffusers pipeline class whose LoRA loader reads (and converts) its files
-    components: str  # "module:function" giving the family's models by component name (models/random_weights/image_twins.py, tiny_image.py)
+    components: str  # "module:function" giving the family's models by name (models/random_weights/)
 
 
 FAMILIES: dict[str, Family] = {
@@ -80,8 +81,7 @@ def library_folder() -> Path:
 
 # --- reading the library (web side too) --------------------------------------------------------
 
-# Called before the library is read; on Modal's web container, a throttled reload of the weights
-# Volume so adapters added by `modal run app.py::add_lora` show up (app.py sets it).
+# Called before the library is read: on Modal, a throttled reload of the weights Volume (app.py).
 _before_read: Callable[[], None] = lambda: None
 
 
@@ -93,8 +93,6 @@ def set_before_read(hook: Callable[[], None]) -> None:
 def throttled_reload(volume, every_s: float) -> Callable[[], None]:
     """A Volume's reload at most once per `every_s`: a listing or request check then sees
     adapters that `add_lora` committed since, without a reload on every request."""
-    import threading
-
     lock, last = threading.Lock(), [0.0]
 
     def reload() -> None:
@@ -110,8 +108,7 @@ def throttled_reload(volume, every_s: float) -> Callable[[], None]:
     return reload
 
 
-# A studio in hybrid mode serves requests that run on a deployed app's GPUs, whose library is on
-# its Volume, not here: it reads that library's listing instead (ui/generation/remote.py sets it).
+# In hybrid mode the library is the deployed app's, on its Volume: its listing (ui/generation/remote.py).
 _remote_listing: Callable[[], list[dict]] | None = None
 
 

@@ -24,7 +24,7 @@ import torch
 
 from models.common import recipes
 from models.common.errors import Cancelled
-from models.common.progress import progress_event, result_event
+from models.common.events import progress_event, result_event
 from models.image import loras
 from models.presets import ImagePreset
 from models.training import cache as caching
