@@ -90,6 +90,7 @@ MODEL_PACKAGES = [
 WEB_PACKAGES = [
     "fastapi==0.165.0",
     "uvicorn==0.54.0",
+    "httptools==0.9.0",  # `atelier serve`'s HTTP parser, its heads bounded (ui/gate/server.py); Modal parses its own
     "gradio==6.31.0",
     "python-fasthtml==0.14.14",
     "httpx==0.28.1",  # webhooks (ui/generation/webhooks.py)
@@ -344,6 +345,9 @@ if not modal.is_local():
 # (paid around the clock) and each job as a Modal call of its own (ui/generation/jobs.py: not yet).
 WEBHOOK_DELIVERY_S = 2 * 60
 WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT) + WEBHOOK_DELIVERY_S
+# A deployment's URL is public and its GPU time paid for: there, unlike on one's own machine, each
+# visitor gets a GPU budget unless the API Secret sets ATELIER_VISITOR_GPU_SECONDS (0 turns it off).
+PUBLIC_DEFAULTS = {"ATELIER_VISITOR_GPU_SECONDS": "300"}
 
 
 @app.function(
@@ -366,6 +370,8 @@ def web():
     from ui.store import ResultStore
     from ui.web import create_app
 
+    for name, value in PUBLIC_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
     # The index's working copy on this container's local disk, restored from the Volume's
     # index.db at start, snapshotted back and committed at most once per

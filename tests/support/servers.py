@@ -27,6 +27,7 @@ import uvicorn
 
 from models.common.events import ResultEvent, progress_event, result_event
 from models.requests import Job
+from ui.gate.server import config
 from ui.generation import Backend
 from ui.generation.events import BackendEvent
 
@@ -44,7 +45,8 @@ def serving(app) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
+    # The server `atelier serve` runs (ui/gate/server.py: request heads bounded while parsed).
+    server = uvicorn.Server(config(app, "127.0.0.1", port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="studio-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

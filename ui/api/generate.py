@@ -29,11 +29,11 @@ async def make_music(body: MusicRequest, request: Request, ctx: ContextDep) -> C
 async def generate_now(ctx: ApiContext, body: ImageRequest | MusicRequest, request: Request) -> Created:
     body = await asyncio.to_thread(with_input_image, body, ctx.store)  # an image_result's image, checked
     job = ctx.backend.resolve(body)  # RequestError → 422, before any quota is spent
-    ctx.take_generation(request)
+    ticket = ctx.take_generation(request)
     timeout_s = ctx.settings.sync_timeout
     try:
         async with asyncio.timeout(timeout_s):
-            async for event in generate(ctx.backend, ctx.store, job):
+            async for event in generate(ctx.backend, ctx.store, job, ticket):
                 if event["type"] == "saved":
                     result = Result(**present(event["record"], ctx.base_url(request)))
                     return Created(result=result, owner_token=event["owner_token"])

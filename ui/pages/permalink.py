@@ -72,8 +72,8 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                         Span(visibility(record["published"]), id="visibility", cls="badge quiet"),
                         cls="badges",
                     ),
-                    H1(prompt, cls="prompt"),
-                    P(Span("Without: ", cls="label"), params["negative_prompt"], cls="negative")
+                    H1(prompt, cls="prompt", dir="auto"),  # a prompt's own direction, isolated from the page's
+                    P(Span("Without: ", cls="label"), Span(params["negative_prompt"], dir="auto"), cls="negative")
                     if params.get("negative_prompt")
                     else None,
                     Div(
