@@ -14,6 +14,8 @@ from models.common.errors import RequestError
 from models.presets import IMAGE_PRESETS
 from models.requests import ImageRequest, MusicRequest, parse
 from tests.support.servers import FixedLatencyBackend
+from ui.gate import Gate
+from ui.settings import ApiSettings
 from ui.store import ResultStore
 from ui.studio import checked_fields
 from ui.studio.controls import SeedRow, bounds, overlay, slider
@@ -133,7 +135,7 @@ def test_the_place_in_line_reads_as_an_ordinal():
 def test_every_tab_has_a_stop_that_cancels_its_generation(tmp_path):
     """Both tabs' Stop buttons cancel the event that runs their generation (the browser test
     presses the music one: tests/studio/test_browser_stop.py), and a closed page runs unload."""
-    config = build_studio(FixedLatencyBackend(), ResultStore(tmp_path)).get_config_file()
+    config = build_studio(FixedLatencyBackend(), ResultStore(tmp_path), Gate(ApiSettings())).get_config_file()
     ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
     deps = config["dependencies"]
     for kind in ("image", "music"):
