@@ -29,6 +29,9 @@ class HubWeights:
     repo: str
     revision: str  # a commit hash, so a preset always means the same weights
     gated: bool = False  # needs a Hugging Face token with the licence accepted
+    # Only these files of the repo (glob patterns, as snapshot_download's allow_patterns): for repos
+    # that hold far more than a preset loads (Lightricks/LTX-Video keeps every release, ~250 GB).
+    files: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return f"{self.repo}@{self.revision[:8]}" + (" (gated: needs HF_TOKEN)" if self.gated else "")
@@ -88,8 +91,9 @@ def _download(weights: HubWeights) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
 
+    only = {"allow_patterns": list(weights.files)} if weights.files else {}
     try:
-        return Path(snapshot_download(weights.repo, revision=weights.revision, local_files_only=True))
+        return Path(snapshot_download(weights.repo, revision=weights.revision, local_files_only=True, **only))
     except LocalEntryNotFoundError:
         pass
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
@@ -103,7 +107,7 @@ def _download(weights: HubWeights) -> Path:
             "Connect to the internet and retry, or use --preset tiny to run offline."
         )
     try:
-        return Path(snapshot_download(weights.repo, revision=weights.revision))
+        return Path(snapshot_download(weights.repo, revision=weights.revision, **only))
     except (GatedRepoError, RepositoryNotFoundError) as e:
         raise WeightsUnavailable(
             f"{weights.repo} needs a Hugging Face token that has accepted its licence: "
