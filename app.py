@@ -5,6 +5,7 @@
     modal run app.py::download_weights --presets sdxl-turbo,musicgen-small
     modal run app.py::add_lora --source owner/repo --preset sdxl-turbo   # a LoRA adapter into the library
     modal run app.py --prompt "a watercolor fox" --kind image
+    modal run app.py --prompt "waves at dusk" --kind video --duration 5
 
 This file only binds code to infrastructure: images, volumes, GPUs, scaling. What the
 model classes do lives in models/, what the web container serves lives in ui/. Locally
@@ -21,7 +22,8 @@ import modal
 
 from models.image.generator import ImageGenerator
 from models.music.generator import MusicGenerator
-from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name
+from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name, video_class_name
+from models.video.generator import VideoGenerator
 
 APP_NAME = os.environ.get("ATELIER_APP_NAME", "atelier")
 app = modal.App(APP_NAME)
@@ -40,6 +42,7 @@ MODEL_PACKAGES = [
     "sentencepiece==0.2.3",
     "huggingface-hub==2.4.0",
     "lameenc==1.9.0",
+    "av==18.1.0",  # MP4 encoding: its wheels carry FFmpeg with libx264 (models/video/encoding.py)
     "numpy==2.4.6",
     "pillow==12.3.0",
     "pydantic==2.14.3",
@@ -208,6 +211,32 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
     return classes[music_class_name(preset)](preset=preset)
 
 
+# Video: one clip at a time per container (no @modal.concurrent: a clip keeps a GPU busy on its own),
+# a pool of its own, smaller than the image pool's (a clip holds a GPU for seconds to minutes).
+VIDEO_CLASS_OPTIONS = {**GPU_CLASS_OPTIONS, "max_containers": 4}
+
+
+@app.cls(gpu="L40S", timeout=20 * 60, **VIDEO_CLASS_OPTIONS, **GPU_SNAPSHOT)
+class VideoModel(VideoGenerator):
+    """ltx-video (and presets of its size): 7.9 B parameters, 16 GB in bf16, and a decode of at most
+    129 frames at once fit 48 GB (tests/test_app.py does the arithmetic)."""
+
+    preset: str = modal.parameter(default=MODAL_DEFAULTS["video"])
+
+
+@app.cls(gpu="H100", timeout=30 * 60, **VIDEO_CLASS_OPTIONS, **GPU_SNAPSHOT)
+class LargeVideoModel(VideoGenerator):
+    """The same class on an 80 GB GPU: mochi-1 (15.1 B parameters, 30 GB in bf16; minutes per clip)."""
+
+    preset: str = modal.parameter(default="mochi-1")
+
+
+def video_model(preset: str = MODAL_DEFAULTS["video"]):
+    """The video GPU class with memory for the preset, for that preset (as image_model)."""
+    classes = {"VideoModel": VideoModel, "LargeVideoModel": LargeVideoModel}
+    return classes[video_class_name(preset)](preset=preset)
+
+
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=60 * 60)
 def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
     """Fill the weights Volume, so the first visitor doesn't wait for a download."""
@@ -304,7 +333,8 @@ def web():
     from ui.store import ResultStore
     from ui.web import create_app
 
-    backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
+    backend = ModalBackend({"image": image_model, "music": music_model, "video": video_model}, defaults=MODAL_DEFAULTS,
+                           where="modal")
     # The index's working copy on this container's local disk, restored from the Volume's
     # index.db at start, snapshotted back and committed at most once per
     # ATELIER_RESULTS_SYNC_INTERVAL seconds and at shutdown: SQLite on the Volume itself would
@@ -336,7 +366,8 @@ def main(prompt: str, kind: str = "image", preset: str = "", seed: int = -1, dur
     from ui.generation import ModalBackend, generate_and_save  # inside: see web()
 
     fields = {"prompt": prompt, "preset": preset or None, "seed": None if seed < 0 else seed}
-    if kind == "music":
+    if kind in ("music", "video"):
         fields["duration"] = duration
-    backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
+    backend = ModalBackend({"image": image_model, "music": music_model, "video": video_model}, defaults=MODAL_DEFAULTS,
+                           where="modal")
     generate_and_save(backend, kind, fields, Path(output))

@@ -103,9 +103,12 @@ def test_web_image_has_no_model_libraries(recorded):
     assert not names & set(HEAVY)
 
 
+GPU_CLASSES = ("ImageModel", "LargeImageModel", "MusicModel", "VideoModel", "LargeVideoModel")
+
+
 def test_gpu_classes_have_gpus_weights_volume_and_snapshots(recorded):
     app, calls = recorded
-    for name in ("ImageModel", "LargeImageModel", "MusicModel"):
+    for name in GPU_CLASSES:
         options = by_name(calls, "cls", name)
         assert options["gpu"], name
         assert options["image"] is not app.web_image
@@ -117,7 +120,7 @@ def test_gpu_classes_have_gpus_weights_volume_and_snapshots(recorded):
 
 def test_gpu_snapshots_where_the_model_lives_in_the_container(recorded):
     app, calls = recorded
-    for name in ("ImageModel", "LargeImageModel", "MusicModel"):
+    for name in GPU_CLASSES:
         assert by_name(calls, "cls", name)["experimental_options"] == {"enable_gpu_snapshot": True}, name
     # audiocraft's model lives in a worker process the snapshot would not hold on the GPU
     assert "experimental_options" not in by_name(calls, "cls", "AudiocraftMusicModel")
@@ -126,7 +129,7 @@ def test_gpu_snapshots_where_the_model_lives_in_the_container(recorded):
 def test_enter_hooks_are_split_for_memory_snapshots(recorded):
     app, calls = recorded
     snaps = {qualname: kwargs.get("snap", False) for qualname, kwargs, _ in calls["enter"]}
-    for cls in (app.ImageGenerator, app.MusicGenerator):
+    for cls in (app.ImageGenerator, app.MusicGenerator, app.VideoGenerator):
         owners = {base.__name__ for base in cls.__mro__}
         mine = {q: s for q, s in snaps.items() if q.split(".")[0] in owners}
         assert set(mine.values()) == {True, False}, (cls.__name__, mine)
@@ -170,6 +173,78 @@ def test_every_image_preset_routes_to_a_class_on_its_gpu(recorded):
     assert image_class_name("sd3.5-large-turbo") == "LargeImageModel" and image_class_name("tiny") == "ImageModel"
 
 
+# What a clip costs a GPU beyond its weights: the VAE's decode of one chunk of frames dominates (the
+# transformer's tokens are few: LTX's latents have 32² × 8 = 8,192 times fewer positions than the
+# pixels). GB per megapixel-frame decoded at once, in bf16: measured on this project's CPU with the
+# real decoders' architectures (random weights) as the peak of live tensors above the weights,
+# float32 halved (bench/bench_decode_memory.py, bench/results/decode-memory-cpu.md); a GPU adds
+# cuDNN's workspaces, which the denoiser's allowance below leaves room for.
+DECODE_GB_PER_MEGAPIXEL_FRAME = {"ltx": 0.23, "mochi": 2.15}
+DENOISE_GB = 6.0  # the transformer's activations and the text encoder's, generously
+# Mochi 1's published sizes: a "10 billion parameter" AsymmDiT and a 362M-parameter VAE decoder
+# (genmo's model card; diffusers' AutoencoderKLMochi with its default, the published, config has
+# 362,526,595 in its decoder and 459,748,611 with its encoder, which the pipeline loads too); T5-XXL's encoder.
+MOCHI_PARAMS = 10_000_000_000 + 459_748_611 + 4_762_310_656
+
+
+def test_every_video_preset_fits_its_gpu_with_its_longest_largest_clip(recorded):
+    """Weights in bf16 (real parameter counts), plus the decode of one chunk of the longest clip at
+    the preset's largest size, the denoiser's allowance and the CUDA context; and without chunks
+    the same clip would not have fit."""
+    from models.presets import VIDEO_PRESETS
+    from models.random_weights.twins import REAL_PARAMS
+    from models.video.families import decoded_at_once
+
+    app, _ = recorded
+    params = {"ltx-video": sum(REAL_PARAMS["ltx-video-twin"].values()), "mochi-1": MOCHI_PARAMS}
+    for name, weights in params.items():
+        preset = VIDEO_PRESETS[name]
+        width, height = preset.max_side, preset.max_pixels // preset.max_side  # 1280×720, 848×480
+        gb = DECODE_GB_PER_MEGAPIXEL_FRAME[preset.family]
+        fixed = 2 * weights / 1e9 + DENOISE_GB + CUDA_CONTEXT_GB
+        need = fixed + gb * decoded_at_once(preset, width, height, preset.max_frames)
+        assert need <= app.GPU_MEMORY_GB[preset.gpu], (name, preset.gpu, round(need, 1))
+        whole = fixed + gb * width * height * preset.max_frames / 1e6
+        assert whole > app.GPU_MEMORY_GB[preset.gpu], name  # decoding in parts is what makes it fit
+    assert VIDEO_PRESETS["ltx-video"].gpu == "L40S" and VIDEO_PRESETS["mochi-1"].gpu == "H100"
+
+
+def test_every_video_preset_routes_to_a_class_on_its_gpu_that_makes_one_clip_at_a_time(recorded):
+    from models.presets import VIDEO_PRESETS, video_class_name
+
+    app, calls = recorded
+    for name, preset in VIDEO_PRESETS.items():
+        cls = video_class_name(name)
+        assert isinstance(getattr(app, cls), modal.Cls) and by_name(calls, "cls", cls)["gpu"] == preset.gpu, name
+    concurrent_classes = {qualname for qualname, _, _ in calls["concurrent"]}
+    assert not {"VideoModel", "LargeVideoModel"} & concurrent_classes
+    image_pool = by_name(calls, "cls", "ImageModel")["max_containers"]
+    assert 1 <= by_name(calls, "cls", "VideoModel")["max_containers"] < image_pool  # a pool of its own
+
+
+def test_weights_download_fetches_the_video_presets_with_their_checkpoints(recorded, monkeypatch):
+    """download_weights' own body, offline: which weights it asks for (a stand-in records them)."""
+    from types import SimpleNamespace
+
+    from models.presets import VIDEO_PRESETS
+
+    app, calls = recorded
+    # The module download_weights imports from (sys.modules): `recorded` re-imported models/, so the
+    # package attributes may lead to the copy it made.
+    weights_module = importlib.import_module("models.common.weights")
+    fetched = []
+    monkeypatch.setattr(weights_module, "ensure_weights", lambda w: fetched.append(w.describe()) or "/cache")
+    monkeypatch.setattr(app, "weights_volume", SimpleNamespace(commit=lambda: None))
+    target = next(t for qualname, _, t in calls["function"] if qualname == "download_weights")
+    download = target._get_raw_f() if hasattr(target, "_get_raw_f") else target
+    download()  # the default: the Modal defaults, ltx-video among them
+    ltx = VIDEO_PRESETS["ltx-video"]
+    assert ltx.weights.describe() in fetched and ltx.checkpoint.describe() in fetched
+    fetched.clear()
+    download(presets="mochi-1")
+    assert fetched == [VIDEO_PRESETS["mochi-1"].weights.describe()]
+
+
 def test_weights_download_function_uses_the_volume(recorded):
     app, calls = recorded
     options = by_name(calls, "function", "download_weights")
@@ -189,7 +264,7 @@ import app
 from models.presets import MODAL_DEFAULTS
 from ui.generation import ModalBackend
 from ui.web import create_app
-create_app(ModalBackend({{"image": app.ImageModel, "music": app.MusicModel}}, MODAL_DEFAULTS))
+create_app(ModalBackend({{"image": app.ImageModel, "music": app.MusicModel, "video": app.VideoModel}}, MODAL_DEFAULTS))
 print("ok")
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -34,9 +34,10 @@ def make_backend(kind: str, preset: str | None, app_name: str = "atelier") -> Ba
     if kind == "local":
         # The same classes Modal runs on its GPUs. Imported here, not at the top: app.py builds
         # Modal's image definitions on import, a cost `atelier presets` need not pay.
-        from app import ImageModel, MusicModel
+        from app import ImageModel, MusicModel, VideoModel
 
-        return LocalBackend({"image": ImageModel, "music": MusicModel}, choose_defaults(preset, LOCAL_DEFAULTS))
+        classes = {"image": ImageModel, "music": MusicModel, "video": VideoModel}
+        return LocalBackend(classes, choose_defaults(preset, LOCAL_DEFAULTS))
     if kind == "hybrid":
         return ModalBackend.from_deployed(app_name, choose_defaults(preset, MODAL_DEFAULTS))
     raise ValueError(f"Unknown backend '{kind}': use local or hybrid.")
