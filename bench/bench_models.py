@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_models.py --presets sd-turbo-twin --steps 1 --variants none,fast-decoder,bf16
     .venv/bin/python bench/bench_models.py --presets musicgen-small-twin --long   # adds a 60 s clip
     .venv/bin/python bench/bench_models.py --presets musicgen-small-twin --variants none --plain thread
+    .venv/bin/python bench/bench_models.py --presets ltx-video-twin --size 320x192 --frames 25 --text-encoder small
 
 For each preset, each way runs in its own process (so load time and peak RSS are its own):
 
@@ -11,8 +12,16 @@ For each preset, each way runs in its own process (so load time and peak RSS are
   preset's SpeedOptions; `atelier[variant]` runs it with other SpeedOptions (see VARIANTS).
 - `plain`: what Modal's examples do: `DiffusionPipeline.from_pretrained(folder)(prompt)` /
   `MusicgenForConditionalGeneration.generate`, float32 on a CPU, the preset's half precision on CUDA.
+  A video's plain call is the pipeline's with the same clip's settings (size, frames, rate, steps,
+  guidance, LTX's decode timestep and noise), frames as PIL images, no file written; Atelier's
+  includes its MP4 encode and poster.
 - `plain[thread]`: the same plain call in a new thread each time (where Atelier ran its calls
   until it kept one model thread per instance: see models/common/progress.py `ModelThread`).
+
+`--text-encoder small` (video twins): both ways load the twin with a one-layer T5 of T5-XXL's
+width in place of T5-XXL (19 GB in float32, more than a small machine has), so what is measured
+is what follows the prompt's encoding, the transformer and VAE at their real size, the same text
+encoder for both ways (models/random_weights/video_twins.py).
 
 It measures cold start (process start to first result), load time (weights from disk, page
 cache as it is), the first call, warm p50/p95
@@ -50,7 +59,10 @@ from machine import RESULTS, cpu_name, write_table  # noqa: E402  (bench/machine
 from models.common.speed import NO_SPEEDUPS
 from models.presets import PRESETS  # noqa: E402
 
-PROMPTS = {"image": "a watercolor fox in a misty forest", "music": "lofi hip hop beat with warm piano chords"}
+PROMPTS = {"image": "a watercolor fox in a misty forest", "music": "lofi hip hop beat with warm piano chords",
+           "video": "waves rolling onto a beach at dusk, slow camera pan"}
+# The video twins' stand-in with a small text encoder (--text-encoder small).
+SMALL_TEXT = {"ltx-video-twin": "models.random_weights.video_twins:build_ltx_video_twin_small_text"}
 # Other SpeedOptions to run a preset with, to see what each option buys on its own.
 VARIANTS = {
     "none": lambda s: NO_SPEEDUPS,
@@ -89,7 +101,16 @@ def kinds_of(preset: str) -> list[str]:
 # --- one measurement, in a child process ----------------------------------------------------
 
 
-def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int, t0: float) -> dict:
+def with_small_text_encoder(kind: str, preset: str) -> None:
+    """--text-encoder small: the preset's weights swapped for its stand-in with a small text encoder."""
+    from models.common.weights import BuiltWeights
+
+    spec = PRESETS[kind][preset]
+    PRESETS[kind][preset] = replace(spec, weights=BuiltWeights(SMALL_TEXT[preset], f"{preset}-small-text"))
+
+
+def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int, t0: float,
+          clip: tuple[int, int, int]) -> dict:
     import torch
 
     from models.common.weights import ensure_weights
@@ -103,12 +124,14 @@ def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, r
     if way.startswith("atelier["):
         variant = way[len("atelier[") : way.index("]")]
         PRESETS[kind][preset] = spec = replace(spec, speed=VARIANTS[variant](spec.speed))
-    if way.startswith("plain"):
+    if kind == "video":
+        load, call = plain_video(folder, spec, steps, clip, cuda) if way.startswith("plain") else atelier_video(preset, steps, clip)
+    elif way.startswith("plain"):
         load, call = (plain_image if kind == "image" else plain_music)(folder, spec, steps, seconds, cuda)
-        if way == "plain[thread]":
-            call = in_worker_thread(call)
     else:
         load, call = (atelier_image if kind == "image" else atelier_music)(preset, steps, seconds)
+    if way == "plain[thread]":
+        call = in_worker_thread(call)
     started = time.perf_counter()
     first_record = call()
     first = time.perf_counter() - started  # .local() runs the load inside the first call: taken off below
@@ -149,6 +172,16 @@ def atelier_music(preset: str, steps: int | None, seconds: float):
 
     job = MusicRequest(prompt=PROMPTS["music"], seed=1, duration=seconds, preset=preset).resolve(preset).model_dump()
     return None, _atelier_call(MusicModel(preset=preset), job)
+
+
+def atelier_video(preset: str, steps: int | None, clip: tuple[int, int, int]):
+    from app import VideoModel
+    from models.requests import VideoRequest
+
+    width, height, frames = clip
+    job = VideoRequest(prompt=PROMPTS["video"], seed=1, steps=steps, preset=preset, width=width, height=height,
+                       frames=frames).resolve(preset).model_dump()
+    return None, _atelier_call(VideoModel(preset=preset), job)
 
 
 def _atelier_call(model, job: dict):
@@ -226,6 +259,31 @@ def plain_music(folder, spec, steps: int | None, seconds: float, cuda: bool):
     return load, call
 
 
+def plain_video(folder, spec, steps: int | None, clip: tuple[int, int, int], cuda: bool):
+    """The pipeline call Modal's LTX example makes, with the clip's own settings (the same Atelier
+    passes): LTXPipeline from the folder, float32 on a CPU, the preset's dtype on CUDA."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    from models.video.families import LTX_DECODE
+
+    started = time.perf_counter()
+    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=getattr(torch, spec.gpu_dtype) if cuda else torch.float32)
+    if cuda:
+        pipe.to("cuda")
+    load = time.perf_counter() - started
+    pipe.set_progress_bar_config(disable=True)
+    width, height, frames = clip
+
+    def call() -> dict:
+        pipe(PROMPTS["video"], width=width, height=height, num_frames=frames, frame_rate=spec.fps,
+             num_inference_steps=steps or spec.steps, guidance_scale=spec.guidance,
+             generator=torch.Generator("cuda" if cuda else "cpu").manual_seed(1), **LTX_DECODE)
+        return {}
+
+    return load, call
+
+
 # --- the run: children side by side, one table ----------------------------------------------
 
 
@@ -247,7 +305,8 @@ def p95(values: list[float]) -> float:
 
 def run_child(kind, preset, way, args, seconds) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, preset, way, "--repeats", str(args.repeats),
-           "--seconds", str(seconds), "--t0", repr(time.time())] + (["--steps", str(args.steps)] if args.steps else [])
+           "--seconds", str(seconds), "--t0", repr(time.time()), "--size", args.size, "--frames", str(args.frames),
+           "--text-encoder", args.text_encoder] + (["--steps", str(args.steps)] if args.steps else [])
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -265,6 +324,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="image steps (default: the preset's)")
     parser.add_argument("--seconds", type=float, default=10.0, help="music clip length (default 10)")
     parser.add_argument("--long", action="store_true", help="also a 60 s music clip (Atelier's windows only)")
+    parser.add_argument("--size", default="320x192", help="video clip width x height (default 320x192)")
+    parser.add_argument("--frames", type=int, default=25, help="video clip frames (default 25)")
+    parser.add_argument("--text-encoder", choices=["real", "small"], default="real",
+                        help="video twins: small = both ways with a one-layer T5 in T5-XXL's place (see above)")
     parser.add_argument("--repeats", type=int, default=3, help="warm calls after the first (default 3)")
     parser.add_argument("--variants", default="", help=f"also run Atelier with: {', '.join(VARIANTS)}")
     parser.add_argument("--plain", choices=["both", "thread", "none"], default="both",
@@ -278,8 +341,12 @@ def main() -> None:
     parser.add_argument("--build", nargs=2, metavar=("KIND", "PRESET"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help="markdown file (default bench/results/models-<date>.md)")
     args = parser.parse_args()
+    width, height = (int(n) for n in args.size.split("x"))
+    if args.text_encoder == "small":
+        for preset in SMALL_TEXT:
+            with_small_text_encoder("video", preset)
     if args.child:
-        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0)))
+        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0, (width, height, args.frames))))
         return
     if args.build:  # in its own process too: a GPU build's memory is gone before anything is timed
         from models.common.weights import ensure_weights
@@ -294,14 +361,16 @@ def main() -> None:
         return
     variants = [v for v in args.variants.split(",") if v]
     run = {"device": device_line(), "command": f"bench/bench_models.py {' '.join(sys.argv[1:])}",
-           "date": time.strftime("%Y-%m-%d %H:%M"), "repeats": args.repeats, "steps": args.steps, "rows": []}
+           "date": time.strftime("%Y-%m-%d %H:%M"), "repeats": args.repeats, "steps": args.steps,
+           "clip": [width, height, args.frames], "rows": []}
     for preset in args.presets.split(","):
         for kind in kinds_of(preset):
             if args.build_on_gpu:  # the build process inherits it
                 spec = PRESETS[kind][preset]
                 os.environ["ATELIER_TWIN_BUILD"] = f"cuda:{getattr(spec, 'gpu_dtype', 'float16')}"
             started = time.perf_counter()
-            built = subprocess.run([sys.executable, __file__, "--build", kind, preset], cwd=ROOT)
+            built = subprocess.run([sys.executable, __file__, "--build", kind, preset, "--text-encoder", args.text_encoder],
+                                   cwd=ROOT)
             print(f"{kind} {preset}: weights ready in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
             if built.returncode != 0:
                 run["rows"].append((kind, preset, args.seconds, {"build": {"error": f"exit {built.returncode}"}}))
@@ -356,7 +425,9 @@ def render(run: dict) -> str:
     ]
     for kind, preset, seconds, results in run["rows"]:
         spec = PRESETS[kind][preset]
-        what = f"{spec.size}², {run['steps'] or spec.steps} step(s)" if kind == "image" else f"{seconds:g} s clip"
+        steps = f"{run['steps'] or getattr(spec, 'steps', '')} step(s)"
+        what = {"image": lambda: f"{spec.size}², {steps}", "music": lambda: f"{seconds:g} s clip",
+                "video": lambda: "{}×{}, {} frames, ".format(*run["clip"]) + steps}[kind]()
         # The ratio's baseline: the call as Modal's examples make it; in a thread where only that ran.
         baseline = "plain" if "plain" in results else "plain[thread]"
         plain = results.get(baseline, {})
