@@ -2,10 +2,11 @@
 
     modal deploy app.py      # deploy; prints the studio's URL
     modal serve app.py       # a temporary deployment that reloads as you edit
-    modal run app.py::download_weights --presets sdxl-turbo,musicgen-small
+    modal run app.py::download_weights --presets sdxl-turbo,musicgen-small   # or --presets all
     modal run app.py::add_lora --source owner/repo --preset sdxl-turbo   # a LoRA adapter into the library
     modal run app.py --prompt "a watercolor fox" --kind image
     modal run app.py --prompt "waves at dusk" --kind video --duration 5
+    atelier doctor           # what `modal deploy` would create, checked offline (ui/doctor.py)
 
 This file only binds code to infrastructure: images, volumes, GPUs, scaling. What the
 model classes do lives in models/, what the web container serves lives in ui/. Locally
@@ -13,75 +14,42 @@ model classes do lives in models/, what the web container serves lives in ui/. L
 """
 
 
-import asyncio
-import contextlib
 import os
+import tomllib
 from pathlib import Path
 
 import modal
 
+from models.common.deploy import DEFAULT_APP_NAME, deploy_choices, volume_name
 from models.image.generator import ImageGenerator
 from models.music.generator import MusicGenerator
 from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name, video_class_name
+from models.training.trainer import TrainingGenerator
 from models.video.generator import VideoGenerator
 
-APP_NAME = os.environ.get("ATELIER_APP_NAME", "atelier")
+# --- What a deploy chooses -------------------------------------------------------------
+# The app's name and the Secrets to attach come from the deploying shell. Modal imports this file
+# again in every container with only its image's environment, and refuses to start one whose
+# function has other Modal objects than the deploy sent ("Function has N dependencies but container
+# got M object ids", modal/_container_entrypoint.py). So each choice is written into every image's
+# environment too (`**DEPLOY` below): the container's import defines the same objects (rather than
+# fixed Secret names, which every deploy would need). Cost: a new Secret name is a new image layer.
+# A Secret must not hold these settings itself: its variables reach the container after the image's.
+# The names are checked against Modal's rule first (models/common/deploy.py).
+DEPLOY = deploy_choices(os.environ)
+APP_NAME = DEPLOY.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
 app = modal.App(APP_NAME)
 
 # --- Images ----------------------------------------------------------------------------
-# Pins match pyproject.toml; tests/test_app.py checks that they do and that they resolve.
+# Every pin lives in pyproject.toml, one group per image. The file travels with every image
+# (PROJECT_FILE below), so a container's import of this file reads the pins the deploy read.
 
-PYTHON_VERSION = "3.11"
-MODEL_PACKAGES = [
-    "torch==2.13.0",
-    "diffusers==0.42.1",
-    "transformers==5.23.0",
-    "accelerate==1.15.0",
-    "safetensors==0.8.0",
-    "peft==0.21.2",  # LoRA adapters: diffusers' load_lora_weights goes through PEFT
-    "sentencepiece==0.2.3",
-    "huggingface-hub==2.4.0",
-    "lameenc==1.9.0",
-    "av==18.1.0",  # MP4 encoding: its wheels carry FFmpeg with libx264 (models/video/encoding.py)
-    "numpy==2.4.6",
-    "pillow==12.3.0",
-    "pydantic==2.14.3",
-]
-WEB_PACKAGES = [
-    "fastapi==0.165.0",
-    "uvicorn==0.54.0",
-    "gradio==6.31.0",
-    "python-fasthtml==0.14.14",
-    "httpx==0.28.1",  # webhooks (ui/generation/webhooks.py)
-    "fastapi-offline==1.7.7",  # Swagger UI and ReDoc's files, served at /docs and /redoc (ui/api/install.py)
-    "pydantic==2.14.3",
-    "numpy==2.4.6",
-    "pillow==12.3.0",
-]
-
-# audiocraft (Meta's MusicGen/AudioGen library) gets an image of its own: it declares torch
-# 2.1.0, xformers < 0.0.23 and av 11.0.0, which can't live beside torch 2.13. Python 3.11: the
-# registry has cp311 wheels of torch 2.1.0, torchaudio 2.1.0, torchvision 0.16 and xformers
-# 0.0.22.post7, and Modal 1.7 refuses images on Python 3.10. transformers and huggingface-hub are
-# pinned to audiocraft's time (transformers 5 needs a newer torch), numpy below 2 (torch 2.1
-# was built against numpy 1). audiocraft's other requirements resolve from these. The same
-# list builds the local venv (`make audiocraft-env`), where the tiny presets' tests run.
-AUDIOCRAFT_PYTHON_VERSION = "3.11"
-AUDIOCRAFT_PACKAGES = [
-    "audiocraft==1.3.0",
-    "torch==2.1.0",
-    "torchaudio==2.1.0",
-    "torchvision==0.16.0",
-    "torchtext==0.16.0",
-    "xformers==0.0.22.post7",
-    "av==11.0.0",
-    "numpy==1.26.4",
-    "transformers==4.41.2",
-    "huggingface-hub==0.23.4",
-    "pydantic==2.14.3",
-    "lameenc==1.9.0",
-    "pillow==10.4.0",  # the waveform previews (models/music/waveform.py); what torchvision 0.16 brings, pinned
-]
+ROOT = Path(__file__).parent
+PROJECT_FILE = "pyproject.toml"
+PINS = tomllib.loads((ROOT / PROJECT_FILE).read_text())["project"]["optional-dependencies"]
+PYTHON_VERSION = AUDIOCRAFT_PYTHON_VERSION = "3.11"  # audiocraft's: see its group in pyproject.toml
+MODEL_PACKAGES, WEB_PACKAGES, AUDIOCRAFT_PACKAGES = PINS["model"], PINS["web"], PINS["audiocraft"]
+TRAINER_PACKAGES = [*MODEL_PACKAGES, *PINS["trainer"]]
 # Where the registry has no av 11.0.0 wheel for the image's Python, pip builds it from source
 # against Debian's FFmpeg 5.1 (checked: it builds and imports).
 AUDIOCRAFT_APT_PACKAGES = [
@@ -93,69 +61,118 @@ CACHE_DIR = Path("/cache")  # the weights Volume: Hugging Face cache plus built 
 RESULTS_DIR = Path("/results")
 LOCAL_INDEX = Path("/tmp/atelier/index.db")  # the web container's working copy of the result index
 
-model_image = (
+# Each image's environment: all a container's import of this file sees (with the deploy's choices).
+GPU_ENV = {
+    "HF_HUB_CACHE": str(CACHE_DIR / "hf"),
+    "ATELIER_HOME": str(CACHE_DIR / "atelier"),
+    "ATELIER_DEVICE": "cuda",  # see models/common/device.py: snapshots load before a GPU is attached
+    # Weights come from the Volume (`download_weights`): a container missing them stops at once saying
+    # so (models/common/weights.py), not download 28-34 GB in its startup hook, racing its siblings.
+    "ATELIER_FETCH_WEIGHTS": "0",
+}
+MODEL_ENV = {
+    **GPU_ENV,
+    "ATELIER_GPU_SNAPSHOT": "1",  # these classes take GPU snapshots (GPU_SNAPSHOT below)
+    # torch.compile under a snapshot fails for some models unless inductor compiles in one thread
+    # (Modal's memory-snapshot guide): set for every class whose presets may turn compile on.
+    "TORCHINDUCTOR_COMPILE_THREADS": "1",
+    **DEPLOY,
+}
+AUDIOCRAFT_ENV = {
+    **GPU_ENV,  # its HF_HUB_CACHE also holds EnCodec 32 kHz and T5, which audiocraft fetches itself
+    "TORCH_HOME": str(CACHE_DIR / "torch"),  # Demucs (melody presets), fetched through torch.hub
+    **DEPLOY,
+}
+# ATELIER_HOME on the weights Volume: the web container reads the LoRA library there.
+WEB_ENV = {
+    "ATELIER_RESULTS": str(RESULTS_DIR),
+    "ATELIER_HOME": str(CACHE_DIR / "atelier"),
+    # Modal ends a plain HTTP request to an asgi_app at 150 s with a 303 no client expects: a synchronous
+    # generation still running near it is answered with 202 and its job (ui/api/generate.py).
+    "ATELIER_REQUEST_LIMIT": "150",
+    **DEPLOY,
+}
+
+GPU_SOURCES, WEB_SOURCES = ("models",), ("models", "ui")  # the local packages each image ships
+
+
+def with_local_code(image: modal.Image, sources: tuple[str, ...]) -> modal.Image:
+    """The image with the local code its containers import: the packages, and pyproject.toml, whose pins
+    this file reads at import (so every container reads the deploy's)."""
+    return image.add_local_python_source(*sources).add_local_file(ROOT / PROJECT_FILE, f"/root/{PROJECT_FILE}")
+
+
+model_image = with_local_code(
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .uv_pip_install(*MODEL_PACKAGES)
-    .env(
-        {
-            "HF_HUB_CACHE": str(CACHE_DIR / "hf"),
-            "ATELIER_HOME": str(CACHE_DIR / "atelier"),
-            "ATELIER_DEVICE": "cuda",  # see models/common/device.py: snapshots load before a GPU is attached
-            "ATELIER_GPU_SNAPSHOT": "1",  # ...except these classes' GPU snapshots (GPU_SNAPSHOT below)
-        }
-    )
-    .add_local_python_source("models")
+    .env(MODEL_ENV),
+    GPU_SOURCES,
 )
 
-audiocraft_image = (
+# The trainer's: the model image's packages plus bitsandbytes (no GPU snapshots).
+TRAINER_ENV = {**GPU_ENV, **DEPLOY}
+trainer_image = with_local_code(
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    .uv_pip_install(*TRAINER_PACKAGES)
+    .env(TRAINER_ENV),
+    GPU_SOURCES,
+)
+
+audiocraft_image = with_local_code(
     modal.Image.debian_slim(python_version=AUDIOCRAFT_PYTHON_VERSION)
     .apt_install(*AUDIOCRAFT_APT_PACKAGES)
     .pip_install(*AUDIOCRAFT_PACKAGES)  # pip, as `make audiocraft-env` resolves them
-    .env(
-        {
-            "HF_HUB_CACHE": str(CACHE_DIR / "hf"),  # also EnCodec 32 kHz and T5, which audiocraft fetches itself
-            "TORCH_HOME": str(CACHE_DIR / "torch"),  # Demucs (melody presets), fetched through torch.hub
-            "ATELIER_HOME": str(CACHE_DIR / "atelier"),
-            "ATELIER_DEVICE": "cuda",
-        }
-    )
-    .add_local_python_source("models")
+    .env(AUDIOCRAFT_ENV),
+    GPU_SOURCES,
 )
 
-web_image = (
+web_image = with_local_code(
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .uv_pip_install(*WEB_PACKAGES)
-    # ATELIER_HOME on the weights Volume: the web container reads the LoRA library there.
-    .env({"ATELIER_RESULTS": str(RESULTS_DIR), "ATELIER_HOME": str(CACHE_DIR / "atelier")})
-    .add_local_python_source("models", "ui")
-    .add_local_dir(Path(__file__).parent / "assets", "/root/assets")
+    .env(WEB_ENV)
+    .add_local_dir(ROOT / "assets", "/root/assets"),
+    WEB_SOURCES,
 )
 
-weights_volume = modal.Volume.from_name("atelier-weights", create_if_missing=True)
-results_volume = modal.Volume.from_name("atelier-results", create_if_missing=True)
+# What a container of each image has (ui/doctor.py imports this file again with just that, as Modal does).
+IMAGES = {
+    "model": dict(image=model_image, python=PYTHON_VERSION, env=MODEL_ENV, sources=GPU_SOURCES),
+    "trainer": dict(image=trainer_image, python=PYTHON_VERSION, env=TRAINER_ENV, sources=GPU_SOURCES),
+    "audiocraft": dict(image=audiocraft_image, python=AUDIOCRAFT_PYTHON_VERSION, env=AUDIOCRAFT_ENV,
+                       sources=GPU_SOURCES),
+    "web": dict(image=web_image, python=PYTHON_VERSION, env=WEB_ENV, sources=WEB_SOURCES),
+}
 
-# A Hugging Face token is only needed for gated presets (flux-schnell, sd3.5-large-turbo). Name
-# the Secret that holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, none is attached.
-hf_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_HF_SECRET")) else []
+# Each deployment has its own Volumes (volume_name): a second one (ATELIER_APP_NAME=atelier-staging)
+# fills its own weights and keeps its own results, never the first's index.db.
+weights_volume = modal.Volume.from_name(volume_name(APP_NAME, "weights"), create_if_missing=True)
+results_volume = modal.Volume.from_name(volume_name(APP_NAME, "results"), create_if_missing=True)
+
+# A Hugging Face token is only needed for gated presets (flux-schnell, sd3.5-large-turbo): name the
+# Secret that holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, none is attached.
+hf_secrets = [modal.Secret.from_name(name)] if (name := DEPLOY.get("ATELIER_HF_SECRET")) else []
 # API tokens, the webhook secret and other ATELIER_* settings (ui/settings.py) for the web
 # container: name the Secret holding them with ATELIER_API_SECRET; without it the API is open.
-api_secrets = [modal.Secret.from_name(name)] if (name := os.environ.get("ATELIER_API_SECRET")) else []
+api_secrets = [modal.Secret.from_name(name)] if (name := DEPLOY.get("ATELIER_API_SECRET")) else []
 
 # --- GPU classes -----------------------------------------------------------------------
 # Each preset gets its own pool of containers (`ImageModel(preset=...)`), each container
 # loads its weights once (`@modal.enter`), and memory snapshots make cold starts cheap.
 
+GPU_STARTUP_TIMEOUT = 10 * 60  # weights from the Volume onto the GPU, compiled and warmed up; never a download
+IMAGE_TIMEOUT, MUSIC_TIMEOUT = 10 * 60, 30 * 60  # long clips take many windows
 GPU_CLASS_OPTIONS = dict(
-    image=model_image,
     volumes={CACHE_DIR: weights_volume},
     secrets=hf_secrets,
     enable_memory_snapshot=True,
+    startup_timeout=GPU_STARTUP_TIMEOUT,
     scaledown_window=5 * 60,  # keep a warm GPU for five minutes after the last request
-    max_containers=10,  # the real concurrency limit of the whole studio
+    max_containers=10,  # per preset: each preset (a parameter value) is a pool of its own
 )
 # GPU memory snapshots (a Modal alpha feature): the snapshot is taken with the GPU attached and the
 # weights on it, compiled and warmed up (models/common/device.py), so a new container skips all of that.
-# Not for the audiocraft class: its model lives in a worker process (models/music/engines/).
+# Not for the audiocraft class: its torch 2.1 and xformers have not been run under GPU snapshots; with
+# CPU ones it builds its model on the GPU after the restore (models/music/engines/audiocraft_engine.py).
 GPU_SNAPSHOT = {"experimental_options": {"enable_gpu_snapshot": True}}
 
 
@@ -167,17 +184,13 @@ def image_max_inputs(gpu: str) -> int:
     return max(p.max_batch for p in IMAGE_PRESETS.values() if p.gpu == gpu)
 
 
-# GPU memory in GB, for tests/test_app.py's check that each preset's weights and batch fit.
-GPU_MEMORY_GB = {"L40S": 48, "H100": 80}
-
-
-@app.cls(gpu="L40S", timeout=10 * 60, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
+@app.cls(gpu="L40S", image=model_image, timeout=IMAGE_TIMEOUT, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
 @modal.concurrent(max_inputs=image_max_inputs("L40S"))
 class ImageModel(ImageGenerator):
     preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
 
 
-@app.cls(gpu="H100", timeout=10 * 60, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
+@app.cls(gpu="H100", image=model_image, timeout=IMAGE_TIMEOUT, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
 @modal.concurrent(max_inputs=image_max_inputs("H100"))
 class LargeImageModel(ImageGenerator):
     """The same class on an 80 GB GPU: the presets whose weights and batch outgrow an L40S
@@ -192,12 +205,12 @@ def image_model(preset: str = MODAL_DEFAULTS["image"]):
     return classes[image_class_name(preset)](preset=preset)
 
 
-@app.cls(gpu="L40S", timeout=30 * 60, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)  # long clips take many windows
+@app.cls(gpu="L40S", image=model_image, timeout=MUSIC_TIMEOUT, **GPU_CLASS_OPTIONS, **GPU_SNAPSHOT)
 class MusicModel(MusicGenerator):
     preset: str = modal.parameter(default=MODAL_DEFAULTS["music"])
 
 
-@app.cls(gpu="L40S", timeout=30 * 60, **{**GPU_CLASS_OPTIONS, "image": audiocraft_image})
+@app.cls(gpu="L40S", image=audiocraft_image, timeout=MUSIC_TIMEOUT, **GPU_CLASS_OPTIONS)
 class AudiocraftMusicModel(MusicGenerator):
     """The same class on audiocraft's image: the presets whose engine is audiocraft."""
 
@@ -211,44 +224,79 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
     return classes[music_class_name(preset)](preset=preset)
 
 
-# Video: one clip at a time per container (no @modal.concurrent: a clip keeps a GPU busy on its own),
-# a pool of its own, smaller than the image pool's (a clip holds a GPU for seconds to minutes).
-VIDEO_CLASS_OPTIONS = {**GPU_CLASS_OPTIONS, "max_containers": 4}
+# Video: one clip at a time per container (no @modal.concurrent: a clip keeps a GPU busy on its own), in
+# pools of their own, smaller than the image pool's. ui/doctor.py does their GPU memory arithmetic.
+VIDEO_TIMEOUT, LARGE_VIDEO_TIMEOUT = 20 * 60, 30 * 60
+VIDEO_CLASS_OPTIONS = {**GPU_CLASS_OPTIONS, "max_containers": 4, "image": model_image, **GPU_SNAPSHOT}
 
 
-@app.cls(gpu="L40S", timeout=20 * 60, **VIDEO_CLASS_OPTIONS, **GPU_SNAPSHOT)
+@app.cls(gpu="L40S", timeout=VIDEO_TIMEOUT, **VIDEO_CLASS_OPTIONS)
 class VideoModel(VideoGenerator):
-    """ltx-video (and presets of its size): 7.9 B parameters, 16 GB in bf16, and a decode of at most
-    129 frames at once fit 48 GB (tests/test_app.py does the arithmetic)."""
-
     preset: str = modal.parameter(default=MODAL_DEFAULTS["video"])
 
 
-@app.cls(gpu="H100", timeout=30 * 60, **VIDEO_CLASS_OPTIONS, **GPU_SNAPSHOT)
+@app.cls(gpu="H100", timeout=LARGE_VIDEO_TIMEOUT, **VIDEO_CLASS_OPTIONS)
 class LargeVideoModel(VideoGenerator):
-    """The same class on an 80 GB GPU: mochi-1 (15.1 B parameters, 30 GB in bf16; minutes per clip)."""
-
-    preset: str = modal.parameter(default="mochi-1")
+    preset: str = modal.parameter(default="mochi-1")  # minutes per clip
 
 
 def video_model(preset: str = MODAL_DEFAULTS["video"]):
     """The video GPU class with memory for the preset, for that preset (as image_model)."""
-    classes = {"VideoModel": VideoModel, "LargeVideoModel": LargeVideoModel}
-    return classes[video_class_name(preset)](preset=preset)
+    return {"VideoModel": VideoModel, "LargeVideoModel": LargeVideoModel}[video_class_name(preset)](preset=preset)
 
 
-@app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=60 * 60)
-def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values())) -> None:
-    """Fill the weights Volume, so the first visitor doesn't wait for a download."""
+# What the backends call for each kind, as a class: `MODEL_CLASSES["video"](preset=...)`.
+MODEL_CLASSES = {"image": image_model, "music": music_model, "video": video_model}
+
+
+# --- Training LoRA adapters -----------------------------------------------------------
+# A training holds its GPU for minutes, not a fraction of a second: its own small pool, one
+# training per container, on an H100 (FLUX's 12 B transformer in bf16 plus its activations
+# under gradient checkpointing; the smaller families fit anywhere it does).
+#
+# Timeout: Modal's LoRA examples give a training 30 minutes, and so does Atelier, so that the
+# web container, which drives a training as it does any job, outlives it (WEB_SCALEDOWN_S).
+# A longer one stops at its timeout and resumes from its last checkpoint when the same request
+# comes again. Modal's FLUX LoRA example says "about ten minutes" for 250 steps at batch 3 on an
+# A100-80GB; Atelier's longest default, the style recipe with prior preservation, is about 2,000
+# picture-steps, ≈ 27 min at that pace. Not a measurement: no GPU was at hand.
+TRAINER_TIMEOUT_S = 30 * 60
+TRAINER_MAX_CONTAINERS = 2  # trainings at once, studio-wide: each holds an H100 for up to the timeout
+
+
+@app.cls(gpu="H100", image=trainer_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets,
+         startup_timeout=GPU_STARTUP_TIMEOUT, timeout=TRAINER_TIMEOUT_S, max_containers=TRAINER_MAX_CONTAINERS,
+         scaledown_window=2 * 60)
+class Trainer(TrainingGenerator):
+    """Trains a LoRA adapter for one preset's family (models/training/); the adapter lands in the
+    library on the weights Volume, which every image container reloads when a request names it."""
+
+    preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
+
+
+@app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=4 * 60 * 60)
+def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values()), guides: bool = True) -> None:
+    """Fill the weights Volume with the presets named (`all`: every preset from the hub); GPU containers
+    don't download. With each image preset come its guides (ControlNets, IP-Adapter, annotators) unless
+    --no-guides. Each preset is committed when done, so a run cut short keeps what it finished; one
+    that fails (a gated model without ATELIER_HF_SECRET) is named, and the others still filled."""
+    from models.common.errors import WeightsUnavailable
     from models.common.weights import ensure_weights
-    from models.presets import PRESETS, all_weights
+    from models.image.guides import guide_weights
+    from models.presets import ImagePreset, all_weights, presets_named
 
-    for name in presets.split(","):
-        for kind, table in PRESETS.items():
-            if name in table:
-                for weights in all_weights(table[name]):
-                    print(f"{kind} {name}: {ensure_weights(weights)}")
-    weights_volume.commit()
+    failed = []
+    for preset in presets_named(presets):
+        extra = guide_weights(preset.name) if guides and isinstance(preset, ImagePreset) else []
+        try:
+            for weights in all_weights(preset) + extra:
+                print(f"{preset.name}: {ensure_weights(weights)}")
+        except WeightsUnavailable as e:
+            failed.append(f"{preset.name}: {e}")
+            print(failed[-1])
+        weights_volume.commit()
+    if failed:
+        raise WeightsUnavailable(f"Not filled: {' '.join(failed)}")
 
 
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=30 * 60)
@@ -276,39 +324,33 @@ def list_loras() -> list[dict]:
 LORA_RELOAD_S = 30.0  # how often a container looks for adapters added since (a Volume reload)
 
 
-def _throttled_reload(volume, every_s: float):
-    """A Volume's reload at most once per `every_s`: a listing or request check then sees
-    adapters that `add_lora` committed since, without a reload on every request."""
-    import threading
-    import time
-
-    lock, last = threading.Lock(), [0.0]
-
-    def reload() -> None:
-        with lock:
-            if time.monotonic() - last[0] < every_s:
-                return
-            last[0] = time.monotonic()
-        try:
-            volume.reload()
-        except Exception as e:  # e.g. a file open on the Volume: the library as it was is still good
-            print(f"weights Volume reload skipped: {type(e).__name__}: {e}")
-
-    return reload
-
-
 # In Modal's containers, web and GPU alike, the LoRA library is read off the weights Volume as it
 # was when the container started: reload it (throttled) before reading, so an adapter `add_lora`
 # committed since is listed, accepted and loaded without a restart. Locally it is a plain folder.
 if not modal.is_local():
     from models.image import loras as _loras
+    from models.training import cancel as _cancel
+    from models.training import run as _runs
 
-    _loras.set_before_read(_throttled_reload(weights_volume, LORA_RELOAD_S))
+    _loras.set_before_read(_loras.throttled_reload(weights_volume, LORA_RELOAD_S))
+    # A training's checkpoints, cached encodings and adapter outlive its container (a preempted one
+    # resumes elsewhere): each is committed to the weights Volume once written.
+    _runs.set_after_write(weights_volume.commit)
+    # Cancel flags, set by the web container, read by the trainer between steps; one Dict per deployment.
+    _cancel.use_store(modal.Dict.from_name(volume_name(APP_NAME, "training-cancel"), create_if_missing=True))
 
 
 # --- The web container -----------------------------------------------------------------
 # Exactly one (Gradio's sessions are sticky to a process), serving many visitors at once:
 # it holds no model and only awaits the GPU classes.
+
+# Async jobs run as tasks here, not as Modal inputs: once a job's last request has returned, nothing
+# holds the container up (Modal has no call that would). So it stays up, idle, for the longest job
+# the GPU classes allow (a container's start plus its timeout) and its webhook (65 s with the
+# default settings, ui/generation/webhooks.py); ui/doctor.py checks the rule. Weighed: min_containers=1
+# (paid around the clock) and each job as a Modal call of its own (ui/generation/jobs.py: not yet).
+WEBHOOK_DELIVERY_S = 2 * 60
+WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT, LARGE_VIDEO_TIMEOUT, TRAINER_TIMEOUT_S) + WEBHOOK_DELIVERY_S
 
 
 @app.function(
@@ -318,9 +360,7 @@ if not modal.is_local():
     secrets=api_secrets,
     max_containers=1,
     timeout=60 * 60,
-    # Async jobs run as tasks in this container, not as Modal inputs: stay up long enough
-    # after the last request for a long music job to finish and deliver its webhook.
-    scaledown_window=20 * 60,
+    scaledown_window=WEB_SCALEDOWN_S,
 )
 # Each visitor holds a connection open while their job runs; the studio's own queue limits
 # (ui/studio/page.py) then answer overload with a message instead of Modal queueing requests.
@@ -333,29 +373,15 @@ def web():
     from ui.store import ResultStore
     from ui.web import create_app
 
-    backend = ModalBackend({"image": image_model, "music": music_model, "video": video_model}, defaults=MODAL_DEFAULTS,
-                           where="modal")
+    backend = ModalBackend(MODEL_CLASSES, defaults=MODAL_DEFAULTS, where="modal")
     # The index's working copy on this container's local disk, restored from the Volume's
     # index.db at start, snapshotted back and committed at most once per
     # ATELIER_RESULTS_SYNC_INTERVAL seconds and at shutdown: SQLite on the Volume itself would
     # meet a filesystem without cross-container locks (ui/store/database.py says more).
     # Media files go straight to the Volume, written once.
     store = ResultStore(working_copy=LOCAL_INDEX, on_change=results_volume.commit)
-    app = create_app(backend, store)
-    # At shutdown (scale-down, redeploy) write the last snapshot and commit: wrapped around
-    # whatever lifespan the app has (the studio's and the API's).
-    outer = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app_):
-        async with outer(app_) as state:
-            try:
-                yield state
-            finally:
-                await asyncio.to_thread(store.close)
-
-    app.router.lifespan_context = lifespan
-    return app
+    # At shutdown (scale-down, redeploy) the store writes its last snapshot and commits.
+    return create_app(backend, store, close_store_at_shutdown=True)
 
 
 # --- `modal run app.py`: generate from the command line on Modal's GPUs -----------------
@@ -368,6 +394,5 @@ def main(prompt: str, kind: str = "image", preset: str = "", seed: int = -1, dur
     fields = {"prompt": prompt, "preset": preset or None, "seed": None if seed < 0 else seed}
     if kind in ("music", "video"):
         fields["duration"] = duration
-    backend = ModalBackend({"image": image_model, "music": music_model, "video": video_model}, defaults=MODAL_DEFAULTS,
-                           where="modal")
+    backend = ModalBackend(MODEL_CLASSES, defaults=MODAL_DEFAULTS, where="modal")
     generate_and_save(backend, kind, fields, Path(output))

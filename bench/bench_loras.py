@@ -71,7 +71,7 @@ def bench_preset(preset: str, rank: int, repeats: int, size: int | None, steps: 
 
     def request(*choices: str) -> None:
         job = ImageRequest(**fields, loras=[{"id": c, "scale": 0.8} for c in choices]).resolve(preset)
-        list(model.generate.local(job.model_dump()))
+        list(model.generate.local(job))
 
     seconds: dict[str, float] = {}
     seconds["first request (loads the model)"] = timed(request)  # and builds a twin's weights the first time

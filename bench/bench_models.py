@@ -12,16 +12,11 @@ For each preset, each way runs in its own process (so load time and peak RSS are
   preset's SpeedOptions; `atelier[variant]` runs it with other SpeedOptions (see VARIANTS).
 - `plain`: what Modal's examples do: `DiffusionPipeline.from_pretrained(folder)(prompt)` /
   `MusicgenForConditionalGeneration.generate`, float32 on a CPU, the preset's half precision on CUDA.
+- `plain[thread]`: the same plain call in a new thread each time (where Atelier ran its calls
+  until it kept one model thread per instance: see models/common/progress.py `ModelThread`).
   A video's plain call is the pipeline's with the same clip's settings (size, frames, rate, steps,
   guidance, LTX's decode timestep and noise), frames as PIL images, no file written; Atelier's
   includes its MP4 encode and poster.
-- `plain[thread]`: the same plain call in a new thread each time (where Atelier ran its calls
-  until it kept one model thread per instance: see models/common/progress.py `ModelThread`).
-
-`--text-encoder small` (video twins): both ways load the twin with a one-layer T5 of T5-XXL's
-width in place of T5-XXL (19 GB in float32, more than a small machine has), so what is measured
-is what follows the prompt's encoding, the transformer and VAE at their real size, the same text
-encoder for both ways (models/random_weights/video_twins.py).
 
 It measures cold start (process start to first result), load time (weights from disk, page
 cache as it is), the first call, warm p50/p95
@@ -29,6 +24,19 @@ latency (images at the preset's size and steps unless --steps; music as seconds 
 second of audio), peak RSS and, on CUDA, peak GPU memory; and writes a markdown table to
 bench/results/ naming the device. Speed-ups are ratios of two ways measured in the same run.
 Weights are built first (ATELIER_HOME, default ~/.cache/atelier), outside the timings.
+
+`--text-encoder small` (video twins): both ways load the twin with a one-layer T5 of T5-XXL's
+width in place of T5-XXL (19 GB in float32, more than a small machine has), so what is measured
+is what follows the prompt's encoding, the transformer and VAE at their real size, the same text
+encoder for both ways (models/random_weights/video_twins.py).
+
+With `--control canny` (image presets; any mode the preset's guides have) the ways are the
+preset without a control (`atelier`), with one control made from a new picture each call by the
+mode's annotator (`atelier+control`), and diffusers' own ControlNet pipeline called as its docs do,
+with the same ControlNet and the annotator's picture made in the call (`plain+control`): the table
+gives the control against the plain ControlNet call, and what a control adds over none.
+
+    .venv/bin/python bench/bench_models.py --presets sd-turbo-twin --control canny --steps 1
 
 On a GPU machine (bench/gpu.sh runs what the README's GPU table came from):
 
@@ -41,13 +49,11 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -55,234 +61,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from machine import RESULTS, cpu_name, write_table  # noqa: E402  (bench/machine.py)
+from model_ways import CACHED, SMALL_TEXT, VARIANTS, applies, child, kinds_of, with_small_text_encoder  # noqa: E402
 
-from models.common.speed import NO_SPEEDUPS
 from models.presets import PRESETS  # noqa: E402
-
-PROMPTS = {"image": "a watercolor fox in a misty forest", "music": "lofi hip hop beat with warm piano chords",
-           "video": "waves rolling onto a beach at dusk, slow camera pan"}
-# The video twins' stand-in with a small text encoder (--text-encoder small).
-SMALL_TEXT = {"ltx-video-twin": "models.random_weights.video_twins:build_ltx_video_twin_small_text"}
-# Other SpeedOptions to run a preset with, to see what each option buys on its own.
-VARIANTS = {
-    "none": lambda s: NO_SPEEDUPS,
-    "fast-decoder": lambda s: replace(NO_SPEEDUPS, fast_decoder=s.fast_decoder),
-    "bf16": lambda s: replace(NO_SPEEDUPS, cpu_bf16=True),
-    "channels-last": lambda s: replace(s, channels_last=True),
-    "threads-1": lambda s: replace(s, threads=1),
-    # GPU options (models/common/speed.py); compile is ignored on a CPU.
-    "fuse-qkv": lambda s: replace(s, fuse_qkv=True),
-    "compile": lambda s: replace(s, compile=True),
-    "fuse-qkv+compile": lambda s: replace(s, fuse_qkv=True, compile=True),
-    "static-cache": lambda s: replace(s, static_cache=True),
-    "static-cache+compile": lambda s: replace(s, static_cache=True, compile=True),
-    # CPU music option: int8 weights in MusicGen's decoder layers.
-    "int8": lambda s: replace(s, cpu_int8=True),
-}
-# A compiling variant runs twice: first with an empty compile cache, then again in a new process
-# with the cache the first one filled (what a second container finds on the Volume).
-CACHED = " cache warm"
-
-
-def applies(variant, kind: str, preset: str) -> bool:
-    """Whether the preset takes the variant's options at all (presets refuse options of the other kind)."""
-    spec = PRESETS[kind][preset]
-    try:
-        replace(spec, speed=variant(spec.speed))
-    except ValueError:
-        return False
-    return True
-
-
-def kinds_of(preset: str) -> list[str]:
-    return [kind for kind, table in PRESETS.items() if preset in table]
-
-
-# --- one measurement, in a child process ----------------------------------------------------
-
-
-def with_small_text_encoder(kind: str, preset: str) -> None:
-    """--text-encoder small: the preset's weights swapped for its stand-in with a small text encoder."""
-    from models.common.weights import BuiltWeights
-
-    spec = PRESETS[kind][preset]
-    PRESETS[kind][preset] = replace(spec, weights=BuiltWeights(SMALL_TEXT[preset], f"{preset}-small-text"))
-
-
-def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int, t0: float,
-          clip: tuple[int, int, int]) -> dict:
-    import torch
-
-    from models.common.weights import ensure_weights
-    from models.presets import all_weights, get_preset
-
-    imported_at = time.time()
-    spec = get_preset(kind, preset)
-    folder, *_ = [ensure_weights(w) for w in all_weights(spec)]  # built before timing anything
-    cuda = torch.cuda.is_available()
-    built = time.time()  # weights on disk from here: cold start counts from now, less the build
-    if way.startswith("atelier["):
-        variant = way[len("atelier[") : way.index("]")]
-        PRESETS[kind][preset] = spec = replace(spec, speed=VARIANTS[variant](spec.speed))
-    if kind == "video":
-        load, call = plain_video(folder, spec, steps, clip, cuda) if way.startswith("plain") else atelier_video(preset, steps, clip)
-    elif way.startswith("plain"):
-        load, call = (plain_image if kind == "image" else plain_music)(folder, spec, steps, seconds, cuda)
-    else:
-        load, call = (atelier_image if kind == "image" else atelier_music)(preset, steps, seconds)
-    if way == "plain[thread]":
-        call = in_worker_thread(call)
-    started = time.perf_counter()
-    first_record = call()
-    first = time.perf_counter() - started  # .local() runs the load inside the first call: taken off below
-    # Process start to first result, imports included, the twin's one-off build excluded.
-    cold_start = time.time() - t0 - (built - imported_at)
-    warm, inside = [], []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        inside.append(call().get("generate"))
-        warm.append(time.perf_counter() - started)
-    return {
-        "cold_start_s": cold_start,
-        "load_s": load if load is not None else first_record["load"],
-        "first_s": first - (first_record.get("load") or 0.0) if load is None else first,
-        "warm_s": warm,
-        # Atelier's own timing of the model call inside each warm request (images: the pipeline
-        # call, without the batching window, the PNG encoding and the event stream around it).
-        "warm_model_s": inside if None not in inside else None,
-        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
-        "device": "cuda" if cuda else "cpu",
-        "load_avg": os.getloadavg()[0],  # other processes on the machine skew every timing
-        "speed": first_record.get("speed", {}),
-    }
-
-
-def atelier_image(preset: str, steps: int | None, seconds: float):
-    from app import ImageModel
-    from models.requests import ImageRequest
-
-    job = ImageRequest(prompt=PROMPTS["image"], seed=1, steps=steps, preset=preset).resolve(preset).model_dump()
-    return None, _atelier_call(ImageModel(preset=preset), job)
-
-
-def atelier_music(preset: str, steps: int | None, seconds: float):
-    from app import MusicModel
-    from models.requests import MusicRequest
-
-    job = MusicRequest(prompt=PROMPTS["music"], seed=1, duration=seconds, preset=preset).resolve(preset).model_dump()
-    return None, _atelier_call(MusicModel(preset=preset), job)
-
-
-def atelier_video(preset: str, steps: int | None, clip: tuple[int, int, int]):
-    from app import VideoModel
-    from models.requests import VideoRequest
-
-    width, height, frames = clip
-    job = VideoRequest(prompt=PROMPTS["video"], seed=1, steps=steps, preset=preset, width=width, height=height,
-                       frames=frames).resolve(preset).model_dump()
-    return None, _atelier_call(VideoModel(preset=preset), job)
-
-
-def _atelier_call(model, job: dict):
-    """One generation through `.local()`; the first call also runs the load (enter hooks)."""
-
-    def call() -> dict:
-        *_, result = model.generate.local(job)
-        record = result["record"]
-        return {"load": record["seconds"]["load"], "speed": record["model"].get("speed", {}),
-                "generate": record["seconds"].get("generate")}
-
-    return call
-
-
-def in_worker_thread(call):
-    """`call` run in a new thread, as models/common/progress.py `stream` runs every generation."""
-    import threading
-
-    def threaded() -> dict:
-        out: dict = {}
-
-        def run() -> None:
-            try:
-                out["value"] = call()
-            except BaseException as e:  # re-raised below, so a failure is never a fast time
-                out["error"] = e
-
-        worker = threading.Thread(target=run)
-        worker.start()
-        worker.join()
-        if "error" in out:
-            raise out["error"]
-        return out["value"]
-
-    return threaded
-
-
-def plain_image(folder, spec, steps: int | None, seconds: float, cuda: bool):
-    import torch
-    from diffusers import DiffusionPipeline
-
-    started = time.perf_counter()
-    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=getattr(torch, spec.gpu_dtype) if cuda else torch.float32)
-    if cuda:
-        pipe.to("cuda")
-    load = time.perf_counter() - started
-    pipe.set_progress_bar_config(disable=True)
-
-    def call() -> dict:
-        pipe(PROMPTS["image"], num_inference_steps=steps or spec.steps, guidance_scale=spec.guidance,
-             height=spec.size, width=spec.size, generator=torch.Generator("cuda" if cuda else "cpu").manual_seed(1))
-        return {}
-
-    return load, call
-
-
-def plain_music(folder, spec, steps: int | None, seconds: float, cuda: bool):
-    import torch
-    from transformers import AutoProcessor, MusicgenForConditionalGeneration
-
-    started = time.perf_counter()
-    processor = AutoProcessor.from_pretrained(folder)
-    model = MusicgenForConditionalGeneration.from_pretrained(folder, dtype=torch.float16 if cuda else torch.float32)
-    if cuda:
-        model.to("cuda")
-    load = time.perf_counter() - started
-    inputs = processor(text=[PROMPTS["music"]], padding=True, return_tensors="pt").to(model.device)
-    frames = round(seconds * model.config.audio_encoder.frame_rate) + model.decoder.num_codebooks - 1
-
-    def call() -> dict:
-        torch.manual_seed(1)
-        model.generate(**inputs, do_sample=True, guidance_scale=spec.guidance, max_new_tokens=frames)
-        return {}
-
-    return load, call
-
-
-def plain_video(folder, spec, steps: int | None, clip: tuple[int, int, int], cuda: bool):
-    """The pipeline call Modal's LTX example makes, with the clip's own settings (the same Atelier
-    passes): LTXPipeline from the folder, float32 on a CPU, the preset's dtype on CUDA."""
-    import torch
-    from diffusers import DiffusionPipeline
-
-    from models.video.families import LTX_DECODE
-
-    started = time.perf_counter()
-    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=getattr(torch, spec.gpu_dtype) if cuda else torch.float32)
-    if cuda:
-        pipe.to("cuda")
-    load = time.perf_counter() - started
-    pipe.set_progress_bar_config(disable=True)
-    width, height, frames = clip
-
-    def call() -> dict:
-        pipe(PROMPTS["video"], width=width, height=height, num_frames=frames, frame_rate=spec.fps,
-             num_inference_steps=steps or spec.steps, guidance_scale=spec.guidance,
-             generator=torch.Generator("cuda" if cuda else "cpu").manual_seed(1), **LTX_DECODE)
-        return {}
-
-    return load, call
-
 
 # --- the run: children side by side, one table ----------------------------------------------
 
@@ -305,8 +86,9 @@ def p95(values: list[float]) -> float:
 
 def run_child(kind, preset, way, args, seconds) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, preset, way, "--repeats", str(args.repeats),
-           "--seconds", str(seconds), "--t0", repr(time.time()), "--size", args.size, "--frames", str(args.frames),
-           "--text-encoder", args.text_encoder] + (["--steps", str(args.steps)] if args.steps else [])
+           "--seconds", str(seconds), "--t0", repr(time.time())] + (["--steps", str(args.steps)] if args.steps else []) \
+        + (["--control", args.control] if args.control else []) \
+        + ["--size", args.size, "--frames", str(args.frames), "--text-encoder", args.text_encoder]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -317,17 +99,13 @@ def run_child(kind, preset, way, args, seconds) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", nargs=3, metavar=("KIND", "PRESET", "WAY"), help=argparse.SUPPRESS)
     parser.add_argument("--presets", default="tiny,sd-turbo-twin,musicgen-small-twin")
     parser.add_argument("--steps", type=int, help="image steps (default: the preset's)")
     parser.add_argument("--seconds", type=float, default=10.0, help="music clip length (default 10)")
     parser.add_argument("--long", action="store_true", help="also a 60 s music clip (Atelier's windows only)")
-    parser.add_argument("--size", default="320x192", help="video clip width x height (default 320x192)")
-    parser.add_argument("--frames", type=int, default=25, help="video clip frames (default 25)")
-    parser.add_argument("--text-encoder", choices=["real", "small"], default="real",
-                        help="video twins: small = both ways with a one-layer T5 in T5-XXL's place (see above)")
     parser.add_argument("--repeats", type=int, default=3, help="warm calls after the first (default 3)")
     parser.add_argument("--variants", default="", help=f"also run Atelier with: {', '.join(VARIANTS)}")
     parser.add_argument("--plain", choices=["both", "thread", "none"], default="both",
@@ -339,14 +117,24 @@ def main() -> None:
     parser.add_argument("--from-json", type=Path, help="only write the table of a run's --json file")
     parser.add_argument("--t0", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--build", nargs=2, metavar=("KIND", "PRESET"), help=argparse.SUPPRESS)
+    parser.add_argument("--control", help="image presets: with and without a control of this mode, and the plain "
+                        "ControlNet pipeline (see above)")
+    parser.add_argument("--size", default="320x192", help="video clip width x height (default 320x192)")
+    parser.add_argument("--frames", type=int, default=25, help="video clip frames (default 25)")
+    parser.add_argument("--text-encoder", choices=["real", "small"], default="real",
+                        help="video twins: small = both ways with a one-layer T5 in T5-XXL's place (see above)")
     parser.add_argument("--out", type=Path, help="markdown file (default bench/results/models-<date>.md)")
-    args = parser.parse_args()
-    width, height = (int(n) for n in args.size.split("x"))
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    clip = (*(int(n) for n in args.size.split("x")), args.frames)
     if args.text_encoder == "small":
         for preset in SMALL_TEXT:
             with_small_text_encoder("video", preset)
     if args.child:
-        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0, (width, height, args.frames))))
+        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0, args.control, clip)))
         return
     if args.build:  # in its own process too: a GPU build's memory is gone before anything is timed
         from models.common.weights import ensure_weights
@@ -355,50 +143,64 @@ def main() -> None:
         for weights in all_weights(get_preset(*args.build)):
             ensure_weights(weights)
         return
-
     if args.from_json:  # a run's measurements, e.g. fetched from a GPU machine, as its table
         write_table(render(json.loads(args.from_json.read_text())), args.out or default_out())
         return
-    variants = [v for v in args.variants.split(",") if v]
     run = {"device": device_line(), "command": f"bench/bench_models.py {' '.join(sys.argv[1:])}",
            "date": time.strftime("%Y-%m-%d %H:%M"), "repeats": args.repeats, "steps": args.steps,
-           "clip": [width, height, args.frames], "rows": []}
+           "clip": list(clip), "rows": []}
     for preset in args.presets.split(","):
         for kind in kinds_of(preset):
-            if args.build_on_gpu:  # the build process inherits it
-                spec = PRESETS[kind][preset]
-                os.environ["ATELIER_TWIN_BUILD"] = f"cuda:{getattr(spec, 'gpu_dtype', 'float16')}"
-            started = time.perf_counter()
-            built = subprocess.run([sys.executable, __file__, "--build", kind, preset, "--text-encoder", args.text_encoder],
-                                   cwd=ROOT)
-            print(f"{kind} {preset}: weights ready in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-            if built.returncode != 0:
-                run["rows"].append((kind, preset, args.seconds, {"build": {"error": f"exit {built.returncode}"}}))
-                continue
-            lengths = [args.seconds] + ([60.0] if args.long and kind == "music" else [])
-            for seconds in lengths:
-                ways = ["atelier"]
-                for v in variants:
-                    if not applies(VARIANTS[v], kind, preset):
-                        continue
-                    ways += [f"atelier[{v}]"] + ([f"atelier[{v}]{CACHED}"] if "compile" in v else [])
-                if args.plain != "none" and seconds <= 30:  # one generate() call makes at most 30 s
-                    # The same plain call in a new thread each time: what the thread a call runs
-                    # on costs, told apart from anything Atelier does. On this 2-core CPU MusicGen's
-                    # many small per-token ops ran ~8× slower in the main thread than in a worker
-                    # thread (so slow for the musicgen-small twin that `--plain thread` skips it).
-                    ways += (["plain"] if args.plain == "both" else []) + ["plain[thread]"]
-                results: dict = {}
-                run["rows"].append((kind, preset, seconds, results))
-                for way in ways:
-                    if "compile" in way and not way.endswith(CACHED):  # an empty cache for the cold run
-                        os.environ["ATELIER_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="atelier-compile-")
-                    print(f"{kind} {preset} {way} {seconds if kind == 'music' else ''}...", file=sys.stderr, flush=True)
-                    results[way] = run_child(kind, preset, way, args, seconds)
-                    print(f"  {results[way]}", file=sys.stderr, flush=True)
-                    if args.json:  # after every way, so a run cut short keeps what it measured
-                        args.json.write_text(json.dumps(run, indent=1))
+            if built(kind, preset, args, run):
+                lengths = [args.seconds] + ([60.0] if args.long and kind == "music" else [])
+                for seconds in lengths:
+                    measure(kind, preset, seconds, args, run)
     write_table(render(run), args.out or default_out())
+
+
+def built(kind: str, preset: str, args: argparse.Namespace, run: dict) -> bool:
+    """Build (or find) the preset's weights in a process of their own; a failed build is a row."""
+    if args.build_on_gpu:  # the build process inherits it
+        spec = PRESETS[kind][preset]
+        os.environ["ATELIER_TWIN_BUILD"] = f"cuda:{getattr(spec, 'gpu_dtype', 'float16')}"
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--build", kind, preset, "--text-encoder", args.text_encoder],
+                          cwd=ROOT)
+    print(f"{kind} {preset}: weights ready in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    if done.returncode != 0:
+        run["rows"].append((kind, preset, args.seconds, {"build": {"error": f"exit {done.returncode}"}}))
+    return done.returncode == 0
+
+
+def ways_for(kind: str, preset: str, seconds: float, args: argparse.Namespace) -> list[str]:
+    """Atelier, each variant that applies (compiling ones twice: empty cache, then warm), the plain calls."""
+    ways = ["atelier"]
+    for v in (v for v in args.variants.split(",") if v):
+        if applies(VARIANTS[v], kind, preset):
+            ways += [f"atelier[{v}]"] + ([f"atelier[{v}]{CACHED}"] if "compile" in v else [])
+    if args.control and kind == "image":  # against the plain ControlNet call, instead of the plain one
+        return ways + ["atelier+control", "plain+control"]
+    if args.plain != "none" and seconds <= 30:  # one generate() call makes at most 30 s
+        # The same plain call in a new thread each time: what the thread a call runs
+        # on costs, told apart from anything Atelier does. On this 2-core CPU MusicGen's
+        # many small per-token ops ran ~8× slower in the main thread than in a worker
+        # thread (so slow for the musicgen-small twin that `--plain thread` skips it).
+        ways += (["plain"] if args.plain == "both" else []) + ["plain[thread]"]
+    return ways
+
+
+def measure(kind: str, preset: str, seconds: float, args: argparse.Namespace, run: dict) -> None:
+    """Every way of one row, each in a process of its own; the JSON rewritten after each way."""
+    results: dict = {}
+    run["rows"].append((kind, preset, seconds, results))
+    for way in ways_for(kind, preset, seconds, args):
+        if "compile" in way and not way.endswith(CACHED):  # an empty cache for the cold run
+            os.environ["ATELIER_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="atelier-compile-")
+        print(f"{kind} {preset} {way} {seconds if kind == 'music' else ''}...", file=sys.stderr, flush=True)
+        results[way] = run_child(kind, preset, way, args, seconds)
+        print(f"  {results[way]}", file=sys.stderr, flush=True)
+        if args.json:  # after every way, so a run cut short keeps what it measured
+            args.json.write_text(json.dumps(run, indent=1))
 
 
 def default_out() -> Path:
@@ -427,12 +229,12 @@ def render(run: dict) -> str:
         spec = PRESETS[kind][preset]
         steps = f"{run['steps'] or getattr(spec, 'steps', '')} step(s)"
         what = {"image": lambda: f"{spec.size}², {steps}", "music": lambda: f"{seconds:g} s clip",
-                "video": lambda: "{}×{}, {} frames, ".format(*run["clip"]) + steps}[kind]()
+                "video": lambda: "{}×{}, {} frames, ".format(*run.get("clip", ("?",) * 3)) + steps}[kind]()
         # The ratio's baseline: the call as Modal's examples make it; in a thread where only that ran.
-        baseline = "plain" if "plain" in results else "plain[thread]"
+        baseline = "plain" if "plain" in results else "plain+control" if "plain+control" in results else "plain[thread]"
         plain = results.get(baseline, {})
         plain_p50 = statistics.median(plain["warm_s"]) if plain.get("warm_s") else None
-        of = "" if baseline == "plain" else " of [thread]"
+        of = {"plain": "", "plain+control": " of plain+control"}.get(baseline, " of [thread]")
         for way, r in results.items():
             if "error" in r:
                 lines.append(f"| {kind} | {preset} | {way} | {what} | error: {r['error'][:120]} ||||||||||||")
@@ -440,6 +242,8 @@ def render(run: dict) -> str:
             p50 = statistics.median(r["warm_s"])
             rtf = f"{p50 / seconds:.2f}" if kind == "music" else ""
             ratio = f"{p50 / plain_p50:.2f}×{of}" if plain_p50 and way != baseline else ""
+            if way == "atelier+control" and results.get("atelier", {}).get("warm_s"):  # what the control adds
+                ratio += f"; {p50 / statistics.median(results['atelier']['warm_s']):.2f}× of atelier"
             gpu = f"{r['peak_gpu_gib']:.2f}" if r["peak_gpu_gib"] is not None else ""
             model = f"{statistics.median(r['warm_model_s']):.3f}" if r.get("warm_model_s") else ""
             speed = ", ".join(f"{k}={v}" for k, v in r["speed"].items()) if not way.startswith("plain") else "library defaults"

@@ -55,9 +55,9 @@ def measure(client, paths: list[str], requests: int, headers: dict | None = None
 
 def bench(n: int, requests: int) -> dict[str, tuple[float, float]]:
     from fastapi.testclient import TestClient
-    from tests.support.pages import with_studio_at_root
 
     from app import ImageModel, MusicModel
+    from tests.support.pages import with_studio_at_root
     from ui.generation import LocalBackend
     from ui.store import ResultStore
     from ui.web import create_app

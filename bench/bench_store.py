@@ -108,11 +108,14 @@ def bench_open(small: Path, big: Path) -> tuple[float, float]:
 def bench_pages(root: Path) -> dict[str, float]:
     from starlette.testclient import TestClient
 
+    from ui.deps import keep
     from ui.pages.site import build_pages
     from ui.store import ResultStore
 
     store = ResultStore(root, max_results=BIG_CAP)
-    client = TestClient(build_pages(store))
+    pages = build_pages()  # the pages alone, without the studio's and the API's middleware
+    keep(pages, store=store, backend=None)
+    client = TestClient(pages)
     listed = store.list(published_only=True, limit=100_000)
     deep = listed[len(listed) // 2]["id"]
     fox = store.list(search="fox", limit=25)

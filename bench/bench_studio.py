@@ -36,8 +36,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 def serve(port: int, latency: float) -> None:
     """The server process: the whole app on the test-double backend."""
     import uvicorn
-    from tests.support.servers import FixedLatencyBackend
 
+    from tests.support.servers import FixedLatencyBackend
     from ui.store import ResultStore
     from ui.web import create_app
 

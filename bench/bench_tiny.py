@@ -22,7 +22,7 @@ from models.requests import ImageRequest, MusicRequest  # noqa: E402
 
 
 def timed(model, request, repeats: int) -> tuple[float, dict]:
-    job = request.resolve("tiny").model_dump()
+    job = request.resolve("tiny")
     times, record = [], None
     for _ in range(repeats):
         started = time.perf_counter()

@@ -62,9 +62,16 @@ class ImagePreset:
     # The Modal GPU that serves it (app.py has a class for each): one whose memory holds its
     # weights and its largest batch at max_size (tests/test_app.py does the arithmetic).
     gpu: ImageGpu = "L40S"
+    # The ControlNets, IP-Adapter and annotators it may use (models/image/guides.py): its family's,
+    # unless it needs others (a twin's random-weight ControlNet).
+    guides: str = ""
 
     def __post_init__(self) -> None:
         refuse_other_kinds_options(self.name, "image", self.speed)
+
+    @property
+    def guide_set(self) -> str:
+        return self.guides or self.family
 
 
 MusicEngine = Literal["transformers", "audiocraft"]
@@ -289,6 +296,7 @@ IMAGE_PRESETS |= {
             weights=BuiltWeights("models.random_weights.image_twins:build_sd_turbo_twin", "sd-turbo-twin"),
             summary="random-weight twin of sd-turbo: real size and speed, noise images; for benchmarks",
             speed=SpeedOptions(fast_decoder=_TAESD_TWIN, cpu_bf16=True),
+            guides="sd2-twin",  # an SD 2.1-sized ControlNet and annotators with random weights
         ),
         replace(
             IMAGE_PRESETS["sdxl-turbo"], name="sdxl-turbo-twin", local=False, twin_of="sdxl-turbo",
@@ -567,6 +575,21 @@ def all_weights(preset: ImagePreset | MusicPreset | VideoPreset) -> list[Weights
     """Every set of weights a preset may load: its model's, its checkpoint's, then its decoders'."""
     extra = [getattr(preset, "checkpoint", None), getattr(preset, "diffusion_decoder", None), preset.speed.fast_decoder]
     return [preset.weights, *(w for w in extra if w is not None)]
+
+
+def presets_named(names: str) -> list[ImagePreset | MusicPreset | VideoPreset]:
+    """The presets a comma-separated list names, of every kind that has the name (`tiny` is an
+    image and a music preset); `all` means every preset whose weights come from the hub, the
+    tiny ones and the twins being built wherever they run. An unknown name is a RequestError."""
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    if wanted == ["all"]:
+        return [p for table in PRESETS.values() for p in table.values() if isinstance(p.weights, HubWeights)]
+    unknown = [name for name in wanted if not any(name in table for table in PRESETS.values())]
+    if unknown or not wanted:
+        known = ", ".join(sorted(set().union(*PRESETS.values())))
+        raise RequestError(f"Unknown preset {', '.join(map(repr, unknown)) or '(none named)'}: name presets "
+                           f"separated by commas, or `all`. Known presets: {known}.")
+    return [table[name] for name in wanted for table in PRESETS.values() if name in table]
 
 
 def get_preset(kind: Kind, name: str) -> ImagePreset | MusicPreset | VideoPreset:

@@ -8,10 +8,12 @@
     atelier loras                               # the LoRA adapter library
     atelier loras add owner/repo --preset sd-turbo [--weight-name file.safetensors] [--id name]
     atelier generate image "a fox" --lora name:0.8
+    atelier doctor                              # what `modal deploy app.py` would create, checked offline
 
 ATELIER_PRESET, ATELIER_BACKEND and ATELIER_APP_NAME set the defaults for --preset, --backend
-and --app-name (ui/settings.py). This is the top of the house with app.py: it alone picks the
-model classes a local backend runs, and nothing imports it.
+and --app-name; `atelier serve --help` lists the settings the server reads (ui/settings.py). This
+is the top of the house with app.py: it alone picks the model classes a local backend runs, and
+nothing imports it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from models.common.errors import RequestError
 from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, all_weights, choose_defaults
 from ui.errors import GenerationError
 from ui.generation import Backend, LocalBackend, ModalBackend, generate_and_save
-from ui.settings import CliDefaults
+from ui.settings import ApiSettings, CliSettings, StoreSettings, env_name, help_text
 
 # --- Building a backend (the one place that knows all three) -----------------------------
 
@@ -101,29 +103,43 @@ def add_lora(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atelier", description="Atelier: images and music from text.")
     sub = parser.add_subparsers(dest="command", required=True)
+    defaults = CliSettings.from_env()
 
-    defaults = CliDefaults.from_env()
-
-    def backend_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--preset", default=defaults.preset,
-                       help="preset name; 'tiny' picks the tiny model of every modality (env ATELIER_PRESET)")
-        p.add_argument("--backend", choices=["local", "hybrid"], default=defaults.backend,
-                       help="local: models run in this process; hybrid: a deployed Modal app's GPUs (env ATELIER_BACKEND)")
-        p.add_argument("--app-name", default=defaults.app_name,
-                       help="the deployed Modal app, for --backend hybrid")
-
-    serve = sub.add_parser("serve", help="start the studio")
+    serve = sub.add_parser("serve", help="start the studio", epilog=help_text((StoreSettings, ApiSettings)),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    backend_options(serve)
+    _backend_options(serve, defaults)
 
     gen = sub.add_parser("generate", help="make an image or a clip and write it to --output")
-    gen_sub = gen.add_subparsers(dest="kind", required=True)
-    image = gen_sub.add_parser("image")
-    music = gen_sub.add_parser("music")
+    _generate_options(gen.add_subparsers(dest="kind", required=True), defaults)
+
+    sub.add_parser("presets", help="list the presets and what each needs")
+    sub.add_parser("doctor", help="what `modal deploy app.py` would create, and its problems, checked offline")
+    weights = sub.add_parser("weights", help="download or build presets' weights ahead of time")
+    weights.add_argument("presets", nargs="+")
+
+    loras = sub.add_parser("loras", help="the LoRA adapter library: list, add, remove")
+    _lora_options(loras.add_subparsers(dest="action"))
+    return parser
+
+
+def _backend_options(p: argparse.ArgumentParser, defaults: CliSettings) -> None:
+    p.add_argument("--preset", default=defaults.preset,
+                   help=f"preset name; 'tiny' picks the tiny model of every modality (env {env_name('preset')})")
+    p.add_argument("--backend", choices=["local", "hybrid"], default=defaults.backend,
+                   help="local: models run in this process; hybrid: a deployed Modal app's GPUs "
+                        f"(env {env_name('backend')})")
+    p.add_argument("--app-name", default=defaults.app_name,
+                   help=f"the deployed Modal app, for --backend hybrid (env {env_name('app_name')})")
+
+
+def _generate_options(kinds: argparse._SubParsersAction, defaults: CliSettings) -> None:
+    image = kinds.add_parser("image")
+    music = kinds.add_parser("music")
     for p in (image, music):
         p.add_argument("prompt")
-        backend_options(p)
+        _backend_options(p, defaults)
         p.add_argument("--output", type=Path, default=Path("."), help="folder for the files (default: here)")
         p.add_argument("--seed", type=int)
         p.add_argument("--guidance", type=float)
@@ -143,22 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     music.add_argument("--top-k", type=int)
     music.add_argument("--overlap", type=float)
 
-    sub.add_parser("presets", help="list the presets and what each needs")
-    weights = sub.add_parser("weights", help="download or build presets' weights ahead of time")
-    weights.add_argument("presets", nargs="+")
 
-    loras = sub.add_parser("loras", help="the LoRA adapter library: list, add, remove")
-    loras_sub = loras.add_subparsers(dest="action")
-    add = loras_sub.add_parser("add", help="add an adapter from a .safetensors file or a Hugging Face repo")
+def _lora_options(actions: argparse._SubParsersAction) -> None:
+    add = actions.add_parser("add", help="add an adapter from a .safetensors file or a Hugging Face repo")
     add.add_argument("source", nargs="?", help="a .safetensors file, or a hub repo id (owner/name)")
     add.add_argument("--preset", help="an image preset it is made for (its family: sd2, sdxl, flux, tiny)")
     add.add_argument("--family", help="the model family it is made for, instead of --preset")
     add.add_argument("--id", default="", help="its id in requests (default: from the file name)")
     add.add_argument("--weight-name", help="the file in the hub repo, when it holds several")
     add.add_argument("--tiny-demo", action="store_true", help="add a random adapter for the tiny preset (offline demo)")
-    remove = loras_sub.add_parser("remove", help="remove an adapter from the library")
+    remove = actions.add_parser("remove", help="remove an adapter from the library")
     remove.add_argument("id")
-    return parser
 
 
 def _file_bytes(path: str) -> bytes:
@@ -181,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "presets":
             print_presets()
+        elif args.command == "doctor":
+            from ui.doctor import main as doctor  # reads app.py, as this command does: imported only here
+
+            return doctor()
         elif args.command == "weights":
             fetch_weights(args.presets)
         elif args.command == "loras":

@@ -1,55 +1,41 @@
-"""Every ATELIER_* setting the web side reads, in one place.
+"""Every ATELIER_* setting the web side reads, each declared once (pydantic-settings).
 
-Locally they come from the shell; on Modal from an optional Secret (app.py attaches the
-one named by ATELIER_API_SECRET at deploy time), so tokens never sit in the code or image.
-A malformed value stops the app at start with a message naming the variable.
+A setting is a field of one of three groups: StoreSettings (the result store, ui/store/),
+CliSettings (the `atelier` command's defaults) and ApiSettings (the REST API and the studio's
+lock). Its name is ATELIER_ plus the field's, upper-cased; its type says what a valid value
+is (and, through `Valid`, says it in words); its default and description are the field's.
+From that one declaration come:
 
-The result store (ui/store/):
+- the values, read from the environment when a group is built (`from_env`); a blank value
+  counts as unset;
+- the message that stops the app at start on a malformed value, one sentence naming the
+  variable: "ATELIER_RATE_LIMIT='lots' is not valid: a whole number per minute, 0 for no
+  limit." A secret's value is never repeated, there or anywhere;
+- the list in `atelier serve --help` (help_text) and the README's table of settings
+  (readme_table; `python -m ui.settings` prints it, tests/test_settings.py checks the README
+  has it as printed).
 
-    ATELIER_RESULTS                the store's folder (default: $ATELIER_HOME/results)
-    ATELIER_RESULTS_MAX_COUNT      most results kept (default 10000)
-    ATELIER_RESULTS_MAX_SIZE       most bytes of media kept (default 20G; K, M, G, T suffixes)
-    ATELIER_RESULTS_DB             the index's SQLite file (default: index.db in the store's folder);
-                                   a path, not a URL: no database server is supported yet
-    ATELIER_RESULTS_SYNC_INTERVAL  seconds between batched syncs of the index (Modal: snapshot to the
-                                   Volume + commit; default 5, 0 = after every change)
+Locally they come from the shell; on Modal from an optional Secret (app.py attaches the one
+named by ATELIER_API_SECRET at deploy time), so tokens never sit in the code or image.
 
-The `atelier` command (ui/cli.py):
-
-    ATELIER_PRESET                 default for --preset
-    ATELIER_BACKEND                default for --backend (local or hybrid)
-    ATELIER_APP_NAME               the deployed Modal app hybrid mode drives (default atelier)
-
-The REST API (ui/api/) and the studio's lock:
-
-    ATELIER_API_TOKENS             comma-separated bearer tokens; unset = the API is open
-    ATELIER_STUDIO_TOKEN           unset = the studio is public; set = open it once with ?studio_token=...
-    ATELIER_WEBHOOK_SECRET         HMAC-SHA256 key for webhook signatures; unset = callback_url refused
-    ATELIER_RATE_LIMIT             API requests per client per minute (default 120; 0 = no limit)
-    ATELIER_GENERATION_RATE_LIMIT  generations (sync or jobs) per client per minute (default 10; 0 = no limit)
-    ATELIER_CORS_ORIGINS           comma-separated origins allowed to call the API from a browser (default none)
-    ATELIER_API_MAX_BODY           largest request body (default: a 10 MB melody, or an 8 MB image and 2 MB mask, in base64, plus 64K)
-    ATELIER_CLIENT_IP_HEADER       take the client's address from this header (e.g. X-Forwarded-For) behind a proxy
-    ATELIER_PUBLIC_URL             base of the media URLs in responses and webhooks (default: the request's own)
-    ATELIER_SYNC_TIMEOUT           seconds a synchronous generation may take before 504 (default 600)
-    ATELIER_MAX_ACTIVE_JOBS        queued + running jobs at once before 503 (default 100)
-    ATELIER_JOB_TTL                seconds a finished job stays queryable (default 3600)
-    ATELIER_WEBHOOK_ATTEMPTS       deliveries tried per webhook (default 5)
-    ATELIER_WEBHOOK_BACKOFF        seconds before the first retry, doubling each time (default 1)
-    ATELIER_WEBHOOK_ALLOW_PRIVATE  1 = webhooks may go to private/loopback addresses (default 0)
-
-Read elsewhere, because the code that needs them runs where ui/ is not installed: the GPU
-side's ATELIER_HOME, ATELIER_DEVICE and ATELIER_AUDIOCRAFT_PYTHON (models/), and the
-deploy-time ATELIER_APP_NAME, ATELIER_HF_SECRET and ATELIER_API_SECRET (app.py).
+Some ATELIER_* variables are read where ui/ (and pydantic-settings) is not installed: the GPU
+images and the audiocraft venv (models/), and app.py at deploy time. They are listed in
+ELSEWHERE, for the README's table only; tests/test_settings.py checks that list against the
+names the code reads.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, ClassVar, Self
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.common.weights import atelier_home
 from models.image.uploads import MAX_IMAGE_BYTES, MAX_MASK_BYTES
@@ -58,39 +44,22 @@ from models.music.melody import MAX_MELODY_BYTES
 # CSS, JS, the theme and example prompts (beside ui/ here; app.py puts them at /root/assets on Modal).
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
-# --- the result store -----------------------------------------------------------------------
+PREFIX = "ATELIER_"
 
 
-def results_root(env: Mapping[str, str] = os.environ) -> Path:
-    return Path(env.get("ATELIER_RESULTS") or atelier_home() / "results")
+# --- what a valid value is -------------------------------------------------------------------
 
 
-def results_database(env: Mapping[str, str] = os.environ) -> Path | None:
-    """ATELIER_RESULTS_DB, for the default store; None = index.db in the store's folder."""
-    raw = env.get("ATELIER_RESULTS_DB", "").strip()
-    if "://" in raw:
-        raise ValueError(f"ATELIER_RESULTS_DB={raw!r}: give a file path; database servers (URLs) are not supported yet.")
-    return Path(raw).expanduser() if raw else None
+@dataclass(frozen=True)
+class Valid:
+    """A type's valid values in words: the end of the message about a malformed one."""
+
+    words: str
 
 
-def results_sync_interval(env: Mapping[str, str] = os.environ) -> float:
-    raw = env.get("ATELIER_RESULTS_SYNC_INTERVAL", "").strip()
-    try:
-        value = float(raw) if raw else 5.0
-        if not 0 <= value < float("inf"):
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"ATELIER_RESULTS_SYNC_INTERVAL={raw!r} is not valid: a number of seconds, 0 or more.") from None
-    return value
-
-
-def results_limits(env: Mapping[str, str] = os.environ) -> tuple[int, int]:
-    """(max_results, max_bytes) from ATELIER_RESULTS_MAX_COUNT / ATELIER_RESULTS_MAX_SIZE."""
-    count = int(env.get("ATELIER_RESULTS_MAX_COUNT") or 10_000)
-    size = parse_size(env.get("ATELIER_RESULTS_MAX_SIZE") or "20G")
-    if count < 1 or size < 1:
-        raise ValueError("ATELIER_RESULTS_MAX_COUNT and ATELIER_RESULTS_MAX_SIZE must be positive.")
-    return count, size
+@dataclass(frozen=True)
+class Secret:
+    """A value never shown: not in a message, not in help (its default is unset anyway)."""
 
 
 def parse_size(text: str) -> int:
@@ -102,25 +71,115 @@ def parse_size(text: str) -> int:
     return int(number) * 1024 ** "_KMGT".index(unit.upper() or "_")
 
 
-# --- the `atelier` command ------------------------------------------------------------------
+def _size(value: str | int) -> int:
+    return value if isinstance(value, int) else parse_size(value)
 
 
-@dataclass(frozen=True)
-class CliDefaults:
-    preset: str | None
-    backend: str
-    app_name: str
+def _split(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list: "a, ,b " → ("a", "b")."""
+    parts = value.split(",") if isinstance(value, str) else value
+    return tuple(part.strip() for part in parts if part.strip())
+
+
+def _file_path(value: str | Path | None) -> Path | None:
+    if value is not None and "://" in str(value):
+        raise ValueError("a URL")
+    return None if value is None else Path(value).expanduser()
+
+
+SIZE = Valid("a size such as 500M or 20G")  # also how shown_default knows a size
+
+PerMinute = Annotated[int, Field(ge=0), Valid("a whole number per minute, 0 for no limit")]
+Count = Annotated[int, Field(gt=0), Valid("a whole number above 0")]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False), Valid("a number of seconds above 0")]
+Size = Annotated[int, BeforeValidator(_size), Field(ge=0), SIZE]
+Flag = Annotated[bool, Valid("1 or 0")]
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split)]  # NoDecode: a list, not JSON
+HeaderName = Annotated[str, AfterValidator(str.lower)]  # headers are matched lower-cased
+BaseUrl = Annotated[str, AfterValidator(lambda url: url.rstrip("/") or None)]  # joined to paths that start with /
+# Never shown: not in a message, not in help, not in the settings' repr.
+SecretText = Annotated[str | None, Secret(), Field(repr=False)]
+SecretNames = Annotated[Names, Secret(), Field(repr=False)]
+
+
+# --- the base every group shares ---------------------------------------------------------------
+
+
+class Settings(BaseSettings):
+    """ATELIER_<field>, read from the environment; blank = unset; malformed = one sentence."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True)
+    title: ClassVar[str]  # the group's heading in help and the README
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, values: dict) -> dict:
+        return {name: value.strip() if isinstance(value, str) else value for name, value in values.items()
+                if not (isinstance(value, str) and not value.strip())}
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> CliDefaults:
-        return cls(
-            preset=env.get("ATELIER_PRESET") or None,
-            backend=env.get("ATELIER_BACKEND", "local"),
-            app_name=env.get("ATELIER_APP_NAME", "atelier"),
-        )
+    def from_env(cls) -> Self:
+        """The group's values from the environment; a malformed one stops here with a message naming it."""
+        try:
+            return cls()
+        except ValidationError as e:
+            raise ValueError(cls.malformed(e.errors()[0])) from None
+
+    @classmethod
+    def malformed(cls, error: dict) -> str:
+        """One sentence: the variable, its value as set (unless secret), what a valid one is."""
+        name = env_name(str(error["loc"][0]))
+        field = cls.model_fields[str(error["loc"][0])]
+        valid = next((m.words for m in field.metadata if isinstance(m, Valid)), error["msg"])
+        shown = "" if _is_secret(field) else f"={os.environ.get(name, '').strip()!r}"
+        return f"{name}{shown} is not valid: {valid}."
 
 
-# --- the REST API -----------------------------------------------------------------------------
+def env_name(field: str) -> str:
+    return PREFIX + field.upper()
+
+
+def _is_secret(field: FieldInfo) -> bool:
+    return any(isinstance(m, Secret) for m in field.metadata)
+
+
+# --- the result store (ui/store/) ----------------------------------------------------------------
+
+
+class StoreSettings(Settings):
+    title: ClassVar[str] = "The result store"
+
+    results: Path | None = Field(None, description="The store's folder. Unset: `$ATELIER_HOME/results` "
+                                                   "(on Modal, the `atelier-results` Volume).")
+    results_max_count: Count = Field(10_000, description="Most results kept; the oldest go first.")
+    results_max_size: Annotated[Size, Field(gt=0)] = Field(
+        20 * 1024**3, description="Most bytes of media kept (K, M, G, T: powers of 1024); the oldest go first.")
+    results_db: Annotated[Path | None, BeforeValidator(_file_path),
+                          Valid("a file path; database servers (URLs) are not supported yet")] = Field(
+        None, description="The index's SQLite file, a path (no database server is supported yet). "
+                          "Unset: `index.db` in the store's folder.")
+    results_sync_interval: Annotated[float, Field(ge=0, allow_inf_nan=False), Valid("a number of seconds, 0 or more")] = (
+        Field(5.0, description="Seconds between batched syncs of the index (on Modal: a snapshot to the "
+                               "Volume and a commit); 0 = after every change."))
+
+    @property
+    def root(self) -> Path:
+        return self.results or atelier_home() / "results"
+
+
+# --- the `atelier` command -----------------------------------------------------------------------
+
+
+class CliSettings(Settings):
+    title: ClassVar[str] = "The `atelier` command"
+
+    preset: str | None = Field(None, description="Default for `--preset`.")
+    backend: str = Field("local", description="Default for `--backend`: `local` or `hybrid`.")
+    app_name: str = Field("atelier", description="The deployed Modal app that hybrid mode drives "
+                                                 "(`--app-name`); app.py names the app it deploys with it too.")
+
+
+# --- the REST API and the studio's lock ------------------------------------------------------------
 
 # The largest valid request carries the largest upload the schema allows, base64-encoded: a
 # melody, or an input image with its mask.
@@ -129,105 +188,118 @@ DEFAULT_MAX_BODY = max(
 ) + 64 * 1024
 
 
+class ApiSettings(Settings):
+    title: ClassVar[str] = "The REST API and the studio's lock"
+
+    api_tokens: SecretNames = Field((), description="Comma-separated bearer tokens. Unset: the API is open.")
+    studio_token: SecretText = Field(None, description="Locks the studio; a visitor opens it once with "
+                                                       "`/?studio_token=<token>`. Unset: the studio is public.")
+    webhook_secret: SecretText = Field(None, description="HMAC-SHA256 key that signs webhooks. "
+                                                         "Unset: a `callback_url` is refused.")
+    rate_limit: PerMinute = Field(120, description="API requests per client per minute; 0 = no limit.")
+    generation_rate_limit: PerMinute = Field(10, description="Generations (sync or jobs) per client per minute; "
+                                                             "0 = no limit.")
+    cors_origins: Names = Field((), description="Comma-separated origins allowed to call the API from a browser.")
+    api_max_body: Size = Field(DEFAULT_MAX_BODY, description=f"Largest request body. The default, about "
+                                                             f"{DEFAULT_MAX_BODY / 2**20:.1f}M, fits a 10 MB melody, "
+                                                             "or an 8 MB image and 2 MB mask, in base64.")
+    client_ip_header: HeaderName | None = Field(None, description="Take the client's address from this header "
+                                                                  "(e.g. X-Forwarded-For), behind a proxy.")
+    public_url: BaseUrl | None = Field(None, description="Base of the media URLs in responses and webhooks. "
+                                                         "Unset: the request's own.")
+    sync_timeout: Seconds = Field(600.0, description="Seconds a synchronous generation may take before a 504.")
+    request_limit: Annotated[Seconds | None, Valid("a number of seconds above 0")] = Field(None, description="Seconds the platform lets one plain HTTP request run "
+                                                            "(Modal: 150, set by app.py). A synchronous generation "
+                                                            "still running at nine tenths of it is answered with "
+                                                            "202 and its job. Unset: no such limit.")
+    max_active_jobs: Count = Field(100, description="Queued and running jobs at once before a 503.")
+    job_ttl: Seconds = Field(3600.0, description="Seconds a finished job stays queryable.")
+    webhook_attempts: Count = Field(5, description="Deliveries tried per webhook.")
+    webhook_backoff: Seconds = Field(1.0, description="Seconds before a webhook's first retry, doubling each time.")
+    webhook_allow_private: Flag = Field(False, description="1: webhooks may go to private and loopback addresses.")
+
+
+GROUPS: tuple[type[Settings], ...] = (StoreSettings, CliSettings, ApiSettings)
+API_ENV_VARS = tuple(env_name(name) for name in ApiSettings.model_fields)  # what the API tests clear
+
+
+# --- read where ui/ is not installed: listed here for the README, checked by tests/test_settings.py ---
+
+
 @dataclass(frozen=True)
-class ApiSettings:
-    api_tokens: tuple[str, ...] = ()
-    studio_token: str | None = None
-    webhook_secret: str | None = None
-    rate_limit: int = 120
-    generation_rate_limit: int = 10
-    cors_origins: tuple[str, ...] = ()
-    max_body_bytes: int = DEFAULT_MAX_BODY
-    client_ip_header: str | None = None
-    public_url: str | None = None
-    sync_timeout_s: float = 600.0
-    max_active_jobs: int = 100
-    job_ttl_s: float = 3600.0
-    webhook_attempts: int = 5
-    webhook_backoff_s: float = 1.0  # first retry's delay; each next one doubles
-    webhook_timeout_s: float = 10.0
-    webhook_allow_private: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> ApiSettings:
-        """Settings from the environment; a malformed value stops the app with a message naming it."""
-
-        def get(name: str, parse, default):
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                return parse(raw)
-            except ValueError:
-                raise ValueError(f"{name}={raw!r} is not valid: {_HELP[name]}") from None
-
-        return cls(
-            api_tokens=_split(env.get("ATELIER_API_TOKENS", "")),
-            studio_token=env.get("ATELIER_STUDIO_TOKEN", "").strip() or None,
-            webhook_secret=env.get("ATELIER_WEBHOOK_SECRET", "").strip() or None,
-            rate_limit=get("ATELIER_RATE_LIMIT", _non_negative_int, cls.rate_limit),
-            generation_rate_limit=get("ATELIER_GENERATION_RATE_LIMIT", _non_negative_int, cls.generation_rate_limit),
-            cors_origins=_split(env.get("ATELIER_CORS_ORIGINS", "")),
-            max_body_bytes=get("ATELIER_API_MAX_BODY", parse_size, cls.max_body_bytes),
-            client_ip_header=env.get("ATELIER_CLIENT_IP_HEADER", "").strip().lower() or None,
-            public_url=env.get("ATELIER_PUBLIC_URL", "").strip().rstrip("/") or None,
-            sync_timeout_s=get("ATELIER_SYNC_TIMEOUT", _positive_float, cls.sync_timeout_s),
-            max_active_jobs=get("ATELIER_MAX_ACTIVE_JOBS", _positive_int, cls.max_active_jobs),
-            job_ttl_s=get("ATELIER_JOB_TTL", _positive_float, cls.job_ttl_s),
-            webhook_attempts=get("ATELIER_WEBHOOK_ATTEMPTS", _positive_int, cls.webhook_attempts),
-            webhook_backoff_s=get("ATELIER_WEBHOOK_BACKOFF", _positive_float, cls.webhook_backoff_s),
-            webhook_allow_private=get("ATELIER_WEBHOOK_ALLOW_PRIVATE", _flag, False),
-        )
+class Elsewhere:
+    name: str
+    default: str
+    description: str
 
 
-API_ENV_VARS = (
-    "ATELIER_API_TOKENS", "ATELIER_STUDIO_TOKEN", "ATELIER_WEBHOOK_SECRET", "ATELIER_RATE_LIMIT",
-    "ATELIER_GENERATION_RATE_LIMIT", "ATELIER_CORS_ORIGINS", "ATELIER_API_MAX_BODY", "ATELIER_CLIENT_IP_HEADER",
-    "ATELIER_PUBLIC_URL", "ATELIER_SYNC_TIMEOUT", "ATELIER_MAX_ACTIVE_JOBS", "ATELIER_JOB_TTL",
-    "ATELIER_WEBHOOK_ATTEMPTS", "ATELIER_WEBHOOK_BACKOFF", "ATELIER_WEBHOOK_ALLOW_PRIVATE",
+ELSEWHERE = (
+    Elsewhere("ATELIER_HOME", "`~/.cache/atelier`", "Weights (downloaded and built), the LoRA library, and by "
+                                                   "default the results and the compile cache (models/common/weights.py)."),
+    Elsewhere("ATELIER_DEVICE", "`cuda` if there is a GPU, else `cpu`", "The torch device models run on; the Modal "
+                                                                       "GPU images set `cuda` (models/common/device.py)."),
+    Elsewhere("ATELIER_GPU_SNAPSHOT", "—", "1: the container's memory snapshot also keeps GPU memory; set by the "
+                                           "Modal images of classes with GPU snapshots (models/common/device.py)."),
+    Elsewhere("ATELIER_COMPILE_CACHE", "`$ATELIER_HOME/compile-cache`", "Where torch.compile's inductor and Triton "
+                                                                       "caches live (models/common/speed.py)."),
+    Elsewhere("ATELIER_AUDIOCRAFT_PYTHON", "`.venv-audiocraft/bin/python`", "The Python with audiocraft that "
+                                                                           "audiocraft presets run in "
+                                                                           "(models/music/engines/)."),
+    Elsewhere("ATELIER_TWIN_BUILD", "`cpu`", "Where twins' random weights are drawn, and their dtype: e.g. "
+                                             "`cuda:bfloat16` (models/random_weights/twins.py)."),
+    Elsewhere("ATELIER_FETCH_WEIGHTS", "`1`", "0: a model whose hub weights aren't in the cache stops, naming "
+                                              "`modal run app.py::download_weights`, instead of downloading them; "
+                                              "set by the Modal GPU images (models/common/weights.py)."),
+    Elsewhere("ATELIER_HF_SECRET", "—", "At `modal deploy`: the Modal Secret holding `HF_TOKEN`, for gated "
+                                        "presets (app.py)."),
+    Elsewhere("ATELIER_API_SECRET", "—", "At `modal deploy`: the Modal Secret holding the web container's "
+                                         "settings above, tokens included (app.py)."),
 )
 
-_HELP = {
-    "ATELIER_RATE_LIMIT": "a whole number of requests per minute, 0 for no limit.",
-    "ATELIER_GENERATION_RATE_LIMIT": "a whole number of generations per minute, 0 for no limit.",
-    "ATELIER_API_MAX_BODY": "a size such as 64K or 1M.",
-    "ATELIER_SYNC_TIMEOUT": "a number of seconds above 0.",
-    "ATELIER_MAX_ACTIVE_JOBS": "a whole number above 0.",
-    "ATELIER_JOB_TTL": "a number of seconds above 0.",
-    "ATELIER_WEBHOOK_ATTEMPTS": "a whole number above 0.",
-    "ATELIER_WEBHOOK_BACKOFF": "a number of seconds above 0.",
-    "ATELIER_WEBHOOK_ALLOW_PRIVATE": "1 or 0.",
-}
+
+# --- what people read: `atelier serve --help` and the README ------------------------------------------
 
 
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+def shown_default(field: FieldInfo) -> str:
+    """A default as a person would type it: sizes in K/M/G, flags as 0/1, nothing as —."""
+    value = field.default
+    if value is None or value == () or _is_secret(field):
+        return "—"
+    if isinstance(value, bool):
+        return str(int(value))
+    if SIZE in field.metadata:  # in the largest unit that holds it whole, as parse_size reads it
+        for power, unit in ((4, "T"), (3, "G"), (2, "M"), (1, "K")):
+            if value % 1024**power == 0:
+                return f"{value // 1024**power}{unit}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError
-    return value
+def help_text(groups: tuple[type[Settings], ...], width: int = 100) -> str:
+    """The settings as `atelier serve --help` lists them: name, what it sets, its default."""
+    lines = []
+    for group in groups:
+        lines.append(f"{group.title}, set in the environment:")
+        for name, field in group.model_fields.items():
+            head = f"  {env_name(name):<30} "
+            default = shown_default(field)
+            text = field.description.replace("`", "") + ("" if default == "—" else f" Default: {default}.")
+            lines += textwrap.wrap(text, width, initial_indent=head, subsequent_indent=" " * len(head))
+        lines.append("")
+    return "\n".join(lines).rstrip()
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError
-    return value
+def readme_table() -> str:
+    """The README's table of every ATELIER_* setting."""
+    rows = ["| variable | default | what it sets |", "|---|---|---|"]
+    for group in GROUPS:
+        rows.append(f"| **{group.title}** | | |")
+        for name, field in group.model_fields.items():
+            default = shown_default(field)
+            rows.append(f"| `{env_name(name)}` | {default if default == '—' else f'`{default}`'} | {field.description} |")
+    rows.append("| **Read where ui/ is not installed** (GPU images, the audiocraft venv, deploy time) | | |")
+    rows += [f"| `{e.name}` | {e.default} | {e.description} |" for e in ELSEWHERE]
+    return "\n".join(rows)
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise ValueError
-    return value
-
-
-def _flag(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError
+if __name__ == "__main__":
+    print(readme_table())

@@ -18,14 +18,18 @@ swallows their paths. Around all of it, outermost first:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import anyio
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ui.api import install_api
+from ui.deps import BackendDep, StoreDep, keep
 from ui.errors import NotFound, error_response
 from ui.generation import Backend
 from ui.pages import add_pages
@@ -33,27 +37,16 @@ from ui.routing import METHODS, allowed_methods, not_allowed
 from ui.store import ResultStore
 
 
-def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
+def create_app(backend: Backend, store: ResultStore | None = None, close_store_at_shutdown: bool = False) -> FastAPI:
+    """The whole web app. `close_store_at_shutdown`: the store writes its last snapshot and closes
+    when the app's lifespan ends (Modal's web container at scale-down or redeploy)."""
     store = store if store is not None else ResultStore()  # not `or`: an empty store is falsy (__len__)
     # docs_url/redoc_url off: FastAPI's pages load Swagger UI and ReDoc from a CDN; ui/api serves
     # both with their files from our origin.
     app = FastAPI(title="Atelier", summary="Images and music from text.", version="0.1.0", docs_url=None, redoc_url=None)
-    app.state.backend, app.state.store = backend, store
-
-    @app.get("/api/health")
-    async def health() -> dict:
-        """Which backend serves, and the state of each model it has touched."""
-        return {"status": "ok", "results": len(store), **backend.health()}
-
-    @app.api_route("/results/{result_id}/{name}", methods=["GET", "HEAD"], include_in_schema=False)
-    async def media(result_id: str, name: str):
-        try:
-            path, mime = store.media_path(result_id, name)
-        except NotFound as e:
-            return error_response(404, "not_found", str(e))
-        return FileResponse(path, media_type=mime)
-
-    add_pages(app, store)  # /r/{id}, /gallery: before anything mounted at "/"
+    keep(app, store=store, backend=backend)  # what the routes' dependencies hand them (ui/deps.py)
+    app.include_router(router)  # /api/health, /results/{id}/{file}
+    add_pages(app)  # /r/{id}, /gallery: before anything mounted at "/"
     install_api(app, backend, store)  # /api/v1, its guards and error handlers: before anything at "/"
 
     # Deferred for start-up cost: gradio is imported only when an app is built, not by
@@ -64,7 +57,42 @@ def create_app(backend: Backend, store: ResultStore | None = None) -> FastAPI:
     app.add_middleware(HttpMethods)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "audio/*"))
+    if close_store_at_shutdown:
+        _close_at_shutdown(app, store)
     return app
+
+
+def _close_at_shutdown(app: FastAPI, store: ResultStore) -> None:
+    """Wrap whatever lifespan the app has (the studio's and the API's) so that the store closes last."""
+    outer = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: FastAPI):
+        async with outer(app_) as state:
+            try:
+                yield state
+            finally:
+                await asyncio.to_thread(store.close)
+
+    app.router.lifespan_context = lifespan
+
+
+router = APIRouter()
+
+
+@router.get("/api/health")
+async def health(backend: BackendDep, store: StoreDep) -> dict:
+    """Which backend serves, and the state of each model it has touched."""
+    return {"status": "ok", "results": len(store), **backend.health()}
+
+
+@router.api_route("/results/{result_id}/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+async def media(result_id: str, name: str, store: StoreDep):
+    try:
+        path, mime = store.media_path(result_id, name)
+    except NotFound as e:
+        return error_response(404, "not_found", str(e))
+    return FileResponse(path, media_type=mime)
 
 
 # --- HTTP methods: HEAD wherever GET answers, 405 wherever a method isn't taken -----------------

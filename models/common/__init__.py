@@ -1,9 +1,11 @@
 """What every kind of work shares, on both sides of the wire.
 
     errors.py     every exception the model side raises on purpose (one place, as ui/errors.py)
-    fields.py     the strict base of request schemas, prompt and seed fields, base64 uploads
+    fields.py     the strict base of request schemas, prompt and seed fields, base64 uploads,
+                  a job checked again where a model receives it
     messages.py   validation errors as sentences a person reads
-    progress.py   generation as a stream of events: progress, then the result; the model thread
+    events.py     the kinds of event a model yields (progress, result), declared once, and their makers
+    progress.py   generation as a stream of those events: reporting steps, the model thread
     batching.py   requests that can share one model call, run as one
     device.py     where a model runs, and in which precision
     speed.py      a preset's speed options, and applying them to a loaded model

@@ -22,7 +22,8 @@ generator, and per-visitor progress (the studio's live bar, the API's job events
 lost; and a class with a batched method may have no other methods. `@modal.concurrent` lets
 one container take several inputs, each a normal generator call, and this batcher groups them.
 
-No torch here: the batcher knows nothing of models, only of jobs, keys and sizes.
+No torch here: the batcher knows nothing of models, only of jobs, keys, sizes and outcomes (for
+the image model, each job's result event).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any, Generic, TypeVar
 from models.common.progress import ModelThread, Report
 
 Job = TypeVar("Job")
+Outcome = TypeVar("Outcome")
 
 # How long the first request of a batch waits for company. Short: a lone visitor pays at most
 # this much, and under load requests pile up while the model is busy anyway.
@@ -71,7 +73,7 @@ class _Waiting(Generic[Job]):
     error: BaseException | None = None
 
 
-class Batcher(Generic[Job]):
+class Batcher(Generic[Job, Outcome]):
     """Runs `run(batch) -> one outcome per job` on one model thread, for jobs submitted from many.
 
     `key(job)`: jobs with equal keys may share a call. `size(job)`: the units a job adds to a
@@ -81,7 +83,7 @@ class Batcher(Generic[Job]):
 
     def __init__(
         self,
-        run: Callable[[Batch[Job]], Sequence[Any]],
+        run: Callable[[Batch[Job]], Sequence[Outcome | BaseException]],
         key: Callable[[Job], Hashable],
         size: Callable[[Job], int] = lambda job: 1,
         max_size: int = 1,
@@ -117,7 +119,7 @@ class Batcher(Generic[Job]):
         last = self._last_call_s
         return self.window_s if last is None else min(self.window_s, self.window_share * last)
 
-    def submit(self, job: Job, report: Report) -> Any:
+    def submit(self, job: Job, report: Report) -> Outcome:
         """Run `job` (alone or with others) and return its outcome; blocks this thread meanwhile."""
         waiting = _Waiting(job, report, self._key(job), self._size(job))
         with self._changed:
@@ -180,13 +182,13 @@ class Batcher(Generic[Job]):
                 w.outcome = outcome
             w.finished.set()
 
-    def _alone(self, waiting: _Waiting[Job]) -> Any:
+    def _alone(self, waiting: _Waiting[Job]) -> Outcome | BaseException:
         try:
             return self._call([waiting])[0]
         except BaseException as e:
             return e
 
-    def _call(self, batch: list[_Waiting[Job]]) -> Sequence[Any]:
+    def _call(self, batch: list[_Waiting[Job]]) -> Sequence[Outcome | BaseException]:
         started = time.perf_counter()
         try:
             outcomes = self._run(Batch([w.job for w in batch], [w.report for w in batch]))

@@ -1,5 +1,6 @@
-"""What every request schema shares: a strict base, the prompt and seed fields, and reading an
-upload (an image, a mask, a melody) that JSON carries as base64.
+"""What every request schema shares: a strict base, the prompt and seed fields, reading an
+upload (an image, a mask, a melody) that JSON carries as base64, and checking a job again
+where a model receives it.
 
 Each kind's own schema lives with its kind (models/image/request.py, models/music/request.py);
 models/requests.py is the table of them. Web side too: no torch here.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -32,6 +33,18 @@ class Strict(BaseModel):
     """Unknown fields are refused (a misspelt one is an error, not ignored); text is trimmed."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+Checked = TypeVar("Checked", bound=Strict)
+
+
+def checked_again(schema: type[Checked], job: Checked | dict) -> Checked:
+    """`job` validated afresh as `schema`, whoever made it: what a model does with the job it is
+    handed. A job object is checked from its fields (pydantic would take an instance as it is,
+    and one built with `model_construct` skipped every check); a dict, from a caller that sends
+    one, is checked as it is."""
+    fields = job.model_dump(warnings=False) if isinstance(job, BaseModel) else job
+    return schema.model_validate(fields)
 
 
 def seed_or_random(seed: int | None) -> int:

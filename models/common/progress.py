@@ -2,11 +2,10 @@
 
 The model classes' methods are generators, so the same events reach a caller in-process
 (iterating `.local()`), on Modal (`remote_gen.aio`) and, through the backends, the browser.
-Events are plain dicts so they cross process boundaries without our classes:
-
-    {"type": "progress", "done": 3, "total": 8, "stage": "denoising"}
-    {"type": "progress", ..., "preview": {"mime": "image/webp", "data": b"..."}}   (images, now and then)
-    {"type": "result", "files": [{"name": ..., "mime": ..., "data": b"..."}], "record": {...}}
+The events are declared, and made, in models/common/events.py: plain dicts, so they cross
+process boundaries without our classes. Here: how a model reports a step (`Report`, and
+`throttled` for models with more steps than a bar can show), the one thread a model's work
+runs on (`ModelThread`), and `stream`, which turns a model's step callbacks into events.
 
 Web side too: no torch here.
 """
@@ -18,9 +17,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
-Report = Callable[..., None]  # (done, total, stage, preview: dict | None = None)
+from models.common.events import ModelEvent, Preview, ProgressEvent, ResultEvent, progress_event
+
+
+class Report(Protocol):
+    """How a model reports a step: `done` of `total` in `stage`, with a preview now and then."""
+
+    def __call__(self, done: int, total: int, stage: str, preview: Preview | None = None) -> None: ...
 
 
 def throttled(report: Report, every_s: float = 0.2) -> Report:
@@ -30,27 +35,13 @@ def throttled(report: Report, every_s: float = 0.2) -> Report:
     model's thread and the caller's in the middle of the token loop."""
     last = [float("-inf")]
 
-    def report_some(done: int, total: int, stage: str, preview: dict | None = None) -> None:
+    def report_some(done: int, total: int, stage: str, preview: Preview | None = None) -> None:
         now = time.monotonic()
         if preview is not None or done >= total or now - last[0] >= every_s:
             last[0] = now
             report(done, total, stage, **({"preview": preview} if preview is not None else {}))
 
     return report_some
-
-
-def progress_event(done: int, total: int, stage: str, preview: dict | None = None) -> dict:
-    event = {"type": "progress", "done": done, "total": total, "stage": stage}
-    if preview is not None:
-        event["preview"] = preview  # {"mime": ..., "data": bytes}: what the result looks like so far
-    return event
-
-
-def result_event(files: list[dict], record: dict) -> dict:
-    return {"type": "result", "files": files, "record": record}
-
-
-_DONE = object()
 
 
 class ModelThread:
@@ -76,7 +67,7 @@ class ModelThread:
         return self._executor.submit(work)
 
 
-def stream(work: Callable[[Report], Any], on: ModelThread | None = None) -> Iterator[dict]:
+def stream(work: Callable[[Report], ResultEvent], on: ModelThread | None = None) -> Iterator[ModelEvent]:
     """Run `work(report)` in another thread (a new one, or the model thread `on`) and yield its
     progress events as they happen.
 
@@ -84,22 +75,25 @@ def stream(work: Callable[[Report], Any], on: ModelThread | None = None) -> Iter
     a thread and a queue turn those callbacks into events. `work`'s return value is yielded
     last; its exception is re-raised here, in the caller's thread.
     """
-    events: queue.Queue = queue.Queue()
+    events: queue.Queue[ProgressEvent | None] = queue.Queue()  # None: `work` has ended
     outcome: dict[str, Any] = {}
+
+    def report(done: int, total: int, stage: str, preview: Preview | None = None) -> None:
+        events.put(progress_event(done, total, stage, preview))
 
     def run() -> None:
         try:
-            outcome["value"] = work(lambda *progress, **preview: events.put(progress_event(*progress, **preview)))
+            outcome["value"] = work(report)
         except BaseException as e:  # handed to the consumer, which re-raises it
             outcome["error"] = e
         finally:
-            events.put(_DONE)
+            events.put(None)
 
     if on is not None:
-        on.submit(run)  # `run` puts _DONE last: once it is here, nothing of `run` is left to wait for
+        on.submit(run)  # `run` puts None last: once it is here, nothing of `run` is left to wait for
     else:
         threading.Thread(target=run, name="atelier-generate", daemon=True).start()
-    while (event := events.get()) is not _DONE:
+    while (event := events.get()) is not None:
         yield event
     if "error" in outcome:
         raise outcome["error"]

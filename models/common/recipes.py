@@ -8,6 +8,11 @@
       Negative prompt: blurry
       Steps: 2, CFG scale: 0, Seed: 42, Size: 512x512, Model: sd-turbo, Version: Atelier
 
+  Controls go where sd-webui-controlnet writes them, one quoted unit each before the version:
+  `ControlNet 0: "Module: canny, Model: canny, Weight: 0.8, Guidance Start: 0, Guidance End: 1,
+  Image hash: 1a2b…"` (Module "none" for a picture sent ready-made). They are not request fields:
+  the JSON recipe leaves them out, as it leaves out the pictures.
+
 - WAV: a RIFF LIST/INFO chunk (INAM title = the prompt, ICMT comment = the recipe, ISFT software).
 - MP3: an ID3v2.3 tag (TIT2 title, COMM comment, TSSE software) in front of the frames.
 - MP4: metadata keys (`title` = the prompt, `comment` = the recipe in A1111's form with the
@@ -43,6 +48,7 @@ def recipe_text(parameters: dict) -> str:
             clip + f"Steps: {parameters.get('steps')}, CFG scale: {parameters.get('guidance'):g}, Seed: {parameters.get('seed')}, "
             f"Size: {parameters.get('width')}x{parameters.get('height')}, Model: {parameters.get('preset')}, "
             + (f"Denoising strength: {parameters['strength']:g}, " if parameters.get("strength") is not None else "")
+            + "".join(f"{control_unit(i, c)}, " for i, c in enumerate(parameters.get("controls") or []))
             + f"Version: {SOFTWARE}"
         )
         return "\n".join(lines)
@@ -57,6 +63,18 @@ def request_fields(parameters: dict) -> dict:
     if isinstance(parameters.get("loras"), list):  # a short list of {id, scale}: the request's own
         fields["loras"] = [{"id": c["id"], "scale": c["scale"]} for c in parameters["loras"]]
     return fields
+
+
+def control_unit(index: int, control: dict) -> str:
+    """One control as sd-webui-controlnet's `ControlNet N: "..."` unit (its picture by hash)."""
+    module = control["mode"] if control.get("preprocess", True) else "none"
+    return (f'ControlNet {index}: "Module: {module}, Model: {control["mode"]}, Weight: {control["scale"]:g}, '
+            f'Guidance Start: {control["start"]:g}, Guidance End: {control["end"]:g}, '
+            f'Image hash: {control["image_sha256"][:16]}"')
+
+
+# "Key: value" pairs of A1111's settings line; a value may be a quoted unit holding commas.
+_SETTING = re.compile(r'\s*([^:,"]+):\s*("(?:[^"\\]|\\.)*"|[^,]*)(?:,|$)')
 
 
 # LoRA adapters in A1111's text go in the prompt, `<lora:name:weight>`, where A1111 reads them.
@@ -130,7 +148,7 @@ def parse_a1111(text: str) -> dict:
         fields["loras"] = choices
     if negative:
         fields["negative_prompt"] = negative
-    settings = dict(part.split(": ", 1) for part in settings_line.split(", ") if ": " in part)
+    settings = {key.strip(): value.strip() for key, value in _SETTING.findall(settings_line)}
     conversions = {"Steps": ("steps", int), "CFG scale": ("guidance", float), "Seed": ("seed", int),
                    "Denoising strength": ("strength", float)}  # A1111's img2img strength
     for key, (name, convert) in conversions.items():

@@ -3,6 +3,11 @@
 Hub weights are looked up in the local cache first; only when they are missing do we touch
 the network, after a quick check that the hub is reachable at all, so an offline laptop gets
 an answer in a moment instead of half a minute of retries.
+
+Locally, missing weights are fetched at first use. Modal's GPU containers don't fetch
+(ATELIER_FETCH_WEIGHTS=0, set by app.py's images): their weights are put on the Volume
+beforehand by `modal run app.py::download_weights`, and a container that finds them missing
+stops at once, naming that command (`refuse_missing`).
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ class HubWeights:
     repo: str
     revision: str  # a commit hash, so a preset always means the same weights
     gated: bool = False  # needs a Hugging Face token with the licence accepted
-    # Only these files of the repo (glob patterns, as snapshot_download's allow_patterns): for repos
-    # that hold far more than a preset loads (Lightricks/LTX-Video keeps every release, ~250 GB).
+    # Only these files of the repo (glob patterns), for repos that hold many checkpoints of which
+    # a preset needs one (lllyasviel/Annotators, h94/IP-Adapter, Lightricks/LTX-Video, which keeps
+    # every release, ~250 GB); empty: the whole repo.
     files: tuple[str, ...] = ()
 
     def describe(self) -> str:
@@ -61,6 +67,30 @@ Weights = HubWeights | BuiltWeights
 LOAD_LOCK = threading.Lock()
 
 
+def fetching_allowed() -> bool:
+    """Whether hub weights missing here may be downloaded at first use: yes, unless
+    ATELIER_FETCH_WEIGHTS=0. Up to 34 GB inside a container's startup hook, under its timeout and
+    perhaps in ten containers at once, is a download that belongs before the deploy."""
+    return os.environ.get("ATELIER_FETCH_WEIGHTS", "1") != "0"
+
+
+def refuse_missing(preset: str, weights: list[Weights]) -> None:
+    """Where fetching is off, stop at once if any of a preset's hub weights are not here, naming
+    the command that puts them in place (for the app named by ATELIER_APP_NAME, if it is not the
+    default). Built weights (the tiny presets, the twins) are built where they run, as anywhere."""
+    if fetching_allowed():
+        return
+    missing = [w.repo for w in weights if isinstance(w, HubWeights) and _cached(w) is None]
+    if missing:
+        app_name = os.environ.get("ATELIER_APP_NAME")
+        command = f"modal run app.py::download_weights --presets {preset}"
+        command = f"ATELIER_APP_NAME={app_name} {command}" if app_name else command
+        raise WeightsUnavailable(
+            f"The weights of {preset} ({', '.join(missing)}) are not on the weights Volume, and GPU containers "
+            f"don't download: run `{command}` once, then try again."
+        )
+
+
 def ensure_weights(weights: Weights) -> Path:
     """Return a folder holding the weights, downloading or building them first if needed."""
     if isinstance(weights, BuiltWeights):
@@ -89,25 +119,22 @@ def _build(weights: BuiltWeights) -> Path:
 
 def _download(weights: HubWeights) -> Path:
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
-    only = {"allow_patterns": list(weights.files)} if weights.files else {}
-    try:
-        return Path(snapshot_download(weights.repo, revision=weights.revision, local_files_only=True, **only))
-    except LocalEntryNotFoundError:
-        pass
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if (cached := _cached(weights)) is not None:
+        return cached
+    if hub_offline():
         raise WeightsUnavailable(
             f"{weights.repo} is not in the local cache and HF_HUB_OFFLINE is set. "
             "Unset HF_HUB_OFFLINE to download it, or use --preset tiny to run offline."
         )
-    if not _hub_reachable():
+    if not hub_reachable():
         raise WeightsUnavailable(
             f"Can't download {weights.repo}: the Hugging Face hub is unreachable from here. "
             "Connect to the internet and retry, or use --preset tiny to run offline."
         )
     try:
-        return Path(snapshot_download(weights.repo, revision=weights.revision, **only))
+        return Path(snapshot_download(weights.repo, revision=weights.revision, **_only(weights)))
     except (GatedRepoError, RepositoryNotFoundError) as e:
         raise WeightsUnavailable(
             f"{weights.repo} needs a Hugging Face token that has accepted its licence: "
@@ -117,7 +144,30 @@ def _download(weights: HubWeights) -> Path:
         raise WeightsUnavailable(f"Downloading {weights.repo} failed: {type(e).__name__}: {e}") from None
 
 
-def _hub_reachable(timeout_s: float = 3.0) -> bool:
+def _cached(weights: HubWeights) -> Path | None:
+    """The weights' folder in the local Hugging Face cache, or None where they are not there."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(weights.repo, revision=weights.revision, local_files_only=True,
+                                      **_only(weights)))
+    except LocalEntryNotFoundError:
+        return None
+
+
+def _only(weights: HubWeights) -> dict:
+    """Only the listed files of a big repo (an annotator's one file of many), where it lists some."""
+    return {"allow_patterns": list(weights.files)} if weights.files else {}
+
+
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE forbids downloads (read at each call: tests and users flip it)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the hub answers at all, in seconds rather than after a half-minute of retries."""
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:

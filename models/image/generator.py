@@ -14,6 +14,10 @@ An input image (image-to-image) or an image and a mask (inpainting) run on pipel
 from the loaded one with `from_pipe`: the same UNet, VAE and text encoders, no second copy
 of the weights. Jobs with an input share a call only with jobs starting from the very same
 image, mask and strength (`batch_key`).
+
+Guides (models/image/guided.py) ride on the same calls: controls swap in a ControlNet pipeline
+made from the loaded one, references attach the IP-Adapter for the batch, and an upscale redraws
+its picture tile by tile (models/image/tiles.py). Jobs share a call only with the same guides.
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ import modal
 from models.common import batching, recipes, speed
 from models.common.batching import Batch, Batcher
 from models.common.device import gpu_snapshots, target_device
-from models.common.progress import result_event, stream
-from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading
-from models.image import previews, uploads
+from models.common.events import ModelEvent, ResultEvent, result_event
+from models.common.fields import checked_again
+from models.common.progress import stream
+from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading, refuse_missing
+from models.image import guide_request, previews, tiles, uploads
+from models.image.guided import Guides
 from models.image.lora_cache import LoraCache
 from models.image.request import ImageJob, schedule_length
-from models.presets import ImagePreset, get_preset
+from models.presets import ImagePreset, all_weights, get_preset
 
 
 class ImageGenerator:
@@ -41,11 +48,12 @@ class ImageGenerator:
     @modal.enter(snap=True)
     def load(self) -> None:
         """Load the pipeline onto the CPU: this state is what a Modal memory snapshot keeps."""
+        self.spec: ImagePreset = get_preset("image", self.preset)
+        refuse_missing(self.spec.name, all_weights(self.spec))  # on Modal: before anything slow
         from diffusers import AutoPipelineForText2Image
 
         quiet_loading()
         started = time.perf_counter()
-        self.spec: ImagePreset = get_preset("image", self.preset)
         dtype = speed.load_dtype(self.spec.speed, self.spec.gpu_dtype)
         with LOAD_LOCK:
             folder = ensure_weights(self.spec.weights)
@@ -72,11 +80,12 @@ class ImageGenerator:
         speed.compile_pipeline(self.spec.speed, denoiser, self.pipe.vae)
         self.preview_factors = previews.factors_for(self.pipe)  # None: this pipeline's latents get no preview
         self.img2img, self.inpaint = input_pipelines(self.pipe)
+        self.guides = Guides(self.pipe, self.spec.name, self.device)
         # Adapters need the denoiser's separate q/k/v projections: a fused one is unfused at the first.
         self.loras = LoraCache(self.pipe, self.spec.name, fused=[denoiser] if self.spec.speed.fuse_qkv else [])
-        self.batcher = Batcher(self._run_batch, key=batch_key, size=lambda job: job.num_images,
-                               max_size=self.spec.max_batch, window_s=batching.WINDOW_S,
-                               name=f"atelier-batcher-{self.spec.name}")
+        self.batcher: Batcher[ImageJob, ResultEvent] = Batcher(
+            self._run_batch, key=batch_key, size=lambda job: job.num_images, max_size=self.spec.max_batch,
+            window_s=batching.WINDOW_S, name=f"atelier-batcher-{self.spec.name}")
         if speed.uses_compile(self.spec.speed):
             self._warm_up()
 
@@ -88,12 +97,23 @@ class ImageGenerator:
                   width=spec.size, height=spec.size)
 
     @modal.method()
-    def generate(self, job: dict) -> Iterator[dict]:
+    def generate(self, job: ImageJob) -> Iterator[ModelEvent]:
         """Yield denoising progress events, then a result event with PNG files and a record."""
-        checked = ImageJob.model_validate(job)  # direct callers get the same checks as the UI
+        checked = checked_again(ImageJob, job)  # direct callers get the same checks as the UI
         yield from stream(lambda report: self.batcher.submit(checked, report))
 
-    def _run_batch(self, batch: Batch[ImageJob]) -> list[dict]:
+    @modal.method()
+    def annotate(self, image: bytes, mode: str) -> bytes:
+        """The control picture (PNG) that `mode`'s annotator makes from a picture (PNG, JPEG or WebP,
+        checked as an upload), as a control with `preprocess: true` would use it. Cached per picture
+        and mode. Runs on the model thread, between batches."""
+        from models.image.guides import check_mode
+
+        check_mode(mode, self.spec.name, preprocess=True)
+        picture = uploads.load(guide_request.checked_picture(image))
+        return uploads.png(self.guides.annotate(picture, mode))
+
+    def _run_batch(self, batch: Batch[ImageJob]) -> list[ResultEvent]:
         """One pipeline call for every job in the batch (they share batch_key); a result each."""
         import torch
 
@@ -104,6 +124,8 @@ class ImageGenerator:
         if first.strength == 0:  # strength 0 redraws nothing: the input image is the answer
             seconds = round(time.perf_counter() - started, 3)
             return [self._result(job, [picture] * job.num_images, batch, seconds) for job in batch.jobs]
+        if first.upscale:
+            return [self._upscaled(job, picture, batch, started) for job in batch.jobs]
         factors = self.preview_factors
         throttle = previews.Throttle()
         starts = [sum(j.num_images for j in batch.jobs[:i]) for i in range(len(batch.jobs))]  # each job's first image
@@ -131,27 +153,32 @@ class ImageGenerator:
             generators += [generator] * job.num_images
         extra = {"negative_prompt": negatives} if first.negative_prompt else {}
         pipe, inputs = self._inputs(first, picture, mask, len(prompts))
+        # Controls and references (batch_key: all its jobs have the same): a ControlNet pipeline on
+        # the same modules, and the arguments that carry the control pictures and references.
+        guided, guide_inputs = self.guides.prepare(first, _input_kind(picture, mask), len(prompts))
         # The batch's adapters (batch_key: all its jobs name the same), in the modules every
         # pipeline here shares (the img2img and inpainting pipelines are made from this one).
-        with self.loras.applied(first.loras):
-            output = pipe(
+        with self.loras.applied(first.loras), self.guides.applied(first):
+            output = (guided or pipe)(
                 prompt=prompts,
                 guidance_scale=first.guidance,
                 generator=generators,
                 callback_on_step_end=on_step_end,
                 **extra,
                 **inputs,
+                **guide_inputs,
             )
         seconds = round(time.perf_counter() - started, 3)
         images = iter(self._kept_outside_mask(output.images, picture, mask))
         return [self._result(job, [next(images) for _ in range(job.num_images)], batch, seconds) for job in batch.jobs]
 
-    def _inputs(self, job: ImageJob, picture, mask, count: int) -> tuple:
+    def _inputs(self, job: ImageJob, picture, mask, count: int, size: tuple[int, int] | None = None) -> tuple:
         """The pipeline for the job's inputs, and its size, schedule and input arguments. Image-to-image
         takes its size from the image (resized to the job's); text-to-image and inpainting take
         width and height. With an image, the schedule is lengthened so that `steps` steps run."""
+        width, height = size or (job.width, job.height)
         if picture is None:
-            return self.pipe, {"width": job.width, "height": job.height, "num_inference_steps": job.steps}
+            return self.pipe, {"width": width, "height": height, "num_inference_steps": job.steps}
         pipe = self.img2img if mask is None else self.inpaint
         # Flow-matching transformer pipelines (SD3, FLUX) round the part of the schedule they run up.
         rounds_up = getattr(pipe, "transformer", None) is not None
@@ -159,7 +186,30 @@ class ImageGenerator:
                   "num_inference_steps": schedule_length(job.steps, job.strength, rounds_up)}
         if mask is None:
             return pipe, inputs
-        return pipe, inputs | {"mask_image": [mask] * count, "width": job.width, "height": job.height}
+        return pipe, inputs | {"mask_image": [mask] * count, "width": width, "height": height}
+
+    def _upscaled(self, job: ImageJob, picture, batch: Batch[ImageJob], started: float) -> dict:
+        """The job's images: its picture (already resized to twice its size) redrawn in tiles of the
+        preset's size, each by image-to-image (with the family's tile or blur control, if any)."""
+        import torch
+
+        generator = torch.Generator(self.device).manual_seed(job.seed)
+        layout = tiles.layout(picture.size, self.spec.size)
+        total = len(layout) * job.num_images
+
+        def draw(tile, index: int, image: int):
+            batch.report(image * len(layout) + index, total, "upscaling")
+            pipe, inputs = self._inputs(job, tile, None, 1, size=tile.size)
+            guided, guide_inputs = self.guides.prepare(job, "img2img", 1, size=tile.size, tile_picture=tile)
+            with self.loras.applied(job.loras), self.guides.applied(job):
+                return (guided or pipe)(prompt=[job.prompt], guidance_scale=job.guidance, generator=[generator],
+                                        **({"negative_prompt": [job.negative_prompt]} if job.negative_prompt else {}),
+                                        **inputs, **guide_inputs).images[0]
+
+        images = [tiles.redraw(picture, self.spec.size, lambda tile, index: draw(tile, index, n))
+                  for n in range(job.num_images)]
+        batch.report(total, total, "upscaling")
+        return self._result(job, images, batch, round(time.perf_counter() - started, 3))
 
     @staticmethod
     def _kept_outside_mask(images: list, picture, mask) -> list:
@@ -182,12 +232,16 @@ class ImageGenerator:
         mask = uploads.load(job.mask).resize(size, Image.BILINEAR) if job.mask is not None else None
         return picture, mask
 
-    def _result(self, job: ImageJob, images: list, batch: Batch[ImageJob], seconds: float) -> dict:
+    def _result(self, job: ImageJob, images: list, batch: Batch[ImageJob], seconds: float) -> ResultEvent:
         # The uploads stay out of the recipe and the record (bytes would bloat the store): their
-        # hashes say what the job started from.
-        parameters = job.model_dump(exclude={"kind", "image", "mask"} | ({"strength"} if job.image is None else set()))
+        # hashes say what the job started from. Controls and references likewise, by their pictures'
+        # hashes; a vary's or upscale's lineage is the record's, not a setting to restore.
+        parameters = job.model_dump(exclude={"kind", "image", "mask", "controls", "references", "vary", "upscale",
+                                             "parent"} | ({"strength"} if job.image is None else set()))
+        guides = {"controls": [c.summary() for c in job.controls], "references": [r.summary() for r in job.references]}
         files = [
-            {"name": f"image-{i}.png", "mime": "image/png", "data": recipes.png_bytes(image, parameters)}
+            {"name": f"image-{i}.png", "mime": "image/png",
+             "data": recipes.png_bytes(image, parameters | {"controls": guides["controls"]})}
             for i, image in enumerate(images)
         ]
         record = {
@@ -205,6 +259,10 @@ class ImageGenerator:
                 "image_sha256": hashlib.sha256(job.image).hexdigest(),
                 "mask_sha256": hashlib.sha256(job.mask).hexdigest() if job.mask is not None else None,
             }
+        if job.controls or job.references:
+            record["guides"] = guides
+        if (action := guide_request.action(job.vary, job.upscale)) or job.parent:
+            record["lineage"] = {"parent": job.parent, "action": action}
         return result_event(files, record)
 
 
@@ -216,9 +274,14 @@ def batch_key(job: ImageJob) -> tuple:
     jobs starting from the very same image, mask and strength (one input per call; different
     inputs could be batched as lists, but rarely arrive together). Prompts, negative prompts,
     seeds and image counts may differ. LoRA adapters are applied to the whole call, so the same
-    ones at the same scales, in the same order."""
+    ones at the same scales, in the same order; so are controls and references (the same pictures
+    and settings, `guides_digest`)."""
     return (job.width, job.height, job.steps, job.guidance, bool(job.negative_prompt), job.input_digest,
-            tuple((choice.id, choice.scale) for choice in job.loras))
+            tuple((choice.id, choice.scale) for choice in job.loras), job.guides_digest)
+
+
+def _input_kind(picture, mask) -> str:
+    return "text" if picture is None else ("img2img" if mask is None else "inpaint")
 
 
 def input_pipelines(pipe) -> tuple:

@@ -18,8 +18,9 @@ from pydantic_core import PydanticCustomError
 
 from models.common.errors import RequestError
 from models.common.fields import MAX_PROMPT_CHARS, MAX_SEED, Prompt, Seed, Strict, seed_or_random
+from models.image import guide_request, uploads
 from models.image import loras as adapters
-from models.image import uploads
+from models.image.guide_request import Controls, Parent, References, Upscale, Vary
 from models.image.uploads import CHECKED, ImageFile, MaskFile
 from models.presets import IMAGE_PRESETS, get_preset
 
@@ -143,6 +144,11 @@ class ImageRequest(Strict):
     mask: MaskFile | None = None
     strength: Strength = None
     loras: Loras = []
+    controls: Controls = []
+    references: References = []
+    vary: Vary = None
+    upscale: Upscale = False
+    parent: Parent = None
 
     def resolve(self, default_preset: str) -> ImageJob:
         preset = get_preset("image", self.preset or default_preset)
@@ -157,12 +163,22 @@ class ImageRequest(Strict):
             seed=seed_or_random(self.seed),
             num_images=self.num_images,
             loras=self.loras,
+            controls=self.controls,
+            references=self.references,
+            vary=self.vary,
+            upscale=self.upscale,
+            parent=self.parent,
         )
-        # An input image may set the size; its bytes were checked when this request was.
-        job = ImageJob.model_validate(fields | self._input_fields(preset), context={CHECKED: True})
+        # An input image (or else the first control's picture) may set the size; the bytes were
+        # checked when this request was.
+        job = ImageJob.model_validate(fields | self._input_fields(preset) | self._upscale_fields(),
+                                      context={CHECKED: True})
         for choice in job.loras:  # unknown, or made for another family: refused before it reaches a model
             adapters.check_choice(choice.id, preset.name)
-        if max(job.width, job.height) > preset.max_size:
+        guide_request.check(preset.name, job.controls, job.references, (job.width, job.height),
+                            has_image=job.image is not None, has_mask=job.mask is not None)
+        # An upscale passes the preset's largest side: it is drawn in tiles of the preset's size.
+        if max(job.width, job.height) > preset.max_size and not job.upscale:
             raise RequestError(
                 f"{job.width}×{job.height} is too large for {preset.name}: "
                 f"the largest side it supports is {preset.max_size} px."
@@ -190,6 +206,13 @@ class ImageRequest(Strict):
         if self.image is None:
             if self.mask is not None:
                 raise RequestError("A mask needs an image to paint on: send image (or image_result) too.")
+            if self.vary or self.upscale:
+                raise RequestError(f"{'Vary' if self.vary else 'Upscale'} needs the image to start from: "
+                                   "send image (or image_result) too.")
+            if self.controls:  # the first control's picture sets the size, as an input image would
+                width, height = input_size(uploads.size_of(self.controls[0].image), preset.max_size,
+                                           self.width, self.height)
+                return {"width": width, "height": height}
             return {}
         image_size = uploads.size_of(self.image)
         if self.mask is not None and (mask_size := uploads.size_of(self.mask)) != image_size:
@@ -199,13 +222,27 @@ class ImageRequest(Strict):
             )
         width, height = input_size(image_size, preset.max_size, self.width, self.height)
         default = DEFAULT_INPAINT_STRENGTH if self.mask is not None else DEFAULT_STRENGTH
+        if self.vary and self.strength is not None:
+            raise RequestError("Send vary or strength, not both: vary sets the strength.")
+        strength = guide_request.VARY_STRENGTHS[self.vary] if self.vary else self.strength
         return {
             "image": self.image,
             "mask": self.mask,
-            "strength": default if self.strength is None else self.strength,
+            "strength": default if strength is None else strength,
             "width": width,
             "height": height,
         }
+
+    def _upscale_fields(self) -> dict:
+        """An upscale's size (twice the picture's) and strength; nothing for other requests."""
+        if not self.upscale:
+            return {}
+        if self.mask is not None or self.vary or self.width or self.height or self.controls:
+            raise RequestError("Upscale takes the image alone: leave out mask, vary, controls, width and height "
+                               f"(the result is {guide_request.UPSCALE_FACTOR}× the image's size).")
+        width, height = guide_request.upscaled_size(uploads.size_of(self.image))
+        strength = guide_request.UPSCALE_STRENGTH if self.strength is None else self.strength
+        return {"width": width, "height": height, "strength": strength}
 
 
 class ImageJob(Strict):
@@ -225,6 +262,11 @@ class ImageJob(Strict):
     mask: MaskFile | None = None  # 8-bit grey PNG, the image's size
     strength: float | None = Field(None, ge=0, le=1)  # set exactly when there is an image
     loras: Loras = []
+    controls: Controls = []
+    references: References = []
+    vary: Vary = None  # strength is already set from it: kept for the record's lineage
+    upscale: Upscale = False  # width and height are already twice the image's
+    parent: Parent = None
 
     @model_validator(mode="after")
     def _inputs_agree(self) -> ImageJob:
@@ -232,7 +274,16 @@ class ImageJob(Strict):
             raise ValueError("a mask needs an image")
         if (self.image is None) != (self.strength is None):
             raise ValueError("strength goes with an image, and an image with a strength")
+        if (self.vary or self.upscale) and self.image is None:
+            raise ValueError("vary and upscale start from an image")
+        if self.upscale and (self.mask is not None or self.vary):
+            raise ValueError("an upscale takes the image alone")
         return self
+
+    @property
+    def guides_digest(self) -> str | None:
+        """The controls and references as one hash (None without any)."""
+        return guide_request.guides_digest(self.controls, self.references)
 
     @property
     def input_digest(self) -> str | None:
@@ -241,7 +292,7 @@ class ImageJob(Strict):
             return None
         digest = hashlib.sha256(self.image)
         digest.update(self.mask or b"")
-        digest.update(repr(self.strength).encode())
+        digest.update(repr((self.strength, self.upscale)).encode())
         return digest.hexdigest()
 
 

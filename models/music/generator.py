@@ -14,9 +14,12 @@ from collections.abc import Iterator
 import modal
 
 from models.common.device import gpu_snapshots, target_device
+from models.common.events import ModelEvent
+from models.common.fields import checked_again
+from models.common.weights import refuse_missing
 from models.music.engines import Engine, open_engine
 from models.music.request import MusicJob
-from models.presets import MusicPreset, get_preset
+from models.presets import MusicPreset, all_weights, get_preset
 
 
 class MusicGenerator:
@@ -26,6 +29,7 @@ class MusicGenerator:
     def load(self) -> None:
         """Load the model onto the CPU: this state is what a memory snapshot keeps."""
         self.spec: MusicPreset = get_preset("music", self.preset)
+        refuse_missing(self.spec.name, all_weights(self.spec))  # on Modal: before anything slow
         self.engine: Engine = open_engine(self.spec)
         self.engine.load()
         if gpu_snapshots():  # the GPU is there while the snapshot is taken (models/common/device.py)
@@ -37,7 +41,7 @@ class MusicGenerator:
             self.engine.to_device(target_device())
 
     @modal.method()
-    def generate(self, job: dict) -> Iterator[dict]:
+    def generate(self, job: MusicJob) -> Iterator[ModelEvent]:
         """Yield progress events (milliseconds of audio made), then a result event with the clip."""
-        checked = MusicJob.model_validate(job)
+        checked = checked_again(MusicJob, job)  # direct callers get the same checks as the UI
         yield from self.engine.events(checked)

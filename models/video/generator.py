@@ -22,7 +22,9 @@ import modal
 
 from models.common import recipes, speed
 from models.common.device import gpu_snapshots, target_device
-from models.common.progress import ModelThread, Report, result_event, stream
+from models.common.events import File, ModelEvent, ResultEvent, result_event
+from models.common.fields import checked_again
+from models.common.progress import ModelThread, Report, stream
 from models.common.weights import LOAD_LOCK, quiet_loading
 from models.image import uploads
 from models.presets import VideoPreset, get_preset
@@ -61,14 +63,14 @@ class VideoGenerator:
         self.thread = ModelThread(f"atelier-video-{self.spec.name}")
 
     @modal.method()
-    def generate(self, job: dict) -> Iterator[dict]:
+    def generate(self, job: VideoJob) -> Iterator[ModelEvent]:
         """Yield progress events (denoising, decoding, encoding), then a result event with the MP4,
         its poster and the record."""
-        checked = VideoJob.model_validate(job)  # direct callers get the same checks as the UI
+        checked = checked_again(VideoJob, job)  # direct callers get the same checks as the UI
         check_limits(checked, self.spec)
         yield from stream(lambda report: self._run(checked, report), on=self.thread)
 
-    def _run(self, job: VideoJob, report: Report) -> dict:
+    def _run(self, job: VideoJob, report: Report) -> ResultEvent:
         import torch
 
         started = time.perf_counter()
@@ -129,7 +131,7 @@ class VideoGenerator:
         return on_step_end
 
     @staticmethod
-    def _files(job: VideoJob, video) -> list[dict]:
+    def _files(job: VideoJob, video) -> list[File]:
         """The MP4 with its recipe, and its middle frame as the poster."""
         tags = recipes.mp4_tags(VideoGenerator._parameters(job))
         return [

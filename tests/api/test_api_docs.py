@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -89,3 +91,44 @@ def test_docs_render_every_endpoint_with_the_network_off(app_with):
         assert any("/api/v1/images" in p for p in paths) and any("/events" in p for p in paths)
         assert page.locator(".errors-wrapper").count() == 0  # Swagger UI found nothing wrong in the document
         assert outside == [], outside
+
+
+# --- the document itself, pinned -----------------------------------------------------------------------
+
+PINNED = Path(__file__).with_name("openapi.json")
+
+
+def document(app) -> str:
+    """/openapi.json as served, in a form to diff: the same keys in the same order, one per line."""
+    return json.dumps(TestClient(app).get("/openapi.json").json(), indent=1, ensure_ascii=False) + "\n"
+
+
+def test_the_openapi_document_is_the_pinned_one(app_with):
+    """Paths, operation ids, parameters, schemas and their order stay as clients know them: a
+    change to the API shows here as a diff against tests/api/openapi.json. If it is meant,
+    write the new one with `python -m tests.api.test_api_docs` and commit it."""
+    assert document(app_with()) == PINNED.read_text()
+
+
+def test_with_api_tokens_the_document_only_adds_the_bearer_scheme(app_with):
+    open_spec = json.loads(PINNED.read_text())
+    spec = TestClient(app_with(ATELIER_API_TOKENS="t0ken")).get("/openapi.json").json()
+    assert spec["components"].pop("securitySchemes") == {"bearer": {"type": "http", "scheme": "bearer"}}
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            assert (operation.pop("security", None) == [{"bearer": []}]) == path.startswith("/api/v1/"), path
+    assert spec == open_spec
+
+
+if __name__ == "__main__":  # write the pinned document from the app as it is now
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as home:
+        os.environ.update(ATELIER_HOME=home, HF_HUB_OFFLINE="1")
+        from ui.store import ResultStore
+
+        for name in [n for n in os.environ if n in API_ENV_VARS]:
+            del os.environ[name]
+        PINNED.write_text(document(create_app(InstantBackendDouble(), ResultStore(Path(home) / "store"))))
+        print(f"wrote {PINNED}")

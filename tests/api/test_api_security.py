@@ -266,14 +266,22 @@ async def test_a_locked_studio_asks_for_its_token_once_then_remembers_the_visito
             assert (await stranger.get(path)).status_code == 200, path
 
 
-def test_malformed_settings_stop_the_app_with_a_message_naming_the_variable():
+def test_malformed_settings_stop_the_app_with_a_message_naming_the_variable(monkeypatch):
+    def from_env(env: dict[str, str]) -> ApiSettings:
+        """The settings from exactly these variables."""
+        for name in API_ENV_VARS:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return ApiSettings.from_env()
+
     with pytest.raises(ValueError, match="ATELIER_RATE_LIMIT='lots'"):
-        ApiSettings.from_env({"ATELIER_RATE_LIMIT": "lots"})
+        from_env({"ATELIER_RATE_LIMIT": "lots"})
     with pytest.raises(ValueError, match="ATELIER_API_MAX_BODY"):
-        ApiSettings.from_env({"ATELIER_API_MAX_BODY": "-5"})
+        from_env({"ATELIER_API_MAX_BODY": "-5"})
     with pytest.raises(ValueError, match="ATELIER_WEBHOOK_ALLOW_PRIVATE"):
-        ApiSettings.from_env({"ATELIER_WEBHOOK_ALLOW_PRIVATE": "maybe"})
-    settings = ApiSettings.from_env({"ATELIER_API_TOKENS": " a, ,b ", "ATELIER_CORS_ORIGINS": "https://x.example",
-                                     "ATELIER_API_MAX_BODY": "2M", "ATELIER_PUBLIC_URL": "https://s.example/"})
+        from_env({"ATELIER_WEBHOOK_ALLOW_PRIVATE": "maybe"})
+    settings = from_env({"ATELIER_API_TOKENS": " a, ,b ", "ATELIER_CORS_ORIGINS": "https://x.example",
+                         "ATELIER_API_MAX_BODY": "2M", "ATELIER_PUBLIC_URL": "https://s.example/"})
     assert settings.api_tokens == ("a", "b") and settings.cors_origins == ("https://x.example",)
-    assert settings.max_body_bytes == 2 * 2**20 and settings.public_url == "https://s.example"
+    assert settings.api_max_body == 2 * 2**20 and settings.public_url == "https://s.example"

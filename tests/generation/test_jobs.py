@@ -18,6 +18,7 @@ from tests.support.api_doubles import (
     FailingBackendDouble,
     GatedBackendDouble,
     InstantBackendDouble,
+    TricklingReceiver,
     WebhookReceiver,
 )
 from ui.errors import ModelUnavailable
@@ -385,6 +386,28 @@ async def test_a_receiver_that_says_no_is_not_asked_again_and_one_that_keeps_fai
     await WebhookSender(SECRET, attempts=2, allow_private=True, sleep=no_wait).deliver(
         "http://127.0.0.1:9/nothing-listens-here", "job.succeeded", {}, delivery)  # port 9: connection refused
     assert (delivery.state, delivery.attempts) == ("failed", 2) and "ConnectError" in delivery.last_error
+
+
+async def test_an_attempt_ends_at_its_deadline_however_slowly_the_receiver_answers():
+    """httpx's timeout bounds each read, not an attempt: a receiver trickling its answer could keep
+    a delivery going as long as it liked. Each attempt ends at timeout_s, so the longest delivery
+    is known (on Modal the web container stays up that long after a job: app.py)."""
+
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    sender = WebhookSender(SECRET, attempts=2, timeout_s=1.0, allow_private=True, sleep=no_wait)
+    assert sender.longest_delivery_s() == 2 * 1.0 + 1.0
+    with TricklingReceiver(seconds=12) as receiver:
+        delivery = Delivery()
+        await sender.deliver(receiver.url, "job.succeeded", {"x": 1}, delivery)
+        for _ in range(100):  # each connection notices the hang-up at its next byte
+            if len(receiver.finished) == 2:
+                break
+            await asyncio.sleep(0.05)
+    assert (delivery.state, delivery.attempts) == ("failed", 2)
+    assert delivery.last_error == "the receiver took longer than 1 s"
+    assert receiver.finished == [False, False]  # both attempts hung up before the 12-second answer ended
 
 
 def test_signatures_verify_only_for_the_same_secret_body_and_a_fresh_timestamp():

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from models.common.errors import RequestError
-from models.requests import ImageRequest, MusicRequest
+from models.common.events import progress_event, result_event
+from models.requests import ImageJob, ImageRequest, MusicJob, MusicRequest
 from ui.errors import GenerationError, ModelUnavailable
 from ui.generation import LocalBackend
 
@@ -74,19 +75,19 @@ class SleepyModelDouble:
         self.preset = preset
         self.generate = SimpleNamespace(local=self._generate)
 
-    def _generate(self, job: dict):
+    def _generate(self, job: ImageJob | MusicJob):
         with self.lock:
             SleepyModelDouble.active += 1
             SleepyModelDouble.max_active = max(SleepyModelDouble.max_active, SleepyModelDouble.active)
         try:
             for step in range(3):
                 time.sleep(0.02)
-                yield {"type": "progress", "done": step + 1, "total": 3, "stage": "sleeping"}
-            if job["prompt"] == "fail":
+                yield progress_event(step + 1, 3, "sleeping")
+            if job.prompt == "fail":
                 raise RuntimeError("boom")
-            if job["prompt"] == "refuse":
+            if job.prompt == "refuse":
                 raise RequestError("This model refuses that request.")
-            yield {"type": "result", "files": [], "record": {"seed": job["seed"]}}
+            yield result_event([], {"seed": job.seed})
         finally:
             with self.lock:
                 SleepyModelDouble.active -= 1

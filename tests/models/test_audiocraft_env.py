@@ -69,7 +69,7 @@ def test_the_worker_exits_when_let_go(model_classes):
     require_audiocraft_venv()
     instance = model_classes["music"](preset="tiny-audiogen")
     job = MusicRequest(prompt="rain", preset="tiny-audiogen", duration=1).resolve("tiny")
-    assert list(instance.generate.local(job.model_dump()))[-1]["type"] == "result"
+    assert list(instance.generate.local(job))[-1]["type"] == "result"
     process = instance.engine.proc
     instance.engine.close()
     assert process.returncode == 0

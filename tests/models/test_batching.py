@@ -254,7 +254,7 @@ def test_local_backend_batches_simultaneous_visitors(model_classes, monkeypatch)
     assert [r["record"]["parameters"]["prompt"] for r in results] == [f"visitor {i}" for i in range(4)]
     assert {r["record"]["batch"]["requests"] for r in results} == {4}
     alone = list(model_classes["image"](preset="tiny").generate.local(
-        ImageRequest(prompt="visitor 2", seed=12).resolve("tiny").model_dump()))[-1]
+        ImageRequest(prompt="visitor 2", seed=12).resolve("tiny")))[-1]
     assert alone["files"][0]["data"] == results[2]["files"][0]["data"]  # as if it had come alone
 
 

@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 import soundfile
 from PIL import Image
+from pydantic import ValidationError
 
 from models.common.errors import RequestError
-from models.requests import ImageRequest, MusicRequest
+from models.requests import ImageJob, ImageRequest, MusicRequest
 
 
 def run(model_classes, kind: str, request) -> tuple[list[dict], dict]:
     """Generate through .local(); return (progress events, result event)."""
     job = request.resolve("tiny")
-    events = list(model_classes[kind](preset=job.preset).generate.local(job.model_dump()))
+    events = list(model_classes[kind](preset=job.preset).generate.local(job))
     assert events[-1]["type"] == "result"
     assert all(e["type"] == "progress" for e in events[:-1])
     return events[:-1], events[-1]
@@ -71,6 +72,40 @@ def test_model_rejects_an_unchecked_job(model_classes):
     job["steps"] = 1000
     with pytest.raises(Exception, match="steps"):
         list(model_classes["image"](preset="tiny").generate.local(job))
+
+
+@pytest.mark.parametrize("made_by", ["model_copy", "model_construct"])
+def test_model_checks_a_job_object_again(model_classes, made_by):
+    """A job object is checked from its fields too: pydantic takes an instance as it is, and
+    `model_copy(update=...)` or `model_construct` make one that skipped every check."""
+    job = ImageRequest(prompt="fox").resolve("tiny")
+    if made_by == "model_copy":
+        unchecked = job.model_copy(update={"steps": 1000})
+    else:
+        unchecked = ImageJob.model_construct(**(job.model_dump() | {"steps": 1000}))
+    with pytest.raises(ValidationError, match="steps"):
+        list(model_classes["image"](preset="tiny").generate.local(unchecked))
+
+
+def test_an_image_model_refuses_a_music_job(model_classes):
+    music = MusicRequest(prompt="beat", duration=1).resolve("tiny")
+    with pytest.raises(ValidationError, match="kind"):
+        list(model_classes["image"](preset="tiny").generate.local(music))
+
+
+def test_a_job_crosses_to_a_modal_container_as_itself():
+    """Backends hand the job itself to `remote_gen.aio`; Modal pickles arguments with its own
+    serializer (modal._serialization, the pickle format it uses unless told CBOR), so the job
+    must come back equal, an upload's bytes included."""
+    from modal._serialization import deserialize, serialize
+
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(picture, format="PNG")
+    image = ImageRequest(prompt="fox", image=picture.getvalue()).resolve("tiny")
+    music = MusicRequest(prompt="beat", duration=1, seed=4).resolve("tiny")
+    for job in (image, music):
+        back = deserialize(serialize(job), None)
+        assert type(back) is type(job) and back == job and back.model_dump() == job.model_dump()
 
 
 # --- music ---------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def model(model_classes, adapters):
 
 def pixels(model, **fields) -> np.ndarray:
     job = ImageRequest(prompt="a fox", seed=5, **fields).resolve("tiny")
-    result = list(model.generate.local(job.model_dump()))[-1]
+    result = list(model.generate.local(job))[-1]
     return np.asarray(Image.open(io.BytesIO(result["files"][0]["data"])))
 
 
@@ -72,7 +72,7 @@ def test_the_record_and_the_png_recipe_carry_the_adapters(model):
     from models.common import recipes
 
     job = ImageRequest(prompt="a fox", seed=5, loras=[lora("test-a", 0.8)]).resolve("tiny")
-    result = list(model.generate.local(job.model_dump()))[-1]
+    result = list(model.generate.local(job))[-1]
     assert result["record"]["parameters"]["loras"] == [{"id": "test-a", "scale": 0.8}]
     png = result["files"][0]["data"]
     assert recipes.recipe_from_png(png)["loras"] == [{"id": "test-a", "scale": 0.8}]
@@ -315,7 +315,7 @@ def test_a_transformer_adapter_works_on_the_tiny_sd3_pipeline(model_classes, ada
 
     def sd3_pixels(**fields) -> np.ndarray:
         job = ImageRequest(prompt="a fox", seed=5, preset="tiny-sd3", **fields).resolve("tiny")
-        return np.asarray(Image.open(io.BytesIO(list(sd3.generate.local(job.model_dump()))[-1]["files"][0]["data"])))
+        return np.asarray(Image.open(io.BytesIO(list(sd3.generate.local(job))[-1]["files"][0]["data"])))
 
     base = sd3_pixels()
     adapted = sd3_pixels(loras=[lora("test-sd3")])

@@ -8,6 +8,7 @@ In the main environment the audiocraft engine runs in its worker process in .ven
 from __future__ import annotations
 
 import io
+import json
 import sys
 import wave
 
@@ -16,6 +17,8 @@ import pytest
 import soundfile
 
 from models.common.errors import RequestError
+from models.common.events import progress_event, result_event
+from models.music.engines.audiocraft_protocol import event_from_line, event_to_line
 from models.requests import MusicRequest
 from tests.support.music import require_audiocraft_venv, tone, wav_bytes
 
@@ -49,7 +52,7 @@ def preset(request) -> str:
 
 def run(instances, request: MusicRequest) -> tuple[list[dict], dict]:
     job = request.resolve("tiny")
-    events = list(instances(job.preset).generate.local(job.model_dump()))
+    events = list(instances(job.preset).generate.local(job))
     assert events[-1]["type"] == "result"
     assert all(e["type"] == "progress" for e in events[:-1])
     return events[:-1], events[-1]
@@ -113,8 +116,24 @@ def test_record_names_the_engine_and_what_was_done(instances, preset):
     assert "melody" not in record["parameters"] and "melody" not in record
 
 
+def test_the_worker_line_format_is_kept_and_reads_back():
+    """audiocraft_protocol's line for an event: bytes as base64 under "data_base64", written as
+    before the kinds were declared, and read back to the very event."""
+    progress = progress_event(1, 2, "composing", {"mime": "image/png", "data": b"ab"})
+    result = result_event([{"name": "music.wav", "mime": "audio/wav", "data": b"RIFF"}], {"seed": 3})
+    lines = [json.dumps(event_to_line(7, event)) for event in (progress, result)]
+    assert lines == [
+        '{"n": 7, "type": "progress", "done": 1, "total": 2, "stage": "composing", '
+        '"preview": {"mime": "image/png", "data_base64": "YWI="}}',
+        '{"n": 7, "type": "result", "files": [{"name": "music.wav", "mime": "audio/wav", "data_base64": "UklGRg=="}], '
+        '"record": {"seed": 3}}',
+    ]
+    read = [json.loads(line) for line in lines]
+    assert [event_from_line({k: v for k, v in m.items() if k != "n"}) for m in read] == [progress, result]
+
+
 def test_a_job_for_another_preset_is_refused(instances, preset):
-    job = MusicRequest(prompt="x", duration=1).resolve("tiny-melody").model_dump()
+    job = MusicRequest(prompt="x", duration=1).resolve("tiny-melody")
     with pytest.raises(RequestError, match=f"serves the {preset} preset"):
         list(instances(preset).generate.local(job))
 

@@ -16,7 +16,7 @@ from tests.support.images import placed_generator
 
 def events(model_classes, request: ImageRequest) -> list[dict]:
     job = request.resolve("tiny")
-    return list(model_classes["image"](preset=job.preset).generate.local(job.model_dump()))
+    return list(model_classes["image"](preset=job.preset).generate.local(job))
 
 
 def test_an_image_forming_is_previewed_between_steps(model_classes):
@@ -69,7 +69,7 @@ def test_pipelines_without_4_channel_unet_latents_get_no_preview():
 
 def music_events(model_classes, request: MusicRequest) -> list[dict]:
     job = request.resolve("tiny")
-    return list(model_classes["music"](preset=job.preset).generate.local(job.model_dump()))
+    return list(model_classes["music"](preset=job.preset).generate.local(job))
 
 
 def test_a_long_clip_shows_its_waveform_so_far_between_windows(model_classes):

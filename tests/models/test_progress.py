@@ -21,7 +21,7 @@ def test_throttled_passes_the_first_the_last_and_previews_and_thins_the_rest(mon
 
 def test_a_clip_reports_a_few_times_a_second_not_every_token(model_classes):
     job = MusicRequest(prompt="beat", duration=5, seed=3, preset="tiny").resolve("tiny")
-    events = list(model_classes["music"](preset="tiny").generate.local(job.model_dump()))
+    events = list(model_classes["music"](preset="tiny").generate.local(job))
     progress = [e for e in events if e["type"] == "progress"]
     # 5 s at 50 tokens a second is 250+ steps; the tiny model makes them in about a second
     assert 2 <= len(progress) < 40, len(progress)

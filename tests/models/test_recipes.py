@@ -18,7 +18,7 @@ from models.requests import ImageRequest, MusicRequest
 
 def generate(model_classes, kind: str, request) -> dict:
     job = request.resolve("tiny")
-    *_, result = model_classes[kind](preset=job.preset).generate.local(job.model_dump())
+    *_, result = model_classes[kind](preset=job.preset).generate.local(job)
     return result
 
 

@@ -18,7 +18,7 @@ from models.requests import ImageRequest
 
 def run(model_classes, request: ImageRequest) -> tuple[list[dict], dict]:
     job = request.resolve("tiny-sd3")
-    events = list(model_classes["image"](preset=job.preset).generate.local(job.model_dump()))
+    events = list(model_classes["image"](preset=job.preset).generate.local(job))
     assert events[-1]["type"] == "result"
     assert all(e["type"] == "progress" for e in events[:-1])
     return events[:-1], events[-1]

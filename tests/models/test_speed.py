@@ -38,7 +38,7 @@ def tiny_with(monkeypatch, kind: str, speed: SpeedOptions) -> str:
 def image(model_classes, monkeypatch, speed: SpeedOptions, seed: int = 5) -> tuple[np.ndarray, dict]:
     preset = tiny_with(monkeypatch, "image", speed)
     job = ImageRequest(prompt="a red fox", seed=seed, preset=preset).resolve("tiny")
-    *_, result = model_classes["image"](preset=preset).generate.local(job.model_dump())
+    *_, result = model_classes["image"](preset=preset).generate.local(job)
     return np.asarray(Image.open(io.BytesIO(result["files"][0]["data"]))), result["record"]
 
 
@@ -71,7 +71,7 @@ def test_cpu_bf16_runs_where_the_cpu_has_it_and_is_ignored_elsewhere(model_class
 def test_music_in_cpu_bf16_makes_a_clip(model_classes, monkeypatch):
     preset = tiny_with(monkeypatch, "music", SpeedOptions(cpu_bf16=True))
     job = MusicRequest(prompt="beat", duration=1, seed=3, preset=preset).resolve("tiny")
-    *_, result = model_classes["music"](preset=preset).generate.local(job.model_dump())
+    *_, result = model_classes["music"](preset=preset).generate.local(job)
     assert result["type"] == "result" and len(result["files"][0]["data"]) > 1000
 
 
@@ -108,7 +108,7 @@ def test_fused_qkv_on_an_mmdit_too(model_classes, monkeypatch):
         name = f"tiny-sd3-speed-{abs(hash(speed))}"
         monkeypatch.setitem(IMAGE_PRESETS, name, replace(IMAGE_PRESETS["tiny-sd3"], name=name, speed=speed))
         job = ImageRequest(prompt="a red fox", seed=5, preset=name).resolve("tiny-sd3")
-        *_, result = model_classes["image"](preset=name).generate.local(job.model_dump())
+        *_, result = model_classes["image"](preset=name).generate.local(job)
         return np.asarray(Image.open(io.BytesIO(result["files"][0]["data"]))).astype(int)
 
     difference = np.abs(sd3(NO_SPEEDUPS) - sd3(SpeedOptions(fuse_qkv=True)))
@@ -129,7 +129,7 @@ def clip(model_classes, monkeypatch, speed: SpeedOptions) -> tuple[np.ndarray, d
     the first's audio. (its samples, its record)"""
     preset = tiny_with(monkeypatch, "music", speed)
     job = MusicRequest(prompt="beat", duration=6, seed=3, preset=preset).resolve("tiny")
-    *_, result = model_classes["music"](preset=preset).generate.local(job.model_dump())
+    *_, result = model_classes["music"](preset=preset).generate.local(job)
     return wav_samples(result["files"][0]["data"]), result["record"]
 
 

@@ -170,6 +170,7 @@ def test_an_unresolved_result_id_is_refused_outside_the_web_side():
 
 
 def test_an_upload_is_decoded_once_on_the_web_side_and_checked_again_by_the_model(monkeypatch):
+    from models.common.fields import checked_again
     from models.requests import ImageJob
 
     opened = []
@@ -177,7 +178,7 @@ def test_an_upload_is_decoded_once_on_the_web_side_and_checked_again_by_the_mode
     monkeypatch.setattr(uploads, "open_image", lambda data, limit: opened.append(len(data)) or real(data, limit))
     job = ImageRequest(prompt="x", image=encoded(RED)).resolve("tiny")
     assert len(opened) == 1  # the request's check; the job takes its result as it is
-    ImageJob.model_validate(job.model_dump())  # as the model's generate() does: every check again
+    checked_again(ImageJob, job)  # as the model's generate() does: every check again
     assert len(opened) == 2
     with pytest.raises(ValueError, match="must be a PNG, JPEG or WebP image"):
-        ImageJob.model_validate(job.model_dump() | {"image": b"GIF89a..."})
+        checked_again(ImageJob, job.model_copy(update={"image": b"GIF89a..."}))

@@ -1,4 +1,4 @@
-"""Helpers for the API tests: test-double backends, a real server, a webhook receiver.
+"""Helpers for the API tests: test-double backends, a real server, webhook receivers.
 
 The doubles replace only the model (so a test can make a generation fail, wait, or finish
 instantly); everything else — request schemas, generate(), the store, the API — is real.
@@ -9,19 +9,21 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image
 
-from models.common.progress import progress_event, result_event
+from models.common.events import progress_event, result_event
 from models.requests import Job
 
 # One real-server helper for every test (uvicorn, lifespan on as in production), re-exported here.
 from tests.support.servers import serving  # noqa: F401
 from ui.errors import GenerationError
 from ui.generation import Backend
+from ui.generation.events import queued_event
 
 TINY = {"image": "tiny", "music": "tiny"}
 
@@ -92,7 +94,7 @@ class GatedBackendDouble(InstantBackendDouble):
     async def generate(self, job: Job):
         self.calls += 1
         if not self.admitted.is_set():
-            yield {"type": "queued", "position": 1}
+            yield queued_event(1)
             await self.admitted.wait()
         yield progress_event(1, 2, "working")
         self.started += 1
@@ -142,3 +144,44 @@ class WebhookReceiver:
 
     def payloads(self) -> list[dict]:
         return [json.loads(r["body"]) for r in self.received]
+
+
+class TricklingReceiver:
+    """A webhook receiver that answers 200 one byte at a time, each well within a read timeout,
+    the whole answer taking `seconds`: no per-read timeout ever ends such an attempt. Records,
+    per connection, whether it got to send the whole answer."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Padding: " + b"." * 40 + b"\r\n\r\n"
+
+    def __init__(self, seconds: float = 12.0):
+        self.pause = seconds / len(self.ANSWER)
+        self.finished: list[bool] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self._thread = threading.Thread(target=self._serve, name="test-trickling-receiver", daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)  # the request (small: it arrives in one piece)
+            try:
+                for byte in self.ANSWER:
+                    connection.sendall(bytes([byte]))
+                    time.sleep(self.pause)
+                self.finished.append(True)
+            except OSError:  # the sender hung up
+                self.finished.append(False)
+
+    def __enter__(self) -> TricklingReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.listener.close()

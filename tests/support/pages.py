@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 from starlette.routing import Mount
 
+from models.common.events import ResultEvent, result_event
 from models.requests import ImageJob, MusicJob, parse
 from ui.generation import generate
 
@@ -31,7 +32,9 @@ def make_result(backend, store, kind: str, fields: dict) -> dict:
     return asyncio.run(run())
 
 
-def stand_in_result(kind: str = "image", prompt: str = "a lighthouse at dusk", seed: int = 1, fmt: str = "wav") -> dict:
+def stand_in_result(
+    kind: str = "image", prompt: str = "a lighthouse at dusk", seed: int = 1, fmt: str = "wav"
+) -> ResultEvent:
     """A result event as models/image/generator.py and models/music/generator.py make them (a test double)."""
     if kind == "image":
         job = ImageJob(prompt=prompt, preset="tiny", width=64, height=64, steps=2, guidance=0.0, seed=seed, num_images=1)
@@ -53,7 +56,7 @@ def stand_in_result(kind: str = "image", prompt: str = "a lighthouse at dusk", s
         **extra,
         "seconds": {"load": 0.1, "generate": 0.25},
     }
-    return {"type": "result", "files": files, "record": record}
+    return result_event(files, record)
 
 
 def with_studio_at_root(app):

@@ -25,8 +25,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from models.common.events import ResultEvent, progress_event, result_event
 from models.requests import Job
 from ui.generation import Backend
+from ui.generation.events import BackendEvent
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -70,14 +72,14 @@ class FixedLatencyBackend(Backend):
         self.running = 0
         self.peak = 0  # most jobs in flight at once: what the concurrency tests check
 
-    async def generate(self, job: Job) -> AsyncIterator[dict]:
+    async def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
         self.running += 1
         self.peak = max(self.peak, self.running)
         try:
             for done in range(self.steps):
-                yield {"type": "progress", "done": done, "total": self.steps, "stage": "denoising"}
+                yield progress_event(done, self.steps, "denoising")
                 await asyncio.sleep(self.latency / self.steps)
-            yield {"type": "progress", "done": self.steps, "total": self.steps, "stage": "denoising"}
+            yield progress_event(self.steps, self.steps, "denoising")
             yield _result(job)
         finally:
             self.running -= 1
@@ -86,7 +88,7 @@ class FixedLatencyBackend(Backend):
         return {"backend": "fixed-latency test double", "defaults": self.defaults, "models": []}
 
 
-def _result(job: Job) -> dict:
+def _result(job: Job) -> ResultEvent:
     if job.kind == "image":
         files = [{"name": f"image-{i}.png", "mime": "image/png", "data": _png()} for i in range(job.num_images)]
         extra = {}
@@ -101,7 +103,7 @@ def _result(job: Job) -> dict:
         **extra,
         "seconds": {"load": 0.0, "generate": 0.0},
     }
-    return {"type": "result", "files": files, "record": record}
+    return result_event(files, record)
 
 
 def _png() -> bytes:

@@ -1,12 +1,15 @@
-"""What every API router shares: the backend, the store, the settings, the jobs, and the two
+"""What every API route shares: the backend, the store, the settings, the jobs, and the two
 rules every route applies the same way (the base of the URLs it answers with, and the
-per-client generation quota)."""
+per-client generation quota). install_api builds one per app and keeps it on the app; a
+route names it as a parameter, `ctx: ContextDep`, and FastAPI hands it over (ui/deps.py
+does the same for the backend and the store)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, FastAPI, Request
 
 from ui.api.schemas import present
 from ui.api.security import RateLimiter, client_key
@@ -14,6 +17,8 @@ from ui.errors import ApiError
 from ui.generation import Backend, JobManager, WebhookSender
 from ui.settings import ApiSettings
 from ui.store import ResultStore
+
+WEBHOOK_TIMEOUT_S = 10.0  # one delivery's wait for an answer
 
 
 @dataclass
@@ -30,15 +35,19 @@ class ApiContext:
             WebhookSender(
                 settings.webhook_secret,
                 attempts=settings.webhook_attempts,
-                backoff_s=settings.webhook_backoff_s,
-                timeout_s=settings.webhook_timeout_s,
+                backoff_s=settings.webhook_backoff,
+                timeout_s=WEBHOOK_TIMEOUT_S,
                 allow_private=settings.webhook_allow_private,
             )
             if settings.webhook_secret
             else None
         )
-        jobs = JobManager(backend, store, present, webhooks, max_active=settings.max_active_jobs, ttl_s=settings.job_ttl_s)
+        jobs = JobManager(backend, store, present, webhooks, max_active=settings.max_active_jobs, ttl_s=settings.job_ttl)
         return cls(backend, store, settings, jobs, RateLimiter(settings.generation_rate_limit))
+
+    def keep(self, app: FastAPI) -> None:
+        """Where context_of finds it; the jobs also as app.state.jobs, for whoever awaits one."""
+        app.state.api, app.state.jobs = self, self.jobs
 
     def base_url(self, request: Request) -> str:
         """Where the media and pages in an answer live: ATELIER_PUBLIC_URL, else the request's own."""
@@ -48,3 +57,10 @@ class ApiContext:
         """Spend one of the client's generations, or refuse with 429 and when to come back."""
         if (wait := self.generations.retry_after(client_key(request.scope, self.settings))) is not None:
             raise ApiError(429, "rate_limited", f"Too many generations: try again in {wait} s.", {"Retry-After": str(wait)})
+
+
+def context_of(request: Request) -> ApiContext:
+    return request.app.state.api
+
+
+ContextDep = Annotated[ApiContext, Depends(context_of)]

@@ -17,10 +17,10 @@ there are the only ones. Every generation goes through ui.generation.generate, s
 saved in the result store like the studio's. Owner tokens appear only in the response to
 whoever created the result.
 
-    install.py    this assembly: routers, guards, error handlers, JSON 404/405 for the rest
+    install.py    this assembly: routers, guards, error handlers, JSON 404/405 for the rest, /docs
     generate.py   /images, /music          jobs.py   /jobs          results.py   /results
-    loras.py      /loras
-    schemas.py    what the API answers with    context.py   what the routers share
+    loras.py      /loras                   (each a module-level `router` of module-level handlers)
+    schemas.py    what the API answers with    context.py   what the routes share (ContextDep)
     security.py   auth, rate limits, body limits, the studio's lock (one ASGI middleware)
 
 Settings are in ui/settings.py; the error shape in ui/errors.py.
@@ -36,20 +36,17 @@ import contextlib
 from importlib.metadata import version
 from importlib.resources import files
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from fastapi.middleware.cors import CORSMiddleware
 
+from ui.api import generate, jobs, loras, results
 from ui.api.context import ApiContext
-from ui.api.generate import generate_router
-from ui.api.jobs import jobs_router
-from ui.api.loras import loras_router
-from ui.api.results import results_router
 from ui.api.security import PROTECTED_PREFIX, Guard
 from ui.errors import ApiError, install_error_handlers
-from ui.routing import METHODS, allowed_methods, not_allowed
 from ui.generation import Backend
+from ui.routing import METHODS, allowed_methods, not_allowed
 from ui.settings import ApiSettings
 from ui.store import ResultStore
 
@@ -58,11 +55,11 @@ def install_api(app: FastAPI, backend: Backend, store: ResultStore, settings: Ap
     """Add the API, its error handlers and its guards to the app. Call before the studio's "/" mount."""
     settings = settings or ApiSettings.from_env()
     ctx = ApiContext.build(backend, store, settings)
-    app.state.jobs, app.state.api_settings = ctx.jobs, settings
+    ctx.keep(app)  # where the routes' ContextDep finds it
     _resume_jobs_at_start(app, ctx)
     install_error_handlers(app)
-    for router in (generate_router(ctx), jobs_router(ctx), results_router(ctx), loras_router(ctx)):
-        app.include_router(router)
+    for module in (generate, jobs, results, loras):
+        app.include_router(module.router)
     for prefix in ("/api", "/results"):  # JSON 404/405 there, rather than the studio's page
         app.add_api_route(prefix + "/{rest:path}", _unknown_path, methods=list(METHODS), include_in_schema=False)
     app.add_middleware(Guard, settings=settings)
@@ -74,7 +71,7 @@ def install_api(app: FastAPI, backend: Backend, store: ResultStore, settings: Ap
             allow_headers=["Authorization", "Content-Type", "X-Owner-Token"],
             expose_headers=["Retry-After", "Location"],
         )
-    _install_docs(app)
+    app.include_router(docs)
     _finish_openapi(app, bearer=bool(settings.api_tokens))
 
 
@@ -124,34 +121,39 @@ DOCS_CSS = (
 )
 
 
-def _install_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs, every file from our origin. The app is made with docs_url=None and
-    redoc_url=None (ui/web.py): FastAPI's own pages load their files from a CDN."""
+# Swagger UI at /docs, every file from our origin. The app is made with docs_url=None and
+# redoc_url=None (ui/web.py): FastAPI's own pages load their files from a CDN.
+docs = APIRouter(include_in_schema=False)
 
-    def asset(name: str) -> str:
-        return f"/docs-assets/{name}?v={DOCS_VERSION}"
 
-    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
-    def swagger_ui() -> HTMLResponse:
-        page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} · REST API",
-                                   swagger_js_url=asset("swagger-ui-bundle.js"), swagger_css_url=asset("swagger-ui.css"),
-                                   swagger_favicon_url=asset("favicon.png")).body.decode()
-        # What can be mended from outside Swagger UI: a language, a main landmark around it,
-        # and its badge colours darkened to 4.5:1 behind their white text (axe).
-        page = page.replace("<html>", '<html lang="en">', 1).replace("</head>", f"<style>{DOCS_CSS}</style></head>", 1)
-        page = page.replace('<div id="swagger-ui">\n    </div>', '<main><div id="swagger-ui"></div></main>', 1)
-        return HTMLResponse(page)
+def _asset(name: str) -> str:
+    return f"/docs-assets/{name}?v={DOCS_VERSION}"
 
-    @app.api_route("/redoc", methods=["GET", "HEAD"], include_in_schema=False)
-    def redoc() -> RedirectResponse:
-        return RedirectResponse("/docs", status_code=308)
 
-    @app.api_route("/docs-assets/{name}", methods=["GET", "HEAD"], include_in_schema=False)
-    def docs_asset(name: str, v: str = "") -> FileResponse:
-        if name not in DOCS_TYPES:
-            raise ApiError(404, "not_found", "There is nothing at this address.")
-        cache = "public, max-age=31536000, immutable" if v == DOCS_VERSION else "no-cache"
-        return FileResponse(str(DOCS_ASSETS / name), media_type=DOCS_TYPES[name], headers={"Cache-Control": cache})
+@docs.api_route("/docs", methods=["GET", "HEAD"])
+def swagger_ui(request: Request) -> HTMLResponse:
+    app = request.app
+    page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} · REST API",
+                               swagger_js_url=_asset("swagger-ui-bundle.js"), swagger_css_url=_asset("swagger-ui.css"),
+                               swagger_favicon_url=_asset("favicon.png")).body.decode()
+    # What can be mended from outside Swagger UI: a language, a main landmark around it,
+    # and its badge colours darkened to 4.5:1 behind their white text (axe).
+    page = page.replace("<html>", '<html lang="en">', 1).replace("</head>", f"<style>{DOCS_CSS}</style></head>", 1)
+    page = page.replace('<div id="swagger-ui">\n    </div>', '<main><div id="swagger-ui"></div></main>', 1)
+    return HTMLResponse(page)
+
+
+@docs.api_route("/redoc", methods=["GET", "HEAD"])
+def redoc() -> RedirectResponse:
+    return RedirectResponse("/docs", status_code=308)
+
+
+@docs.api_route("/docs-assets/{name}", methods=["GET", "HEAD"])
+def docs_asset(name: str, v: str = "") -> FileResponse:
+    if name not in DOCS_TYPES:
+        raise ApiError(404, "not_found", "There is nothing at this address.")
+    cache = "public, max-age=31536000, immutable" if v == DOCS_VERSION else "no-cache"
+    return FileResponse(str(DOCS_ASSETS / name), media_type=DOCS_TYPES[name], headers={"Cache-Control": cache})
 
 
 # --- the OpenAPI document --------------------------------------------------------------------------

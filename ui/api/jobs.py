@@ -1,16 +1,14 @@
 """/api/v1/jobs: start a generation and answer at once; follow it by polling, SSE or webhook.
 The jobs themselves run in ui/generation/jobs.py."""
 
-# No `from __future__ import annotations`: FastAPI reads the routes' annotations, which refer
-# to this router's own dependency (Depends(job_of)), and a string can't be resolved to that.
-import asyncio
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
 from collections.abc import AsyncIterable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from ui.api.context import ApiContext
+from ui.api.context import ContextDep
 from ui.api.schemas import (
     ERRORS,
     NOT_FOUND,
@@ -21,50 +19,54 @@ from ui.api.schemas import (
     present,
 )
 from ui.errors import ApiError
-from ui.generation import Busy, JobState, with_input_image
+from ui.generation import Busy, JobState, checked_job
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["jobs"])
 
 
-def jobs_router(ctx: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["jobs"])
+def job_of(job_id: str, ctx: ContextDep) -> JobState:
+    return ctx.jobs.get(job_id)  # NotFound → 404, before any stream starts
 
-    def job_of(job_id: str) -> JobState:
-        return ctx.jobs.get(job_id)  # NotFound → 404, before any stream starts
 
-    @router.post("/jobs", status_code=202, responses={503: {"model": ErrorBody}})
-    async def start_job(body: JobSubmission, request: Request, response: Response) -> JobCreated:
-        """Start a generation and answer at once; follow it at /jobs/{id}, its /events, or a webhook."""
-        job = ctx.backend.resolve(await asyncio.to_thread(with_input_image, body.request, ctx.store))
-        if body.callback_url and not ctx.settings.webhook_secret:
-            raise ApiError(422, "webhooks_not_configured",
-                           "This server has no webhook secret (ATELIER_WEBHOOK_SECRET), so it can't sign "
-                           "callbacks: leave callback_url out and poll the job instead.")
-        ctx.take_generation(request)
-        base_url = ctx.base_url(request)
-        try:
-            state, owner_token = ctx.jobs.submit(job, base_url, str(body.callback_url or "") or None)
-        except Busy as e:
-            raise ApiError(503, "busy", str(e), {"Retry-After": "60"}) from None
-        response.headers["Location"] = f"{base_url}/api/v1/jobs/{state.id}"
-        return JobCreated(job=JobView(**state.snapshot(present)), owner_token=owner_token)
+JobDep = Annotated[JobState, Depends(job_of)]
 
-    @router.get("/jobs/{job_id}", responses=NOT_FOUND)
-    async def get_job(job: Annotated[JobState, Depends(job_of)]) -> JobView:
-        """A job's status (queued, running, succeeded, failed), progress, and result or error."""
-        return JobView(**job.snapshot(present))
 
-    @router.get(
-        "/jobs/{job_id}/events",
-        response_class=EventSourceResponse,
-        responses={**NOT_FOUND, 200: {"description": "status, queued, running, progress (and preview, when asked), "
-                                                     "then succeeded or failed"}},
-    )
-    async def job_events(
-        job: Annotated[JobState, Depends(job_of)],
-        previews: Annotated[bool, Query(description="Also send `preview` events: a small picture (base64 WEBP) of "
-                                                    "an image as it forms, now and then.")] = False,
-    ) -> AsyncIterable[ServerSentEvent]:
-        """Server-sent events: the job's state now, then each change, ending when it finishes."""
-        async for event in ctx.jobs.events(job.id, previews=previews):
-            yield ServerSentEvent(data=event, event=event["type"])
+@router.post("/jobs", status_code=202, responses={503: {"model": ErrorBody}})
+async def start_job(body: JobSubmission, request: Request, response: Response, ctx: ContextDep) -> JobCreated:
+    """Start a generation and answer at once; follow it at /jobs/{id}, its /events, or a webhook."""
+    job = await checked_job(ctx.backend, ctx.store, body.request)
+    if body.callback_url and not ctx.settings.webhook_secret:
+        raise ApiError(422, "webhooks_not_configured",
+                       "This server has no webhook secret (ATELIER_WEBHOOK_SECRET), so it can't sign "
+                       "callbacks: leave callback_url out and poll the job instead.")
+    ctx.take_generation(request)
+    base_url = ctx.base_url(request)
+    try:
+        state, owner_token = ctx.jobs.submit(job, base_url, str(body.callback_url or "") or None)
+    except Busy as e:
+        raise ApiError(503, "busy", str(e), {"Retry-After": "60"}) from None
+    response.headers["Location"] = f"{base_url}/api/v1/jobs/{state.id}"
+    return JobCreated(job=JobView(**state.snapshot(present)), owner_token=owner_token)
 
-    return router
+
+@router.get("/jobs/{job_id}", responses=NOT_FOUND)
+async def get_job(job: JobDep) -> JobView:
+    """A job's status (queued, running, succeeded, failed), progress, and result or error."""
+    return JobView(**job.snapshot(present))
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={**NOT_FOUND, 200: {"description": "status, queued, running, progress (and preview, when asked), "
+                                                 "then succeeded or failed"}},
+)
+async def job_events(
+    job: JobDep,
+    ctx: ContextDep,
+    previews: Annotated[bool, Query(description="Also send `preview` events: a small picture (base64 WEBP) of "
+                                                "an image as it forms, now and then.")] = False,
+) -> AsyncIterable[ServerSentEvent]:
+    """Server-sent events: the job's state now, then each change, ending when it finishes."""
+    async for event in ctx.jobs.events(job.id, previews=previews):
+        yield ServerSentEvent(data=event, event=event["type"])

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from ui.api.context import ApiContext
+from ui.api.context import ContextDep
 from ui.api.schemas import (
     ERRORS,
     NOT_FOUND,
@@ -17,47 +17,48 @@ from ui.api.schemas import (
     present,
 )
 
+router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["results"])
 
-def results_router(ctx: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["results"])
-    store = ctx.store
 
-    @router.get("/results")
-    async def list_results(
-        request: Request,
-        kind: Literal["image", "music"] | None = None,
-        before: Annotated[str | None, Query(max_length=64, description="`next` from the previous page.")] = None,
-        limit: Annotated[int, Query(ge=1, le=100)] = 24,
-        q: Annotated[str | None, Query(max_length=200, description="Only results whose prompt has these words.")] = None,
-    ) -> ResultList:
-        """Published results, newest first; `q` searches their prompts."""
-        records = store.list(kind=kind, before=before, limit=limit, search=q)
-        base = ctx.base_url(request)
-        return ResultList(
-            results=[Result(**present(r, base)) for r in records],
-            next=records[-1]["id"] if len(records) == limit else None,
-        )
+@router.get("/results")
+async def list_results(
+    request: Request,
+    ctx: ContextDep,
+    kind: Literal["image", "music"] | None = None,
+    before: Annotated[str | None, Query(max_length=64, description="`next` from the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 24,
+    q: Annotated[str | None, Query(max_length=200, description="Only results whose prompt has these words.")] = None,
+) -> ResultList:
+    """Published results, newest first; `q` searches their prompts."""
+    records = ctx.store.list(kind=kind, before=before, limit=limit, search=q)
+    base = ctx.base_url(request)
+    return ResultList(
+        results=[Result(**present(r, base)) for r in records],
+        next=records[-1]["id"] if len(records) == limit else None,
+    )
 
-    @router.get("/results/{result_id}", responses=NOT_FOUND)
-    async def get_result(result_id: str, request: Request) -> Result:
-        """One result, published or not (an unpublished result is reachable by its id only)."""
-        return Result(**present(store.get(result_id), ctx.base_url(request)))
 
-    @router.post("/results/{result_id}/publish", responses=OWNER_ERRORS)
-    async def publish(result_id: str, request: Request, x_owner_token: OwnerToken = None) -> Result:
-        """List the result in the gallery. Owner only."""
-        record = await asyncio.to_thread(store.set_published, result_id, x_owner_token, True)
-        return Result(**present(record, ctx.base_url(request)))
+@router.get("/results/{result_id}", responses=NOT_FOUND)
+async def get_result(result_id: str, request: Request, ctx: ContextDep) -> Result:
+    """One result, published or not (an unpublished result is reachable by its id only)."""
+    return Result(**present(ctx.store.get(result_id), ctx.base_url(request)))
 
-    @router.post("/results/{result_id}/unpublish", responses=OWNER_ERRORS)
-    async def unpublish(result_id: str, request: Request, x_owner_token: OwnerToken = None) -> Result:
-        """Take the result out of the gallery; it stays reachable by id. Owner only."""
-        record = await asyncio.to_thread(store.set_published, result_id, x_owner_token, False)
-        return Result(**present(record, ctx.base_url(request)))
 
-    @router.delete("/results/{result_id}", status_code=204, responses=OWNER_ERRORS)
-    async def delete_result(result_id: str, x_owner_token: OwnerToken = None) -> None:
-        """Delete the result and its files. Owner only."""
-        await asyncio.to_thread(store.delete, result_id, x_owner_token)
+@router.post("/results/{result_id}/publish", responses=OWNER_ERRORS)
+async def publish(result_id: str, request: Request, ctx: ContextDep, x_owner_token: OwnerToken = None) -> Result:
+    """List the result in the gallery. Owner only."""
+    record = await asyncio.to_thread(ctx.store.set_published, result_id, x_owner_token, True)
+    return Result(**present(record, ctx.base_url(request)))
 
-    return router
+
+@router.post("/results/{result_id}/unpublish", responses=OWNER_ERRORS)
+async def unpublish(result_id: str, request: Request, ctx: ContextDep, x_owner_token: OwnerToken = None) -> Result:
+    """Take the result out of the gallery; it stays reachable by id. Owner only."""
+    record = await asyncio.to_thread(ctx.store.set_published, result_id, x_owner_token, False)
+    return Result(**present(record, ctx.base_url(request)))
+
+
+@router.delete("/results/{result_id}", status_code=204, responses=OWNER_ERRORS)
+async def delete_result(result_id: str, ctx: ContextDep, x_owner_token: OwnerToken = None) -> None:
+    """Delete the result and its files. Owner only."""
+    await asyncio.to_thread(ctx.store.delete, result_id, x_owner_token)

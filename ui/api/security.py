@@ -170,7 +170,7 @@ class Guard:
                                  {"WWW-Authenticate": 'Bearer realm="atelier"'})
         if scope["method"] not in _BODY_METHODS:
             return await self.app(scope, receive, send)
-        limit = self.settings.max_body_bytes
+        limit = self.settings.api_max_body
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return await _reject(scope, receive, send, 413, "body_too_large", _too_large(limit))

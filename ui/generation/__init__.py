@@ -4,6 +4,7 @@
     local.py      LocalBackend: the app's model classes in this process
     remote.py     ModalBackend: Modal's GPU classes (inside the app, or hybrid from a local UI)
     flow.py       generate(): backend → result store → caller, the one path every result takes
+    events.py     the kinds of event the web side adds (queued, saved, a job's stream), and their makers
     inputs.py     an input image named by a result id, swapped for that result's image
     jobs.py       async jobs: run in the background, polled, streamed, announced by webhook
     webhooks.py   signed webhook deliveries with retries
@@ -12,7 +13,7 @@
 
 from ui.generation.backend import Backend
 from ui.generation.flow import generate
-from ui.generation.inputs import result_image, with_input_image
+from ui.generation.inputs import checked_job, result_image, with_input_image
 from ui.generation.jobs import Busy, JobManager, JobState
 from ui.generation.local import LocalBackend
 from ui.generation.remote import ModalBackend
@@ -20,4 +21,4 @@ from ui.generation.terminal import generate_and_save
 from ui.generation.webhooks import Delivery, WebhookSender
 
 __all__ = ["Backend", "Busy", "Delivery", "JobManager", "JobState", "LocalBackend", "ModalBackend", "WebhookSender",
-           "generate", "generate_and_save", "result_image", "with_input_image"]
+           "checked_job", "generate", "generate_and_save", "result_image", "with_input_image"]

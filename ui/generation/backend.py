@@ -1,7 +1,8 @@
 """Where generation runs, as one interface: the studio, the API, jobs and the CLI call only this.
 
-Every backend offers the same thing: `generate(job)` is an async stream of events
-(models/common/progress.py) ending in a result, and never blocks the event loop.
+Every backend offers the same thing: `generate(job)` is an async stream of events (the
+model's, models/common/events.py, after a `queued` one while it waits: ui/generation/events.py)
+ending in a result, and never blocks the event loop.
 
     local.py    LocalBackend: the app's model classes in this process (.local())
     remote.py   ModalBackend: the GPU classes on Modal, from inside the app or (hybrid)
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from models.presets import Kind
 from models.requests import Job, Request
+from ui.generation.events import BackendEvent
 
 
 class Backend:
@@ -28,7 +30,7 @@ class Backend:
         """Fill a request's defaults from its preset; raises RequestError with a readable message."""
         return request.resolve(self.defaults[request.kind])
 
-    def generate(self, job: Job) -> AsyncIterator[dict]:
+    def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
         """Events for one job: queued/progress..., then a result. Raises GenerationError."""
         raise NotImplementedError
 

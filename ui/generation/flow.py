@@ -1,7 +1,7 @@
 """The one path every generation takes: backend → result store → caller.
 
 The studio, the REST API and the pages all call `generate`, so every result from any of
-them is saved the same way, and every caller sees the same events:
+them is saved the same way, and every caller sees the same events (ui/generation/events.py):
 
     {"type": "queued", "position": 2}                       (waiting for a model)
     {"type": "progress", "done": 3, "total": 8, "stage": "denoising"}
@@ -16,16 +16,17 @@ from collections.abc import AsyncIterator
 from models.requests import Job
 from ui.errors import GenerationError
 from ui.generation.backend import Backend
+from ui.generation.events import FlowEvent, saved_event
 from ui.store import ResultStore
 
 
-async def generate(backend: Backend, store: ResultStore, job: Job) -> AsyncIterator[dict]:
+async def generate(backend: Backend, store: ResultStore, job: Job) -> AsyncIterator[FlowEvent]:
     """Run one checked job and save its result. Raises GenerationError if the model fails."""
     async for event in backend.generate(job):
         if event["type"] != "result":
             yield event
             continue
         saved = await asyncio.to_thread(store.save, event)  # file writes stay off the event loop
-        yield {"type": "saved", "record": saved.record, "owner_token": saved.owner_token}
+        yield saved_event(saved.record, saved.owner_token)
         return
     raise GenerationError(f"The {job.preset} {job.kind} model stopped without a result.")

@@ -35,7 +35,6 @@ id would go.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import re
 import secrets
@@ -44,9 +43,18 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from models.common.events import progress_event
 from models.requests import Job
 from ui.errors import ModelUnavailable, NotFound, failure
 from ui.generation.backend import Backend
+from ui.generation.events import (
+    JobEvent,
+    finished_event,
+    preview_event,
+    queued_event,
+    running_event,
+    status_event,
+)
 from ui.generation.flow import generate
 from ui.generation.webhooks import Delivery, WebhookSender
 from ui.store import ResultStore
@@ -86,7 +94,8 @@ class JobState:
     error: dict | None = None  # {"code", "message"}
     webhook: Delivery | None = None
     owner_token: str | None = field(default=None, repr=False)  # until the result takes it
-    listeners: dict[asyncio.Queue, bool] = field(default_factory=dict, repr=False)  # queue → wants previews
+    http_status: int | None = field(default=None, repr=False)  # a failure's, for a synchronous caller waiting on it
+    listeners: dict[asyncio.Queue[JobEvent], bool] = field(default_factory=dict, repr=False)  # → wants previews
 
     @property
     def finished(self) -> bool:
@@ -190,15 +199,16 @@ class JobManager:
     def counts(self) -> dict[str, int]:
         return {status: 0 for status in ("queued", "running", "succeeded", "failed")} | self.table.counts()
 
-    async def events(self, job_id: str, previews: bool = False) -> AsyncIterator[dict]:
+    async def events(self, job_id: str, previews: bool = False) -> AsyncIterator[JobEvent]:
         """The job's state now, then each change as it happens, ending with succeeded or failed;
-        with `previews`, also pictures of an image forming ({"type": "preview", "mime", "data": base64})."""
+        with `previews`, also pictures of an image forming ({"type": "preview", "mime", "data": base64}).
+        The kinds are declared in ui/generation/events.py."""
         job = self.get(job_id)
-        listener: asyncio.Queue = asyncio.Queue()
+        listener: asyncio.Queue[JobEvent] = asyncio.Queue()
         job.listeners[listener] = previews  # before the snapshot, so no change falls in between
         try:
             snapshot = job.snapshot(self.present)
-            yield {"type": "status", "job": snapshot}
+            yield status_event(snapshot)
             if snapshot["status"] in FINISHED:
                 return
             while True:  # every change after the snapshot is in the queue, the last one included
@@ -241,18 +251,16 @@ class JobManager:
                 if event["type"] == "queued":
                     state.position = event.get("position")
                     self._save(state, "position")
-                    self._publish(state, {"type": "queued", "position": state.position})
+                    self._publish(state, queued_event(state.position))
                 elif event["type"] == "progress":
                     self._start(state)
                     state.progress = {k: event[k] for k in ("done", "total", "stage")}
                     if time.monotonic() - self._progress_written.get(state.id, 0) >= PROGRESS_WRITE_S:
                         self._progress_written[state.id] = time.monotonic()
                         self._save(state, "progress")
-                    self._publish(state, {"type": "progress", **state.progress})
+                    self._publish(state, progress_event(event["done"], event["total"], event["stage"]))
                     if event.get("preview") and any(state.listeners.values()):  # opt-in: base64 costs
-                        preview = event["preview"]
-                        self._publish(state, {"type": "preview", "done": event["done"], "mime": preview["mime"],
-                                              "data": base64.b64encode(preview["data"]).decode("ascii")})
+                        self._publish(state, preview_event(event["done"], event["preview"]))
                 elif event["type"] == "saved":
                     self._start(state)
                     record = event["record"]
@@ -263,12 +271,12 @@ class JobManager:
             status, code, message = failure(e)
             if status >= 500 and code == "internal_error":
                 log.exception("job %s failed unexpectedly", state.id)
-            state.status, state.error = "failed", {"code": code, "message": message}
+            state.status, state.error, state.http_status = "failed", {"code": code, "message": message}, status
         state.owner_token = None
         state.finished_at = time.time()
         self._progress_written.pop(state.id, None)
         self._save(state, "status", "finished_at", "progress", "error", "position")
-        self._publish(state, {"type": state.status, "job": state.snapshot(self.present)})
+        self._publish(state, finished_event(state.status, state.snapshot(self.present)))
         await self._announce(state, callback_url)
 
     async def _announce(self, state: JobState, callback_url: str | None) -> None:
@@ -285,7 +293,7 @@ class JobManager:
         if state.status == "queued":
             state.status, state.position, state.started_at = "running", None, time.time()
             self._save(state, "status", "position", "started_at")
-            self._publish(state, {"type": "running"})
+            self._publish(state, running_event())
 
     def _save(self, state: JobState, *fields: str) -> None:
         """Write these fields of the job to the index (a few ms at most: local disk)."""
@@ -296,7 +304,7 @@ class JobManager:
             values["result_id"] = state.result["id"]
         self.table.update(state.id, **values)
 
-    def _publish(self, state: JobState, event: dict) -> None:
+    def _publish(self, state: JobState, event: JobEvent) -> None:
         for listener, wants_previews in state.listeners.items():
             if event["type"] != "preview" or wants_previews:
                 listener.put_nowait(event)

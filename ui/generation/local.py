@@ -23,6 +23,7 @@ from models.presets import Kind, get_preset
 from models.requests import Job
 from ui.errors import GenerationError, ModelUnavailable
 from ui.generation.backend import Backend
+from ui.generation.events import BackendEvent, queued_event
 
 log = logging.getLogger("atelier.backends")
 
@@ -95,10 +96,10 @@ class LocalBackend(Backend):
         self._slots: dict[tuple[Kind, str], _Slot] = {}
         self._threads = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="atelier-local")
 
-    async def generate(self, job: Job) -> AsyncIterator[dict]:
+    async def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
         slot = self._slot(job.kind, job.preset)
         if not slot.has_room():
-            yield {"type": "queued", "position": slot.waiting + 1}
+            yield queued_event(slot.waiting + 1)
         slot.waiting += 1
         try:
             await slot.enter()
@@ -125,7 +126,7 @@ class LocalBackend(Backend):
         if loading:
             slot.state = "loading"  # the first .local() call runs the @modal.enter hooks
         try:
-            for event in slot.instance.generate.local(job.model_dump()):
+            for event in slot.instance.generate.local(job):
                 if loading:  # loaded: let the callers waiting for room in
                     loading = False
                     slot.state, slot.error = "ready", None

@@ -20,6 +20,7 @@ from models.presets import IMAGE_CLASS_BY_GPU, MUSIC_CLASS_BY_ENGINE, Kind, imag
 from models.requests import Job
 from ui.errors import GenerationError, GenerationTimeout, ModelUnavailable
 from ui.generation.backend import Backend
+from ui.generation.events import BackendEvent, queued_event
 
 log = logging.getLogger("atelier.backends")
 
@@ -49,15 +50,16 @@ class ModalBackend(Backend):
         loras.set_remote_listing(deployed_lora_listing(modal.Function.from_name(app_name, "list_loras")))
         return cls({"image": image_model, "music": music_model}, defaults, where="hybrid")
 
-    async def generate(self, job: Job) -> AsyncIterator[dict]:
+    async def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
         import modal.exception
 
         # Modal queues the call until a container is free; say so until the first event.
-        yield {"type": "queued", "position": None}
+        yield queued_event(None)
         started = time.monotonic()
         instance = self._classes[job.kind](preset=job.preset)
         try:
-            async for event in instance.generate.remote_gen.aio(job.model_dump()):
+            # The job itself: Modal pickles arguments, and the GPU images ship models/, its class's home.
+            async for event in instance.generate.remote_gen.aio(job):
                 yield event
             self._failures.pop(job.preset, None)
         except WeightsUnavailable as e:

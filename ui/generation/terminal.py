@@ -13,9 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+from models.common.events import ProgressEvent
 from models.requests import Job, parse
 from ui.errors import GenerationError
 from ui.generation.backend import Backend
+from ui.generation.events import QueuedEvent, SavedEvent
 from ui.generation.flow import generate
 from ui.store import ResultStore
 
@@ -47,7 +49,7 @@ def generate_and_save(
     return written
 
 
-async def _collect(backend: Backend, store: ResultStore, job: Job) -> dict:
+async def _collect(backend: Backend, store: ResultStore, job: Job) -> SavedEvent:
     bar = ProgressBar()
     async for event in generate(backend, store, job):
         if event["type"] == "saved":
@@ -65,7 +67,7 @@ class ProgressBar:
         self.started = time.monotonic()
         self.enabled = sys.stderr.isatty()
 
-    def show(self, event: dict) -> None:
+    def show(self, event: QueuedEvent | ProgressEvent) -> None:
         if not self.enabled:
             return
         if event["type"] == "queued":

@@ -10,7 +10,9 @@ Each delivery is a POST of JSON with these headers:
 A receiver recomputes the HMAC over the raw body (see `verify`) and rejects stale
 timestamps, which stops replays. Failed attempts — no connection, a timeout, 408, 425, 429
 or 5xx — are retried with exponential backoff (1 s, 2 s, 4 s, ... by default); any other
-answer is final. Redirects are not followed.
+answer is final. Redirects are not followed. Each attempt, the address check included, ends
+at its deadline (timeout_s) however slowly a receiver answers, so a delivery's longest time
+is known (`longest_delivery_s`): on Modal the web container stays up that long after a job.
 
 Unless ATELIER_WEBHOOK_ALLOW_PRIVATE=1, a webhook is never sent to a loopback, private,
 link-local or otherwise non-public address (the host is resolved and every address
@@ -90,6 +92,10 @@ class WebhookSender:
         self.allow_private = allow_private
         self._sleep = sleep
 
+    def longest_delivery_s(self) -> float:
+        """The most time one delivery can take: every attempt to its deadline, and every wait between."""
+        return self.attempts * self.timeout_s + sum(self.backoff_s * 2**i for i in range(self.attempts - 1))
+
     async def deliver(self, url: str, event: str, payload: dict, delivery: Delivery) -> None:
         """POST `payload` to `url` until it is accepted or the attempts run out; updates `delivery`."""
         body = json.dumps(payload, separators=(",", ":")).encode()
@@ -99,17 +105,20 @@ class WebhookSender:
             for attempt in range(1, self.attempts + 1):
                 delivery.attempts = attempt
                 try:
-                    if not self.allow_private:
-                        await _check_public(url)
-                    timestamp = str(int(time.time()))
-                    response = await client.post(url, content=body, headers={
-                        "Content-Type": "application/json",
-                        "User-Agent": "Atelier-Webhook/1",
-                        EVENT_HEADER: event,
-                        DELIVERY_HEADER: delivery_id,
-                        TIMESTAMP_HEADER: timestamp,
-                        SIGNATURE_HEADER: sign(self.secret, timestamp, body),
-                    })
+                    async with asyncio.timeout(self.timeout_s):  # httpx's timeout is per phase and per read
+                        if not self.allow_private:
+                            await _check_public(url)
+                        timestamp = str(int(time.time()))
+                        response = await client.post(url, content=body, headers={
+                            "Content-Type": "application/json",
+                            "User-Agent": "Atelier-Webhook/1",
+                            EVENT_HEADER: event,
+                            DELIVERY_HEADER: delivery_id,
+                            TIMESTAMP_HEADER: timestamp,
+                            SIGNATURE_HEADER: sign(self.secret, timestamp, body),
+                        })
+                except TimeoutError:
+                    delivery.last_error = f"the receiver took longer than {self.timeout_s:g} s"
                 except Refused as e:
                     delivery.state, delivery.last_error = "failed", str(e)
                     log.warning("webhook to %s refused: %s", host, e)

@@ -17,9 +17,10 @@ Server-rendered, and every string a visitor typed goes through FastHTML's escapi
 attributes alike); the small JS (assets/pages.js) only adds the owner's controls and a copy
 button, so the pages read fine without it.
 
-The routes are lifted onto the FastAPI router rather than mounting the FastHTML app: the
-Gradio studio is mounted at "/", and a mount at /gallery would not match "/gallery" itself
-(only "/gallery/..."), so the root mount would take it. As plain routes registered before
+The handlers are module-level functions on FastHTML's APIRouter (`rt`); they reach the
+result store through the request (ui.deps.store_of). They are lifted onto the FastAPI router
+rather than mounting a FastHTML app: the Gradio studio is mounted at "/", and a mount at
+/gallery would not match "/gallery" itself (only "/gallery/..."), so the root mount would take it. As plain routes registered before
 the Gradio mount, "/gallery" and "/r/{id}" match exactly. FastHTML's own middleware never
 runs that way; these pages need none (no sessions).
 """
@@ -27,12 +28,14 @@ runs that way; these pages need none (no sessions).
 from __future__ import annotations
 
 import secrets
+from functools import cache
 
 from fastapi import FastAPI
-from fasthtml.common import FastHTML
+from fasthtml.common import APIRouter, FastHTML
 from starlette.requests import Request
 from starlette.responses import FileResponse
 
+from ui.deps import store_of
 from ui.errors import NotFound
 from ui.pages.gallery import MAX_SEARCH, PAGE_SIZE, gallery_cards, gallery_page
 from ui.pages.layout import (
@@ -49,105 +52,132 @@ from ui.pages.layout import (
 from ui.pages.owner import owner_action
 from ui.pages.permalink import permalink_page, picture
 from ui.settings import ASSETS
-from ui.store import ID_PATTERN, ResultStore, covers
+from ui.store import ID_PATTERN, covers
 from ui.urls import site_url
 
 
-def add_pages(app: FastAPI, store: ResultStore) -> None:
+def add_pages(app: FastAPI) -> None:
     """Put the share pages on `app`'s router. Call it before mounting Gradio at "/"."""
-    app.router.routes.extend(build_pages(store).routes)
+    app.router.routes.extend(build_pages().routes)
 
 
-def build_pages(store: ResultStore) -> FastHTML:
+def build_pages() -> FastHTML:
+    """A FastHTML app holding the pages' routes, with FastHTML's request handling around each."""
     # FastHTML reads or writes a `.sesskey` file in the working directory unless it is given
     # a key, and loads htmx and friends from a CDN unless its default headers are off. These
     # pages use no sessions, so the key is a throwaway.
     pages = FastHTML(default_hdrs=False, sess_cls=None, secret_key=secrets.token_urlsafe(32))
-    versions = {name: digest(ASSETS / name) for name in ASSET_TYPES}
-
-    def asset(name: str) -> str:
-        return f"{ASSET_ROUTE}/{name}?v={versions[name]}"
-
-    # --- one result ---------------------------------------------------------------------------
-
-    @pages.get("/r/{result_id}")
-    def permalink(req: Request, result_id: str):
-        try:
-            record = store.get(result_id)
-        except NotFound:
-            return not_found(asset)
-        return html_response(permalink_page(record, site_url(req), asset), indexable=record["published"])
-
-    @pages.get("/r/{result_id}/")
-    def permalink_slash(result_id: str):
-        return redirect(f"/r/{result_id}" if ID_PATTERN.match(result_id) else "/gallery")
-
-    @pages.get("/r/{result_id}/cover.png")
-    async def cover(req: Request, result_id: str):
-        return await picture(req, store, result_id, covers.COVER_SIZE, "PNG", asset)
-
-    @pages.get("/r/{result_id}/thumb.webp")
-    async def thumb(req: Request, result_id: str):
-        return await picture(req, store, result_id, covers.THUMB_SIZE, "WEBP", asset)
-
-    @pages.get("/r/{result_id}/thumb-240.webp")
-    async def thumb_small(req: Request, result_id: str):
-        return await picture(req, store, result_id, covers.THUMB_SMALL, "WEBP", asset)
-
-    # --- the owner's actions (ui/pages/owner.py) ------------------------------------------------
-
-    @pages.post("/r/{result_id}/publish")
-    async def publish(req: Request, result_id: str):
-        return await owner_action(store, req, result_id, "publish")
-
-    @pages.post("/r/{result_id}/unpublish")
-    async def unpublish(req: Request, result_id: str):
-        return await owner_action(store, req, result_id, "unpublish")
-
-    @pages.post("/r/{result_id}/delete")
-    async def delete(req: Request, result_id: str):
-        return await owner_action(store, req, result_id, "delete")
-
-    # --- the gallery --------------------------------------------------------------------------
-
-    @pages.get("/gallery")
-    def gallery(req: Request, kind: str | None = None, before: str | None = None, q: str | None = None):
-        kind = kind or None
-        if kind is not None and kind not in KINDS:
-            return problem(400, "No such kind", f"The gallery shows images or music, not “{clip(kind, 40)}”.", asset)
-        if before is not None and not ID_PATTERN.match(before):
-            return problem(400, "Broken page link", "That gallery page link is incomplete.", asset)
-        search = " ".join((q or "").split())[:MAX_SEARCH] or None
-        found = store.list(published_only=True, kind=kind, before=before, limit=PAGE_SIZE + 1, search=search)
-        records, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
-        cards = gallery_cards(records, kind, more, search, first_page=before is None and "hx-request" not in req.headers)
-        if "hx-request" in req.headers:  # the "More" button: just the next cards
-            return html_response(cards, vary="HX-Request")
-        page = gallery_page(records, cards, kind, before, site_url(req), asset, search)
-        return html_response(page, indexable=search is None, vary="HX-Request")
-
-    @pages.get("/gallery/")
-    def gallery_slash(req: Request):
-        return redirect("/gallery" + (f"?{req.url.query}" if req.url.query else ""))
-
-    # --- assets -------------------------------------------------------------------------------
-
-    @pages.get(ASSET_ROUTE + "/{name}")
-    def assets(name: str, v: str | None = None):
-        if name not in ASSET_TYPES:
-            return not_found(asset)
-        fresh = v == versions[name]  # versioned URLs never change: cache them for good
-        cache = "public, max-age=31536000, immutable" if fresh else "no-cache"
-        return FileResponse(ASSETS / name, media_type=ASSET_TYPES[name], headers={"Cache-Control": cache})
-
-    # Anything else under these prefixes is ours to turn away (last: the routes above win),
-    # with a page, rather than falling through to the studio mounted at "/".
-    @pages.get("/r/{rest:path}")
-    def unknown_result_path(rest: str):
-        return not_found(asset)
-
-    @pages.get(ASSET_ROUTE + "/{rest:path}")
-    def unknown_asset(rest: str):
-        return not_found(asset)
-
+    rt.to_app(pages)
     return pages
+
+
+rt = APIRouter()
+
+
+@cache
+def _version(name: str) -> str:
+    return digest(ASSETS / name)
+
+
+def asset(name: str) -> str:
+    """A page asset's URL, versioned by its content: it can be cached for good."""
+    return f"{ASSET_ROUTE}/{name}?v={_version(name)}"
+
+
+# --- one result ---------------------------------------------------------------------------
+
+
+@rt.get("/r/{result_id}")
+def permalink(req: Request, result_id: str):
+    try:
+        record = store_of(req).get(result_id)
+    except NotFound:
+        return not_found(asset)
+    return html_response(permalink_page(record, site_url(req), asset), indexable=record["published"])
+
+
+@rt.get("/r/{result_id}/")
+def permalink_slash(result_id: str):
+    return redirect(f"/r/{result_id}" if ID_PATTERN.match(result_id) else "/gallery")
+
+
+@rt.get("/r/{result_id}/cover.png")
+async def cover(req: Request, result_id: str):
+    return await picture(req, store_of(req), result_id, covers.COVER_SIZE, "PNG", asset)
+
+
+@rt.get("/r/{result_id}/thumb.webp")
+async def thumb(req: Request, result_id: str):
+    return await picture(req, store_of(req), result_id, covers.THUMB_SIZE, "WEBP", asset)
+
+
+@rt.get("/r/{result_id}/thumb-240.webp")
+async def thumb_small(req: Request, result_id: str):
+    return await picture(req, store_of(req), result_id, covers.THUMB_SMALL, "WEBP", asset)
+
+
+# --- the owner's actions (ui/pages/owner.py) ------------------------------------------------
+
+
+@rt.post("/r/{result_id}/publish")
+async def publish(req: Request, result_id: str):
+    return await owner_action(store_of(req), req, result_id, "publish")
+
+
+@rt.post("/r/{result_id}/unpublish")
+async def unpublish(req: Request, result_id: str):
+    return await owner_action(store_of(req), req, result_id, "unpublish")
+
+
+@rt.post("/r/{result_id}/delete")
+async def delete(req: Request, result_id: str):
+    return await owner_action(store_of(req), req, result_id, "delete")
+
+
+# --- the gallery --------------------------------------------------------------------------
+
+
+@rt.get("/gallery")
+def gallery(req: Request, kind: str | None = None, before: str | None = None, q: str | None = None):
+    kind = kind or None
+    if kind is not None and kind not in KINDS:
+        return problem(400, "No such kind", f"The gallery shows images or music, not “{clip(kind, 40)}”.", asset)
+    if before is not None and not ID_PATTERN.match(before):
+        return problem(400, "Broken page link", "That gallery page link is incomplete.", asset)
+    search = " ".join((q or "").split())[:MAX_SEARCH] or None
+    found = store_of(req).list(published_only=True, kind=kind, before=before, limit=PAGE_SIZE + 1, search=search)
+    records, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
+    cards = gallery_cards(records, kind, more, search, first_page=before is None and "hx-request" not in req.headers)
+    if "hx-request" in req.headers:  # the "More" button: just the next cards
+        return html_response(cards, vary="HX-Request")
+    page = gallery_page(records, cards, kind, before, site_url(req), asset, search)
+    return html_response(page, indexable=search is None, vary="HX-Request")
+
+
+@rt.get("/gallery/")
+def gallery_slash(req: Request):
+    return redirect("/gallery" + (f"?{req.url.query}" if req.url.query else ""))
+
+
+# --- assets -------------------------------------------------------------------------------
+
+
+@rt.get(ASSET_ROUTE + "/{name}")
+def assets(name: str, v: str | None = None):
+    if name not in ASSET_TYPES:
+        return not_found(asset)
+    fresh = v == _version(name)  # versioned URLs never change: cache them for good
+    caching = "public, max-age=31536000, immutable" if fresh else "no-cache"
+    return FileResponse(ASSETS / name, media_type=ASSET_TYPES[name], headers={"Cache-Control": caching})
+
+
+# Anything else under these prefixes is ours to turn away (last: the routes above win),
+# with a page, rather than falling through to the studio mounted at "/".
+@rt.get("/r/{rest:path}")
+def unknown_result_path(rest: str):
+    return not_found(asset)
+
+
+@rt.get(ASSET_ROUTE + "/{rest:path}")
+def unknown_asset(rest: str):
+    return not_found(asset)

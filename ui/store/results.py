@@ -49,8 +49,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.common.events import ResultEvent
 from ui.errors import Forbidden, NotFound
-from ui.settings import results_database, results_limits, results_root, results_sync_interval
+from ui.settings import StoreSettings
 from ui.store.database import Database, insert_result, restore
 from ui.store.jobs import JobTable
 from ui.store.migrate import migrate_folder_store
@@ -89,10 +90,10 @@ class ResultStore:
         changes meanwhile batched) after the store changed: e.g. commit a Modal Volume. With a
         `working_copy` (a path on local disk), the index is kept there and snapshotted into
         <root>/index.db before each such call; see database.py."""
-        env_count, env_bytes = results_limits()
-        self.root = Path(root or results_root())
-        self.max_results = max_results or env_count
-        self.max_bytes = max_bytes or env_bytes
+        settings = StoreSettings.from_env()  # ATELIER_RESULTS*: what the arguments leave open
+        self.root = Path(root or settings.root)
+        self.max_results = max_results or settings.results_max_count
+        self.max_bytes = max_bytes or settings.results_max_size
         self._media = self.root / "media"
         self._media.mkdir(parents=True, exist_ok=True)
         self._snapshot_to = self.root / INDEX_NAME if working_copy is not None else None
@@ -102,12 +103,12 @@ class ResultStore:
                 restore(self._snapshot_to, working_copy)  # a fresh container: start from the last snapshot
             db_path = working_copy
         else:
-            db_path = results_database() if root is None else None
+            db_path = settings.results_db if root is None else None
             db_path = db_path or self.root / INDEX_NAME
         self.db = Database(db_path)
         self.jobs = JobTable(self.db, self._changed)
         self._on_change = on_change
-        self.sync_interval_s = results_sync_interval() if sync_interval_s is None else sync_interval_s
+        self.sync_interval_s = settings.results_sync_interval if sync_interval_s is None else sync_interval_s
         self.snapshots = 0  # how many snapshots were written (bench/bench_store.py reads these)
         self.snapshot_bytes = 0
         self._pending_change = threading.Event()
@@ -125,7 +126,7 @@ class ResultStore:
 
     # --- writing --------------------------------------------------------------------------
 
-    def save(self, result: dict) -> Saved:
+    def save(self, result: ResultEvent) -> Saved:
         """Store a model's result event (files + record); returns the public record and owner secret."""
         for f in result["files"]:  # all checked before anything is written
             if not _FILE_NAME.match(f["name"]) or f["name"] == "record.json":

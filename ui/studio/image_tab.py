@@ -23,6 +23,7 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 
 from models.common.errors import RequestError, UploadError
+from models.common.events import ProgressEvent
 from models.common.recipes import recipe_from_png
 from models.image import uploads
 from models.image.request import DEFAULT_STRENGTH
@@ -98,7 +99,7 @@ def _painted(layer: bytes) -> bool:
         return True
 
 
-def describe(event: dict) -> tuple[tuple[int, int], str]:
+def describe(event: ProgressEvent) -> tuple[tuple[int, int], str]:
     return (event["done"], event["total"]), event["stage"].capitalize()
 
 
@@ -164,31 +165,8 @@ class ImageTab:
                                   elem_id="image-aspect")
                 lora_picker = LoraPicker.build(preset.name, preset_box)
                 seed = SeedRow.build("image")
-                with gr.Accordion("Advanced", open=False, elem_id="image-advanced"):
-                    with gr.Row():
-                        width = slider(ImageRequest, "width", preset.size, high=preset.max_size, label="Width",
-                                       elem_id="image-width")
-                        height = slider(ImageRequest, "height", preset.size, high=preset.max_size, label="Height",
-                                        elem_id="image-height")
-                    with gr.Row():
-                        steps = slider(ImageRequest, "steps", preset.steps, high=preset.max_steps, label="Steps",
-                                       elem_id="image-steps")
-                        guidance = slider(ImageRequest, "guidance", preset.guidance, step=0.5, label="Guidance",
-                                          elem_id="image-guidance")
-                with gr.Accordion("Image input: start from a picture, paint what to redraw", open=False,
-                                  elem_id="image-input-box") as input_box:
-                    input_image = gr.ImageEditor(
-                        label="Input image: paint what to redraw",
-                        # The handler reads its raw value (preprocess=False), files as uploaded:
-                        # the request schema checks and converts them, as it does for the API.
-                        sources=["upload", "clipboard"], format="png",
-                        brush=gr.Brush(colors=["#ffffff"], default_size=24, color_mode="fixed"),
-                        eraser=gr.Eraser(default_size=24), layers=False, transforms=(), height=420,
-                        elem_id="image-input",
-                    )
-                    strength = slider(ImageRequest, "strength", DEFAULT_STRENGTH, step=0.05, label="Strength",
-                                      info="How much is redrawn: 0 keeps the picture, 1 draws anew",
-                                      elem_id="image-strength")
+                width, height, steps, guidance = _advanced(preset)
+                input_box, input_image, strength = _image_input()
                 examples("image", prompt)
                 recipe_file = gr.File(
                     label="Settings from a PNG: drop one made here or in AUTOMATIC1111", file_types=[".png"],
@@ -329,3 +307,38 @@ class ImageTab:
 
     def _resize(self, aspect: str, preset: str) -> tuple[int, int]:
         return size_for(aspect, get_preset("image", preset))
+
+
+def _advanced(preset: ImagePreset) -> tuple:
+    """The Advanced accordion: width, height, steps and guidance, bounded by the preset."""
+    with gr.Accordion("Advanced", open=False, elem_id="image-advanced"):
+        with gr.Row():
+            width = slider(ImageRequest, "width", preset.size, high=preset.max_size, label="Width",
+                           elem_id="image-width")
+            height = slider(ImageRequest, "height", preset.size, high=preset.max_size, label="Height",
+                            elem_id="image-height")
+        with gr.Row():
+            steps = slider(ImageRequest, "steps", preset.steps, high=preset.max_steps, label="Steps",
+                           elem_id="image-steps")
+            guidance = slider(ImageRequest, "guidance", preset.guidance, step=0.5, label="Guidance",
+                              elem_id="image-guidance")
+    return width, height, steps, guidance
+
+
+def _image_input() -> tuple:
+    """The Image input accordion: a picture to start from, a brush for what to redraw, a strength."""
+    with gr.Accordion("Image input: start from a picture, paint what to redraw", open=False,
+                      elem_id="image-input-box") as input_box:
+        input_image = gr.ImageEditor(
+            label="Input image: paint what to redraw",
+            # The handler reads its raw value (preprocess=False), files as uploaded:
+            # the request schema checks and converts them, as it does for the API.
+            sources=["upload", "clipboard"], format="png",
+            brush=gr.Brush(colors=["#ffffff"], default_size=24, color_mode="fixed"),
+            eraser=gr.Eraser(default_size=24), layers=False, transforms=(), height=420,
+            elem_id="image-input",
+        )
+        strength = slider(ImageRequest, "strength", DEFAULT_STRENGTH, step=0.05, label="Strength",
+                          info="How much is redrawn: 0 keeps the picture, 1 draws anew",
+                          elem_id="image-strength")
+    return input_box, input_image, strength

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from models.common.events import Preview, ProgressEvent
 from models.presets import MUSIC_PRESETS, get_preset
 from models.requests import MusicRequest
 from ui.generation import Backend
@@ -42,7 +43,7 @@ async def uploaded_bytes(upload: dict | None) -> bytes | None:
     return await asyncio.to_thread(Path(upload["path"]).read_bytes)
 
 
-def describe(event: dict) -> tuple[float, str]:
+def describe(event: ProgressEvent) -> tuple[float, str]:
     """Music engines report milliseconds of audio made out of the clip's total."""
     done, total = event["done"], max(event["total"], 1)
     return done / total, f"{event['stage'].capitalize()}: {done / 1000:.1f} of {total / 1000:.0f} s"
@@ -58,7 +59,7 @@ def details(record: dict) -> str:
     )
 
 
-def composed_so_far(preview: dict) -> str:
+def composed_so_far(preview: Preview) -> str:
     """The details line while a long clip is made: its waveform so far (models/music/waveform.py),
     inline, so the tab's outputs (and its gradio_client API) stay what they were."""
     data = base64.b64encode(preview["data"]).decode("ascii")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 
 import gradio as gr
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 
 from models.common.errors import RequestError
@@ -52,12 +52,7 @@ def mount_studio(app: FastAPI, backend: Backend, store: ResultStore) -> FastAPI:
     # an event returns is in its temp folder) only in apps it launched itself: mounted, it
     # would read any path a client names (checked with gradio 6.31). Say it is launched.
     studio.has_launched = True
-
-    @app.api_route(CARD_PATH, methods=["GET", "HEAD"], include_in_schema=False)
-    def studio_card() -> Response:
-        """The studio link's preview picture while the gallery has nothing published."""
-        return Response(covers.studio_card(), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
-
+    app.include_router(card)
     app.add_middleware(StudioDocument, store=store, backend=backend)  # our head tags and masthead on "/"
     app.add_middleware(GradioAssetCache)  # a year's caching for Gradio's fingerprinted JS and CSS
     return gr.mount_gradio_app(
@@ -71,6 +66,15 @@ def mount_studio(app: FastAPI, backend: Backend, store: ResultStore) -> FastAPI:
         allowed_paths=[],  # nothing on disk is served as is: results reach Gradio as copies (run.media_files)
         show_error=False,  # only gr.Error messages (written for people) reach the page, never a traceback
     )
+
+
+card = APIRouter(include_in_schema=False)
+
+
+@card.api_route(CARD_PATH, methods=["GET", "HEAD"])
+def studio_card() -> Response:
+    """The studio link's preview picture while the gallery has nothing published."""
+    return Response(covers.studio_card(), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
 
 def build_studio(

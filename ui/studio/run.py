@@ -17,9 +17,10 @@ from gradio.processing_utils import save_bytes_to_cache, save_file_to_cache
 from gradio.utils import get_upload_folder
 
 from models.common.errors import RequestError
+from models.common.events import Preview, ProgressEvent
 from models.requests import parse
 from ui.errors import GenerationError
-from ui.generation import Backend, generate
+from ui.generation import Backend, checked_job, generate
 from ui.store import ResultStore
 from ui.studio.session import Entry, History
 from ui.urls import site_url
@@ -27,7 +28,7 @@ from ui.urls import site_url
 GRADIO_CACHE = get_upload_folder()  # where Gradio keeps (and serves) uploads and outputs: GRADIO_TEMP_DIR
 
 # A progress event → (fraction done or (done, total), what to say): each tab words its own.
-Describe = Callable[[dict], tuple[float | tuple[int, int], str]]
+Describe = Callable[[ProgressEvent], tuple[float | tuple[int, int], str]]
 
 
 async def run(
@@ -46,11 +47,12 @@ async def run(
 async def run_with_previews(
     backend: Backend, store: ResultStore, kind: str, fields: dict, session: History, progress: gr.Progress,
     describe: Describe,
-) -> AsyncIterator[tuple[str | None, dict | None]]:
+) -> AsyncIterator[tuple[Preview | None, dict | None]]:
     """As `run`, yielding (preview, None) whenever the model sends a preview of the result
-    forming ({"mime", "data"}: models/common/progress.py), and (None, record) last."""
+    forming ({"mime", "data"}: models/common/events.py), and (None, record) last."""
     try:
-        job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
+        request = await asyncio.to_thread(parse, kind, {k: v for k, v in fields.items() if v is not None})
+        job = await checked_job(backend, store, request)  # off the event loop: see checked_job
         progress(0, desc="Starting…")
         async for event in generate(backend, store, job):
             match event["type"]:
@@ -72,7 +74,7 @@ async def run_with_previews(
     raise gr.Error("The model stopped without a result.", print_exception=False)
 
 
-def cached_preview(preview: dict) -> str:
+def cached_preview(preview: Preview) -> str:
     """A preview's bytes as a file Gradio serves (its cache, swept like every output)."""
     suffix = {"image/webp": "webp", "image/png": "png"}.get(preview.get("mime"), "webp")
     return save_bytes_to_cache(preview["data"], f"preview.{suffix}", GRADIO_CACHE)

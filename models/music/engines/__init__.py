@@ -8,7 +8,8 @@ preset's `engine` field:
 - audiocraft_engine: Meta's reference library (MusicGen, AudioGen, MultiBand Diffusion).
   It pins torch 2.1, so it lives in its own Modal image and, locally, in its own venv
   (`make audiocraft-env`). In a process without audiocraft (the main environment) the
-  engine runs in a worker process in that venv (audiocraft_process), speaking the same events.
+  engine runs in a worker process in that venv (audiocraft_process), speaking the same events
+  over a line protocol (audiocraft_protocol).
 
 Nothing here imports torch, transformers or audiocraft at module level: an engine imports its
 library when it loads, so the main environment never imports audiocraft at all.

@@ -25,13 +25,20 @@ MBD_FILE = "mbd_musicgen_32khz.th"  # in facebook/multiband-diffusion: the bands
 
 class AudiocraftEngine(Engine):
     def load(self) -> None:
-        """Fetch the weights and import audiocraft: the slow, GPU-free part a snapshot keeps.
+        """Fetch the weights and import what audiocraft stands on: the GPU-free part a snapshot keeps.
 
-        The models themselves are built in `to_device`, on their device: audiocraft keeps its
+        audiocraft itself is imported in `to_device`, after the snapshot: importing it asks CUDA
+        how many devices there are (xformers' Triton checks, and spaCy's thinc through audiocraft's
+        conditioners; xformers 0.0.22 has no variable that skips its check), and CUDA asked while
+        a CPU snapshot is taken answers zero, an answer torch keeps after the restore. torch,
+        torchaudio and transformers ask nothing at import (tests/models/test_audiocraft_snapshot.py).
+        The models themselves are built in `to_device` too, on their device: audiocraft keeps its
         T5 text encoder and Demucs outside the module tree, where `.to(device)` doesn't reach
         them, so a model loaded on the CPU can't be moved to a GPU afterwards.
         """
-        import audiocraft.models  # noqa: F401  (the import itself is seconds of work)
+        import torch  # noqa: F401  (seconds of work: this is what the snapshot saves)
+        import torchaudio  # noqa: F401
+        import transformers  # noqa: F401
 
         started = time.perf_counter()
         with LOAD_LOCK:
@@ -41,12 +48,12 @@ class AudiocraftEngine(Engine):
         self.load_seconds = round(time.perf_counter() - started, 3)
 
     def to_device(self, device: str) -> None:
+        started = time.perf_counter()  # audiocraft's import (seconds) counts as loading
         from audiocraft.models import AudioGen, MultiBandDiffusion, MusicGen
         from audiocraft.models.loaders import load_diffusion_models
         from audiocraft.models.multibanddiffusion import DiffusionProcess
         from audiocraft.modules.diffusion_schedule import NoiseSchedule
 
-        started = time.perf_counter()
         model_class = AudioGen if self.spec.sound_effects else MusicGen
         with LOAD_LOCK:
             self.model = model_class.get_pretrained(str(self.folder), device=device)

@@ -10,15 +10,15 @@ audiocraft preset in the main environment starts one worker there:
     events(job) ─ {"n": 1, "job": {...}} ────────▶ engine.events(job)
                 ◀─ progress..., result (files as base64), or {"type": "error"}
 
-One JSON object a line over the worker's stdin/stdout; its stderr is the parent's, so its
-logs show where the parent's do. Like a Modal container, a worker loads once and runs one
-job at a time; it exits when the parent closes its stdin (or dies). On Modal the audiocraft
-image imports audiocraft in-process and none of this runs.
+One JSON object a line over the worker's stdin/stdout (audiocraft_protocol.py declares the
+messages); its stderr is the parent's, so its logs show where the parent's do. Like a Modal
+container, a worker loads once and runs one job at a time; it exits when the parent closes
+its stdin (or dies). On Modal the audiocraft image imports audiocraft in-process and none of
+this runs.
 """
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import os
@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from models.common.errors import EngineUnavailable, RequestError, WeightsUnavailable, WorkerError
+from models.common.events import ModelEvent
+from models.music.engines.audiocraft_protocol import Failed, event_from_line
 from models.music.engines.base import Engine
 from models.music.request import MusicJob
 
@@ -70,17 +72,15 @@ class AudiocraftProcess(Engine):
     def to_device(self, device: str) -> None:
         """Nothing to do: the worker put its model on its own device when it started."""
 
-    def events(self, job: MusicJob) -> Iterator[dict]:
+    def events(self, job: MusicJob) -> Iterator[ModelEvent]:
         n = next(self._jobs)
         self.proc.stdin.write(json.dumps({"n": n, "job": job.model_dump(mode="json")}) + "\n")
         self.proc.stdin.flush()
-        while (event := self._receive(job=n))["type"] != "result":
-            if preview := event.get("preview"):
-                preview["data"] = base64.b64decode(preview.pop("data_base64"))
+        while True:
+            event = event_from_line(self._receive(job=n))
             yield event
-        for file in event["files"]:
-            file["data"] = base64.b64decode(file.pop("data_base64"))
-        yield event
+            if event["type"] == "result":
+                return
 
     def close(self) -> None:
         """Let the worker go: it exits when its stdin closes."""
@@ -106,7 +106,7 @@ class AudiocraftProcess(Engine):
             return message
 
 
-def _rebuild(message: dict) -> Exception:
+def _rebuild(message: Failed) -> Exception:
     """The worker's exception as the parent's callers expect it: request errors stay 4xx,
     missing weights stay 503, the rest is a failure of the model."""
     text = message["message"]

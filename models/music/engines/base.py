@@ -16,7 +16,8 @@ import numpy as np
 
 from models.common import recipes, speed
 from models.common.errors import RequestError
-from models.common.progress import ModelThread, Report, result_event, stream
+from models.common.events import ModelEvent, ResultEvent, result_event
+from models.common.progress import ModelThread, Report, stream
 from models.music import melody as melodies
 from models.music.audio import MIME, Pass, encode, generate_long, plan_windows
 from models.music.request import GREEDY_BELOW, MusicJob, check_music_features
@@ -70,7 +71,7 @@ class Engine:
 
     # --- shared --------------------------------------------------------------------------------
 
-    def events(self, job: MusicJob) -> Iterator[dict]:
+    def events(self, job: MusicJob) -> Iterator[ModelEvent]:
         """Progress events, then the result event. A job this engine can't make is refused here,
         at once, rather than after the clips queued before it."""
         self.check(job)
@@ -83,7 +84,7 @@ class Engine:
         if job.diffusion_decoder and not self.has_diffusion_decoder:  # the preset says yes, the engine can't
             raise RequestError(f"The {type(self).__name__} has no MultiBand Diffusion decoder.")
 
-    def run(self, job: MusicJob, report: Report) -> dict:
+    def run(self, job: MusicJob, report: Report) -> ResultEvent:
         import torch
 
         self.check(job)  # again: direct callers of run() get the same refusals

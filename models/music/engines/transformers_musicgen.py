@@ -66,33 +66,9 @@ class TransformersEngine(Engine):
                 report(min(self.done, steps), steps, "composing")
                 return scores
 
-        extra: dict = {}
-        if self.spec.takes_melody:
-            # The melody model reads the tune as chroma features; it takes an audio prompt as
-            # the codes to continue from (what MusicGen does inside generate() with `input_values`).
-            inputs = dict(self.tokenizer([job.prompt], padding=True, return_tensors="pt"))
-            if melody is not None:
-                inputs["input_features"] = self.chroma(melody)
-            if step.prompt is not None:
-                extra["decoder_input_ids"] = self._codes(step.prompt)
-        elif step.prompt is None:
-            inputs = self.processor(text=[job.prompt], padding=True, return_tensors="pt")
-        else:
-            inputs = self.processor(
-                audio=[step.prompt], text=[job.prompt], sampling_rate=self.sample_rate, padding=True, return_tensors="pt"
-            )
-        inputs = {k: (v.to(self.device, self.model.dtype) if v.is_floating_point() else v.to(self.device)) for k, v in inputs.items()}
+        inputs, extra = self._inputs(job, step, melody)
         processors = LogitsProcessorList([CountSteps()])
-        guidance_scale = job.guidance
-        if guidance_scale < 1:
-            # transformers' MusicGen runs the unconditional pass only for a scale above 1; a
-            # scale below 1 it hands to the generic, decoder-only CFG processor, which feeds the
-            # audio codes to the text encoder and fails (IndexError). So run it with a carrier
-            # scale above 1 and shrink the conditional logits first: transformers' processor
-            # (appended to this list, so it runs after ours) then yields u + (c - u) * guidance,
-            # audiocraft's formula, down to 0 (unconditional: the prompt is ignored).
-            processors.append(WeakGuidance(job.guidance / _CARRIER_SCALE))
-            guidance_scale = _CARRIER_SCALE
+        guidance_scale = self._guidance(job, processors)
         temperature, top_k = sampling(job)
         if self.spec.speed.static_cache:  # one key/value cache for the whole window, allocated once
             extra["cache_implementation"] = "static"
@@ -110,6 +86,43 @@ class TransformersEngine(Engine):
         audio = out[0, 0].float().cpu().numpy()
         # With a prompt the model returns the prompt's audio too; keep only what is new.
         return audio[len(step.prompt) :] if step.prompt is not None else audio
+
+    def _inputs(self, job: MusicJob, step: Pass, melody: np.ndarray | None) -> tuple[dict, dict]:
+        """The model's inputs for one window (the prompt's tokens, and the audio to continue from
+        or the melody's chroma), on its device, and the extra arguments to generate()."""
+        extra: dict = {}
+        if self.spec.takes_melody:
+            # The melody model reads the tune as chroma features; it takes an audio prompt as
+            # the codes to continue from (what MusicGen does inside generate() with `input_values`).
+            inputs = dict(self.tokenizer([job.prompt], padding=True, return_tensors="pt"))
+            if melody is not None:
+                inputs["input_features"] = self.chroma(melody)
+            if step.prompt is not None:
+                extra["decoder_input_ids"] = self._codes(step.prompt)
+        elif step.prompt is None:
+            inputs = self.processor(text=[job.prompt], padding=True, return_tensors="pt")
+        else:
+            inputs = self.processor(
+                audio=[step.prompt], text=[job.prompt], sampling_rate=self.sample_rate, padding=True, return_tensors="pt"
+            )
+        placed = {k: (v.to(self.device, self.model.dtype) if v.is_floating_point() else v.to(self.device))
+                  for k, v in inputs.items()}
+        return placed, extra
+
+    @staticmethod
+    def _guidance(job: MusicJob, processors) -> float:
+        """The guidance scale to hand generate(), adding to `processors` what a scale below 1 needs.
+
+        transformers' MusicGen runs the unconditional pass only for a scale above 1; a scale below 1
+        it hands to the generic, decoder-only CFG processor, which feeds the audio codes to the text
+        encoder and fails (IndexError). So run it with a carrier scale above 1 and shrink the
+        conditional logits first: transformers' processor (appended to this list, so it runs after
+        ours) then yields u + (c - u) * guidance, audiocraft's formula, down to 0 (unconditional:
+        the prompt is ignored)."""
+        if job.guidance >= 1:
+            return job.guidance
+        processors.append(WeakGuidance(job.guidance / _CARRIER_SCALE))
+        return _CARRIER_SCALE
 
     def _codes(self, prompt: np.ndarray):
         """EnCodec codes of `prompt`, shaped as the decoder's input ids (batch × codebooks, frames)."""
