@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import Header
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from models.requests import ImageRequest, MusicRequest
+from models.requests import ImageRequest, MusicRequest, VideoRequest
 from ui.urls import media_path, permalink_path
 
 
@@ -37,7 +37,7 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="allow")  # the model's record: model, parameters, timings, ...
 
     id: str
-    kind: Literal["image", "music"]
+    kind: Literal["image", "music", "video"]
     created_at: float = Field(description="Unix time.")
     published: bool = Field(description="Listed in the gallery. Unpublished results are unlisted, not secret.")
     seed: int | None = None
@@ -72,7 +72,7 @@ class WebhookState(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    kind: Literal["image", "music"]
+    kind: Literal["image", "music", "video"]
     status: Literal["queued", "running", "succeeded", "failed"]
     position: int | None = Field(None, description="Place in the queue for a model, when known.")
     progress: Progress | None = None
@@ -107,6 +107,11 @@ class MusicJobSubmission(_Submission):
     request: MusicRequest
 
 
+class VideoJobSubmission(_Submission):
+    kind: Literal["video"]
+    request: VideoRequest
+
+
 class LoraView(BaseModel):
     """A LoRA adapter in the library."""
 
@@ -124,7 +129,7 @@ class LoraList(BaseModel):
     loras: list[LoraView]
 
 
-JobSubmission = Annotated[ImageJobSubmission | MusicJobSubmission, Field(discriminator="kind")]
+JobSubmission = Annotated[ImageJobSubmission | MusicJobSubmission | VideoJobSubmission, Field(discriminator="kind")]
 
 # Documented error answers, by route group (every answer is the one shape of ui/errors.py).
 ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 415, 422, 429)}

@@ -1,5 +1,6 @@
 """From what a person sent to a checked job: input images named by a result id ("start from that
-one": the REST API's `image_result`, the share page's "Use as input" link) swapped for their
+one": the REST API's `image_result` for an image or a video, the share page's "Use as input" and
+"Animate" links) swapped for their
 bytes, and the request resolved, off the event loop (`checked_job`).
 
 The model side never sees a result id: it has no result store. Here, on the web side, the id
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from models.common.errors import RequestError
-from models.requests import ImageRequest, Job, Request, parse
+from models.requests import ImageRequest, Job, Request, VideoRequest, parse
 from ui.errors import NotFound
 from ui.generation.backend import Backend
 from ui.store import ResultStore
@@ -30,10 +31,10 @@ async def checked_job(backend: Backend, store: ResultStore, request: Request) ->
 def with_input_image(request: Request, store: ResultStore) -> Request:
     """The request with `image_result` replaced by that result's image; other requests as they are.
     Raises RequestError for an id that names no image result. Blocking: reads and decodes a file."""
-    if not isinstance(request, ImageRequest) or request.image_result is None or request.image is not None:
+    if not isinstance(request, ImageRequest | VideoRequest) or request.image_result is None or request.image is not None:
         return request  # with both set, resolving says "not both"
     fields = request.model_dump(exclude_unset=True, exclude={"image_result"})
-    return parse("image", fields | {"image": result_image(store, request.image_result)})
+    return parse(request.kind, fields | {"image": result_image(store, request.image_result)})
 
 
 def result_image(store: ResultStore, result_id: str) -> bytes:
