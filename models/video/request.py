@@ -133,8 +133,7 @@ class VideoRequest(Strict):
             return self.width, on_grid(self.width / ratio, preset)
         if self.height is not None:
             return on_grid(self.height * ratio, preset), self.height
-        area = preset.width * preset.height
-        return fit_size(math.sqrt(area * ratio), math.sqrt(area / ratio), preset)
+        return size_at_ratio(ratio, preset)
 
 
 class VideoJob(Strict):
@@ -206,6 +205,12 @@ def nearest_frames(frames: float, preset: VideoPreset) -> int:
 def on_grid(pixels: float, preset: VideoPreset) -> int:
     """The nearest width or height on the preset's grid."""
     return max(preset.size_grid, round(pixels / preset.size_grid) * preset.size_grid)
+
+
+def size_at_ratio(ratio: float, preset: VideoPreset) -> tuple[int, int]:
+    """The preset's default area at this width-to-height ratio, on its grid and within its limits."""
+    area = preset.width * preset.height
+    return fit_size(math.sqrt(area * ratio), math.sqrt(area / ratio), preset)
 
 
 def fit_size(width: float, height: float, preset: VideoPreset) -> tuple[int, int]:

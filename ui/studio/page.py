@@ -1,8 +1,8 @@
-"""The studio: the Gradio page at "/", where a visitor makes images and music.
+"""The studio: the Gradio page at "/", where a visitor makes images, music and video.
 
     head.py    the HTML around Gradio's app: title, description and OpenGraph/Twitter tags,
                the masthead (what serves this page, links to the gallery and the API)
-    tabs       Image (ui/studio/image_tab.py) and Music (ui/studio/music_tab.py)
+    tabs       Image (ui/studio/image_tab.py), Music (ui/studio/music_tab.py), Video (ui/studio/video_tab.py)
     history    the visitor's results from this visit (share.py, session.py)
 
 Every generation goes through ui.generation.generate on whatever Backend the app was built
@@ -17,7 +17,9 @@ the backend: one call per model at a time locally, the GPU classes' autoscaling 
 
 Remix links: `/?kind=image&prompt=...&seed=...` (any request field by its name in
 models/requests.py) fills that tab's form and selects it. `&input=<result id>` on an image
-remix link (the share page's "Use as input") puts that result's image into the image input.
+remix link (the share page's "Use as input") puts that result's image into the image input; on
+a video link (the share page's "Animate") it becomes the clip's start picture, as the Image tab's
+own "Animate" button does with the image on show.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ from ui.generation import Backend
 from ui.settings import ASSETS
 from ui.store import ResultStore, covers
 from ui.studio.controls import checked_fields
-from ui.studio.head import CARD_PATH, GradioAssetCache, StudioDocument
+from ui.studio.head import CARD_PATH, TITLE, GradioAssetCache, StudioDocument
 from ui.studio.image_tab import ImageTab
 from ui.studio.music_tab import MusicTab
 from ui.studio.session import History
 from ui.studio.share import history_strip, permalink
+from ui.studio.video_tab import VideoTab
 
 MAX_ACTIVE = 256  # generations in flight at once, all visitors together (each one only awaits)
 MAX_WAITING = 512  # requests queued beyond that; more are refused with "queue is full"
@@ -61,7 +64,7 @@ def mount_studio(app: FastAPI, backend: Backend, store: ResultStore) -> FastAPI:
         path="/",
         theme=studio_theme(),
         css_paths=[ASSETS / "studio.css"],
-        footer_links=["api"],  # "Use via API": /generate_image and /generate_music for gradio_client
+        footer_links=["api"],  # "Use via API": /generate_image, /generate_music, /generate_video for gradio_client
         run_history=False,  # the studio keeps its own per-visitor history
         allowed_paths=[],  # nothing on disk is served as is: results reach Gradio as copies (run.media_files)
         show_error=False,  # only gr.Error messages (written for people) reach the page, never a traceback
@@ -80,7 +83,7 @@ def studio_card() -> Response:
 def build_studio(
     backend: Backend, store: ResultStore, *, max_active: int = MAX_ACTIVE, max_waiting: int = MAX_WAITING
 ) -> gr.Blocks:
-    with gr.Blocks(title="Atelier · images and music from words", delete_cache=CACHE_SWEEP, analytics_enabled=False) as studio:
+    with gr.Blocks(title=TITLE, delete_cache=CACHE_SWEEP, analytics_enabled=False) as studio:
         history = gr.State(History())  # one per page load: the visitor's results and their owner tokens
         strip = history_strip()  # rendered below the tabs, but the tabs' events update it
         with gr.Tabs(elem_id="studio-tabs") as tabs:
@@ -88,9 +91,11 @@ def build_studio(
                 image = ImageTab.build(backend, store, history, strip)
             with gr.Tab("Music", id="music", elem_id="tab-music"):
                 music = MusicTab.build(backend, store, history, strip)
+            with gr.Tab("Video", id="video", elem_id="tab-video"):
+                video = VideoTab.build(backend, store, history, strip)
         strip.render()
 
-        tab_of = {"image": image, "music": music}
+        tab_of = {"image": image, "music": music, "video": video}
         form = {tabs} | {c for t in tab_of.values() for c in (*t.fill_outputs, *t.show_outputs, *t.share.outputs)}
 
         async def pick(session: History, event: gr.EventData, request: gr.Request) -> dict:
@@ -122,12 +127,19 @@ def build_studio(
                 gr.Warning(f"The link's settings can't be used: {e}")
                 return {tabs: gr.Tabs(selected=kind)}
             updates = {tabs: gr.Tabs(selected=kind), **tab_of[kind].fill(values)}
-            if kind == "image" and query.get("input"):
+            if kind in ("image", "video") and query.get("input"):
                 try:
-                    updates |= image.input_from_result(query["input"])
+                    updates |= tab_of[kind].input_from_result(query["input"])
                 except gr.Error as e:
                     gr.Warning(f"The link's input image can't be used: {e.message}")
             return updates
+
+        def animate(result_id: str | None, prompt: str) -> dict:
+            """The Image tab's result on show as the Video tab's start picture, with its prompt."""
+            return {tabs: gr.Tabs(selected="video"), video.prompt: prompt, **video.input_from_result(result_id)}
+
+        image.animate.click(animate, [image.current, image.prompt], [tabs, video.prompt, video.image],
+                            api_visibility="private", show_progress="hidden")
 
         strip.pick(pick, history, form, api_visibility="private", show_progress="hidden")
         studio.load(remix, None, form, api_visibility="private", show_progress="hidden")
