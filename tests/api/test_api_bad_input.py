@@ -195,7 +195,7 @@ def server(model_classes, tmp_path_factory):
         for name in API_ENV_VARS:
             env.delenv(name, raising=False)
         store = ResultStore(tmp_path_factory.mktemp("bad-input-store"))
-        app = create_app(LocalBackend(model_classes, {"image": "tiny", "music": "tiny"}), store)
+        app = create_app(LocalBackend(model_classes, {"image": "tiny", "music": "tiny", "video": "tiny-video"}), store)
     with serving(app) as base:
         yield base
 

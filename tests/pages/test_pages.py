@@ -32,7 +32,7 @@ from ui.store import ResultStore
 from ui.store.covers import wav_envelope
 from ui.web import create_app
 
-TINY = {"image": "tiny", "music": "tiny"}
+TINY = {"image": "tiny", "music": "tiny", "video": "tiny-video"}
 TRICKY_PROMPT = 'a "quoted" <b>lighthouse</b> & fog, 100% calm'
 
 

@@ -67,7 +67,7 @@ class FixedLatencyBackend(Backend):
     where = "local"
 
     def __init__(self, latency: float = 1.0, steps: int = 4):
-        super().__init__({"image": "tiny", "music": "tiny"})
+        super().__init__({"image": "tiny", "music": "tiny", "video": "tiny-video"})
         self.latency, self.steps = latency, steps
         self.running = 0
         self.peak = 0  # most jobs in flight at once: what the concurrency tests check
