@@ -16,6 +16,7 @@ from models.requests import ImageRequest, Job, MusicRequest, VideoRequest
 from ui.api.context import ApiContext, ContextDep
 from ui.api.schemas import ERRORS, GENERATION_ERRORS, Created, JobCreated, JobView, Result, present
 from ui.errors import ApiError
+from ui.gate import Ticket
 from ui.generation import Busy, checked_job, generate
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["generate"])
@@ -46,18 +47,18 @@ async def make_video(body: VideoRequest, request: Request, ctx: ContextDep) -> C
 
 async def generate_now(ctx: ApiContext, body: ImageRequest | MusicRequest | VideoRequest, request: Request) -> Created | JSONResponse:
     job = await checked_job(ctx.backend, ctx.store, body)  # RequestError → 422, before any quota is spent
-    ctx.take_generation(request)
+    ticket = ctx.take_generation(request)
     if ctx.settings.request_limit is None:
-        return await _waited(ctx, job, request)
-    return await _within_the_limit(ctx, job, request, ctx.settings.request_limit)
+        return await _waited(ctx, job, request, ticket)
+    return await _within_the_limit(ctx, job, request, ticket, ctx.settings.request_limit)
 
 
-async def _waited(ctx: ApiContext, job: Job, request: Request) -> Created:
+async def _waited(ctx: ApiContext, job: Job, request: Request, ticket: Ticket) -> Created:
     """The generation in this request, up to ATELIER_SYNC_TIMEOUT."""
     timeout_s = ctx.settings.sync_timeout
     try:
         async with asyncio.timeout(timeout_s):
-            async for event in generate(ctx.backend, ctx.store, job):
+            async for event in generate(ctx.backend, ctx.store, job, ticket):
                 if event["type"] == "saved":
                     result = Result(**present(event["record"], ctx.base_url(request)))
                     return Created(result=result, owner_token=event["owner_token"])
@@ -67,12 +68,13 @@ async def _waited(ctx: ApiContext, job: Job, request: Request) -> Created:
     raise AssertionError("generate() ends with a saved event or raises")
 
 
-async def _within_the_limit(ctx: ApiContext, job: Job, request: Request, limit_s: float) -> Created | JSONResponse:
+async def _within_the_limit(ctx: ApiContext, job: Job, request: Request, ticket: Ticket,
+                            limit_s: float) -> Created | JSONResponse:
     """The generation as a job, waited for until the platform's limit nears: its result (201), its
     failure (the status the same failure has without a limit), or the job itself (202)."""
     base_url = ctx.base_url(request)
     try:
-        state, owner_token = ctx.jobs.submit(job, base_url)
+        state, owner_token = ctx.jobs.submit(job, base_url, None, ticket)
     except Busy as e:
         raise ApiError(503, "busy", str(e), {"Retry-After": "60"}) from None
     try:

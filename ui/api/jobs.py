@@ -39,10 +39,10 @@ async def start_job(body: JobSubmission, request: Request, response: Response, c
         raise ApiError(422, "webhooks_not_configured",
                        "This server has no webhook secret (ATELIER_WEBHOOK_SECRET), so it can't sign "
                        "callbacks: leave callback_url out and poll the job instead.")
-    ctx.take_generation(request)
+    ticket = ctx.take_generation(request)
     base_url = ctx.base_url(request)
     try:
-        state, owner_token = ctx.jobs.submit(job, base_url, str(body.callback_url or "") or None)
+        state, owner_token = ctx.jobs.submit(job, base_url, str(body.callback_url or "") or None, ticket)
     except Busy as e:
         raise ApiError(503, "busy", str(e), {"Retry-After": "60"}) from None
     response.headers["Location"] = f"{base_url}/api/v1/jobs/{state.id}"

@@ -46,6 +46,7 @@ from typing import Literal
 from models.common.events import progress_event
 from models.requests import Job
 from ui.errors import ModelUnavailable, NotFound, failure
+from ui.gate import Ticket
 from ui.generation.backend import Backend
 from ui.generation.events import (
     JobEvent,
@@ -162,8 +163,8 @@ class JobManager:
         self._to_announce = self.table.undelivered()
         self._announcing = False
 
-    def submit(self, job: Job, base_url: str, callback_url: str | None = None) -> tuple[JobState, str]:
-        """Start a checked job; returns its state and the owner token its result will have."""
+    def submit(self, job: Job, base_url: str, callback_url: str | None, ticket: Ticket) -> tuple[JobState, str]:
+        """Start a checked job, admitted by the gate; returns its state and the owner token its result will have."""
         self.resume()
         self._prune()
         if self.active() >= self.max_active:
@@ -178,7 +179,7 @@ class JobManager:
         self.table.add(state.id, kind=state.kind, status=state.status, base_url=base_url, created_at=state.created_at,
                        webhook=vars(state.webhook) if state.webhook else None, callback_url=callback_url)
         self._jobs[state.id] = state
-        self._spawn(self._run(state, job, callback_url), f"atelier-job-{state.id}")
+        self._spawn(self._run(state, job, callback_url, ticket), f"atelier-job-{state.id}")
         return state, owner_token
 
     def get(self, job_id: str) -> JobState:
@@ -245,9 +246,9 @@ class JobManager:
 
     # --- running ------------------------------------------------------------------------------
 
-    async def _run(self, state: JobState, job: Job, callback_url: str | None) -> None:
+    async def _run(self, state: JobState, job: Job, callback_url: str | None, ticket: Ticket) -> None:
         try:
-            async for event in generate(self.backend, self.store, job):
+            async for event in generate(self.backend, self.store, job, ticket):
                 if event["type"] == "queued":
                     state.position = event.get("position")
                     self._save(state, "position")

@@ -22,6 +22,7 @@ from models.common.events import ProgressEvent
 from models.presets import VIDEO_PRESETS, VideoPreset, get_preset
 from models.requests import VideoRequest
 from models.video.request import ASPECTS, size_at_ratio
+from ui.gate import Gate
 from ui.generation import Backend, result_image
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, examples, overlay, slider, wire_generation
@@ -71,7 +72,7 @@ class VideoTab:
     current: gr.State
 
     @classmethod
-    def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> VideoTab:
+    def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML, gate: Gate) -> VideoTab:
         preset = get_preset("video", backend.defaults["video"])
         with gr.Row(equal_height=False, elem_classes="studio-row"):
             with gr.Column(scale=5, min_width=320, elem_classes="controls"):
@@ -99,10 +100,10 @@ class VideoTab:
                 share = ShareRow.build("video")
         tab = cls(store, backend.defaults["video"], prompt, preset_box, duration, aspect, seed, image, *advanced,
                   generate, video, result_details, share, gr.State(None))
-        tab._wire(backend, store, history, strip)
+        tab._wire(backend, store, history, strip, gate)
         return tab
 
-    def _wire(self, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> None:
+    def _wire(self, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML, gate: Gate) -> None:
         async def generate_video(
             prompt: str, negative_prompt: str | None, preset: str | None, duration: float | None, width: int | None,
             height: int | None, steps: int | None, guidance: float | None, fps: int | None, seed: int | None,
@@ -113,7 +114,8 @@ class VideoTab:
                           seed=SeedRow.chosen(seed, random_seed), image=await uploaded_bytes(image))
             if fields["image"] is not None:  # the picture's shape rules (the sizes are for a clip from words)
                 fields |= {"width": None, "height": None}
-            async for preview, record in run_with_previews(backend, store, "video", fields, session, progress, describe):
+            async for preview, record in run_with_previews(backend, store, "video", fields, session, progress, describe,
+                                                           gate=gate):
                 if record is None:
                     yield {self.details: inline_preview(preview, "Forming", "The clip's middle frame so far")}
                 else:
@@ -138,6 +140,14 @@ class VideoTab:
         except RequestError as e:
             raise gr.Error(str(e), print_exception=False) from None
         return {self.image: save_bytes_to_cache(data, "start.png", GRADIO_CACHE)}
+
+    def animates(self, button: gr.Button, result_id: gr.State, prompt: gr.Textbox, tabs: gr.Tabs) -> None:
+        """Wire another tab's "Animate": its result on show becomes this tab's start picture, with its prompt."""
+        def animate(shown: str | None, words: str) -> dict:
+            return {tabs: gr.Tabs(selected="video"), self.prompt: words, **self.input_from_result(shown)}
+
+        button.click(animate, [result_id, prompt], [tabs, self.prompt, self.image], api_visibility="private",
+                     show_progress="hidden")
 
     # --- filling the form (preset changes, history, remix links) ---------------------------
 
