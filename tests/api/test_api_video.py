@@ -127,3 +127,15 @@ async def test_a_video_past_the_request_limit_is_answered_with_its_job(client_fo
             assert job["status"] in ("queued", "running"), job
             await asyncio.sleep(0.2)
         assert job["kind"] == "video" and {f["name"] for f in job["result"]["files"]} == {"video.mp4", "poster.webp"}
+
+
+async def test_a_video_model_that_fails_to_load_leaves_the_other_kinds_serving(client_for, backend):
+    async with client_for(backend) as client:
+        # ltx-video's weights are not on this machine (offline): its model fails to load.
+        failed = await client.post("/api/v1/videos", json={"prompt": "waves", "preset": "ltx-video"})
+        assert failed.status_code == 503 and failed.json()["error"]["code"] == "model_unavailable"
+        assert "Lightricks/LTX-Video" in failed.json()["error"]["message"]
+        assert (await client.post("/api/v1/images", json={"prompt": "a fox", "steps": 1})).status_code == 201
+        assert (await client.post("/api/v1/videos", json=CLIP)).status_code == 201  # tiny-video still serves
+        states = {m["preset"]: m["state"] for m in (await client.get("/api/health")).json()["models"]}
+        assert states["ltx-video"] == "failed" and states["tiny-video"] == "ready" and states["tiny"] == "ready"
