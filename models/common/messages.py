@@ -21,7 +21,7 @@ def _explain_one(e: dict) -> str:
     if e["loc"][:1] == ("loras",):  # "LoRA adapters", "LoRA adapter 2 scale" rather than "Loras → 1 → scale"
         label = "LoRA adapters" if len(e["loc"]) == 1 else f"LoRA adapter {e['loc'][1] + 1} " + " ".join(map(str, e["loc"][2:]))
     if e["loc"][:1] in (("controls",), ("references",)) and len(e["loc"]) > 1:  # "Control 2 scale"
-        label = f"{e['loc'][0][:-1].capitalize()} {e['loc'][1] + 1} " + " ".join(map(str, e["loc"][2:]))
+        label = f"{e['loc'][0][:-1].capitalize()} {e['loc'][1] + 1} {' '.join(map(str, e['loc'][2:]))}".rstrip()
     ctx = e.get("ctx", {})
     match e["type"]:
         case "missing":
@@ -40,7 +40,7 @@ def _explain_one(e: dict) -> str:
             return f"{label} may hold at most {ctx['max_length']} items (got {ctx.get('actual_length', 'more')})."
         case "string_pattern_mismatch" if e["loc"][:1] == ("loras",):
             return f"{label} '{e['input']}' is not an adapter id: ids are lowercase letters, digits and hyphens."
-        case "melody" | "upload" | "loras":  # our own messages continue the label: "Melody is silent: ..."
+        case "melody" | "upload" | "loras" | "picture":  # our own messages continue the label: "Melody is silent: ..."
             return f"{label} {e['msg']}"
         case _:
             return f"{label}: {e['msg'].removeprefix('Input ')}."
