@@ -11,7 +11,8 @@
                       by a serving path
 
 The web side (ui/) may import presets, requests, common.errors, common.events, common.fields,
-common.messages, common.recipes, each kind's request, uploads and melody modules, and image.loras
-(the library's listing): none of them imports torch. Model libraries are imported inside the functions that
+common.messages, common.recipes, each kind's request, uploads and melody modules, image.loras
+(the library's listing), and image.guides and image.guide_request (the guide library and a
+request's guides): none of them imports torch. Model libraries are imported inside the functions that
 load models, so app.py, which the web container imports too, stays light.
 """

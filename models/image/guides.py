@@ -344,4 +344,5 @@ def listing(preset: str) -> dict:
         "max": adapter.max_references,
         "installed": all(installed(w) for w in (adapter.weights, adapter.encoder) if w is not None),
     }
-    return {"preset": preset, "controls": controls, "references": references, "upscale_control": guides.upscale_mode}
+    return {"preset": preset, "family": IMAGE_PRESETS[preset].family, "max_controls": IMAGE_PRESETS[preset].max_controls,
+            "controls": controls, "references": references, "upscale_control": guides.upscale_mode}
