@@ -24,6 +24,7 @@ Web side too: no torch, no huggingface_hub here (the web image has neither).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -47,6 +48,8 @@ MODE_SUMMARIES = {
     "tile": "the picture itself, for detail at a larger size",
     "blur": "a blurred picture, for detail at a larger size",
 }
+# sd-webui-controlnet's names for modes, as the model files named in its PNG text have them.
+A1111_NAMES = {"openpose": "pose", "lineart": "lines", "seg": "segmentation", "normalbae": "normal", "hed": "softedge"}
 # Which annotator model each mode's picture comes from (none: OpenCV or plain image operations).
 ANNOTATOR_OF = {"depth": "depth", "normal": "depth", "pose": "pose", "softedge": "softedge", "scribble": "softedge"}
 # Modes whose picture can't be made here from any picture: send it ready-made.
@@ -260,6 +263,15 @@ GUIDE_SETS: dict[str, GuideSet] = {
 
 def guide_set(preset: str) -> GuideSet:
     return GUIDE_SETS.get(IMAGE_PRESETS[preset].guide_set, GuideSet())
+
+
+def mode_named(model: str) -> str | None:
+    """The mode a PNG recipe's ControlNet unit names: ours ("canny"), or the one in an A1111 model file's
+    name ("control_v11p_sd15_openpose [cab727d4]": pose); None if it names none."""
+    for word in re.split(r"[^a-z0-9]+", model.lower()):
+        if word in MODES or word in A1111_NAMES:
+            return A1111_NAMES.get(word, word)
+    return None
 
 
 # --- checks a request meets (RequestError: the web side answers 422) ---------------------------
