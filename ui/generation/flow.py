@@ -17,11 +17,13 @@ from models.requests import Job
 from ui.errors import GenerationError
 from ui.generation.backend import Backend
 from ui.generation.events import FlowEvent, saved_event
+from ui.generation.pictures import shelf
 from ui.store import ResultStore
 
 
 async def generate(backend: Backend, store: ResultStore, job: Job) -> AsyncIterator[FlowEvent]:
     """Run one checked job and save its result. Raises GenerationError if the model fails."""
+    shelf.keep(job)  # its guides' pictures, for the studio to put back from a recipe or a remix link
     async for event in backend.generate(job):
         if event["type"] != "result":
             yield event
