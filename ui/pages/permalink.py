@@ -165,7 +165,19 @@ def remix_link(record: dict) -> str:
     ]
     if params.get("loras"):  # as the text form the request schema reads: "id:scale,id:scale"
         query.append(("loras", ",".join(f"{c['id']}:{c['scale']}" for c in params["loras"])))
-    return "/?" + urlencode(query)
+    return "/?" + urlencode(query + guide_query(record.get("guides") or {}))
+
+
+def guide_query(guides: dict) -> list[tuple[str, str]]:
+    """The first control and reference (what the studio's Guide panel holds), by their pictures' hashes:
+    the studio puts the pictures back while it still has them (ui/studio/guide_panel.py reads these)."""
+    query = []
+    for control in (guides.get("controls") or [])[:1]:
+        how = "annotate" if control.get("preprocess", True) else "as-is"
+        query.append(("guide", f"{control['mode']}:{control['scale']:g}:{how}:{control['image_sha256'][:16]}"))
+    for reference in (guides.get("references") or [])[:1]:
+        query.append(("reference", f"{reference['scale']:g}:{reference['image_sha256'][:16]}"))
+    return query
 
 
 def follow_up_links(record: dict) -> list[A]:
