@@ -135,7 +135,7 @@ print("ok")
     assert out.stdout.strip().endswith("ok")
 
 
-@pytest.mark.parametrize("image", ["MODEL_PACKAGES", "WEB_PACKAGES"])
+@pytest.mark.parametrize("image", ["MODEL_PACKAGES", "WEB_PACKAGES", "TRAINER_PACKAGES"])
 def test_image_pins_resolve_together(recorded, tmp_path, image):
     """pip's resolver, against the package registry, in dry-run mode (this is Linux, CPython 3.11, as the images)."""
     app, _ = recorded
@@ -244,3 +244,18 @@ def test_the_web_container_reloads_the_volume_for_new_adapters_at_most_once_per_
     assert volume.reloads == 1
     throttled_reload(volume, every_s=0)()
     assert volume.reloads == 2
+
+
+def test_the_trainer_is_its_own_small_pool_of_h100s_writing_the_library_on_the_weights_volume(recorded):
+    app, calls = recorded
+    options = by_name(calls, "cls", "Trainer")
+    assert options["gpu"] == "H100" and options["image"] is app.trainer_image
+    assert options["volumes"] == {app.CACHE_DIR: app.weights_volume}  # where the library and checkpoints live
+    assert 1 <= options["max_containers"] <= 4  # each holds an H100 for up to its timeout
+    # Modal's LoRA examples' 30 minutes; the web container, which drives it as a job, outlives it.
+    assert options["timeout"] == app.TRAINER_TIMEOUT_S >= 30 * 60
+    assert app.WEB_SCALEDOWN_S >= options["startup_timeout"] + options["timeout"]
+    assert "retries" not in options  # the same request again resumes from the last checkpoint instead
+    assert "Trainer" not in {qualname for qualname, _, _ in calls["concurrent"]}  # one training per container
+    assert "bitsandbytes" in {spec.split("==")[0] for spec in app.TRAINER_PACKAGES}
+    assert set(app.MODEL_PACKAGES) <= set(app.TRAINER_PACKAGES)  # the same pins as the model classes

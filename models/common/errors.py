@@ -10,6 +10,7 @@ heavy imports: the web side catches these too.
     WeightsUnavailable   weights that can't be had here (503)
       EngineUnavailable  a music engine's library that isn't installed here
     WorkerError          the audiocraft worker process failed (the model failed: 502)
+    Cancelled            a training stopped because someone asked (models/training/cancel.py)
 """
 
 
@@ -40,3 +41,7 @@ class EngineUnavailable(WeightsUnavailable):
 
 class WorkerError(RuntimeError):
     """The worker failed; the message names the worker's own exception."""
+
+
+class Cancelled(RuntimeError):
+    """Work stopped on request (a cancelled training); the message says where it stopped."""

@@ -62,8 +62,9 @@ async def annotate(body: AnnotateRequest, request: Request, ctx: ContextDep) -> 
     guides.check_mode(body.mode, preset, preprocess=True)  # a mode the family lacks → 422, before any model
     image = body.image if body.image is not None else await asyncio.to_thread(result_image, ctx.store,
                                                                                 body.image_result)
-    ctx.take_generation(request)  # a model call: it counts as a generation does
-    made = await ctx.backend.annotate(preset, image, body.mode)
+    ticket = ctx.take_generation(request)  # a model call: the gate admits and counts it as a generation
+    with ticket.running():
+        made = await ctx.backend.annotate(preset, image, body.mode)
     return Response(made, media_type="image/png")
 
 

@@ -15,7 +15,7 @@
 
 from ui.generation.backend import Backend
 from ui.generation.flow import generate
-from ui.generation.inputs import FOLLOW_UPS, FollowUp, follow_up, result_image, with_input_image
+from ui.generation.inputs import FOLLOW_UPS, FollowUp, checked_job, follow_up, result_image, with_input_image
 from ui.generation.jobs import Busy, JobManager, JobState
 from ui.generation.local import LocalBackend
 from ui.generation.pictures import shelf
@@ -23,5 +23,6 @@ from ui.generation.remote import ModalBackend
 from ui.generation.terminal import generate_and_save
 from ui.generation.webhooks import Delivery, WebhookSender
 
-__all__ = ["FOLLOW_UPS", "Backend", "Busy", "Delivery", "FollowUp", "JobManager", "JobState", "LocalBackend", "ModalBackend", "WebhookSender",
-           "follow_up", "generate", "generate_and_save", "result_image", "shelf", "with_input_image"]
+__all__ = ["FOLLOW_UPS", "Backend", "Busy", "Delivery", "FollowUp", "JobManager", "JobState", "LocalBackend", "ModalBackend",
+           "WebhookSender", "checked_job", "follow_up", "generate", "generate_and_save", "result_image", "shelf",
+           "with_input_image"]

@@ -1,6 +1,7 @@
-"""Pictures named by a result id: "start from that one" (the REST API's `image_result`, the
-share page's "Use as input" link), "guide with that one" (a control's or reference's
-`image_result`), and the one-click follow-ups of a result: Vary and Upscale.
+"""From what a person sent to a checked job: pictures named by a result id swapped for their bytes
+("start from that one": the REST API's `image_result`, the share page's "Use as input" link; "guide
+with that one": a control's or reference's `image_result`), and the request resolved, off the event
+loop (`checked_job`); and the one-click follow-ups of a result, Vary and Upscale, as requests.
 
 The model side never sees a result id: it has no result store. Here, on the web side, each id
 is swapped for the bytes of that result's image before the request is resolved, and those
@@ -9,11 +10,13 @@ bytes are checked exactly as an upload would be (models/image/uploads.py).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from models.common.errors import RequestError
-from models.requests import ImageRequest, Request, parse
+from models.requests import ImageRequest, Job, Request, parse
 from ui.errors import NotFound
+from ui.generation.backend import Backend
 from ui.store import ResultStore
 
 FollowUp = Literal["vary-subtle", "vary-strong", "upscale"]
@@ -21,6 +24,15 @@ FOLLOW_UPS: dict[str, str] = {"vary-subtle": "Vary (subtle)", "vary-strong": "Va
 # What a follow-up keeps of its parent's request: the prompt and the model's settings. Not its size
 # (the picture's), its seed (a new one), its input or guides (their pictures aren't kept).
 KEPT = ("prompt", "negative_prompt", "preset", "steps", "guidance", "loras")
+
+
+async def checked_job(backend: Backend, store: ResultStore, request: Request) -> Job:
+    """The request as a checked job, its input image swapped in and its defaults filled: in a worker
+    thread, never on the event loop. Resolving can take long: it reads and decodes pictures, and
+    looking adapters up may reload the weights Volume (Modal) or ask a deployed app for its library
+    (hybrid, a cold start included), while every other visitor of the one web container waits on
+    that loop. Raises RequestError."""
+    return await asyncio.to_thread(lambda: backend.resolve(with_input_image(request, store)))
 
 
 def with_input_image(request: Request, store: ResultStore) -> Request:

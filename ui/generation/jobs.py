@@ -46,6 +46,7 @@ from typing import Literal
 from models.common.events import progress_event
 from models.requests import Job
 from ui.errors import ModelUnavailable, NotFound, failure
+from ui.gate import Ticket
 from ui.generation.backend import Backend
 from ui.generation.events import (
     JobEvent,
@@ -94,6 +95,7 @@ class JobState:
     error: dict | None = None  # {"code", "message"}
     webhook: Delivery | None = None
     owner_token: str | None = field(default=None, repr=False)  # until the result takes it
+    http_status: int | None = field(default=None, repr=False)  # a failure's, for a synchronous caller waiting on it
     listeners: dict[asyncio.Queue[JobEvent], bool] = field(default_factory=dict, repr=False)  # → wants previews
 
     @property
@@ -161,8 +163,8 @@ class JobManager:
         self._to_announce = self.table.undelivered()
         self._announcing = False
 
-    def submit(self, job: Job, base_url: str, callback_url: str | None = None) -> tuple[JobState, str]:
-        """Start a checked job; returns its state and the owner token its result will have."""
+    def submit(self, job: Job, base_url: str, callback_url: str | None, ticket: Ticket) -> tuple[JobState, str]:
+        """Start a checked job, admitted by the gate; returns its state and the owner token its result will have."""
         self.resume()
         self._prune()
         if self.active() >= self.max_active:
@@ -177,7 +179,7 @@ class JobManager:
         self.table.add(state.id, kind=state.kind, status=state.status, base_url=base_url, created_at=state.created_at,
                        webhook=vars(state.webhook) if state.webhook else None, callback_url=callback_url)
         self._jobs[state.id] = state
-        self._spawn(self._run(state, job, callback_url), f"atelier-job-{state.id}")
+        self._spawn(self._run(state, job, callback_url, ticket), f"atelier-job-{state.id}")
         return state, owner_token
 
     def get(self, job_id: str) -> JobState:
@@ -244,9 +246,9 @@ class JobManager:
 
     # --- running ------------------------------------------------------------------------------
 
-    async def _run(self, state: JobState, job: Job, callback_url: str | None) -> None:
+    async def _run(self, state: JobState, job: Job, callback_url: str | None, ticket: Ticket) -> None:
         try:
-            async for event in generate(self.backend, self.store, job):
+            async for event in generate(self.backend, self.store, job, ticket):
                 if event["type"] == "queued":
                     state.position = event.get("position")
                     self._save(state, "position")
@@ -270,7 +272,7 @@ class JobManager:
             status, code, message = failure(e)
             if status >= 500 and code == "internal_error":
                 log.exception("job %s failed unexpectedly", state.id)
-            state.status, state.error = "failed", {"code": code, "message": message}
+            state.status, state.error, state.http_status = "failed", {"code": code, "message": message}, status
         state.owner_token = None
         state.finished_at = time.time()
         self._progress_written.pop(state.id, None)

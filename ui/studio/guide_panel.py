@@ -32,9 +32,10 @@ from models.image import guides, uploads
 from models.image.guide_request import Control, Reference
 from models.image.uploads import MAX_IMAGE_PIXELS
 from ui.errors import GenerationError
+from ui.gate import Gate
 from ui.generation import Backend, shelf
 from ui.studio.controls import slider
-from ui.studio.run import GRADIO_CACHE
+from ui.studio.run import GRADIO_CACHE, admit
 
 SOURCES = ("Upload a picture", "Draw")
 CANVAS = (768, 768)  # a drawing sets the image's size: square, up to the preset's largest side
@@ -96,9 +97,9 @@ class GuidePanel:
         return [self.box, self.mode, self.source, self.picture, self.drawing, self.ready, self.scale, self.preview,
                 self.reference, self.reference_scale, self.reference_note]
 
-    def wire(self, backend: Backend, preset: gr.Dropdown) -> None:
+    def wire(self, backend: Backend, gate: Gate, preset: gr.Dropdown) -> None:
         async def show_control(preset_name: str, mode: str, picture: dict | None, drawing: dict | None, ready: bool):
-            return await control_preview(backend, preset_name, mode, picture, drawing, ready)
+            return await control_preview(backend, gate, preset_name, mode, picture, drawing, ready)
 
         quiet = {"api_visibility": "private", "show_progress": "hidden"}
         # Not on each stroke of a drawing: it is the control picture itself, on show as it is drawn.
@@ -240,17 +241,24 @@ def drawn(drawing: dict | None) -> bytes | None:
     return uploads.png(Image.fromarray(np.where(strokes, 255, 0).astype(np.uint8)).convert("RGB"))
 
 
-async def control_preview(backend: Backend, preset: str, mode: str | None, picture: dict | None, drawing: dict | None,
-                          ready: bool) -> str | None:
-    """The control picture the model will follow, as a file Gradio serves (None: nothing to show)."""
+async def control_preview(backend: Backend, gate: Gate, preset: str, mode: str | None, picture: dict | None,
+                          drawing: dict | None, ready: bool) -> str | None:
+    """The control picture the model will follow, as a file Gradio serves (None: nothing to show). An
+    annotation is a model call: the gate admits it as it does a generation (ui/api/guides.py likewise)."""
     fields = await asyncio.to_thread(guide_fields, mode, picture, drawing, ready, None, None, None)
     if not fields.get("controls"):
         return None
     control = fields["controls"][0]
     try:
-        made = (control["image"] if not control["preprocess"]
-                else await backend.annotate(preset, control["image"], control["mode"]))
+        if not control["preprocess"]:
+            made = control["image"]
+        else:
+            with admit(gate).running():
+                made = await backend.annotate(preset, control["image"], control["mode"])
     except (RequestError, GenerationError) as e:
         gr.Warning(f"No control picture: {e}")
+        return None
+    except gr.Error as e:  # the gate's sentence: too many calls, the GPU budget spent, the studio busy
+        gr.Warning(f"No control picture: {e.message}")
         return None
     return await asyncio.to_thread(save_bytes_to_cache, made, "control.png", GRADIO_CACHE)

@@ -35,6 +35,7 @@ from models.image.request import DEFAULT_STRENGTH
 from models.image.uploads import MAX_IMAGE_PIXELS
 from models.presets import IMAGE_PRESETS, ImagePreset, get_preset
 from models.requests import ImageRequest
+from ui.gate import Gate
 from ui.generation import Backend, result_image
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
@@ -125,6 +126,7 @@ def details(record: dict) -> str:
 @dataclass
 class ImageTab:
     backend: Backend
+    gate: Gate  # every generation the tab starts (Generate, Vary, Upscale) is admitted by it
     store: ResultStore
     default_preset: str
     prompt: gr.Textbox
@@ -152,7 +154,7 @@ class ImageTab:
     follow_ups: FollowUpRow  # Vary and Upscale of the result on show
 
     @classmethod
-    def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> ImageTab:
+    def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML, gate: Gate) -> ImageTab:
         preset = get_preset("image", backend.defaults["image"])
         with gr.Row(equal_height=False, elem_classes="studio-row"):
             with gr.Column(scale=5, min_width=320, elem_classes="controls"):
@@ -193,8 +195,8 @@ class ImageTab:
                 with gr.Row():
                     use_as_input = gr.Button("Use as input", size="sm", elem_id="image-use-input")
                     follow_ups = FollowUpRow.build()
-        tab = cls(backend, store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images, width, height,
-                  steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file,
+        tab = cls(backend, gate, store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images,
+                  width, height, steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file,
                   input_box, input_image, strength, use_as_input, lora_picker, guide, follow_ups)
         tab._wire(backend, store, history, strip)
         return tab
@@ -232,7 +234,7 @@ class ImageTab:
         )
         self.aspect.input(self._resize, [self.aspect, self.preset], [self.width, self.height],
                           api_visibility="private", show_progress="hidden")
-        self.guide.wire(backend, self.preset)
+        self.guide.wire(backend, self.gate, self.preset)
         self.follow_ups.wire(self, store, history, strip)
 
         self.recipe_file.upload(self.load_recipe, self.recipe_file, [*self.fill_outputs, self.recipe_file],
@@ -264,7 +266,7 @@ class ImageTab:
     async def results(self, fields: dict, session: History, progress: gr.Progress):
         """Run a generation of these fields: its image forming in the gallery, then the result on show."""
         async for preview, record in run_with_previews(self.backend, self.store, "image", fields, session,
-                                                       progress, describe):
+                                                       progress, describe, gate=self.gate):
             if record is None:  # the image forming (models/image/previews.py), as a file Gradio serves
                 yield {self.gallery: [await asyncio.to_thread(cached_preview, preview)]}
             else:
