@@ -128,3 +128,37 @@ def test_loras_add_list_use_and_remove(tmp_path):
     assert unknown.returncode == 2 and "Unknown LoRA adapter 'nope'" in unknown.stderr
     assert atelier("loras", "remove", "grainy-film", env=env).returncode == 0
     assert "grainy-film" not in atelier("loras", env=env).stdout
+
+
+def test_generate_image_with_controls_a_reference_and_a_vary(tmp_path):
+    from PIL import Image, ImageDraw
+
+    edges, style = tmp_path / "edges.png", tmp_path / "style.png"
+    picture = Image.new("RGB", (64, 64), "black")
+    ImageDraw.Draw(picture).rectangle((16, 16, 47, 47), fill="white")
+    picture.save(edges)
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(style)
+    out = atelier("generate", "image", "a fox", "--preset", "tiny", "--seed", "3", "--output", str(tmp_path),
+                  "--control", f"canny:{edges}:0.8", "--control", f"lines:{edges}", "--reference", f"{style}:0.5")
+    assert out.returncode == 0, out.stderr
+    record = json.loads(Path(out.stdout.split()[-1]).read_text())
+    assert [(c["mode"], c["scale"], c["preprocess"]) for c in record["guides"]["controls"]] == [
+        ("canny", 0.8, True), ("lines", 1.0, False)]  # lines: a picture sent as it is
+    assert record["guides"]["references"][0]["scale"] == 0.5
+    varied = atelier("generate", "image", "a fox", "--preset", "tiny", "--image", str(edges), "--vary", "strong",
+                     "--output", str(tmp_path))
+    assert varied.returncode == 0, varied.stderr
+    record = json.loads(Path(varied.stdout.split()[-1]).read_text())
+    assert record["lineage"] == {"parent": None, "action": "vary-strong"} and record["parameters"]["strength"] == 0.7
+    refused = atelier("generate", "image", "a fox", "--preset", "tiny", "--control", f"blur:{edges}")
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "error: tiny has no blur control: its controls are canny, depth, pose, scribble, softedge, lines, normal, "
+        "segmentation, tile."]
+
+
+def test_controlnets_lists_each_image_presets_guides():
+    out = atelier("controlnets")
+    assert out.returncode == 0, out.stderr
+    line = next(line for line in out.stdout.splitlines() if line.startswith("sd3.5-large-turbo "))
+    assert "sd3" in line and "canny, depth, blur (up to 2 at once" in line
+    assert atelier("controlnets", "--preset", "nope").returncode == 2

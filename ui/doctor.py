@@ -217,17 +217,22 @@ def route_problems(deploy: dict) -> list[str]:
 
 
 def memory_needed_gb(preset) -> float | None:
-    """An image preset's weights in 16-bit (the real parameter counts, models/random_weights/twins.py)
-    plus the most images one pipeline call makes (a full batch, or one request's MAX_IMAGES) at its
-    max_size; None for presets of unknown size (the tiny ones: kilobytes)."""
+    """An image preset's weights in 16-bit (the real parameter counts, models/random_weights/twins.py),
+    the guides it may hold at once (its largest ControlNets, as many as a request may name, its
+    IP-Adapter and image encoder, the annotators: models/image/guides.py), plus the most images one
+    pipeline call makes (a full batch, or one request's MAX_IMAGES) at its max_size. An upscale draws
+    one tile of the preset's size at a time, so a 2048² result needs no more than one image. None for
+    presets of unknown size (the tiny ones: kilobytes)."""
+    from models.image.guides import resident_params
     from models.image.request import MAX_IMAGES
     from models.random_weights.twins import REAL_PARAMS
 
     twin = preset.name if preset.twin_of else f"{preset.name}-twin"
-    if twin not in REAL_PARAMS:
+    guides = resident_params(preset.name)
+    if twin not in REAL_PARAMS or guides is None:
         return None
     images_gb = max(preset.max_batch, MAX_IMAGES) * GB_PER_MEGAPIXEL * preset.max_size**2 / 1e6
-    return 2 * sum(REAL_PARAMS[twin].values()) / 1e9 + images_gb + CUDA_CONTEXT_GB
+    return 2 * (sum(REAL_PARAMS[twin].values()) + guides) / 1e9 + images_gb + CUDA_CONTEXT_GB
 
 
 def fit_problems(deploy: dict) -> list[str]:

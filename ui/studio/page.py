@@ -21,7 +21,10 @@ the backend: one call per model at a time locally, the GPU classes' autoscaling 
 
 Remix links: `/?kind=image&prompt=...&seed=...` (any request field by its name in
 models/requests.py) fills that tab's form and selects it. `&input=<result id>` on an image
-remix link (the share page's "Use as input") puts that result's image into the image input.
+remix link (the share page's "Use as input") puts that result's image into the image input;
+`&guide=...&reference=...` fill the Guide panel (ui/studio/guide_panel.py), and
+`/?kind=image&follow=vary-subtle&result=<id>` (the share page's Vary and Upscale) runs that
+follow-up once the page has loaded (ui/studio/follow_ups.py).
 """
 
 from __future__ import annotations
@@ -133,15 +136,17 @@ def build_studio(
                 gr.Warning(f"The link's settings can't be used: {e}")
                 return {tabs: gr.Tabs(selected=kind)}
             updates = {tabs: gr.Tabs(selected=kind), **tab_of[kind].fill(values)}
-            if kind == "image" and query.get("input"):
+            if kind == "image":  # the image tab's pictures: its guides', and its input's
+                updates |= image.guide.from_query(values.get("preset") or backend.defaults["image"], query)
                 try:
-                    updates |= image.input_from_result(query["input"])
+                    updates |= image.input_from_result(query["input"]) if query.get("input") else {}
                 except gr.Error as e:
                     gr.Warning(f"The link's input image can't be used: {e.message}")
             return updates
 
         strip.pick(pick, history, form, api_visibility="private", show_progress="hidden")
-        studio.load(remix, None, form, api_visibility="private", show_progress="hidden")
+        loaded = studio.load(remix, None, form, api_visibility="private", show_progress="hidden")
+        image.follow_ups.run_from_link(loaded, image, store, history, strip)
 
     studio.max_threads = max_active  # Gradio's queue runs at most this many jobs at once (launch() sets it)
     studio.queue(max_size=max_waiting, default_concurrency_limit=None)
