@@ -13,9 +13,10 @@
                       presets that name them (a BuiltWeights "module:function"), never imported
                       by a serving path
 
-The web side (ui/) may import presets, requests, common.errors, common.events, common.fields, common.messages,
-common.recipes, each kind's request (video.request too), uploads and melody modules, image.loras (the library's
-listing), and training.families and training.cancel (which presets train; cancel flags): none
+The web side (ui/) may import presets, requests, common.errors, common.events, common.fields,
+common.messages, common.recipes, each kind's request (video.request too), uploads and melody modules,
+image.loras (the library's listing), image.guides and image.guide_request (the guide library and a
+request's guides), and training.families and training.cancel (which presets train; cancel flags): none
 of them imports torch. Model libraries are imported inside the functions that
 load models, so app.py, which the web container imports too, stays light.
 """

@@ -65,6 +65,10 @@ class ImagePreset:
     # The ControlNets, IP-Adapter and annotators it may use (models/image/guides.py): its family's,
     # unless it needs others (a twin's random-weight ControlNet).
     guides: str = ""
+    # Most controls one request may name, and so most ControlNets a model keeps loaded (the ones a batch
+    # doesn't use are unloaded past it): what its GPU holds beside its weights and a full batch
+    # (ui/doctor.py adds up models/image/guides.py's sizes).
+    max_controls: int = 3
 
     def __post_init__(self) -> None:
         refuse_other_kinds_options(self.name, "image", self.speed)
@@ -252,6 +256,10 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
             # Past 4, batching buys little: one 1024² image already keeps an H100 busy.
             max_batch=4,
             gpu="H100",
+            # Each of its ControlNets (canny, depth, blur) is 4.2 B parameters, 8.4 GB: with all three,
+            # the IP-Adapter and SigLIP loaded beside a full batch at 1440² it would need ~82 GB of 80.
+            # Two at once (the third unloaded until asked for) leave ~6 GB spare.
+            max_controls=2,
         ),
         ImagePreset(
             name="tiny",

@@ -168,6 +168,28 @@ def test_every_image_preset_with_known_weights_fits_its_class_gpu_with_its_large
     assert any(p.startswith("sd3.5-large-turbo needs about") for p in app_doctor.fit_problems(small))
 
 
+def test_the_gpu_arithmetic_counts_the_guides_a_preset_holds_at_once(monkeypatch):
+    """SD3.5 Large's three 4.2 B-parameter ControlNets, its IP-Adapter and SigLIP beside a full batch at 1440²
+    would pass an H100's 80 GB: the preset keeps two loaded (max_controls), and the arithmetic counts two."""
+    from dataclasses import replace
+
+    from models.image import guides
+    from models.presets import IMAGE_PRESETS
+
+    sd35 = IMAGE_PRESETS["sd3.5-large-turbo"]
+    net = guides.PARAMS["controlnet-sd3.5-large"]
+    adapter = guides.PARAMS["ip-adapter-sd3.5-large"] + guides.PARAMS["siglip-so400m-encoder"]
+    annotators = sum(guides.PARAMS[n] for n in ("depth-anything-v2-small", "vitpose-base", "hed"))
+    assert sd35.max_controls == 2 and guides.resident_params(sd35.name) == 2 * net + adapter + annotators
+    need = app_doctor.memory_needed_gb(sd35)
+    assert need <= app_doctor.GPU_MEMORY_GB["H100"]
+    monkeypatch.setitem(IMAGE_PRESETS, sd35.name, replace(sd35, max_controls=3))  # all three loaded
+    assert app_doctor.memory_needed_gb(IMAGE_PRESETS[sd35.name]) == pytest.approx(need + 2 * net / 1e9)
+    assert app_doctor.memory_needed_gb(IMAGE_PRESETS[sd35.name]) > app_doctor.GPU_MEMORY_GB["H100"]
+    # sd2's eight one-mode ControlNets: only as many as one request names stay loaded.
+    assert guides.resident_params("sd-turbo") == 3 * guides.PARAMS["controlnet-sd21"] + annotators
+
+
 def test_every_preset_has_a_class(plain):
     assert app_doctor.route_problems(plain) == []
     other = copy.deepcopy(plain)

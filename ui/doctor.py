@@ -10,8 +10,8 @@ one. Each import runs in a subprocess and reports what app.py handed to Modal's 
 Modal's container entrypoint reads them (`_deps_(only_explicit_mounts=True)`).
 
 It checks what can be known without modal.com: that containers would define the same objects
-and options as the deploy, the names Modal accepts, each image
-and video preset's weights and largest call against its class's GPU, the settings of the GPU images
+and options as the deploy, the names Modal accepts, each image and video preset's weights and
+largest call against its class's GPU (ui/gpu_memory.py), the settings of the GPU images
 (no downloads at start, one inductor thread under snapshots), and the web container's
 lifetime against the longest job. It can't know whether a named Secret exists or holds
 HF_TOKEN, what the Volumes hold, or what the workspace's GPU quota allows.
@@ -27,21 +27,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ui.gpu_memory import GPU_MEMORY_GB, memory_needed_gb
+
 ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py, pyproject.toml, models/, ui/
 MODAL_MAX_SCALEDOWN_S = 3600  # the SDK refuses a longer scaledown_window
-# Beyond its weights, what one image costs a GPU, per megapixel, in 16-bit: the VAE's decode
-# dominates (a few full-resolution 256-channel activations, 0.5 GB each per megapixel); a UNet's or
-# an MMDiT's activations at inference are a fraction of that. An estimate, consistent with Modal's
-# SD3.5 Large Turbo example batching 16 images of 1024² on an 80 GB H100 (28 + 16 × 3 GB).
-GB_PER_MEGAPIXEL = 3.0
-CUDA_CONTEXT_GB = 2.0  # CUDA context, cuBLAS workspaces, allocator slack
-GPU_MEMORY_GB = {"L40S": 48, "H100": 80}  # the GPUs app.py's classes ask for
-# A clip's cost beyond its weights: the VAE's decode of one part (models/video/families.py), per megapixel-
-# frame in bf16 (live tensors above the real decoders' weights, float32 halved: bench/results/decode-memory-
-# cpu.md), and the denoiser's and text encoder's activations, generously (room for cuDNN's workspaces too).
-DECODE_GB_PER_MEGAPIXEL_FRAME, DENOISE_GB = {"ltx": 0.23, "mochi": 2.15}, 6.0
-# Mochi 1, which has no twin: a "10 billion parameter" AsymmDiT (model card), its VAE (diffusers'), T5-XXL.
-PUBLISHED_PARAMS = {"mochi-1": 10_000_000_000 + 459_748_611 + 4_762_310_656}
 
 
 # --- Reading app.py as Modal does ------------------------------------------------------------
@@ -220,35 +209,6 @@ def route_problems(deploy: dict) -> list[str]:
     served = {(p.name, type(p).__name__) for name in classes(deploy) for p in served_presets(name)}
     return [f"The {kind} preset {name} is served by no class the app defines."
             for kind, table in PRESETS.items() for name, p in table.items() if (name, type(p).__name__) not in served]
-
-
-def weights_gb(preset) -> float | None:
-    """A preset's weights in 16-bit, from the real parameter counts (models/random_weights/twins.py);
-    None for presets of unknown size (the tiny ones: kilobytes)."""
-    from models.random_weights.twins import REAL_PARAMS
-
-    twin = preset.name if preset.twin_of else f"{preset.name}-twin"
-    if twin in REAL_PARAMS:
-        return 2 * sum(REAL_PARAMS[twin].values()) / 1e9
-    return 2 * PUBLISHED_PARAMS[preset.name] / 1e9 if preset.name in PUBLISHED_PARAMS else None
-
-
-def memory_needed_gb(preset, decode_whole: bool = False) -> float | None:
-    """A preset's weights plus its largest call: for images, the most one pipeline call makes (a full
-    batch, or one request's MAX_IMAGES) at its max_size; for video, the longest clip at the largest
-    size, decoded in parts as the model does (or whole, to show the parts are what makes it fit)."""
-    from models.image.request import MAX_IMAGES
-    from models.presets import VideoPreset
-    from models.video.families import decoded_at_once
-
-    if (weights := weights_gb(preset)) is None:
-        return None
-    if isinstance(preset, VideoPreset):
-        width, height, frames = preset.max_side, preset.max_pixels // preset.max_side, preset.max_frames
-        at_once = width * height * frames / 1e6 if decode_whole else decoded_at_once(preset, width, height, frames)
-        return weights + DENOISE_GB + DECODE_GB_PER_MEGAPIXEL_FRAME[preset.family] * at_once + CUDA_CONTEXT_GB
-    images_gb = max(preset.max_batch, MAX_IMAGES) * GB_PER_MEGAPIXEL * preset.max_size**2 / 1e6
-    return weights + images_gb + CUDA_CONTEXT_GB
 
 
 def fit_problems(deploy: dict) -> list[str]:

@@ -11,7 +11,8 @@
   Controls go where sd-webui-controlnet writes them, one quoted unit each before the version:
   `ControlNet 0: "Module: canny, Model: canny, Weight: 0.8, Guidance Start: 0, Guidance End: 1,
   Image hash: 1a2b…"` (Module "none" for a picture sent ready-made). They are not request fields:
-  the JSON recipe leaves them out, as it leaves out the pictures.
+  the JSON recipe leaves them out, as it leaves out the pictures; `control_units` reads them back
+  (ours, or sd-webui-controlnet's, which name a model file rather than a mode and carry no hash).
 
 - WAV: a RIFF LIST/INFO chunk (INAM title = the prompt, ICMT comment = the recipe, ISFT software).
 - MP3: an ID3v2.3 tag (TIT2 title, COMM comment, TSSE software) in front of the frames.
@@ -133,6 +134,31 @@ def recipe_from_png(data: bytes) -> dict | None:
         except ValueError:
             pass
     return parse_a1111(text[A1111_KEY]) if A1111_KEY in text else None
+
+
+def control_units(data: bytes) -> list[dict]:
+    """The ControlNet units in a PNG's A1111 text: {"module", "model", "scale", "start", "end", "image_hash"}
+    each (the hash: the first 16 hex digits of the picture's sha256, where Atelier wrote one). Read from
+    the header's text chunks only, as recipe_from_png is; [] for a PNG without them or not a PNG."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            text = image.info.get(A1111_KEY) if image.format == "PNG" else None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return []
+    lines = text.strip().split("\n") if isinstance(text, str) else []
+    settings = dict((k.strip(), v.strip()) for k, v in _SETTING.findall(lines[-1])) if lines else {}
+    units = []
+    for key in sorted((k for k in settings if re.fullmatch(r"ControlNet \d+", k)), key=lambda k: int(k.split()[1])):
+        unit = {k.strip(): v.strip() for k, v in _SETTING.findall(settings[key].strip('"'))}
+        try:
+            units.append({"module": unit.get("Module", ""), "model": unit.get("Model", ""),
+                          "scale": float(unit.get("Weight", 1)), "start": float(unit.get("Guidance Start", 0)),
+                          "end": float(unit.get("Guidance End", 1)), "image_hash": unit.get("Image hash", "")})
+        except ValueError:
+            pass
+    return units
 
 
 def parse_a1111(text: str) -> dict:

@@ -193,3 +193,16 @@ def test_the_ltx_video_twin_assembles_a_pipeline_that_loads_and_makes_a_clip(tmp
     video = pipe(prompt="waves at dusk", width=64, height=32, num_frames=9, num_inference_steps=2, guidance_scale=1.0,
                  generator=torch.Generator().manual_seed(0), output_type="np").frames
     assert video.shape == (1, 9, 32, 64, 3)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("models.image.guides", fromlist=["PARAMS"]).PARAMS))
+def test_guide_models_have_the_counts_the_gpu_arithmetic_uses_within_one_percent(name):
+    """guides.PARAMS (what ui/doctor.py adds for the guides a preset holds) against each architecture
+    counted on the meta device, as the twins' REAL_PARAMS are."""
+    from models.image.guides import GUIDE_SETS, PARAMS
+    from models.random_weights.guide_twins import meta_count
+
+    assert meta_count(name) == pytest.approx(PARAMS[name], rel=0.01)
+    named = {s for g in GUIDE_SETS.values() for s in [n.size for n in g.controls]
+             + ([g.references.size, g.references.encoder_size] if g.references else [])}
+    assert name in named or name in ("depth-anything-v2-small", "vitpose-base", "hed")  # no stale entry

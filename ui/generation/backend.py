@@ -2,7 +2,8 @@
 
 Every backend offers the same thing: `generate(job)` is an async stream of events (the
 model's, models/common/events.py, after a `queued` one while it waits: ui/generation/events.py)
-ending in a result, and never blocks the event loop.
+ending in a result, and never blocks the event loop; `annotate` is the image model's quick side
+call, a guide's control picture (the model serialises it with its generations).
 
     local.py    LocalBackend: the app's model classes in this process (.local())
     remote.py   ModalBackend: the GPU classes on Modal, from inside the app or (hybrid)
@@ -32,6 +33,11 @@ class Backend:
 
     def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
         """Events for one job: queued/progress..., then a result. Raises GenerationError."""
+        raise NotImplementedError
+
+    async def annotate(self, preset: str, image: bytes, mode: str) -> bytes:
+        """The control picture (PNG) the image preset's `mode` annotator makes from a picture, by its
+        model (ImageGenerator.annotate). Raises RequestError, GenerationError, ModelUnavailable."""
         raise NotImplementedError
 
     def health(self) -> dict:

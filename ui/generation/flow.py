@@ -19,6 +19,7 @@ from ui.errors import GenerationError
 from ui.gate import Ticket
 from ui.generation.backend import Backend
 from ui.generation.events import FlowEvent, saved_event
+from ui.generation.pictures import shelf
 from ui.store import ResultStore
 
 
@@ -26,6 +27,7 @@ async def generate(backend: Backend, store: ResultStore, job: Job, ticket: Ticke
     """Run one checked job, admitted by the gate (its ticket), and save its result, as the
     ticket's holder's; the ticket is charged what the model took. Raises GenerationError if
     the model fails."""
+    shelf.keep(job)  # its guides' pictures, for the studio to put back from a recipe or a remix link
     with ticket.running():
         async for event in backend.generate(job):
             if event["type"] != "result":

@@ -8,10 +8,11 @@ for importing it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from models.common.errors import RequestError, WeightsUnavailable
@@ -63,19 +64,29 @@ class ModalBackend(Backend):
         return cls({"image": image_model, "music": music_model, "video": video_model}, defaults, where="hybrid")
 
     async def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
-        import modal.exception
-
         # Modal queues the call until a container is free; say so until the first event.
         yield queued_event(None)
-        started = time.monotonic()
         instance = self._classes[job.kind](preset=job.preset)
-        try:
+        with self._calling(job.kind, job.preset):
             # The job itself: Modal pickles arguments, and the GPU images ship models/, its class's home.
             async for event in instance.generate.remote_gen.aio(job):
                 yield event
-            self._failures.pop(job.preset, None)
+
+    async def annotate(self, preset: str, image: bytes, mode: str) -> bytes:
+        with self._calling("image", preset):
+            return await self._classes["image"](preset=preset).annotate.remote.aio(image, mode)
+
+    @contextlib.contextmanager
+    def _calling(self, kind: Kind, preset: str) -> Iterator[None]:
+        """One call into a GPU class, its errors translated into what a caller may see."""
+        import modal.exception
+
+        started = time.monotonic()
+        try:
+            yield
+            self._failures.pop(preset, None)
         except WeightsUnavailable as e:
-            self._failures[job.preset] = str(e)
+            self._failures[preset] = str(e)
             raise ModelUnavailable(str(e)) from None
         except modal.exception.AuthError:
             raise ModelUnavailable(
@@ -88,13 +99,13 @@ class ModalBackend(Backend):
             ) from None
         except (modal.exception.FunctionTimeoutError, TimeoutError):
             raise GenerationTimeout(
-                f"The {job.preset} model took too long ({time.monotonic() - started:.0f} s) and was stopped."
+                f"The {preset} model took too long ({time.monotonic() - started:.0f} s) and was stopped."
             ) from None
         except RequestError:
             raise
         except Exception as e:
-            log.exception("remote generation failed (%s %s)", job.kind, job.preset)
-            raise GenerationError(f"The {job.preset} {job.kind} model failed: {type(e).__name__}: {e}") from None
+            log.exception("remote generation failed (%s %s)", kind, preset)
+            raise GenerationError(f"The {preset} {kind} model failed: {type(e).__name__}: {e}") from None
 
     def health(self) -> dict:
         return {

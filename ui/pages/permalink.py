@@ -1,6 +1,7 @@
-"""A result's share page, /r/{id}: its media (pictures, a player for music, a video with its
-poster), prompt, facts, downloads, remix and animate links and the owner's controls; and the
-preview pictures (cover, thumbnail) its link unfurls with."""
+"""A result's share page, /r/{id}: its media (pictures, a player for music, a video with its poster),
+prompt, facts (its guides and lineage among them), downloads, remix and animate links, one-click
+Vary and Upscale (links that run them in the studio) and the owner's controls; and the preview
+pictures (cover, thumbnail) its link unfurls with."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from starlette.responses import Response
 from models.requests import REQUESTS
 from ui.cards import isolated
 from ui.errors import NotFound
+from ui.generation import FOLLOW_UPS
 from ui.pages.layout import (
     KINDS,
     clip,
@@ -84,6 +86,7 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                         A("Remix in the studio", href=remix_link(record), cls="button primary"),
                         A("Use as input", href=input_link(record), cls="button") if kind == "image" else None,
                         A("Animate", href=animate_link(record), cls="button") if kind == "image" else None,
+                        *(follow_up_links(record) if kind == "image" else []),
                         *[
                             A(download_label(f, record), href=media_path(rid, f["name"]), download=f"atelier-{rid}-{f['name']}", cls="button")
                             for f in record.get("files", [])
@@ -192,7 +195,25 @@ def remix_link(record: dict) -> str:
     ]
     if params.get("loras"):  # as the text form the request schema reads: "id:scale,id:scale"
         query.append(("loras", ",".join(f"{c['id']}:{c['scale']}" for c in params["loras"])))
-    return "/?" + urlencode(query)
+    return "/?" + urlencode(query + guide_query(record.get("guides") or {}))
+
+
+def guide_query(guides: dict) -> list[tuple[str, str]]:
+    """The first control and reference (what the studio's Guide panel holds), by their pictures' hashes:
+    the studio puts the pictures back while it still has them (ui/studio/guide_panel.py reads these)."""
+    query = []
+    for control in (guides.get("controls") or [])[:1]:
+        how = "annotate" if control.get("preprocess", True) else "as-is"
+        query.append(("guide", f"{control['mode']}:{control['scale']:g}:{how}:{control['image_sha256'][:16]}"))
+    for reference in (guides.get("references") or [])[:1]:
+        query.append(("reference", f"{reference['scale']:g}:{reference['image_sha256'][:16]}"))
+    return query
+
+
+def follow_up_links(record: dict) -> list[A]:
+    """Vary (subtle), Vary (strong), Upscale 2×: each opens the studio, which runs it on this result at once."""
+    return [A(label, href="/?" + urlencode([("kind", "image"), ("follow", action), ("result", record["id"])]),
+              cls="button", rel="nofollow") for action, label in FOLLOW_UPS.items()]
 
 
 def input_link(record: dict) -> str:
@@ -237,6 +258,7 @@ def facts(record: dict) -> list[tuple[str, object]]:
             facts.append(("Input", f"{record['input']['mode'].capitalize()}, strength {params.get('strength', 0):g}"))
         if params.get("loras"):
             facts.append(("LoRA adapters", ", ".join(f"{c['id']} × {c['scale']:g}" for c in params["loras"])))
+        facts += guide_facts(record)
     facts.append(("Seed", record.get("seed", params.get("seed"))))
     if "generate" in seconds:
         facts.append(("Time taken", f"{seconds['generate']:.1f} s" + (f" on {model['device']}" if model.get("device") else "")))
@@ -257,6 +279,20 @@ def video_facts(record: dict) -> list[tuple[str, object]]:
     if record.get("input"):
         facts.append(("Input", "A start picture (image to video)"))
     return facts
+
+
+def guide_facts(record: dict) -> list[tuple[str, object]]:
+    """Its controls and references (their settings; the pictures are not kept), and what it was made from."""
+    guides, lineage = record.get("guides") or {}, record.get("lineage") or {}
+    found: list[tuple[str, object]] = []
+    if guides.get("controls"):
+        found.append(("Controls", ", ".join(f"{c['mode']} × {c['scale']:g}" for c in guides["controls"])))
+    if guides.get("references"):
+        found.append(("Reference images", ", ".join(f"× {r['scale']:g}" for r in guides["references"])))
+    if lineage.get("parent"):
+        how = FOLLOW_UPS.get(lineage.get("action") or "", "Started from")
+        found.append(("Made from", Span(f"{how} of ", A("this result", href=f"/r/{lineage['parent']}"))))
+    return found
 
 
 def summary(record: dict) -> str:

@@ -23,7 +23,9 @@ Remix links: `/?kind=image&prompt=...&seed=...` (any request field by its name i
 models/requests.py) fills that tab's form and selects it. `&input=<result id>` on an image
 remix link (the share page's "Use as input") puts that result's image into the image input; on
 a video link (the share page's "Animate") it becomes the clip's start picture, as the Image tab's
-own "Animate" button does with the image on show.
+own "Animate" button does with the image on show. `&guide=...&reference=...` fill the Guide panel
+(ui/studio/guide_panel.py), and `/?kind=image&follow=vary-subtle&result=<id>` (the share page's
+Vary and Upscale) runs that follow-up once the page has loaded (ui/studio/follow_ups.py).
 """
 
 from __future__ import annotations
@@ -131,7 +133,8 @@ def build_studio(
 
         video.animates(image.animate, image.current, image.prompt, tabs)
         strip.pick(pick, history, form, api_visibility="private", show_progress="hidden")
-        studio.load(remix, None, form, api_visibility="private", show_progress="hidden")
+        loaded = studio.load(remix, None, form, api_visibility="private", show_progress="hidden")
+        image.follow_ups.run_from_link(loaded, image, store, history, strip)
 
     studio.max_threads = max_active  # Gradio's queue runs at most this many jobs at once (launch() sets it)
     studio.queue(max_size=max_waiting, default_concurrency_limit=None)
@@ -149,6 +152,8 @@ def remix_updates(backend: Backend, tabs: gr.Tabs, tab_of: dict, query: dict[str
         gr.Warning(f"The link's settings can't be used: {e}")
         return {tabs: gr.Tabs(selected=kind)}
     updates = {tabs: gr.Tabs(selected=kind), **tab_of[kind].fill(values)}
+    if kind == "image":  # the Guide panel's pictures
+        updates |= tab_of["image"].guide.from_query(values.get("preset") or backend.defaults["image"], query)
     if kind in ("image", "video") and query.get("input"):
         try:
             updates |= tab_of[kind].input_from_result(query["input"])
