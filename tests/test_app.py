@@ -69,9 +69,12 @@ def test_web_image_has_no_model_libraries(recorded):
     assert not names & set(HEAVY)
 
 
+GPU_CLASSES = ("ImageModel", "LargeImageModel", "MusicModel", "VideoModel", "LargeVideoModel")
+
+
 def test_gpu_classes_have_gpus_weights_volume_and_snapshots(recorded):
     app, calls = recorded
-    for name in ("ImageModel", "LargeImageModel", "MusicModel"):
+    for name in GPU_CLASSES:
         options = by_name(calls, "cls", name)
         assert options["gpu"], name
         assert options["image"] is not app.web_image
@@ -83,7 +86,7 @@ def test_gpu_classes_have_gpus_weights_volume_and_snapshots(recorded):
 
 def test_gpu_snapshots_where_the_model_lives_in_the_container(recorded):
     app, calls = recorded
-    for name in ("ImageModel", "LargeImageModel", "MusicModel"):
+    for name in GPU_CLASSES:
         assert by_name(calls, "cls", name)["experimental_options"] == {"enable_gpu_snapshot": True}, name
     # audiocraft's torch 2.1 and xformers have not been run under GPU snapshots: CPU ones only (app.py)
     assert "experimental_options" not in by_name(calls, "cls", "AudiocraftMusicModel")
@@ -92,7 +95,7 @@ def test_gpu_snapshots_where_the_model_lives_in_the_container(recorded):
 def test_enter_hooks_are_split_for_memory_snapshots(recorded):
     app, calls = recorded
     snaps = {qualname: kwargs.get("snap", False) for qualname, kwargs, _ in calls["enter"]}
-    for cls in (app.ImageGenerator, app.MusicGenerator):
+    for cls in (app.ImageGenerator, app.MusicGenerator, app.VideoGenerator):
         owners = {base.__name__ for base in cls.__mro__}
         mine = {q: s for q, s in snaps.items() if q.split(".")[0] in owners}
         assert set(mine.values()) == {True, False}, (cls.__name__, mine)
@@ -106,6 +109,55 @@ def test_every_image_preset_routes_to_a_class_on_its_gpu(recorded):
         cls = image_class_name(name)
         assert isinstance(getattr(app, cls), modal.Cls) and by_name(calls, "cls", cls)["gpu"] == preset.gpu, name
     assert image_class_name("sd3.5-large-turbo") == "LargeImageModel" and image_class_name("tiny") == "ImageModel"
+
+
+def test_every_video_preset_fits_its_gpu_with_its_longest_largest_clip():
+    """ui/doctor.py's arithmetic (weights in bf16, one part of the longest clip at the largest size
+    decoded, the denoiser's allowance, the CUDA context): it fits, and decoded whole it would not."""
+    from models.presets import VIDEO_PRESETS
+    from ui.doctor import GPU_MEMORY_GB, memory_needed_gb
+
+    for name in ("ltx-video", "mochi-1"):
+        preset = VIDEO_PRESETS[name]
+        assert memory_needed_gb(preset) <= GPU_MEMORY_GB[preset.gpu], (name, round(memory_needed_gb(preset), 1))
+        assert memory_needed_gb(preset, decode_whole=True) > GPU_MEMORY_GB[preset.gpu], name
+    assert VIDEO_PRESETS["ltx-video"].gpu == "L40S" and VIDEO_PRESETS["mochi-1"].gpu == "H100"
+
+
+def test_every_video_preset_routes_to_a_class_on_its_gpu_that_makes_one_clip_at_a_time(recorded):
+    from models.presets import VIDEO_PRESETS, video_class_name
+
+    app, calls = recorded
+    for name, preset in VIDEO_PRESETS.items():
+        cls = video_class_name(name)
+        assert isinstance(getattr(app, cls), modal.Cls) and by_name(calls, "cls", cls)["gpu"] == preset.gpu, name
+    concurrent_classes = {qualname for qualname, _, _ in calls["concurrent"]}
+    assert not {"VideoModel", "LargeVideoModel"} & concurrent_classes
+    image_pool = by_name(calls, "cls", "ImageModel")["max_containers"]
+    assert 1 <= by_name(calls, "cls", "VideoModel")["max_containers"] < image_pool  # a pool of its own
+
+
+def test_weights_download_fetches_the_video_presets_with_their_checkpoints(recorded, monkeypatch):
+    """download_weights' own body, offline: which weights it asks for (a stand-in records them)."""
+    from types import SimpleNamespace
+
+    from models.presets import VIDEO_PRESETS
+
+    app, calls = recorded
+    # The module download_weights imports from (sys.modules): `recorded` re-imported models/, so the
+    # package attributes may lead to the copy it made.
+    weights_module = importlib.import_module("models.common.weights")
+    fetched = []
+    monkeypatch.setattr(weights_module, "ensure_weights", lambda w: fetched.append(w.describe()) or "/cache")
+    monkeypatch.setattr(app, "weights_volume", SimpleNamespace(commit=lambda: None))
+    target = next(t for qualname, _, t in calls["function"] if qualname == "download_weights")
+    download = target._get_raw_f() if hasattr(target, "_get_raw_f") else target
+    download()  # the default: the Modal defaults, ltx-video among them
+    ltx = VIDEO_PRESETS["ltx-video"]
+    assert ltx.weights.describe() in fetched and ltx.checkpoint.describe() in fetched
+    fetched.clear()
+    download(presets="mochi-1")
+    assert fetched == [VIDEO_PRESETS["mochi-1"].weights.describe()]
 
 
 def test_weights_download_function_uses_the_volume(recorded):
@@ -127,7 +179,7 @@ import app
 from models.presets import MODAL_DEFAULTS
 from ui.generation import ModalBackend
 from ui.web import create_app
-create_app(ModalBackend({{"image": app.ImageModel, "music": app.MusicModel}}, MODAL_DEFAULTS))
+create_app(ModalBackend({{"image": app.ImageModel, "music": app.MusicModel, "video": app.VideoModel}}, MODAL_DEFAULTS))
 print("ok")
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -130,6 +130,45 @@ def test_loras_add_list_use_and_remove(tmp_path):
     assert "grainy-film" not in atelier("loras", env=env).stdout
 
 
+def test_generate_video_from_a_picture_writes_the_mp4_its_poster_and_record_with_a_progress_bar(tmp_path):
+    import io
+    import pty
+
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (30, 90, 160)).save(tmp_path / "start.png")
+    controller, terminal = pty.openpty()  # the bar is drawn only on a terminal
+    out = subprocess.run([sys.executable, "-m", "ui.cli", "generate", "video", "a paper boat on a river", "--preset",
+                          "tiny", "--duration", "1", "--seed", "3", "--image", str(tmp_path / "start.png"), "--output",
+                          str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=180)
+    os.close(terminal)
+    bar = io.BytesIO()
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal's other end is closed: all of it read
+            break
+        if not chunk:
+            break
+        bar.write(chunk)
+    os.close(controller)
+    assert out.returncode == 0, bar.getvalue().decode(errors="replace")
+    printed = [Path(line) for line in out.stdout.split()]
+    assert [p.suffix for p in printed] == [".mp4", ".webp", ".json"] and all(p.exists() for p in printed)
+    assert printed[0].read_bytes()[4:8] == b"ftyp"
+    record = json.loads(printed[-1].read_text())
+    assert record["kind"] == "video" and record["parameters"]["frames"] == 9 and record["seed"] == 3
+    assert record["input"]["mode"] == "image-to-video" and record["parameters"]["width"] == record["parameters"]["height"]
+    drawn = bar.getvalue().decode()
+    assert "denoising" in drawn and "encoding" in drawn and "100%" in drawn
+
+
+def test_a_video_too_long_is_one_clear_line(tmp_path):
+    out = atelier("generate", "video", "waves", "--preset", "tiny", "--duration", "600", "--output", str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: 600 s is too long for tiny-video: it makes at most 4.1 s (33 frames at 8 fps)."
+
+
 def test_generate_image_with_controls_a_reference_and_a_vary(tmp_path):
     from PIL import Image, ImageDraw
 

@@ -40,9 +40,10 @@ def make_backend(kind: str, preset: str | None, app_name: str = "atelier") -> Ba
     if kind == "local":
         # The same classes Modal runs on its GPUs. Imported here, not at the top: app.py builds
         # Modal's image definitions on import, a cost `atelier presets` need not pay.
-        from app import ImageModel, MusicModel
+        from app import ImageModel, MusicModel, VideoModel
 
-        return LocalBackend({"image": ImageModel, "music": MusicModel}, choose_defaults(preset, LOCAL_DEFAULTS))
+        classes = {"image": ImageModel, "music": MusicModel, "video": VideoModel}
+        return LocalBackend(classes, choose_defaults(preset, LOCAL_DEFAULTS))
     if kind == "hybrid":
         return ModalBackend.from_deployed(app_name, choose_defaults(preset, MODAL_DEFAULTS))
     raise ValueError(f"Unknown backend '{kind}': use local or hybrid.")
@@ -159,7 +160,7 @@ def _control(text: str) -> tuple[str, bytes, float | None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="atelier", description="Atelier: images and music from text.")
+    parser = argparse.ArgumentParser(prog="atelier", description="Atelier: images, music and video from text.")
     sub = parser.add_subparsers(dest="command", required=True)
     defaults = CliSettings.from_env()
 
@@ -198,7 +199,8 @@ def _backend_options(p: argparse.ArgumentParser, defaults: CliSettings) -> None:
 def _generate_options(kinds: argparse._SubParsersAction, defaults: CliSettings) -> None:
     image = kinds.add_parser("image")
     music = kinds.add_parser("music")
-    for p in (image, music):
+    video = kinds.add_parser("video")
+    for p in (image, music, video):
         p.add_argument("prompt")
         _backend_options(p, defaults)
         p.add_argument("--output", type=Path, default=Path("."), help="folder for the files (default: here)")
@@ -220,6 +222,19 @@ def _generate_options(kinds: argparse._SubParsersAction, defaults: CliSettings) 
     music.add_argument("--temperature", type=float)
     music.add_argument("--top-k", type=int)
     music.add_argument("--overlap", type=float)
+    _video_options(video)
+
+
+def _video_options(video: argparse.ArgumentParser) -> None:
+    video.add_argument("--negative-prompt")
+    video.add_argument("--duration", type=float, help="seconds (rounded to a length the model makes)")
+    video.add_argument("--frames", type=int, help="frames, exactly, instead of --duration (LTX-Video: 8k+1)")
+    video.add_argument("--fps", type=int)
+    video.add_argument("--width", type=int)
+    video.add_argument("--height", type=int)
+    video.add_argument("--aspect", help="16:9, 9:16, 1:1, 4:3, 3:4, 3:2 or 2:3, instead of a width and height")
+    video.add_argument("--steps", type=int)
+    video.add_argument("--image", type=_file_bytes, help="a start picture to animate (PNG, JPEG or WebP)")
 
 
 def _guide_options(image: argparse.ArgumentParser) -> None:
@@ -259,6 +274,8 @@ _GENERATE_FIELDS = {
     "image": ["prompt", "seed", "guidance", "negative_prompt", "width", "height", "steps", "num_images", "image", "mask",
               "strength"],
     "music": ["prompt", "seed", "guidance", "duration", "format", "temperature", "top_k", "overlap"],
+    "video": ["prompt", "seed", "guidance", "negative_prompt", "duration", "frames", "fps", "width", "height", "aspect",
+              "steps", "image"],
 }
 
 
@@ -312,7 +329,7 @@ def serve(backend: Backend, host: str, port: int) -> None:
     from ui.gate.server import config
     from ui.web import create_app
 
-    print(f"Atelier studio ({backend.where}; image: {backend.defaults['image']}, music: {backend.defaults['music']})")
+    print(f"Atelier studio ({backend.where}; " + ", ".join(f"{k}: {v}" for k, v in backend.defaults.items()) + ")")
     print(f"  http://{host}:{port}/")
     uvicorn.Server(config(create_app(backend), host, port, log_level="warning")).run()  # request heads bounded
 

@@ -16,6 +16,8 @@
 
 - WAV: a RIFF LIST/INFO chunk (INAM title = the prompt, ICMT comment = the recipe, ISFT software).
 - MP3: an ID3v2.3 tag (TIT2 title, COMM comment, TSSE software) in front of the frames.
+- MP4: metadata keys (`title` = the prompt, `comment` = the recipe in A1111's form with the
+  clip's frames and rate, `atelier` = the request as JSON), as `ffprobe -show_format` lists them.
 
 Only request fields go in (never an owner token, never a server path). Plain Python and
 Pillow: the web side reads recipes too.
@@ -37,13 +39,14 @@ A1111_KEY = "parameters"
 
 
 def recipe_text(parameters: dict) -> str:
-    """The A1111-style recipe of an image request, or a one-line recipe of a music request."""
-    if "width" in parameters:  # an image
+    """The A1111-style recipe of an image or video request, or a one-line recipe of a music request."""
+    if "width" in parameters:  # an image or a clip
         lines = [parameters.get("prompt", "") + lora_tags(parameters.get("loras") or [])]
         if parameters.get("negative_prompt"):
             lines.append(f"Negative prompt: {parameters['negative_prompt']}")
+        clip = f"Frames: {parameters['frames']}, FPS: {parameters.get('fps')}, " if "frames" in parameters else ""
         lines.append(
-            f"Steps: {parameters.get('steps')}, CFG scale: {parameters.get('guidance'):g}, Seed: {parameters.get('seed')}, "
+            clip + f"Steps: {parameters.get('steps')}, CFG scale: {parameters.get('guidance'):g}, Seed: {parameters.get('seed')}, "
             f"Size: {parameters.get('width')}x{parameters.get('height')}, Model: {parameters.get('preset')}, "
             + (f"Denoising strength: {parameters['strength']:g}, " if parameters.get("strength") is not None else "")
             + "".join(f"{control_unit(i, c)}, " for i, c in enumerate(parameters.get("controls") or []))
@@ -185,6 +188,16 @@ def parse_a1111(text: str) -> dict:
         except ValueError:
             pass
     return fields
+
+
+def mp4_tags(parameters: dict) -> dict[str, str]:
+    """The metadata an MP4 carries: the prompt as its title, the A1111-style recipe as its comment,
+    the request as JSON (models/video/encoding.py writes them as MP4 metadata keys)."""
+    return {
+        "title": parameters.get("prompt", ""),
+        "comment": recipe_text(parameters),
+        RECIPE_KEY: json.dumps(request_fields(parameters), ensure_ascii=False, sort_keys=True),
+    }
 
 
 def audio_with_recipe(data: bytes, fmt: str, parameters: dict) -> bytes:

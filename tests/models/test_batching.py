@@ -269,7 +269,7 @@ def test_batch_key_separates_what_changes_the_call():
 
 def test_local_backend_batches_simultaneous_visitors(model_classes, monkeypatch):
     monkeypatch.setattr(batching, "WINDOW_S", 1.0)  # read when the model loads; wide, so the test can't miss it
-    backend = LocalBackend(model_classes, {"image": "tiny", "music": "tiny"})
+    backend = LocalBackend(model_classes, {"image": "tiny", "music": "tiny", "video": "tiny-video"})
 
     async def one(prompt: str, seed: int) -> dict:
         async for event in backend.generate(ImageRequest(prompt=prompt, seed=seed).resolve("tiny")):
@@ -290,7 +290,7 @@ def test_local_backend_batches_simultaneous_visitors(model_classes, monkeypatch)
 
 
 def test_local_backend_still_reports_a_model_failure_as_such(model_classes):
-    backend = LocalBackend(model_classes, {"image": "tiny", "music": "tiny"})
+    backend = LocalBackend(model_classes, {"image": "tiny", "music": "tiny", "video": "tiny-video"})
 
     async def scenario():
         async for _ in backend.generate(ImageRequest(prompt="x", preset="sd-turbo").resolve("tiny")):

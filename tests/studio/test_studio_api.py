@@ -1,5 +1,5 @@
-"""The studio as gradio_client users see it: /generate_image and /generate_music on a real
-server, with the tiny models running in the LocalBackend."""
+"""The studio as gradio_client users see it: /generate_image and /generate_music (/generate_video:
+tests/studio/test_studio_video.py) on a real server, with the tiny models running in the LocalBackend."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from models.requests import ImageRequest, MusicRequest
+from models.requests import ImageRequest, MusicRequest, VideoRequest
 from tests.conftest import TINY
 from tests.support.servers import FixedLatencyBackend, serving
 from ui.gate import Gate
@@ -52,8 +52,9 @@ GUIDE_PANEL = {"control_mode", "control_image", "control_drawing", "control_read
 
 def test_both_endpoints_take_the_request_fields_by_name(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/generate_image", "/generate_music"}  # every other event is private
-    for name, schema in (("/generate_image", ImageRequest), ("/generate_music", MusicRequest)):
+    assert set(endpoints) == {"/generate_image", "/generate_music", "/generate_video"}  # every other event is private
+    for name, schema in (("/generate_image", ImageRequest), ("/generate_music", MusicRequest),
+                         ("/generate_video", VideoRequest)):
         params = {p["parameter_name"] for p in endpoints[name]["parameters"]}
         assert params - {"random_seed"} - GUIDE_PANEL <= set(schema.model_fields)
         assert "prompt" in params and "seed" in params

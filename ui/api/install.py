@@ -1,4 +1,4 @@
-"""The REST API, /api/v1: make images and music, run jobs, manage results. OpenAPI at /docs.
+"""The REST API, /api/v1: make images, music and video, run jobs, manage results. OpenAPI at /docs.
 
     POST   /api/v1/images                 make images now; answers with the result  (201)
     POST   /api/v1/music                  make a clip now                           (201)

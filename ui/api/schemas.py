@@ -15,7 +15,7 @@ from models.common.fields import Seed, Strict
 from models.image.guide_request import VARY_STRENGTHS, Picture
 from models.image.guides import Mode
 from models.image.request import MAX_IMAGES
-from models.requests import ImageRequest, MusicRequest
+from models.requests import ImageRequest, MusicRequest, VideoRequest
 from ui.urls import media_path, permalink_path
 
 
@@ -41,7 +41,7 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="allow")  # the model's record: model, parameters, timings, ...
 
     id: str
-    kind: Literal["image", "music"]
+    kind: Literal["image", "music", "video"]
     created_at: float = Field(description="Unix time.")
     published: bool = Field(description="Listed in the gallery. Unpublished results are unlisted, not secret.")
     seed: int | None = None
@@ -76,7 +76,7 @@ class WebhookState(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    kind: Literal["image", "music"]
+    kind: Literal["image", "music", "video"]
     status: Literal["queued", "running", "succeeded", "failed"]
     position: int | None = Field(None, description="Place in the queue for a model, when known.")
     progress: Progress | None = None
@@ -109,6 +109,11 @@ class ImageJobSubmission(_Submission):
 class MusicJobSubmission(_Submission):
     kind: Literal["music"]
     request: MusicRequest
+
+
+class VideoJobSubmission(_Submission):
+    kind: Literal["video"]
+    request: VideoRequest
 
 
 class LoraView(BaseModel):
@@ -175,7 +180,7 @@ class VaryRequest(FollowUpRequest):
         f"{VARY_STRENGTHS['strong']:g}, keeping its layout and colours."))
 
 
-JobSubmission = Annotated[ImageJobSubmission | MusicJobSubmission, Field(discriminator="kind")]
+JobSubmission = Annotated[ImageJobSubmission | MusicJobSubmission | VideoJobSubmission, Field(discriminator="kind")]
 
 # Documented error answers, by route group (every answer is the one shape of ui/errors.py).
 ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 415, 422, 429)}

@@ -1,7 +1,8 @@
 """From what a person sent to a checked job: pictures named by a result id swapped for their bytes
-("start from that one": the REST API's `image_result`, the share page's "Use as input" link; "guide
-with that one": a control's or reference's `image_result`), and the request resolved, off the event
-loop (`checked_job`); and the one-click follow-ups of a result, Vary and Upscale, as requests.
+("start from that one": the REST API's `image_result` for an image or a video, the share page's "Use
+as input" and "Animate" links; "guide with that one": a control's or reference's `image_result`), and
+the request resolved, off the event loop (`checked_job`); and the one-click follow-ups of a result,
+Vary and Upscale, as requests.
 
 The model side never sees a result id: it has no result store. Here, on the web side, each id
 is swapped for the bytes of that result's image before the request is resolved, and those
@@ -14,7 +15,7 @@ import asyncio
 from typing import Literal
 
 from models.common.errors import RequestError
-from models.requests import ImageRequest, Job, Request, parse
+from models.requests import ImageRequest, Job, Request, VideoRequest, parse
 from ui.errors import NotFound
 from ui.generation.backend import Backend
 from ui.store import ResultStore
@@ -39,6 +40,11 @@ def with_input_image(request: Request, store: ResultStore) -> Request:
     """The request with every result id (`image_result`, and each control's or reference's) replaced
     by that result's image; other requests as they are. Raises RequestError for an id that names no
     image result. Blocking: reads and decodes files."""
+    if isinstance(request, VideoRequest):  # a start picture only
+        if request.image_result is None or request.image is not None:
+            return request  # with both set, resolving says "not both"
+        fields = request.model_dump(exclude_unset=True, exclude={"image_result"})
+        return parse("video", fields | {"image": result_image(store, request.image_result)})
     if not isinstance(request, ImageRequest):
         return request
     own = request.image_result is not None and request.image is None  # with both set, resolving says "not both"

@@ -17,7 +17,15 @@ from typing import Any
 
 from models.common.errors import RequestError, WeightsUnavailable
 from models.image import loras
-from models.presets import IMAGE_CLASS_BY_GPU, MUSIC_CLASS_BY_ENGINE, Kind, image_class_name, music_class_name
+from models.presets import (
+    IMAGE_CLASS_BY_GPU,
+    MUSIC_CLASS_BY_ENGINE,
+    VIDEO_CLASS_BY_GPU,
+    Kind,
+    image_class_name,
+    music_class_name,
+    video_class_name,
+)
 from models.requests import Job
 from ui.errors import GenerationError, GenerationTimeout, ModelUnavailable
 from ui.generation.backend import Backend
@@ -40,6 +48,7 @@ class ModalBackend(Backend):
 
         image = {name: modal.Cls.from_name(app_name, name) for name in IMAGE_CLASS_BY_GPU.values()}
         music = {name: modal.Cls.from_name(app_name, name) for name in MUSIC_CLASS_BY_ENGINE.values()}
+        video = {name: modal.Cls.from_name(app_name, name) for name in VIDEO_CLASS_BY_GPU.values()}
 
         def image_model(preset: str):  # as app.image_model: the class whose GPU has the memory
             return image[image_class_name(preset)](preset=preset)
@@ -47,9 +56,12 @@ class ModalBackend(Backend):
         def music_model(preset: str):  # as app.music_model: the class whose image has the engine
             return music[music_class_name(preset)](preset=preset)
 
+        def video_model(preset: str):  # as app.video_model
+            return video[video_class_name(preset)](preset=preset)
+
         # Requests are checked against the library the GPUs will load adapters from: the app's Volume.
         loras.set_remote_listing(deployed_lora_listing(modal.Function.from_name(app_name, "list_loras")))
-        return cls({"image": image_model, "music": music_model}, defaults, where="hybrid")
+        return cls({"image": image_model, "music": music_model, "video": video_model}, defaults, where="hybrid")
 
     async def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
         # Modal queues the call until a container is free; say so until the first event.

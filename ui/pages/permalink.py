@@ -1,6 +1,7 @@
-"""A result's share page, /r/{id}: its media, prompt, facts (its guides and lineage among them),
-downloads, a remix link, one-click Vary and Upscale (links that run them in the studio) and the
-owner's controls; and the preview pictures (cover, thumbnail) its link unfurls with."""
+"""A result's share page, /r/{id}: its media (pictures, a player for music, a video with its poster),
+prompt, facts (its guides and lineage among them), downloads, remix and animate links, one-click
+Vary and Upscale (links that run them in the studio) and the owner's controls; and the preview
+pictures (cover, thumbnail) its link unfurls with."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from fasthtml.common import (
     Section,
     Span,
     Time,
+    Video,
 )
 from starlette.requests import Request
 from starlette.responses import Response
@@ -62,6 +64,7 @@ def permalink_page(record: dict, site: str, asset) -> Html:
         canonical=url,
         image=(f"{site}/r/{rid}/cover.png", f"Preview of {kind}: {clip(prompt, 200)}"),
         audio=[(f"{site}{media_path(rid, f['name'])}", f["mime"]) for f in files_of(record, "audio/")],
+        video=video_card(record, site),
         og_title=clip(prompt, 90),  # the card's tags are other apps' to show: as written
         indexable=record["published"],
         asset=asset,
@@ -82,6 +85,7 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                     Div(
                         A("Remix in the studio", href=remix_link(record), cls="button primary"),
                         A("Use as input", href=input_link(record), cls="button") if kind == "image" else None,
+                        A("Animate", href=animate_link(record), cls="button") if kind == "image" else None,
                         *(follow_up_links(record) if kind == "image" else []),
                         *[
                             A(download_label(f, record), href=media_path(rid, f["name"]), download=f"atelier-{rid}-{f['name']}", cls="button")
@@ -114,6 +118,8 @@ def media_figure(record: dict) -> Figure:
     images = files_of(record, "image/")
     params = record.get("parameters", {})
     size = {"width": params["width"], "height": params["height"]} if "width" in params and "height" in params else {}
+    if record.get("kind") == "video":
+        return video_figure(record, size)
     return Figure(
         *[
             A(Img(src=media_path(rid, f["name"]), alt=isolated(prompt), **size), href=media_path(rid, f["name"]),
@@ -122,6 +128,28 @@ def media_figure(record: dict) -> Figure:
         ],
         cls=f"media media-image count-{len(images)}",
     )
+
+
+def video_figure(record: dict, size: dict) -> Figure:
+    """The clip, playable where it lies (playsinline: not full screen on phones), its poster shown
+    until it plays; its size set, so the page doesn't jump when the video loads."""
+    rid = record["id"]
+    [clip_file, *_] = files_of(record, "video/")
+    posters = files_of(record, "image/")
+    poster = {"poster": media_path(rid, posters[0]["name"])} if posters else {}
+    return Figure(
+        Video(controls=True, playsinline=True, preload="metadata", src=media_path(rid, clip_file["name"]),
+              aria_label=f"Video: {isolated(clip(record.get('parameters', {}).get('prompt', ''), 200))}", **poster, **size),
+        cls="media media-video",
+    )
+
+
+def video_card(record: dict, site: str) -> tuple[str, str, int, int] | None:
+    """og:video's URL, type and size, for a video result."""
+    videos, params = files_of(record, "video/"), record.get("parameters", {})
+    if record.get("kind") != "video" or not videos:
+        return None
+    return f"{site}{media_path(record['id'], videos[0]['name'])}", videos[0]["mime"], params["width"], params["height"]
 
 
 def share_box(url: str) -> Div:
@@ -193,6 +221,12 @@ def input_link(record: dict) -> str:
     return remix_link(record) + "&" + urlencode([("input", record["id"])])
 
 
+def animate_link(record: dict) -> str:
+    """The studio's Video tab with this result's image as the start picture, and its prompt."""
+    prompt = record.get("parameters", {}).get("prompt", "")
+    return "/?" + urlencode([("kind", "video"), ("prompt", prompt), ("input", record["id"])])
+
+
 def _query_value(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)  # str(float) round-trips exactly
 
@@ -210,6 +244,8 @@ def facts(record: dict) -> list[tuple[str, object]]:
             ("Top-k", params.get("top_k")),
             ("Guidance", params.get("guidance")),
         ]
+    elif record.get("kind") == "video":
+        facts += video_facts(record)
     else:
         facts += [
             ("Size", f"{params.get('width')} × {params.get('height')} px"),
@@ -232,6 +268,19 @@ def facts(record: dict) -> list[tuple[str, object]]:
     return [(term, value) for term, value in facts if value is not None]
 
 
+def video_facts(record: dict) -> list[tuple[str, object]]:
+    params = record.get("parameters", {})
+    facts = [
+        ("Length", f"{record.get('duration', 0):.1f} s, {params.get('frames')} frames at {params.get('fps')} fps"),
+        ("Size", f"{params.get('width')} × {params.get('height')} px"),
+        ("Steps", params.get("steps")),
+        ("Guidance", params.get("guidance")),
+    ]
+    if record.get("input"):
+        facts.append(("Input", "A start picture (image to video)"))
+    return facts
+
+
 def guide_facts(record: dict) -> list[tuple[str, object]]:
     """Its controls and references (their settings; the pictures are not kept), and what it was made from."""
     guides, lineage = record.get("guides") or {}, record.get("lineage") or {}
@@ -252,6 +301,9 @@ def summary(record: dict) -> str:
     if record.get("kind") == "music":
         length = clock(record.get("audio", {}).get("seconds", params.get("duration", 0)))
         return f"{length} of music made with Atelier ({preset}, seed {record.get('seed')})."
+    if record.get("kind") == "video":
+        return (f"A {record.get('duration', 0):.1f} s video made with Atelier ({preset}, "
+                f"{params.get('width')}×{params.get('height')}, seed {record.get('seed')}).")
     return f"An image made with Atelier ({preset}, {params.get('width')}×{params.get('height')}, seed {record.get('seed')})."
 
 

@@ -149,6 +149,7 @@ class ImageTab:
     input_image: gr.ImageEditor  # a picture to start from; strokes on it are the inpainting mask
     strength: gr.Slider
     use_as_input: gr.Button  # puts the result on show into the editor
+    animate: gr.Button  # the result on show as the Video tab's start picture (wired in page.py)
     loras: LoraPicker
     guide: GuidePanel
     follow_ups: FollowUpRow  # Vary and Upscale of the result on show
@@ -194,10 +195,11 @@ class ImageTab:
                 share = ShareRow.build("image")
                 with gr.Row():
                     use_as_input = gr.Button("Use as input", size="sm", elem_id="image-use-input")
+                    animate = gr.Button("Animate", size="sm", elem_id="image-animate")
                     follow_ups = FollowUpRow.build()
         tab = cls(backend, gate, store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images,
                   width, height, steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file,
-                  input_box, input_image, strength, use_as_input, lora_picker, guide, follow_ups)
+                  input_box, input_image, strength, use_as_input, animate, lora_picker, guide, follow_ups)
         tab._wire(backend, store, history, strip)
         return tab
 
