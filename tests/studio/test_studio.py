@@ -63,7 +63,8 @@ def _entry(prompt: str, kind: str = "image", token: str = "owner-secret-token", 
         "kind": kind,
         "parameters": {"prompt": prompt, "preset": "tiny"},
         "seed": 7,
-        "files": [{"name": "image-0.png" if kind == "image" else "music.wav", "mime": "x", "bytes": 1}],
+        "files": [{"name": "image-0.png", "mime": "image/png", "bytes": 1} if kind == "image"
+                  else {"name": "music.wav", "mime": "audio/wav", "bytes": 1}],
         "published": False,
         **({"audio": {"seconds": 5.0}} if kind == "music" else {}),
     }

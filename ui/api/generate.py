@@ -1,4 +1,4 @@
-"""POST /api/v1/images and /api/v1/music: make something now and answer with the saved result.
+"""POST /api/v1/images, /api/v1/music and /api/v1/videos: make something now and answer with the saved result.
 A client that hangs up before the answer stops the generation (its model's work included).
 
 Where the platform ends a plain HTTP request after a while (Modal: 150 s, then a bare 303 to a
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from models.requests import ImageRequest, Job, MusicRequest
+from models.requests import ImageRequest, Job, MusicRequest, VideoRequest
 from ui.api.context import ApiContext, ContextDep
 from ui.api.schemas import ERRORS, GENERATION_ERRORS, Created, JobCreated, JobView, Result, present
 from ui.errors import ApiError
@@ -43,7 +43,13 @@ async def make_music(body: MusicRequest, request: Request, ctx: ContextDep) -> C
     return await generate_now(ctx, body, request)
 
 
-async def generate_now(ctx: ApiContext, body: ImageRequest | MusicRequest, request: Request) -> Created | JSONResponse:
+@router.post("/videos", status_code=201, responses=GENERATION_ERRORS | STILL_RUNNING)
+async def make_video(body: VideoRequest, request: Request, ctx: ContextDep) -> Created:
+    """Make a video clip (MP4 and poster) and wait for it. Clips that take minutes are better as a job."""
+    return await generate_now(ctx, body, request)
+
+
+async def generate_now(ctx: ApiContext, body: ImageRequest | MusicRequest | VideoRequest, request: Request) -> Created | JSONResponse:
     job = await checked_job(ctx.backend, ctx.store, body)  # RequestError → 422, before any quota is spent
     ticket = ctx.take_generation(request)
     if ctx.settings.request_limit is None:

@@ -21,6 +21,7 @@ from ui.errors import GenerationError
 from ui.gate import Ticket
 from ui.generation.backend import Backend
 from ui.generation.events import FlowEvent, saved_event
+from ui.generation.pictures import shelf
 from ui.store import ResultStore
 
 
@@ -34,6 +35,7 @@ async def generate(backend: Backend, store: ResultStore, job: Job, ticket: Ticke
     handed on, and a cancellation that arrives during the save (milliseconds) comes too late.
     Work stopped partway is charged to the ticket by the seconds the model spent on it."""
     working_since = None  # the model's first step: waiting in line costs no GPU time
+    shelf.keep(job)  # its guides' pictures, for the studio to put back from a recipe or a remix link
     with ticket.running():
         try:
             async with aclosing(backend.generate(job)) as events:

@@ -9,10 +9,7 @@ diffusion_decoder) → (clip, seed used, details).
 
 from __future__ import annotations
 
-import asyncio
-import base64
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 
@@ -23,7 +20,7 @@ from ui.gate import Gate
 from ui.generation import Backend
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, examples, generate_buttons, overlay, slider, wire_generation
-from ui.studio.run import media_files, run_with_previews
+from ui.studio.run import inline_preview, media_files, run_with_previews, uploaded_bytes
 from ui.studio.session import History
 from ui.studio.share import ShareRow
 
@@ -31,17 +28,6 @@ from ui.studio.share import ShareRow
 def preset_choices() -> list[tuple[str, str]]:
     """Every music preset; AudioGen's are labelled, since picking one turns the tab into sound effects."""
     return [(f"{name} · sound effects" if p.sound_effects else name, name) for name, p in MUSIC_PRESETS.items()]
-
-
-async def uploaded_bytes(upload: dict | None) -> bytes | None:
-    """The bytes of an uploaded file, as Gradio hands it over unprocessed (a FileData dict).
-
-    Gradio has already checked the path is one of its own uploads (see mount_studio); the
-    request schema then checks the bytes are a usable melody.
-    """
-    if not upload:
-        return None
-    return await asyncio.to_thread(Path(upload["path"]).read_bytes)
 
 
 def describe(event: ProgressEvent) -> tuple[float, str]:
@@ -63,8 +49,7 @@ def details(record: dict) -> str:
 def composed_so_far(preview: Preview) -> str:
     """The details line while a long clip is made: its waveform so far (models/music/waveform.py),
     inline, so the tab's outputs (and its gradio_client API) stay what they were."""
-    data = base64.b64encode(preview["data"]).decode("ascii")
-    return f"Composed so far:\n\n![The waveform of the clip so far](data:{preview['mime']};base64,{data})"
+    return inline_preview(preview, "Composed so far", "The waveform of the clip so far")
 
 
 @dataclass

@@ -22,8 +22,10 @@ which Gradio runs when the page's heartbeat connection drops, cancels them (page
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import gradio as gr
 from gradio.context import LocalContext
@@ -90,6 +92,25 @@ async def run_with_previews(
     except GenerationError as e:  # the backend has logged it; the visitor gets the sentence
         raise gr.Error(str(e), title="The model couldn't finish", print_exception=False) from None
     raise gr.Error("The model stopped without a result.", print_exception=False)
+
+
+async def uploaded_bytes(upload: dict | None) -> bytes | None:
+    """The bytes of an uploaded file (a melody, a start picture), as Gradio hands it over
+    unprocessed (a FileData dict).
+
+    Gradio has already checked the path is one of its own uploads (see mount_studio); the
+    request schema then checks the bytes are a usable melody or picture.
+    """
+    if not upload:
+        return None
+    return await asyncio.to_thread(Path(upload["path"]).read_bytes)
+
+
+def inline_preview(preview: Preview, caption: str, alt: str) -> str:
+    """Markdown showing a preview in place (a data: URL), so a tab's outputs (and its gradio_client
+    API) stay what they were while a long generation shows how it is forming."""
+    data = base64.b64encode(preview["data"]).decode("ascii")
+    return f"{caption}:\n\n![{alt}](data:{preview['mime']};base64,{data})"
 
 
 def admit(gate: Gate) -> Ticket:
