@@ -30,7 +30,7 @@ from models.image.guides import READY_MADE_ONLY
 from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, all_weights, choose_defaults
 from ui.errors import GenerationError
 from ui.generation import Backend, LocalBackend, ModalBackend, generate_and_save
-from ui.settings import ApiSettings, CliSettings, StoreSettings, env_name, help_text
+from ui.settings import ApiSettings, CliSettings, ModerationSettings, StoreSettings, env_name, help_text
 
 # --- Building a backend (the one place that knows all three) -----------------------------
 
@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     defaults = CliSettings.from_env()
 
-    serve = sub.add_parser("serve", help="start the studio", epilog=help_text((StoreSettings, ApiSettings)),
+    serve = sub.add_parser("serve", help="start the studio",
+                           epilog=help_text((StoreSettings, ApiSettings, ModerationSettings)),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

@@ -19,6 +19,12 @@ of its requests is run again alone, so one bad request fails only itself and the
 A model's quick side work (the image model's annotations) goes through `call`: it runs on the same
 thread, between batches, never beside one.
 
+Cancelled (each request's Stop, models/common/cancel.py): a request still waiting leaves the list
+at once; one inside a running batch is let go at once (its caller gets Cancelled, its outcome is
+dropped) while the call goes on unchanged for the others, so they get the very bytes they would
+have had; and when every request of a batch has left, the next step (`Batch.check`, which `report`
+runs) raises Cancelled and the call ends there, freeing the model.
+
 Why not Modal's `@modal.batched`: it takes a list and returns a list, so its method can't be a
 generator, and per-visitor progress (the studio's live bar, the API's job events) would be
 lost; and a class with a batched method may have no other methods. `@modal.concurrent` lets
@@ -36,6 +42,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from models.common.cancel import Stop
+from models.common.errors import Cancelled
 from models.common.progress import ModelThread, Report
 
 Job = TypeVar("Job")
@@ -53,15 +61,22 @@ WINDOW_SHARE = 0.10
 
 @dataclass
 class Batch(Generic[Job]):
-    """What `run` is given: the jobs, and for each its own progress reporter."""
+    """What `run` is given: the jobs, and for each its own progress reporter and Stop."""
 
     jobs: list[Job]
     reports: list[Report]
+    stops: list[Stop] = field(default_factory=list)
 
     def report(self, done: int, total: int, stage: str) -> None:
         """One step of the shared call is one step of every request in it."""
+        self.check()
         for report in self.reports:
             report(done, total, stage)
+
+    def check(self) -> None:
+        """Between steps: raise Cancelled once every request in the batch has been cancelled."""
+        if self.stops and all(stop.is_set() for stop in self.stops):
+            raise Cancelled("Every request in this batch was cancelled.")
 
 
 @dataclass
@@ -70,6 +85,7 @@ class _Waiting(Generic[Job]):
     report: Report
     key: Hashable
     size: int
+    stop: Stop
     arrived: float = field(default_factory=time.monotonic)
     finished: threading.Event = field(default_factory=threading.Event)
     outcome: Any = None
@@ -140,19 +156,32 @@ class Batcher(Generic[Job, Outcome]):
         last = self._last_call_s
         return self.window_s if last is None else min(self.window_s, self.window_share * last)
 
-    def submit(self, job: Job, report: Report) -> Outcome:
-        """Run `job` (alone or with others) and return its outcome; blocks this thread meanwhile."""
-        waiting = _Waiting(job, report, self._key(job), self._size(job))
+    def submit(self, job: Job, report: Report, stop: Stop | None = None) -> Outcome:
+        """Run `job` (alone or with others) and return its outcome; blocks this thread meanwhile.
+        Once `stop` is set, Cancelled is raised here at once (see the module's docstring)."""
+        waiting = _Waiting(job, report, self._key(job), self._size(job), stop or Stop())
         with self._changed:
             self._waiting.append(waiting)
             if not self._working:
                 self._working = True
                 self._thread.submit(self._work)
             self._changed.notify_all()
+        waiting.stop.on_set(lambda: self._let_go(waiting))
         waiting.finished.wait()
         if waiting.error is not None:
             raise waiting.error
         return waiting.outcome
+
+    def _let_go(self, waiting: _Waiting[Job]) -> None:
+        """A request was cancelled: out of the waiting list, or out of its running batch, now."""
+        with self._changed:
+            if waiting.finished.is_set():
+                return
+            if waiting in self._waiting:
+                self._waiting.remove(waiting)
+            waiting.error = Cancelled("The request was cancelled by its caller.")
+            waiting.finished.set()
+            self._changed.notify_all()
 
     def call(self, work: Callable[[], Value]) -> Value:
         """Run `work()` on the model thread between batches and return its value (or raise its error);
@@ -188,10 +217,13 @@ class Batcher(Generic[Job, Outcome]):
 
     def _next_batch(self) -> list[_Waiting[Job]]:
         """The oldest request and the compatible ones behind it, once the window closes or the
-        batch is full. Lock held (released while waiting); only this thread removes requests."""
+        batch is full; empty if the oldest was cancelled meanwhile. Lock held (released while
+        waiting); only this thread and a cancellation remove requests."""
         first = self._waiting[0]
         deadline = first.arrived + self.window
         while True:
+            if first not in self._waiting:
+                return []
             batch = self._compatible(first)
             remaining = deadline - time.monotonic()
             if sum(w.size for w in batch) >= self.max_size or remaining <= 0:
@@ -213,18 +245,23 @@ class Batcher(Generic[Job, Outcome]):
         try:
             outcomes = self._call(batch)
         except BaseException as e:
-            if len(batch) == 1:
-                outcomes = [e]
+            if len(batch) == 1 or isinstance(e, Cancelled):  # a Cancelled call: every request had left
+                outcomes = [e] * len(batch)
             else:  # find the one at fault: each alone, so the others still get their result
                 outcomes = [self._alone(w) for w in batch]
-        for w, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                w.error = outcome
-            else:
-                w.outcome = outcome
-            w.finished.set()
+        with self._changed:
+            for w, outcome in zip(batch, outcomes, strict=True):
+                if w.finished.is_set():  # cancelled meanwhile: its caller has gone
+                    continue
+                if isinstance(outcome, BaseException):
+                    w.error = outcome
+                else:
+                    w.outcome = outcome
+                w.finished.set()
 
     def _alone(self, waiting: _Waiting[Job]) -> Outcome | BaseException:
+        if waiting.finished.is_set():  # cancelled: nobody to run it for
+            return Cancelled("The request was cancelled by its caller.")
         try:
             return self._call([waiting])[0]
         except BaseException as e:
@@ -233,7 +270,7 @@ class Batcher(Generic[Job, Outcome]):
     def _call(self, batch: list[_Waiting[Job]]) -> Sequence[Outcome | BaseException]:
         started = time.perf_counter()
         try:
-            outcomes = self._run(Batch([w.job for w in batch], [w.report for w in batch]))
+            outcomes = self._run(Batch([w.job for w in batch], [w.report for w in batch], [w.stop for w in batch]))
         finally:
             self._last_call_s = time.perf_counter() - started
         if len(outcomes) != len(batch):

@@ -1,4 +1,4 @@
-"""The names a deploy of app.py chooses (the app's, its Secrets'), checked against Modal's rule
+"""The names a deploy of app.py chooses (the app's, its Secrets'; and the safety switch), checked against Modal's rule
 before anything is created, and the Volume names the app's name makes.
 
 Here rather than in app.py because each GPU container's import of app.py needs them and ships
@@ -11,6 +11,10 @@ import re
 from collections.abc import Mapping
 
 DEPLOY_SETTINGS = ("ATELIER_APP_NAME", "ATELIER_HF_SECRET", "ATELIER_API_SECRET")
+# Chosen at deploy the same way, with a public deployment's default: images safety-checked
+# (models/image/safety.py reads it in every container).
+MODEL_SETTINGS = {"ATELIER_SAFETY": "on"}
+SWITCH = {"on": True, "off": False, "1": True, "0": False}  # what an on/off setting may say
 DEFAULT_APP_NAME = "atelier"
 VOLUMES = ("weights", "results")
 # Modal's rule for App, Volume and Secret names, as its error states it (tests/test_app_doctor.py).
@@ -31,6 +35,9 @@ def deploy_choices(env: Mapping[str, str]) -> dict[str, str]:
     for name, value in chosen.items():
         if not MODAL_NAME.fullmatch(value):
             raise SystemExit(f"{name}={value!r} is not a name Modal accepts: {NAME_RULE}.")
+    chosen |= {name: env.get(name, "").strip().lower() or default for name, default in MODEL_SETTINGS.items()}
+    if chosen["ATELIER_SAFETY"] not in SWITCH:
+        raise SystemExit(f"ATELIER_SAFETY={chosen['ATELIER_SAFETY']!r} is not valid: on or off.")
     app_name = chosen.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
     for volume in (volume_name(app_name, purpose) for purpose in VOLUMES):
         if not MODAL_NAME.fullmatch(volume):

@@ -21,7 +21,9 @@ from collections.abc import Iterator
 import modal
 
 from models.common import recipes, speed
+from models.common.cancel import STOPS, stopping
 from models.common.device import gpu_snapshots, target_device
+from models.common.errors import Cancelled
 from models.common.events import File, ModelEvent, ResultEvent, result_event
 from models.common.fields import checked_again
 from models.common.progress import ModelThread, Report, stream
@@ -63,12 +65,18 @@ class VideoGenerator:
         self.thread = ModelThread(f"atelier-video-{self.spec.name}")
 
     @modal.method()
-    def generate(self, job: VideoJob) -> Iterator[ModelEvent]:
+    def generate(self, job: VideoJob, call_id: str | None = None) -> Iterator[ModelEvent]:
         """Yield progress events (denoising, decoding, encoding), then a result event with the MP4,
-        its poster and the record."""
+        its poster and the record. Once the call `call_id` is asked to stop (models/common/cancel.py),
+        the model stops at its next step (a denoising step, a decoded part) and the stream ends
+        without a result."""
         checked = checked_again(VideoJob, job)  # direct callers get the same checks as the UI
         check_limits(checked, self.spec)
-        yield from stream(lambda report: self._run(checked, report), on=self.thread)
+        with STOPS.watch(call_id) as stop:
+            try:
+                yield from stream(lambda report: self._run(checked, stopping(report, stop)), on=self.thread)
+            except Cancelled:
+                return
 
     def _run(self, job: VideoJob, report: Report) -> ResultEvent:
         import torch

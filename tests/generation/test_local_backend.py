@@ -75,7 +75,7 @@ class SleepyModelDouble:
         self.preset = preset
         self.generate = SimpleNamespace(local=self._generate)
 
-    def _generate(self, job: ImageJob | MusicJob):
+    def _generate(self, job: ImageJob | MusicJob, call_id: str | None = None):
         with self.lock:
             SleepyModelDouble.active += 1
             SleepyModelDouble.max_active = max(SleepyModelDouble.max_active, SleepyModelDouble.active)

@@ -378,12 +378,12 @@ def test_only_the_owner_publishes_unpublishes_and_deletes(site, caplog):
     assert not store.get(rid)["published"]
 
     r = client.post(f"/r/{rid}/publish", headers={"X-Owner-Token": token})
-    assert r.status_code == 200 and r.json() == {"id": rid, "published": True}
+    assert r.status_code == 200 and r.json() == {"id": rid, "published": True, "waiting_for_review": False}
     assert _card_ids(Page(client.get("/gallery").text)) == [rid]
     assert Page(client.get(f"/r/{rid}").text).meta("robots") == []  # published: indexable
 
     r = client.post(f"/r/{rid}/unpublish", headers={"X-Owner-Token": token})
-    assert r.json() == {"id": rid, "published": False}
+    assert r.json() == {"id": rid, "published": False, "waiting_for_review": False}
     assert _card_ids(Page(client.get("/gallery").text)) == []
     assert client.get(f"/r/{rid}").status_code == 200  # unlisted, still reachable by its link
 

@@ -5,6 +5,7 @@
     POST   /api/v1/jobs                   start a job; answers at once with its id  (202)
     GET    /api/v1/jobs/{id}              its status, progress, result or error
     GET    /api/v1/jobs/{id}/events       the same as a stream of server-sent events
+    POST   /api/v1/jobs/{id}/cancel       stop it: it ends as cancelled (idempotent)
     GET    /api/v1/results                published results, newest first
     GET    /api/v1/results/{id}           one result, with its media URLs
     POST   /api/v1/results/{id}/publish   owner only (X-Owner-Token): list it in the gallery

@@ -39,9 +39,10 @@ async def list_results(
 
 
 @router.get("/results/{result_id}", responses=NOT_FOUND)
-async def get_result(result_id: str, request: Request, ctx: ContextDep) -> Result:
-    """One result, published or not (an unpublished result is reachable by its id only)."""
-    return Result(**present(ctx.store.get(result_id), ctx.base_url(request)))
+async def get_result(result_id: str, request: Request, ctx: ContextDep, x_owner_token: OwnerToken = None) -> Result:
+    """One result, published or not (an unpublished result is reachable by its id only). One the
+    site's owner hid answers 404, except to its own owner (X-Owner-Token), who sees `"moderation": "hidden"`."""
+    return Result(**present(ctx.store.get(result_id, x_owner_token), ctx.base_url(request)))
 
 
 @router.post("/results/{result_id}/publish", responses=OWNER_ERRORS)

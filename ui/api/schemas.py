@@ -77,8 +77,12 @@ class WebhookState(BaseModel):
 class JobView(BaseModel):
     id: str
     kind: Literal["image", "music", "video"]
-    status: Literal["queued", "running", "succeeded", "failed"]
-    position: int | None = Field(None, description="Place in the queue for a model, when known.")
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"] = Field(
+        description="queued, then running, then one of succeeded, failed and cancelled, where it stays. "
+                    "`cancelled`: someone holding the job's id cancelled it (POST /api/v1/jobs/{id}/cancel); "
+                    "it is never set otherwise.")
+    queue_position: int | None = Field(None, description="While queued: its place in line for a model (1: next).")
+    position: int | None = Field(None, description="The same as queue_position, under the name older clients read.")
     progress: Progress | None = None
     created_at: float
     started_at: float | None = None
@@ -97,7 +101,8 @@ class _Submission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     callback_url: HttpUrl | None = Field(
-        None, description="Called with a signed POST (X-Atelier-Signature) when the job succeeds or fails."
+        None, description="Called with a signed POST (X-Atelier-Signature) when the job succeeds, fails or is "
+                          "cancelled (event job.succeeded, job.failed or job.cancelled)."
     )
 
 

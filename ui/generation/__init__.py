@@ -5,6 +5,8 @@
     remote.py     ModalBackend: Modal's GPU classes (inside the app, or hybrid from a local UI)
     flow.py       generate(): backend → result store → caller, the one path every result takes
     events.py     the kinds of event the web side adds (queued, saved, a job's stream), and their makers
+    line.py       the line of callers waiting for a model, each told its place as it moves
+    blocklist.py  the prompt blocklist every request is checked against (in Backend.resolve)
     inputs.py     pictures named by a result id (an input, a guide's), swapped for that result's image;
                   a result's follow-ups (vary, upscale) as requests
     pictures.py   the guide pictures this server sent lately, by hash (`shelf`): records keep only hashes

@@ -159,7 +159,9 @@ def files_of(record: dict, mime_prefix: str) -> list[dict]:
     return [f for f in record.get("files", []) if f.get("mime", "").startswith(mime_prefix)]
 
 
-def visibility(published: bool) -> str:
+def visibility(published: bool, moderation: str | None = None) -> str:
+    if published and moderation == "pending":  # published under gallery review (ui/store/moderation.py)
+        return "Waiting for approval"
     return "In the gallery" if published else "Unlisted"
 
 

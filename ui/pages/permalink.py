@@ -17,18 +17,23 @@ from fasthtml.common import (
     Audio,
     Button,
     Dd,
+    Details,
     Div,
     Dl,
     Dt,
     Figure,
+    Form,
     Html,
     Img,
     Input,
     Label,
     Main,
+    Option,
     P,
     Section,
+    Select,
     Span,
+    Summary,
     Time,
     Video,
 )
@@ -50,6 +55,7 @@ from ui.pages.layout import (
     visibility,
 )
 from ui.store import ResultStore, covers
+from ui.store.moderation import REASONS  # ui.store's own module (its __init__ names it)
 from ui.urls import media_path
 
 
@@ -75,7 +81,8 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                 Div(
                     P(
                         Span(KINDS.get(kind, kind), cls="badge"),
-                        Span(visibility(record["published"]), id="visibility", cls="badge quiet"),
+                        Span(visibility(record["published"], record.get("moderation")), id="visibility",
+                             cls="badge quiet"),
                         cls="badges",
                     ),
                     H1(prompt, cls="prompt", dir="auto"),  # a prompt's own direction, isolated from the page's
@@ -96,6 +103,7 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                     share_box(url),
                     Dl(*[part for term, value in facts(record) for part in (Dt(term), Dd(value))], cls="facts"),
                     owner_panel(record),
+                    report_form(rid),
                     cls="details",
                 ),
                 cls=f"result result-{kind}",
@@ -176,6 +184,20 @@ def owner_panel(record: dict) -> Section:
         id="owner",
         hidden=True,
         cls="owner",
+    )
+
+
+def report_form(rid: str) -> Details:
+    """Anyone may tell the owner of the site something is wrong with a result (a plain form: no JS needed)."""
+    return Details(
+        Summary("Report"),
+        Form(
+            Label("What is wrong with it?", fr="report-reason", cls="label"),
+            Select(*[Option(label, value=key) for key, label in REASONS.items()], name="reason", id="report-reason"),
+            Button("Send report", type="submit", cls="button small"),
+            method="post", action=f"/r/{rid}/report",
+        ),
+        cls="report",
     )
 
 
@@ -260,6 +282,8 @@ def facts(record: dict) -> list[tuple[str, object]]:
             facts.append(("LoRA adapters", ", ".join(f"{c['id']} × {c['scale']:g}" for c in params["loras"])))
         facts += guide_facts(record)
     facts.append(("Seed", record.get("seed", params.get("seed"))))
+    if (safety := record.get("safety") or {}).get("message"):  # flagged: blurred, never published
+        facts.append(("Safety check", safety["message"]))
     if "generate" in seconds:
         facts.append(("Time taken", f"{seconds['generate']:.1f} s" + (f" on {model['device']}" if model.get("device") else "")))
     if "created_at" in record:

@@ -38,7 +38,16 @@ from models.requests import ImageRequest
 from ui.gate import Gate
 from ui.generation import Backend, result_image
 from ui.store import ResultStore
-from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
+from ui.studio.controls import (
+    SeedRow,
+    bounds,
+    checked_fields,
+    examples,
+    generate_buttons,
+    overlay,
+    slider,
+    wire_generation,
+)
 from ui.studio.follow_ups import FollowUpRow
 from ui.studio.guide_panel import GuidePanel, guide_fields
 from ui.studio.lora_picker import LoraPicker
@@ -120,6 +129,7 @@ def details(record: dict) -> str:
         f"{record['seconds']['generate']:.1f} s"
         + (f" · {record['input']['mode']}, strength {p['strength']:g}" if record.get("input") else "")
         + "".join(f" · LoRA {c['id']} × {c['scale']:g}" for c in p.get("loras") or [])
+        + (f"\n\n**{message}**" if (message := (record.get("safety") or {}).get("message")) else "")
     )
 
 
@@ -140,6 +150,7 @@ class ImageTab:
     guidance: gr.Slider
     seed: SeedRow
     generate: gr.Button
+    stop: gr.Button  # in Generate's place while a generation runs
     gallery: gr.Gallery
     details: gr.Markdown
     share: ShareRow
@@ -167,7 +178,7 @@ class ImageTab:
                     "", label="Negative prompt", lines=1, placeholder="What to keep out: blurry, text, watermark",
                     visible=preset.negative_prompt, elem_id="image-negative",
                 )
-                generate = gr.Button("Generate image", variant="primary", size="lg", elem_id="image-generate")
+                generate, stop = generate_buttons("image", "Generate image")
                 with gr.Row():
                     preset_box = gr.Dropdown(
                         choices=list(IMAGE_PRESETS), value=preset.name, label="Model", info=preset.summary, scale=3,
@@ -198,8 +209,8 @@ class ImageTab:
                     animate = gr.Button("Animate", size="sm", elem_id="image-animate")
                     follow_ups = FollowUpRow.build()
         tab = cls(backend, gate, store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images,
-                  width, height, steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file,
-                  input_box, input_image, strength, use_as_input, animate, lora_picker, guide, follow_ups)
+                  width, height, steps, guidance, seed, generate, stop, gallery, result_details, share, gr.State(None),
+                  recipe_file, input_box, input_image, strength, use_as_input, animate, lora_picker, guide, follow_ups)
         tab._wire(backend, store, history, strip)
         return tab
 

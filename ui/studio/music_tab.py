@@ -19,7 +19,7 @@ from models.requests import MusicRequest
 from ui.gate import Gate
 from ui.generation import Backend
 from ui.store import ResultStore
-from ui.studio.controls import SeedRow, examples, overlay, slider, wire_generation
+from ui.studio.controls import SeedRow, examples, generate_buttons, overlay, slider, wire_generation
 from ui.studio.run import inline_preview, media_files, run_with_previews, uploaded_bytes
 from ui.studio.session import History
 from ui.studio.share import ShareRow
@@ -67,6 +67,7 @@ class MusicTab:
     melody: gr.Audio
     diffusion_decoder: gr.Checkbox
     generate: gr.Button
+    stop: gr.Button  # in Generate's place while a generation runs
     audio: gr.Audio
     details: gr.Markdown  # while a long clip is made window by window, its waveform so far
     share: ShareRow
@@ -81,7 +82,7 @@ class MusicTab:
                     label="Prompt", lines=3, max_lines=6, elem_id="music-prompt",
                     placeholder="Warm lo-fi hip hop with dusty piano chords and vinyl crackle, 80 bpm",
                 )
-                generate = gr.Button("Generate music", variant="primary", size="lg", elem_id="music-generate")
+                generate, stop = generate_buttons("music", "Generate music")
                 with gr.Row():
                     preset_box = gr.Dropdown(choices=preset_choices(), value=preset.name, label="Model",
                                              info=preset.summary, scale=3, elem_id="music-preset")
@@ -113,7 +114,7 @@ class MusicTab:
                 result_details = gr.Markdown(label="Details", elem_classes="details", elem_id="music-details")
                 share = ShareRow.build("music")
         tab = cls(store, backend.defaults["music"], prompt, preset_box, duration, fmt, temperature, top_k, guidance, seed,
-                  melody, diffusion_decoder, generate, audio, result_details, share, gr.State(None))
+                  melody, diffusion_decoder, generate, stop, audio, result_details, share, gr.State(None))
         tab._wire(backend, store, history, strip, gate)
         return tab
 

@@ -48,6 +48,7 @@ from ui.studio.controls import checked_fields
 from ui.studio.head import CARD_PATH, TITLE, GradioAssetCache, StudioDocument
 from ui.studio.image_tab import ImageTab
 from ui.studio.music_tab import MusicTab
+from ui.studio.run import RUNNING
 from ui.studio.session import History
 from ui.studio.share import history_strip, permalink
 from ui.studio.video_tab import VideoTab
@@ -135,10 +136,16 @@ def build_studio(
         strip.pick(pick, history, form, api_visibility="private", show_progress="hidden")
         loaded = studio.load(remix, None, form, api_visibility="private", show_progress="hidden")
         image.follow_ups.run_from_link(loaded, image, store, history, strip)
+        studio.unload(stop_page_generations)  # a closed tab stops its work (run.py says why Gradio's own is not enough)
 
     studio.max_threads = max_active  # Gradio's queue runs at most this many jobs at once (launch() sets it)
     studio.queue(max_size=max_waiting, default_concurrency_limit=None)
     return studio
+
+
+def stop_page_generations(request: gr.Request) -> None:
+    """The page has gone (Gradio saw its heartbeat connection drop): cancel what it started."""
+    RUNNING.stop(request.session_hash)
 
 
 def remix_updates(backend: Backend, tabs: gr.Tabs, tab_of: dict, query: dict[str, str]) -> dict:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from ui.errors import NotFound
+from ui.errors import NotAllowed, NotFound
 from ui.store import ResultStore
 from ui.urls import media_path
 
@@ -91,4 +91,6 @@ async def publish(store: ResultStore, history: History, result_id: str | None) -
         entry.record = await asyncio.to_thread(store.set_published, entry.id, entry.owner_token, True)
     except NotFound:
         raise gr.Error("This result no longer exists: it was deleted.", print_exception=False) from None
+    except NotAllowed as e:  # the safety checker flagged it, or the site's owner hid it: the sentence says which
+        raise gr.Error(str(e), title="This one can't be shared", print_exception=False) from None
     return entry

@@ -25,7 +25,7 @@ from models.video.request import ASPECTS, size_at_ratio
 from ui.gate import Gate
 from ui.generation import Backend, result_image
 from ui.store import ResultStore
-from ui.studio.controls import SeedRow, examples, overlay, slider, wire_generation
+from ui.studio.controls import SeedRow, examples, generate_buttons, overlay, slider, wire_generation
 from ui.studio.run import GRADIO_CACHE, inline_preview, media_files, run_with_previews, uploaded_bytes
 from ui.studio.session import History
 from ui.studio.share import ShareRow
@@ -66,6 +66,7 @@ class VideoTab:
     guidance: gr.Slider
     fps: gr.Slider
     generate: gr.Button
+    stop: gr.Button  # in Generate's place while a generation runs
     video: gr.Video
     details: gr.Markdown  # while the clip denoises, its middle frame so far
     share: ShareRow
@@ -78,7 +79,7 @@ class VideoTab:
             with gr.Column(scale=5, min_width=320, elem_classes="controls"):
                 prompt = gr.Textbox(label="Prompt", lines=3, max_lines=6, elem_id="video-prompt",
                                     placeholder="A paper boat drifting down a rain-soaked street, golden hour")
-                generate = gr.Button("Generate video", variant="primary", size="lg", elem_id="video-generate")
+                generate, stop = generate_buttons("video", "Generate video")
                 with gr.Row():
                     preset_box = gr.Dropdown(choices=list(VIDEO_PRESETS), value=preset.name, label="Model",
                                              info=preset.summary, scale=3, elem_id="video-preset")
@@ -99,7 +100,7 @@ class VideoTab:
                 result_details = gr.Markdown(label="Details", elem_classes="details", elem_id="video-details")
                 share = ShareRow.build("video")
         tab = cls(store, backend.defaults["video"], prompt, preset_box, duration, aspect, seed, image, *advanced,
-                  generate, video, result_details, share, gr.State(None))
+                  generate, stop, video, result_details, share, gr.State(None))
         tab._wire(backend, store, history, strip, gate)
         return tab
 
