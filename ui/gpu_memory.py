@@ -31,14 +31,15 @@ def weights_gb(preset) -> float | None:
 
 
 def memory_needed_gb(preset, decode_whole: bool = False) -> float | None:
-    """A preset's weights in 16-bit plus its largest call; None for presets of unknown size (tiny)."""
-    from models.presets import VideoPreset
+    """A preset's weights in 16-bit plus its largest call; None for presets of unknown size (tiny) and
+    for music (a few GB at most). Told apart by table, not class: a test may have reloaded the presets."""
+    from models.presets import IMAGE_PRESETS, VIDEO_PRESETS
 
     if (weights := weights_gb(preset)) is None:
         return None
-    if isinstance(preset, VideoPreset):
+    if preset.name in VIDEO_PRESETS:
         return weights + video_call_gb(preset, decode_whole) + CUDA_CONTEXT_GB
-    return image_needs_gb(preset, weights)
+    return image_needs_gb(preset, weights) if preset.name in IMAGE_PRESETS else None
 
 
 def video_call_gb(preset, decode_whole: bool) -> float:
