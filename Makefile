@@ -24,14 +24,14 @@ $(BIN)/atelier: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
 	echo "$(TORCH)" > $(VENV)/constraints.txt
-	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e ".[model,web,dev]"
 	touch $@
 
 setup: $(BIN)/atelier
 
 # audiocraft (the music engine of the audiocraft-* and tiny-audiocraft/tiny-audiogen presets)
-# pins torch 2.1, so it gets a venv of its own (Python 3.11, as its Modal image), built from app.py's
-# AUDIOCRAFT_PACKAGES (the Modal image's list). Rebuilt only when that list changes.
+# pins torch 2.1, so it gets a venv of its own (Python 3.11, as its Modal image), built from
+# pyproject.toml's audiocraft group (the Modal image's pins, as app.py reads them). Rebuilt only when they change.
 # About 5 min and 6 GB (torch 2.1's CUDA wheels are the only ones the registry has); av 11
 # builds from source: needs gcc, pkg-config and Debian's libav*-dev (see app.py).
 # python3.11 on PATH, else pyenv's 3.11 (pyenv's shim refuses a version that isn't selected).

@@ -15,6 +15,7 @@ model classes do lives in models/, what the web container serves lives in ui/. L
 
 import os
 import re
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,23 +26,22 @@ from models.image.generator import ImageGenerator
 from models.image.safety import VALUES as SAFETY_VALUES
 from models.music.generator import MusicGenerator
 from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name
+from models.training.trainer import TrainingGenerator
 
 # --- What a deploy chooses -------------------------------------------------------------
 # The app's name and the Secrets to attach come from the deploying shell. Modal imports this file
 # again in every container with only its image's environment, and refuses to start one whose
 # function has other Modal objects than the deploy sent ("Function has N dependencies but container
 # got M object ids", modal/_container_entrypoint.py). So each choice is written into every image's
-# environment too (`**DEPLOY` below): the container's import defines the same objects. Weighed
-# against: fixed Secret names (every deploy would need Secrets it may not use) and placeholder
-# Secrets (as many objects, other names). Cost: a new Secret name is a new one-line image layer.
+# environment too (`**DEPLOY` below): the container's import defines the same objects (rather than
+# fixed Secret names, which every deploy would need). Cost: a new Secret name is a new image layer.
 # A Secret must not hold these settings itself: its variables reach the container after the image's.
 DEPLOY_SETTINGS = ("ATELIER_APP_NAME", "ATELIER_HF_SECRET", "ATELIER_API_SECRET")
 # Chosen at deploy the same way, with a public deployment's default: images safety-checked (models/image/safety.py).
 MODEL_SETTINGS = {"ATELIER_SAFETY": "on"}
 DEFAULT_APP_NAME = "atelier"
 VOLUMES = ("weights", "results")
-# Modal's rule for App, Volume and Secret names, as its own error message states it
-# (tests/test_ui/doctor.py compares it with the SDK's check).
+# Modal's rule for App, Volume and Secret names, as its error states it (tests/test_app_doctor.py).
 MODAL_NAME = re.compile(r"(?!ap-[a-zA-Z0-9]{22}$)[a-zA-Z0-9._-]{1,64}")
 NAME_RULE = "letters, digits, '-', '_' and '.' only, at most 64 characters"
 
@@ -75,61 +75,15 @@ APP_NAME = DEPLOY.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
 app = modal.App(APP_NAME)
 
 # --- Images ----------------------------------------------------------------------------
-# Every pin here is pyproject.toml's (tests/test_app.py checks each one, and that they resolve).
+# Every pin lives in pyproject.toml, one group per image. The file travels with every image
+# (PROJECT_FILE below), so a container's import of this file reads the pins the deploy read.
 
-PYTHON_VERSION = "3.11"
-MODEL_PACKAGES = [
-    "torch==2.13.0",
-    "diffusers==0.42.1",
-    "transformers==5.23.0",
-    "accelerate==1.15.0",
-    "safetensors==0.8.0",
-    "peft==0.21.2",  # LoRA adapters: diffusers' load_lora_weights goes through PEFT
-    "sentencepiece==0.2.3",
-    "huggingface-hub==2.4.0",
-    "lameenc==1.9.0",
-    "numpy==2.4.6",
-    "pillow==12.3.0",
-    "pydantic==2.14.3",
-    "opencv-python-headless==4.14.0.94",  # the canny and blur annotators, resizing soft edges (models/image/annotators.py)
-    "scipy==1.17.1",  # transformers' ViTPose image processor (the pose annotator)
-]
-WEB_PACKAGES = [
-    "fastapi==0.165.0",
-    "uvicorn==0.54.0",
-    "gradio==6.31.0",
-    "python-fasthtml==0.14.14",
-    "httpx==0.28.1",  # webhooks (ui/generation/webhooks.py)
-    "fastapi-offline==1.7.7",  # Swagger UI and ReDoc's files, served at /docs and /redoc (ui/api/install.py)
-    "pydantic==2.14.3",
-    "pydantic-settings==2.16.3",  # the ATELIER_* settings (ui/settings.py)
-    "numpy==2.4.6",
-    "pillow==12.3.0",
-]
-
-# audiocraft (Meta's MusicGen/AudioGen library) gets an image of its own: it declares torch
-# 2.1.0, xformers < 0.0.23 and av 11.0.0, which can't live beside torch 2.13. Python 3.11: the
-# registry has cp311 wheels of torch 2.1.0, torchaudio 2.1.0, torchvision 0.16 and xformers
-# 0.0.22.post7, and Modal 1.7 refuses images on Python 3.10. transformers and huggingface-hub are
-# pinned to audiocraft's time (transformers 5 needs a newer torch), numpy below 2 (torch 2.1
-# was built against numpy 1). audiocraft's other requirements resolve from these. The same
-# list builds the local venv (`make audiocraft-env`), where the tiny presets' tests run.
-AUDIOCRAFT_PYTHON_VERSION = "3.11"
-AUDIOCRAFT_PACKAGES = [
-    "audiocraft==1.3.0",
-    "torch==2.1.0",
-    "torchaudio==2.1.0",
-    "torchvision==0.16.0",
-    "torchtext==0.16.0",
-    "xformers==0.0.22.post7",
-    "av==11.0.0",
-    "numpy==1.26.4",
-    "transformers==4.41.2",
-    "huggingface-hub==0.23.4",
-    "pydantic==2.14.3",
-    "lameenc==1.9.0",
-    "pillow==10.4.0",  # the waveform previews (models/music/waveform.py); what torchvision 0.16 brings, pinned
-]
+ROOT = Path(__file__).parent
+PROJECT_FILE = "pyproject.toml"
+PINS = tomllib.loads((ROOT / PROJECT_FILE).read_text())["project"]["optional-dependencies"]
+PYTHON_VERSION = AUDIOCRAFT_PYTHON_VERSION = "3.11"  # audiocraft's: see its group in pyproject.toml
+MODEL_PACKAGES, WEB_PACKAGES, AUDIOCRAFT_PACKAGES = PINS["model"], PINS["web"], PINS["audiocraft"]
+TRAINER_PACKAGES = [*MODEL_PACKAGES, *PINS["trainer"]]
 # Where the registry has no av 11.0.0 wheel for the image's Python, pip builds it from source
 # against Debian's FFmpeg 5.1 (checked: it builds and imports).
 AUDIOCRAFT_APT_PACKAGES = [
@@ -164,36 +118,60 @@ AUDIOCRAFT_ENV = {
     **DEPLOY,
 }
 # ATELIER_HOME on the weights Volume: the web container reads the LoRA library there.
-WEB_ENV = {"ATELIER_RESULTS": str(RESULTS_DIR), "ATELIER_HOME": str(CACHE_DIR / "atelier"), **DEPLOY}
+WEB_ENV = {
+    "ATELIER_RESULTS": str(RESULTS_DIR),
+    "ATELIER_HOME": str(CACHE_DIR / "atelier"),
+    # Modal ends a plain HTTP request to an asgi_app at 150 s with a 303 no client expects: a synchronous
+    # generation still running near it is answered with 202 and its job (ui/api/generate.py).
+    "ATELIER_REQUEST_LIMIT": "150",
+    **DEPLOY,
+}
 
 GPU_SOURCES, WEB_SOURCES = ("models",), ("models", "ui")  # the local packages each image ships
 
-model_image = (
+
+def with_local_code(image: modal.Image, sources: tuple[str, ...]) -> modal.Image:
+    """The image with the local code its containers import: the packages, and pyproject.toml, whose pins
+    this file reads at import (so every container reads the deploy's)."""
+    return image.add_local_python_source(*sources).add_local_file(ROOT / PROJECT_FILE, f"/root/{PROJECT_FILE}")
+
+
+model_image = with_local_code(
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .uv_pip_install(*MODEL_PACKAGES)
-    .env(MODEL_ENV)
-    .add_local_python_source(*GPU_SOURCES)
+    .env(MODEL_ENV),
+    GPU_SOURCES,
 )
 
-audiocraft_image = (
+# The trainer's: the model image's packages plus bitsandbytes (no GPU snapshots).
+TRAINER_ENV = {**GPU_ENV, **DEPLOY}
+trainer_image = with_local_code(
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    .uv_pip_install(*TRAINER_PACKAGES)
+    .env(TRAINER_ENV),
+    GPU_SOURCES,
+)
+
+audiocraft_image = with_local_code(
     modal.Image.debian_slim(python_version=AUDIOCRAFT_PYTHON_VERSION)
     .apt_install(*AUDIOCRAFT_APT_PACKAGES)
     .pip_install(*AUDIOCRAFT_PACKAGES)  # pip, as `make audiocraft-env` resolves them
-    .env(AUDIOCRAFT_ENV)
-    .add_local_python_source(*GPU_SOURCES)
+    .env(AUDIOCRAFT_ENV),
+    GPU_SOURCES,
 )
 
-web_image = (
+web_image = with_local_code(
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .uv_pip_install(*WEB_PACKAGES)
     .env(WEB_ENV)
-    .add_local_python_source(*WEB_SOURCES)
-    .add_local_dir(Path(__file__).parent / "assets", "/root/assets")
+    .add_local_dir(ROOT / "assets", "/root/assets"),
+    WEB_SOURCES,
 )
 
 # What a container of each image has (ui/doctor.py imports this file again with just that, as Modal does).
 IMAGES = {
     "model": dict(image=model_image, python=PYTHON_VERSION, env=MODEL_ENV, sources=GPU_SOURCES),
+    "trainer": dict(image=trainer_image, python=PYTHON_VERSION, env=TRAINER_ENV, sources=GPU_SOURCES),
     "audiocraft": dict(image=audiocraft_image, python=AUDIOCRAFT_PYTHON_VERSION, env=AUDIOCRAFT_ENV, sources=GPU_SOURCES),
     "web": dict(image=web_image, python=PYTHON_VERSION, env=WEB_ENV, sources=WEB_SOURCES),
 }
@@ -215,16 +193,11 @@ stop_flags = modal.Dict.from_name(flags_name(APP_NAME), create_if_missing=True)
 # loads its weights once (`@modal.enter`), and memory snapshots make cold starts cheap.
 
 GPU_STARTUP_TIMEOUT = 10 * 60  # weights from the Volume onto the GPU, compiled and warmed up; never a download
-IMAGE_TIMEOUT = 10 * 60
-MUSIC_TIMEOUT = 30 * 60  # long clips take many windows
-GPU_CLASS_OPTIONS = dict(
-    volumes={CACHE_DIR: weights_volume},
-    secrets=hf_secrets,
-    enable_memory_snapshot=True,
-    startup_timeout=GPU_STARTUP_TIMEOUT,
-    scaledown_window=5 * 60,  # keep a warm GPU for five minutes after the last request
-    max_containers=10,  # per preset: each preset (a parameter value) is a pool of its own
-)
+IMAGE_TIMEOUT, MUSIC_TIMEOUT = 10 * 60, 30 * 60  # long clips take many windows
+# A warm GPU is kept five minutes after the last request; max_containers is per preset (a parameter
+# value is a pool of its own).
+GPU_CLASS_OPTIONS = dict(volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, enable_memory_snapshot=True,
+                         startup_timeout=GPU_STARTUP_TIMEOUT, scaledown_window=5 * 60, max_containers=10)
 # GPU memory snapshots (a Modal alpha feature): the snapshot is taken with the GPU attached and the
 # weights on it, compiled and warmed up (models/common/device.py), so a new container skips all of that.
 # Not for the audiocraft class: its torch 2.1 and xformers have not been run under GPU snapshots; with
@@ -233,9 +206,8 @@ GPU_SNAPSHOT = {"experimental_options": {"enable_gpu_snapshot": True}}
 
 
 # Several visitors' requests at once in one container: its batcher (models/common/batching.py) runs the
-# compatible ones as one pipeline call, up to the preset's max_batch images. Not @modal.batched:
-# its methods can't stream progress (see models/common/batching.py). Beyond max_inputs, or when the
-# inputs in flight pass the autoscaler's target, Modal starts another container.
+# compatible ones as one pipeline call, up to the preset's max_batch images (not @modal.batched: its methods
+# can't stream progress). Beyond max_inputs, or past the autoscaler's target, Modal starts another container.
 def image_max_inputs(gpu: str) -> int:
     return max(p.max_batch for p in IMAGE_PRESETS.values() if p.gpu == gpu)
 
@@ -278,6 +250,30 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
     The backends call it as they call a class: `music_model(preset=...)`."""
     classes = {"MusicModel": MusicModel, "AudiocraftMusicModel": AudiocraftMusicModel}
     return classes[music_class_name(preset)](preset=preset)
+
+
+# --- Training LoRA adapters -----------------------------------------------------------
+# A training holds its GPU for minutes: its own small pool, one training per container, on an H100
+# (FLUX's 12 B transformer in bf16 plus activations under gradient checkpointing). Timeout: Modal's LoRA
+# examples' 30 minutes, so the web container, which drives a training as any job, outlives it; a longer one
+# resumes from its last checkpoint when the same request comes again. Modal's FLUX example: "about ten
+# minutes" for 250 steps at batch 3 on an A100-80GB; the longest default (style, prior preservation) is
+# ~2,000 picture-steps, ≈ 27 min at that pace. Not a measurement: no GPU was at hand.
+TRAINER_TIMEOUT_S = 30 * 60
+TRAINER_MAX_CONTAINERS = 2  # trainings at once, studio-wide: each holds an H100 for up to the timeout
+
+
+@app.cls(gpu="H100", image=trainer_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets,
+         startup_timeout=GPU_STARTUP_TIMEOUT, timeout=TRAINER_TIMEOUT_S, max_containers=TRAINER_MAX_CONTAINERS,
+         scaledown_window=2 * 60)
+class Trainer(TrainingGenerator):
+    """Trains a LoRA adapter for one preset's family (models/training/); the adapter lands in the
+    library on the weights Volume, which every image container reloads when a request names it."""
+
+    preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
+
+
+MODEL_CLASSES = {"image": image_model, "music": music_model, "training": Trainer}  # what the backends call, by kind
 
 
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=4 * 60 * 60)
@@ -332,14 +328,19 @@ def list_loras() -> list[dict]:
 LORA_RELOAD_S = 30.0  # how often a container looks for adapters added since (a Volume reload)
 
 
-# In Modal's containers, web and GPU alike, the LoRA library is read off the weights Volume as it
-# was when the container started: reload it (throttled) before reading, so an adapter `add_lora`
-# committed since is listed, accepted and loaded without a restart. Locally it is a plain folder.
+# In Modal's containers the weights Volume is as it was when the container started: the LoRA library reloads
+# it (throttled) before reading, so an adapter committed since is listed and loaded without a restart.
 if not modal.is_local():
     from models.image import loras as _loras
+    from models.training import cancel as _cancel
+    from models.training import run as _runs
 
     _loras.set_before_read(_loras.throttled_reload(weights_volume, LORA_RELOAD_S))
+    # Stop flags by call id; a training's cancel flags by run id (models/training/cancel.py): one Dict.
     use_flags(stop_flags)
+    _cancel.use_store(stop_flags)
+    # A training's checkpoints, cached encodings and adapter outlive its container: committed once written.
+    _runs.set_after_write(weights_volume.commit)
 
 
 # --- The web container -----------------------------------------------------------------
@@ -352,7 +353,7 @@ if not modal.is_local():
 # default settings, ui/generation/webhooks.py); ui/doctor.py checks the rule. Weighed: min_containers=1
 # (paid around the clock) and each job as a Modal call of its own (ui/generation/jobs.py: not yet).
 WEBHOOK_DELIVERY_S = 2 * 60
-WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT) + WEBHOOK_DELIVERY_S
+WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT, TRAINER_TIMEOUT_S) + WEBHOOK_DELIVERY_S
 
 
 @app.function(
@@ -375,12 +376,11 @@ def web():
     from ui.store import ResultStore
     from ui.web import create_app
 
-    backend = ModalBackend({"image": image_model, "music": music_model}, MODAL_DEFAULTS, "modal", flags=stop_flags)
-    # The index's working copy on this container's local disk, restored from the Volume's
-    # index.db at start, snapshotted back and committed at most once per
-    # ATELIER_RESULTS_SYNC_INTERVAL seconds and at shutdown: SQLite on the Volume itself would
-    # meet a filesystem without cross-container locks (ui/store/database.py says more).
-    # Media files go straight to the Volume, written once.
+    backend = ModalBackend(MODEL_CLASSES, MODAL_DEFAULTS, "modal", flags=stop_flags)
+    # The index's working copy on this container's local disk, restored from the Volume's index.db at
+    # start, snapshotted back and committed at most once per ATELIER_RESULTS_SYNC_INTERVAL seconds and at
+    # shutdown: SQLite on the Volume itself would meet a filesystem without cross-container locks
+    # (ui/store/database.py says more). Media files go straight to the Volume, written once.
     store = ResultStore(working_copy=LOCAL_INDEX, on_change=results_volume.commit)
     # At shutdown (scale-down, redeploy) the store writes its last snapshot and commits.
     return create_app(backend, store, close_store_at_shutdown=True)
@@ -396,5 +396,5 @@ def main(prompt: str, kind: str = "image", preset: str = "", seed: int = -1, dur
     fields = {"prompt": prompt, "preset": preset or None, "seed": None if seed < 0 else seed}
     if kind == "music":
         fields["duration"] = duration
-    backend = ModalBackend({"image": image_model, "music": music_model}, MODAL_DEFAULTS, "modal", flags=stop_flags)
+    backend = ModalBackend(MODEL_CLASSES, MODAL_DEFAULTS, "modal", flags=stop_flags)
     generate_and_save(backend, kind, fields, Path(output))

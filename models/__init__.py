@@ -6,12 +6,14 @@
                       events, batching, devices, speed options, weights, recipes in files
     image/            images with diffusers: the model class, its request, uploads, previews, LoRAs
     music/            music with MusicGen: the model class, its request, audio, melodies, engines
+    training/         LoRA adapters trained on a few pictures: the trainer class, its request, the loop
     random_weights/   tiny models and real-size twins built offline; reached only through the
                       presets that name them (a BuiltWeights "module:function"), never imported
                       by a serving path
 
-The web side (ui/) may import presets, requests, common.errors, common.events, common.fields,
-common.messages, common.recipes, each kind's request, uploads and melody modules, and image.loras
-(the library's listing): none of them imports torch. Model libraries are imported inside the functions that
+The web side (ui/) may import presets, requests, common.errors, common.events, common.fields, common.messages,
+common.recipes, each kind's request, uploads and melody modules, image.loras (the library's
+listing), and training.families and training.cancel (which presets train; cancel flags): none
+of them imports torch. Model libraries are imported inside the functions that
 load models, so app.py, which the web container imports too, stays light.
 """

@@ -2,7 +2,8 @@
 
 The studio, the REST API and the CLI parse what a person sent with `parse(kind, data)`; the
 result is a request of that kind, whose `resolve` gives the checked job a model accepts.
-Each kind's schema lives with its kind (models/image/request.py, models/music/request.py);
+Each kind's schema lives with its kind (models/image/request.py, models/music/request.py,
+models/training/request.py);
 what they share is in models/common/fields.py, and the sentences a person reads for bad input
 in models/common/messages.py.
 
@@ -17,11 +18,12 @@ from models.common.errors import RequestError
 from models.common.messages import explain
 from models.image.request import ImageJob, ImageRequest
 from models.music.request import MusicJob, MusicRequest
+from models.training.request import TrainingJob, TrainingRequest
 
-Request = ImageRequest | MusicRequest
-Job = ImageJob | MusicJob
-REQUESTS: dict[str, type[ImageRequest] | type[MusicRequest]] = {"image": ImageRequest, "music": MusicRequest}
-JOBS: dict[str, type[ImageJob] | type[MusicJob]] = {"image": ImageJob, "music": MusicJob}
+Request = ImageRequest | MusicRequest | TrainingRequest
+Job = ImageJob | MusicJob | TrainingJob
+REQUESTS: dict[str, type[Request]] = {"image": ImageRequest, "music": MusicRequest, "training": TrainingRequest}
+JOBS: dict[str, type[Job]] = {"image": ImageJob, "music": MusicJob, "training": TrainingJob}
 
 
 def parse(kind: str, data: dict) -> Request:

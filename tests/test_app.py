@@ -135,7 +135,7 @@ print("ok")
     assert out.stdout.strip().endswith("ok")
 
 
-@pytest.mark.parametrize("image", ["MODEL_PACKAGES", "WEB_PACKAGES"])
+@pytest.mark.parametrize("image", ["MODEL_PACKAGES", "WEB_PACKAGES", "TRAINER_PACKAGES"])
 def test_image_pins_resolve_together(recorded, tmp_path, image):
     """pip's resolver, against the package registry, in dry-run mode (this is Linux, CPython 3.11, as the images)."""
     app, _ = recorded
@@ -310,3 +310,16 @@ def test_every_image_preset_fits_its_gpu_with_all_its_guides_loaded(recorded):
         assert need <= GPU_MEMORY_GB[preset.gpu], (name, preset.gpu, round(need, 1))
     # An upscale draws one tile of the preset's size at a time: a 2048² result needs no more than an image.
     assert guide_params["sd2"] > 8 * 300e6  # the sd2 family's eight ControlNets were counted
+
+
+def test_the_trainer_is_its_own_small_pool_of_h100s_writing_the_library_on_the_weights_volume(recorded):
+    app, calls = recorded
+    options = by_name(calls, "cls", "Trainer")
+    assert options["gpu"] == "H100" and options["image"] is app.trainer_image
+    assert options["volumes"] == {app.CACHE_DIR: app.weights_volume}  # where the library and checkpoints live
+    assert 1 <= options["max_containers"] <= 4  # each holds an H100 for up to its timeout
+    assert options["timeout"] == app.TRAINER_TIMEOUT_S >= 60 * 60  # the largest family's defaults, with room
+    assert options["retries"].max_retries >= 1  # a retried training resumes from its last checkpoint
+    assert "Trainer" not in {qualname for qualname, _, _ in calls["concurrent"]}  # one training per container
+    assert "bitsandbytes" in {spec.split("==")[0] for spec in app.TRAINER_PACKAGES}
+    assert set(app.MODEL_PACKAGES) <= set(app.TRAINER_PACKAGES)  # the same pins as the model classes

@@ -10,7 +10,7 @@ one. Each import runs in a subprocess and reports what app.py handed to Modal's 
 Modal's container entrypoint reads them (`_deps_(only_explicit_mounts=True)`).
 
 It checks what can be known without modal.com: that containers would define the same objects
-and options as the deploy, the names Modal accepts, pins against pyproject.toml, each image
+and options as the deploy, the names Modal accepts, each image
 preset's weights and largest call against its class's GPU, the settings of the GPU images
 (no downloads at start, one inductor thread under snapshots), and the web container's
 lifetime against the longest job. It can't know whether a named Secret exists or holds
@@ -24,12 +24,10 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py, pyproject.toml, models/, ui/
-PROJECT_IMAGES = ("model", "web")  # built from pyproject.toml's pins; audiocraft's has its own (its venv's tests)
 MODAL_MAX_SCALEDOWN_S = 3600  # the SDK refuses a longer scaledown_window
 # Beyond its weights, what one image costs a GPU, per megapixel, in 16-bit: the VAE's decode
 # dominates (a few full-resolution 256-channel activations, 0.5 GB each per megapixel); a UNet's or
@@ -123,7 +121,7 @@ def _describe_app() -> dict:
                                 "deps": deps(getattr(app, short))}
     described = {name: {k: plain(v) for k, v in info.items() if k != "image"} for name, info in app.IMAGES.items()}
     return {"app": app.APP_NAME, "deploy": app.DEPLOY, "images": described, "functions": functions,
-            "packages": {"model": app.MODEL_PACKAGES, "web": app.WEB_PACKAGES}, "gpu_memory_gb": GPU_MEMORY_GB}
+            "gpu_memory_gb": GPU_MEMORY_GB}
 
 
 def _child(blocked: list[str]) -> None:
@@ -216,22 +214,6 @@ def route_problems(deploy: dict) -> list[str]:
     served = {(p.name, type(p).__name__) for name in classes(deploy) for p in served_presets(name)}
     return [f"The {kind} preset {name} is served by no class the app defines."
             for kind, table in PRESETS.items() for name, p in table.items() if (name, type(p).__name__) not in served]
-
-
-def pin_problems(deploy: dict) -> list[str]:
-    """The image pin lists and pyproject.toml are kept by hand in two places (a container gets app.py
-    and models/, not pyproject.toml): every image pin must be the project's, and every project pin in
-    an image but modal's, which Modal's images bring."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    pinned = dict(p.split("==") for p in project)
-    pins = [(image, *pin.split("==")) for image in PROJECT_IMAGES for pin in deploy["packages"][image]]
-    problems = [f"app.py pins {name}=={version} for the {image} image, pyproject.toml "
-                + (f"{name}=={pinned[name]}." if name in pinned else f"doesn't pin {name}.")
-                for image, name, version in pins if pinned.get(name) != version]
-    in_images = {name for _, name, _ in pins}
-    problems += [f"pyproject.toml pins {name}=={pinned[name]}, which no image of app.py installs."
-                 for name in sorted(set(pinned) - in_images - {"modal"})]
-    return problems
 
 
 def memory_needed_gb(preset) -> float | None:
@@ -329,7 +311,7 @@ def notes(deploy: dict) -> list[str]:
     return found
 
 
-CHECKS = (route_problems, pin_problems, fit_problems, gpu_image_problems, lifetime_problems)
+CHECKS = (route_problems, fit_problems, gpu_image_problems, lifetime_problems)
 
 
 def diagnose(env: dict[str, str]) -> tuple[dict | None, list[str]]:

@@ -208,6 +208,10 @@ class ApiSettings(Settings):
     public_url: BaseUrl | None = Field(None, description="Base of the media URLs in responses and webhooks. "
                                                          "Unset: the request's own.")
     sync_timeout: Seconds = Field(600.0, description="Seconds a synchronous generation may take before a 504.")
+    request_limit: Annotated[Seconds | None, Valid("a number of seconds above 0")] = Field(None, description="Seconds the platform lets one plain HTTP request run "
+                                                            "(Modal: 150, set by app.py). A synchronous generation "
+                                                            "still running at nine tenths of it is answered with "
+                                                            "202 and its job. Unset: no such limit.")
     max_active_jobs: Count = Field(100, description="Queued and running jobs at once before a 503.")
     job_ttl: Seconds = Field(3600.0, description="Seconds a finished job stays queryable.")
     webhook_attempts: Count = Field(5, description="Deliveries tried per webhook.")

@@ -10,7 +10,8 @@ heavy imports: the web side catches these too.
     WeightsUnavailable   weights that can't be had here (503)
       EngineUnavailable  a music engine's library that isn't installed here
     WorkerError          the audiocraft worker process failed (the model failed: 502)
-    Cancelled            a call stopped partway because its caller asked (models/common/cancel.py)
+    Cancelled            a call stopped partway because its caller asked (models/common/cancel.py;
+                         a training's flag: models/training/cancel.py)
 """
 
 
@@ -44,5 +45,5 @@ class WorkerError(RuntimeError):
 
 
 class Cancelled(Exception):
-    """A call stopped partway because its caller asked it to (models/common/cancel.py). Not a
-    failure: the model class's method ends its stream without a result, quietly."""
+    """A call stopped partway because its caller asked it to (models/common/cancel.py, or a
+    training's flag). Not a failure: the message says where it stopped."""

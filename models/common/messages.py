@@ -15,13 +15,24 @@ def explain(error: ValidationError) -> str:
     return " ".join(_explain_one(e) for e in error.errors())
 
 
+# List fields whose items a person counts from 1: "Control 2 scale", "Picture 3", "LoRA adapter 1 id".
+ITEM_LABELS = {"loras": "LoRA adapter", "controls": "Control", "references": "Reference", "pictures": "Picture",
+               "captions": "Caption"}
+LIST_LABELS = {"loras": "LoRA adapters"}
+
+
+def label_of(loc: tuple) -> str:
+    """Where a problem is, in words: "Steps", "Negative prompt", "Control 2 scale"."""
+    if loc and loc[0] in ITEM_LABELS and len(loc) > 1 and isinstance(loc[1], int):
+        return " ".join([f"{ITEM_LABELS[loc[0]]} {loc[1] + 1}", *map(str, loc[2:])])
+    if loc and loc[0] in LIST_LABELS and len(loc) == 1:
+        return LIST_LABELS[loc[0]]
+    return (" → ".join(str(p) for p in loc) or "request").replace("_", " ").capitalize()
+
+
 def _explain_one(e: dict) -> str:
     field = " → ".join(str(p) for p in e["loc"]) or "request"
-    label = field.replace("_", " ").capitalize()
-    if e["loc"][:1] == ("loras",):  # "LoRA adapters", "LoRA adapter 2 scale" rather than "Loras → 1 → scale"
-        label = "LoRA adapters" if len(e["loc"]) == 1 else f"LoRA adapter {e['loc'][1] + 1} " + " ".join(map(str, e["loc"][2:]))
-    if e["loc"][:1] in (("controls",), ("references",)) and len(e["loc"]) > 1:  # "Control 2 scale"
-        label = f"{e['loc'][0][:-1].capitalize()} {e['loc'][1] + 1} " + " ".join(map(str, e["loc"][2:]))
+    label = label_of(e["loc"])
     ctx = e.get("ctx", {})
     match e["type"]:
         case "missing":
@@ -40,6 +51,10 @@ def _explain_one(e: dict) -> str:
             return f"{label} may hold at most {ctx['max_length']} items (got {ctx.get('actual_length', 'more')})."
         case "string_pattern_mismatch" if e["loc"][:1] == ("loras",):
             return f"{label} '{e['input']}' is not an adapter id: ids are lowercase letters, digits and hyphens."
+        case "string_pattern_mismatch" if e["loc"] == ("adapter_id",):
+            return f"'{e['input']}' can't be an adapter id: use lowercase letters, digits and hyphens (at most 63)."
+        case "sentence":  # a whole sentence of our own, about the request as a whole
+            return e["msg"]
         case "melody" | "upload" | "loras":  # our own messages continue the label: "Melody is silent: ..."
             return f"{label} {e['msg']}"
         case _:

@@ -5,9 +5,10 @@ Each adapter is a folder `<ATELIER_HOME>/loras/<id>/` (on Modal, the weights Vol
 shows and requests are checked against). An adapter is made for an architecture family
 (`ImagePreset.family`): it fits every preset of that family and no other.
 
-`add` is the one way in: it copies a file or downloads one from the hub, and refuses it
-unless it is a readable safetensors file of reasonable size holding LoRA weights whose shapes
-fit the family's model. Listing and looking up read `info.json` and parse the safetensors
+`add` copies a file or downloads one from the hub, and refuses it unless it is a readable
+safetensors file of reasonable size holding LoRA weights whose shapes fit the family's model;
+`add_trained` is the same door for adapters trained here (models/training/), which also keep
+their trigger and how they were made. Listing and looking up read `info.json` and the safetensors
 header as plain JSON, so the web side uses this module without torch; only `add`'s shape
 check imports torch (it builds the family's model on the meta device: no memory, no weights).
 """
@@ -20,6 +21,7 @@ import re
 import shutil
 import struct
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -45,9 +47,14 @@ class LoraInfo:
     source: str  # where it came from: a hub id (with its file name) or a local file name
     targets: int  # how many layers it adapts
     added_at: float
+    # Adapters trained here (models/training/): the words that call them up, and how they were
+    # made: the recipe, the sha256 of each picture as sent, the run. Empty for added files.
+    trigger: str = ""
+    training: dict | None = None
 
     def describe(self) -> str:
-        return f"{self.id} ({self.family}, rank {self.rank}, {self.size / 2**20:.1f} MB)"
+        called = f", trigger '{self.trigger}'" if self.trigger else ""
+        return f"{self.id} ({self.family}, rank {self.rank}, {self.size / 2**20:.1f} MB{called})"
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class Family:
     """How to read and check adapters for one architecture family."""
 
     pipeline: str  # the diffusers pipeline class whose LoRA loader reads (and converts) its files
-    components: str  # "module:function" giving the family's models by component name (models/random_weights/image_twins.py, tiny_image.py)
+    components: str  # "module:function" giving the family's models by name (models/random_weights/)
 
 
 FAMILIES: dict[str, Family] = {
@@ -74,8 +81,7 @@ def library_folder() -> Path:
 
 # --- reading the library (web side too) --------------------------------------------------------
 
-# Called before the library is read; on Modal's web container, a throttled reload of the weights
-# Volume so adapters added by `modal run app.py::add_lora` show up (app.py sets it).
+# Called before the library is read: on Modal, a throttled reload of the weights Volume (app.py).
 _before_read: Callable[[], None] = lambda: None
 
 
@@ -87,8 +93,6 @@ def set_before_read(hook: Callable[[], None]) -> None:
 def throttled_reload(volume, every_s: float) -> Callable[[], None]:
     """A Volume's reload at most once per `every_s`: a listing or request check then sees
     adapters that `add_lora` committed since, without a reload on every request."""
-    import threading
-
     lock, last = threading.Lock(), [0.0]
 
     def reload() -> None:
@@ -104,8 +108,7 @@ def throttled_reload(volume, every_s: float) -> Callable[[], None]:
     return reload
 
 
-# A studio in hybrid mode serves requests that run on a deployed app's GPUs, whose library is on
-# its Volume, not here: it reads that library's listing instead (ui/generation/remote.py sets it).
+# In hybrid mode the library is the deployed app's, on its Volume: its listing (ui/generation/remote.py).
 _remote_listing: Callable[[], list[dict]] | None = None
 
 
@@ -249,18 +252,38 @@ def add(source: str, preset_or_family: str, adapter_id: str = "", weight_name: s
     if from_hub:
         path = _download(source, weight_name)
     checked = check_file(path, family)
-    library_folder().mkdir(parents=True, exist_ok=True)
     info = LoraInfo(id=adapter_id, family=family, rank=checked["rank"], size=path.stat().st_size,
                     source=f"{source}:{weight_name}" if from_hub and weight_name else (source if from_hub else path.name),
                     targets=checked["targets"], added_at=round(time.time(), 3))
-    # Written beside the library and renamed in, so a reader never sees half an adapter.
-    with tempfile.TemporaryDirectory(dir=library_folder(), prefix=f".{adapter_id}-") as tmp:
+    _install(path, info)
+    return info
+
+
+def add_trained(path: Path, family: str, adapter_id: str, trigger: str, training: dict) -> LoraInfo:
+    """Add an adapter trained here (models/training/), with its trigger and how it was made,
+    after the same checks as any other; never over an adapter already in the library."""
+    if (library_folder() / adapter_id).exists():
+        raise LoraError(f"An adapter with id '{adapter_id}' is already in the library: the trained adapter "
+                        "was not added. Train again with another adapter_id.")
+    checked = check_file(path, family)
+    info = LoraInfo(id=adapter_id, family=family, rank=checked["rank"], size=path.stat().st_size,
+                    source=f"trained here (run {training.get('run_id', '?')})", targets=checked["targets"],
+                    added_at=round(time.time(), 3), trigger=trigger, training=training)
+    _install(path, info)
+    return info
+
+
+def _install(path: Path, info: LoraInfo) -> None:
+    """The file and its info.json written beside the library and renamed in, so a reader never
+    sees half an adapter (and a failure leaves none)."""
+    library_folder().mkdir(parents=True, exist_ok=True)
+    target = library_folder() / info.id
+    with tempfile.TemporaryDirectory(dir=library_folder(), prefix=f".{info.id}-") as tmp:
         shutil.copyfile(path, Path(tmp) / FILE_NAME)
         (Path(tmp) / INFO_NAME).write_text(json.dumps(asdict(info), indent=1))
         if target.exists():
             shutil.rmtree(target)
         Path(tmp).rename(target)
-    return info
 
 
 def remove(adapter_id: str) -> None:

@@ -160,8 +160,32 @@ _loras = st.one_of(
     st.just([]), st.just([]), st.lists(_lora_choice, max_size=5),
     st.lists(_lora_choice, max_size=3).map(lambda cs: ",".join(f"{c['id']}:{c['scale']}" for c in cs)),
 )
+def _rarely(strategy: st.SearchStrategy, otherwise) -> st.SearchStrategy:
+    """`strategy` one draw in sixteen, else `otherwise`: fields that make most requests a refusal when
+    set at random, drawn rarely enough that most examples still reach the model."""
+    return st.integers(0, 15).flatmap(lambda i: strategy if i == 0 else st.just(otherwise))
+
+
+# Guides: mostly none; a few controls of modes the tiny family has and hasn't (and no such mode),
+# on real pictures and on files that aren't; references likewise; vary, upscale and a parent id.
+_control = st.fixed_dictionaries({
+    "mode": st.sampled_from(["canny", "depth", "tile", "blur", "scribble", "sketch"]),
+    "image": st.sampled_from(_IMAGES),
+}, optional={
+    "scale": st.one_of(floats_within(0.0, 2.0), st.sampled_from([-1.0, 3.0])),
+    "start": floats_within(0.0, 1.0),
+    "end": floats_within(0.0, 1.0),
+    "preprocess": st.booleans(),
+})
+_reference = st.fixed_dictionaries({"image": st.sampled_from(_IMAGES)},
+                                   optional={"scale": st.one_of(floats_within(0.0, 1.5), st.just(2.0))})
 OVERRIDES = {
     (ImageRequest, "loras"): _loras,
+    (ImageRequest, "controls"): _rarely(st.lists(_control, min_size=1, max_size=4), []),
+    (ImageRequest, "references"): _rarely(st.lists(_reference, min_size=1, max_size=5), []),
+    (ImageRequest, "vary"): _rarely(st.sampled_from(["subtle", "strong", "wild"]), None),
+    (ImageRequest, "upscale"): _rarely(st.just(True), False),
+    (ImageRequest, "parent"): _rarely(st.one_of(st.just("AAAAAAAAAAAAAAAA"), st.text(max_size=80)), None),
     (ImageRequest, "preset"): st.sampled_from([None, "tiny", "no-such-preset"]),
     (ImageRequest, "width"): st.one_of(st.none(), st.sampled_from([64, 72, 88, 96]), _size),
     (ImageRequest, "height"): st.one_of(st.none(), st.sampled_from([64, 72, 88, 96]), _size),

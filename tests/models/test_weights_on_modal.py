@@ -14,7 +14,8 @@ import pytest
 import app
 from models.common.errors import RequestError, WeightsUnavailable
 from models.common.weights import HubWeights
-from models.presets import all_weights, presets_named
+from models.image.guides import guide_weights
+from models.presets import ImagePreset, all_weights, presets_named
 
 # A GPU class's first call, run the way the local backend runs it (`.local()` runs its enter hooks).
 FIRST_CALL = """
@@ -85,7 +86,8 @@ def test_download_weights_builds_what_it_is_asked_for_where_gpu_containers_may_n
     monkeypatch.setattr(app, "weights_volume", volume)
     app.download_weights.local("tiny")
     built = {p.name for p in (tmp_path / "weights").iterdir() if (p / ".complete").exists()}
-    assert built == {"tiny-image", "tiny-music"}
+    guides = {w.name for w in guide_weights("tiny")}  # the image preset's ControlNets, IP-Adapter, annotators
+    assert guides and built == {"tiny-image", "tiny-music"} | guides
     assert volume.commits == 2  # the image preset and the music preset, each committed when done
 
 
@@ -111,11 +113,12 @@ def test_download_weights_all_fills_every_hub_preset_and_names_those_it_could_no
     assert not any(p.name.startswith("tiny") or p.twin_of for p in hub_presets)
     expected = set()
     for preset in hub_presets:
-        for w in all_weights(preset):
+        for w in all_weights(preset) + (guide_weights(preset.name) if isinstance(preset, ImagePreset) else []):
             expected.add(w)
             if w.gated:
                 break  # a preset stops at its first failure; the next preset is still filled
     assert set(asked) == expected and all(isinstance(w, HubWeights) for w in asked)
+    assert any("controlnet" in w.repo for w in asked)  # guides come with their image presets
     assert volume.commits == len(hub_presets)  # each preset committed, the failed ones too
     assert str(e.value).startswith("Not filled: flux-schnell: black-forest-labs/FLUX.1-schnell needs a Hugging Face")
     assert "sd3.5-large-turbo: stabilityai/stable-diffusion-3.5-large-turbo needs" in str(e.value)

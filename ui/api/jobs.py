@@ -2,7 +2,6 @@
 cancel it. The jobs themselves run in ui/generation/jobs.py."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
-import asyncio
 from collections.abc import AsyncIterable
 from typing import Annotated
 
@@ -20,7 +19,7 @@ from ui.api.schemas import (
     present,
 )
 from ui.errors import ApiError
-from ui.generation import Busy, JobState, with_input_image
+from ui.generation import Busy, JobState, checked_job
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["jobs"])
 
@@ -35,7 +34,7 @@ JobDep = Annotated[JobState, Depends(job_of)]
 @router.post("/jobs", status_code=202, responses={503: {"model": ErrorBody}})
 async def start_job(body: JobSubmission, request: Request, response: Response, ctx: ContextDep) -> JobCreated:
     """Start a generation and answer at once; follow it at /jobs/{id}, its /events, or a webhook."""
-    job = ctx.backend.resolve(await asyncio.to_thread(with_input_image, body.request, ctx.store))
+    job = await checked_job(ctx.backend, ctx.store, body.request)
     if body.callback_url and not ctx.settings.webhook_secret:
         raise ApiError(422, "webhooks_not_configured",
                        "This server has no webhook secret (ATELIER_WEBHOOK_SECRET), so it can't sign "

@@ -15,7 +15,7 @@
 
 from ui.generation.backend import Backend
 from ui.generation.flow import generate
-from ui.generation.inputs import result_image, with_input_image
+from ui.generation.inputs import checked_job, result_image, with_input_image
 from ui.generation.jobs import Busy, JobManager, JobState
 from ui.generation.local import LocalBackend
 from ui.generation.remote import ModalBackend
@@ -23,4 +23,4 @@ from ui.generation.terminal import generate_and_save
 from ui.generation.webhooks import Delivery, WebhookSender
 
 __all__ = ["Backend", "Busy", "Delivery", "JobManager", "JobState", "LocalBackend", "ModalBackend", "WebhookSender",
-           "generate", "generate_and_save", "result_image", "with_input_image"]
+           "checked_job", "generate", "generate_and_save", "result_image", "with_input_image"]

@@ -1,5 +1,6 @@
-"""Input images named by a result id: "start from that one" (the REST API's `image_result`, the
-share page's "Use as input" link).
+"""From what a person sent to a checked job: input images named by a result id ("start from that
+one": the REST API's `image_result`, the share page's "Use as input" link) swapped for their
+bytes, and the request resolved, off the event loop (`checked_job`).
 
 The model side never sees a result id: it has no result store. Here, on the web side, the id
 is swapped for the bytes of that result's first image before the request is resolved, and
@@ -8,10 +9,22 @@ those bytes are checked exactly as an upload would be (models/image/uploads.py).
 
 from __future__ import annotations
 
+import asyncio
+
 from models.common.errors import RequestError
-from models.requests import ImageRequest, Request, parse
+from models.requests import ImageRequest, Job, Request, parse
 from ui.errors import NotFound
+from ui.generation.backend import Backend
 from ui.store import ResultStore
+
+
+async def checked_job(backend: Backend, store: ResultStore, request: Request) -> Job:
+    """The request as a checked job, its input image swapped in and its defaults filled: in a worker
+    thread, never on the event loop. Resolving can take long: it reads and decodes pictures, and
+    looking adapters up may reload the weights Volume (Modal) or ask a deployed app for its library
+    (hybrid, a cold start included), while every other visitor of the one web container waits on
+    that loop. Raises RequestError."""
+    return await asyncio.to_thread(lambda: backend.resolve(with_input_image(request, store)))
 
 
 def with_input_image(request: Request, store: ResultStore) -> Request:

@@ -103,6 +103,7 @@ class JobState:
     error: dict | None = None  # {"code", "message"}
     webhook: Delivery | None = None
     owner_token: str | None = field(default=None, repr=False)  # until the result takes it
+    http_status: int | None = field(default=None, repr=False)  # a failure's, for a synchronous caller waiting on it
     listeners: dict[asyncio.Queue[JobEvent], bool] = field(default_factory=dict, repr=False)  # → wants previews
     task: asyncio.Task | None = field(default=None, repr=False)  # what runs it, in this process
     cancelling: bool = False  # someone asked to cancel it (once is enough)
@@ -282,7 +283,7 @@ class JobManager:
             status, code, message = failure(e)
             if status >= 500 and code == "internal_error":
                 log.exception("job %s failed unexpectedly", state.id)
-            state.status, state.error = "failed", {"code": code, "message": message}
+            state.status, state.error, state.http_status = "failed", {"code": code, "message": message}, status
         state.owner_token = None
         state.finished_at = time.time()
         self._progress_written.pop(state.id, None)

@@ -20,7 +20,7 @@ from models.common.errors import RequestError
 from models.common.events import Preview, ProgressEvent
 from models.requests import parse
 from ui.errors import GenerationError
-from ui.generation import Backend, generate
+from ui.generation import Backend, checked_job, generate
 from ui.store import ResultStore
 from ui.studio.session import Entry, History
 from ui.urls import site_url
@@ -51,7 +51,8 @@ async def run_with_previews(
     """As `run`, yielding (preview, None) whenever the model sends a preview of the result
     forming ({"mime", "data"}: models/common/events.py), and (None, record) last."""
     try:
-        job = backend.resolve(parse(kind, {k: v for k, v in fields.items() if v is not None}))
+        request = await asyncio.to_thread(parse, kind, {k: v for k, v in fields.items() if v is not None})
+        job = await checked_job(backend, store, request)  # off the event loop: see checked_job
         progress(0, desc="Starting…")
         async for event in generate(backend, store, job):
             match event["type"]:
