@@ -18,12 +18,15 @@ from models.common.errors import RequestError
 from models.common.messages import explain
 from models.image.request import ImageJob, ImageRequest
 from models.music.request import MusicJob, MusicRequest
+from models.presets import Kind
 from models.training.request import TrainingJob, TrainingRequest
 
 Request = ImageRequest | MusicRequest | TrainingRequest
 Job = ImageJob | MusicJob | TrainingJob
 REQUESTS: dict[str, type[Request]] = {"image": ImageRequest, "music": MusicRequest, "training": TrainingRequest}
 JOBS: dict[str, type[Job]] = {"image": ImageJob, "music": MusicJob, "training": TrainingJob}
+# Which kind's presets each kind's `preset` names, and so whose default it takes: a training trains an image preset.
+PRESET_KIND: dict[str, Kind] = {"image": "image", "music": "music", "training": "image"}
 
 
 def parse(kind: str, data: dict) -> Request:

@@ -30,9 +30,9 @@ def atelier_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def model_classes():
     """The Modal app's GPU classes, exactly as the local backend runs them."""
-    from app import ImageModel, MusicModel
+    from app import ImageModel, MusicModel, Trainer
 
-    return {"image": ImageModel, "music": MusicModel}
+    return {"image": ImageModel, "music": MusicModel, "training": Trainer}
 
 
 @pytest.fixture

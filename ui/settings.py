@@ -213,6 +213,9 @@ class ApiSettings(Settings):
                                                             "still running at nine tenths of it is answered with "
                                                             "202 and its job. Unset: no such limit.")
     max_active_jobs: Count = Field(100, description="Queued and running jobs at once before a 503.")
+    trainings_per_client: Count = Field(1, description="LoRA trainings one client (token, else address) may have "
+                                                       "waiting or running at once, before a 429: each holds a GPU "
+                                                       "for minutes.")
     job_ttl: Seconds = Field(3600.0, description="Seconds a finished job stays queryable.")
     webhook_attempts: Count = Field(5, description="Deliveries tried per webhook.")
     webhook_backoff: Seconds = Field(1.0, description="Seconds before a webhook's first retry, doubling each time.")

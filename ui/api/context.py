@@ -6,7 +6,7 @@ does the same for the backend and the store)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -28,6 +28,7 @@ class ApiContext:
     settings: ApiSettings
     jobs: JobManager
     generations: RateLimiter  # generations per client per minute, sync and jobs together
+    trainings: dict[str, list[str]] = field(default_factory=dict)  # client → its training jobs, maybe unfinished
 
     @classmethod
     def build(cls, backend: Backend, store: ResultStore, settings: ApiSettings) -> ApiContext:

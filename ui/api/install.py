@@ -6,6 +6,8 @@
     GET    /api/v1/jobs/{id}              its status, progress, result or error
     GET    /api/v1/jobs/{id}/events       the same as a stream of server-sent events
     POST   /api/v1/jobs/{id}/cancel       stop it: it ends as cancelled (idempotent)
+    POST   /api/v1/trainings              train a LoRA adapter on a few pictures, as a job (202)
+    GET    /api/v1/trainings/{id}         that job; /events its steps, loss and sample pictures
     GET    /api/v1/results                published results, newest first
     GET    /api/v1/results/{id}           one result, with its media URLs
     POST   /api/v1/results/{id}/publish   owner only (X-Owner-Token): list it in the gallery
@@ -20,6 +22,7 @@ whoever created the result.
 
     install.py    this assembly: routers, guards, error handlers, JSON 404/405 for the rest, /docs
     generate.py   /images, /music          jobs.py   /jobs          results.py   /results
+    trainings.py  /trainings (JSON or multipart)
     loras.py      /loras                   (each a module-level `router` of module-level handlers)
     schemas.py    what the API answers with    context.py   what the routes share (ContextDep)
     security.py   auth, rate limits, body limits, the studio's lock (one ASGI middleware)
@@ -42,7 +45,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from ui.api import generate, jobs, loras, results
+from ui.api import generate, jobs, loras, results, trainings
 from ui.api.context import ApiContext
 from ui.api.security import PROTECTED_PREFIX, Guard
 from ui.errors import ApiError, install_error_handlers
@@ -59,7 +62,7 @@ def install_api(app: FastAPI, backend: Backend, store: ResultStore, settings: Ap
     ctx.keep(app)  # where the routes' ContextDep finds it
     _resume_jobs_at_start(app, ctx)
     install_error_handlers(app)
-    for module in (generate, jobs, results, loras):
+    for module in (generate, jobs, trainings, results, loras):
         app.include_router(module.router)
     for prefix in ("/api", "/results"):  # JSON 404/405 there, rather than the studio's page
         app.add_api_route(prefix + "/{rest:path}", _unknown_path, methods=list(METHODS), include_in_schema=False)

@@ -37,7 +37,8 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="allow")  # the model's record: model, parameters, timings, ...
 
     id: str
-    kind: Literal["image", "music"]
+    kind: Literal["image", "music", "training"] = Field(description="A training's result is its final sample "
+                                                                  "picture, its record the adapter's entry.")
     created_at: float = Field(description="Unix time.")
     published: bool = Field(description="Listed in the gallery. Unpublished results are unlisted, not secret.")
     seed: int | None = None
@@ -58,10 +59,22 @@ class ResultList(BaseModel):
     next: str | None = Field(None, description="Pass as `before` for the next page; absent on the last one.")
 
 
+class Estimate(BaseModel):
+    seconds: float
+    basis: str = Field(description="How it was reckoned: an extrapolation from the first steps' pace says so.")
+
+
 class Progress(BaseModel):
     done: int
     total: int
     stage: str
+    # A training's steps (stage "training"):
+    loss: float | None = Field(None, description="Training: this step's loss.")
+    lr: float | None = Field(None, description="Training: the learning rate.")
+    eta_s: float | None = Field(None, description="Training: seconds left at the recent pace.")
+    resumed_from: int | None = Field(None, description="Training: the checkpoint's step it resumed from (0: none).")
+    estimate: Estimate | None = Field(None, description="Training: the whole run's time, said once, early.")
+    checkpoint: int | None = Field(None, description="Training: the step of a checkpoint just written.")
 
 
 class WebhookState(BaseModel):
@@ -72,7 +85,7 @@ class WebhookState(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    kind: Literal["image", "music"]
+    kind: Literal["image", "music", "training"]
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"] = Field(
         description="queued, then running, then one of succeeded, failed and cancelled, where it stays. "
                     "`cancelled`: someone holding the job's id cancelled it (POST /api/v1/jobs/{id}/cancel); "
@@ -123,6 +136,9 @@ class LoraView(BaseModel):
     source: str = Field(description="Where it came from: a hub repo (and file) or a file name.")
     targets: int = Field(description="How many layers it adapts.")
     added_at: float = Field(description="Unix time.")
+    trigger: str = Field("", description="Trained here: the words that call it up, to put in a prompt.")
+    training: dict | None = Field(None, description="Trained here: its recipe, the sha256 of each picture, "
+                                                    "the final loss (POST /api/v1/trainings).")
 
 
 class LoraList(BaseModel):

@@ -7,7 +7,7 @@
     events.py     the kinds of event the web side adds (queued, saved, a job's stream), and their makers
     line.py       the line of callers waiting for a model, each told its place as it moves
     blocklist.py  the prompt blocklist every request is checked against (in Backend.resolve)
-    inputs.py     an input image named by a result id, swapped for that result's image
+    inputs.py     an input image (or a training's picture) named by a result id, swapped for that result's image
     jobs.py       async jobs: run in the background, polled, streamed, announced by webhook
     webhooks.py   signed webhook deliveries with retries
     terminal.py   a generation from a terminal: progress bar, files copied to a folder
@@ -15,7 +15,7 @@
 
 from ui.generation.backend import Backend
 from ui.generation.flow import generate
-from ui.generation.inputs import checked_job, result_image, with_input_image
+from ui.generation.inputs import checked_job, checked_training, result_image, with_input_image
 from ui.generation.jobs import Busy, JobManager, JobState
 from ui.generation.local import LocalBackend
 from ui.generation.remote import ModalBackend
@@ -23,4 +23,4 @@ from ui.generation.terminal import generate_and_save
 from ui.generation.webhooks import Delivery, WebhookSender
 
 __all__ = ["Backend", "Busy", "Delivery", "JobManager", "JobState", "LocalBackend", "ModalBackend", "WebhookSender",
-           "checked_job", "generate", "generate_and_save", "result_image", "with_input_image"]
+           "checked_job", "checked_training", "generate", "generate_and_save", "result_image", "with_input_image"]

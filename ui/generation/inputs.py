@@ -1,6 +1,6 @@
 """From what a person sent to a checked job: input images named by a result id ("start from that
-one": the REST API's `image_result`, the share page's "Use as input" link) swapped for their
-bytes, and the request resolved, off the event loop (`checked_job`).
+one": the REST API's `image_result`, the share page's "Use as input" link; a training's pictures)
+swapped for their bytes, and the request resolved, off the event loop (`checked_job`).
 
 The model side never sees a result id: it has no result store. Here, on the web side, the id
 is swapped for the bytes of that result's first image before the request is resolved, and
@@ -13,9 +13,10 @@ import asyncio
 
 from models.common.errors import RequestError
 from models.requests import ImageRequest, Job, Request, parse
+from models.training.request import TrainingJob
 from ui.errors import NotFound
 from ui.generation.backend import Backend
-from ui.store import ResultStore
+from ui.store import ID_PATTERN, ResultStore
 
 
 async def checked_job(backend: Backend, store: ResultStore, request: Request) -> Job:
@@ -25,6 +26,31 @@ async def checked_job(backend: Backend, store: ResultStore, request: Request) ->
     (hybrid, a cold start included), while every other visitor of the one web container waits on
     that loop. Raises RequestError."""
     return await asyncio.to_thread(lambda: backend.resolve(with_input_image(request, store)))
+
+
+async def checked_training(backend: Backend, store: ResultStore, fields: dict) -> TrainingJob:
+    """A training's fields (JSON, a form) as a checked job, its pictures named by result id swapped
+    for those results' images: in a worker thread, as checked_job (30 pictures are decoded and cropped).
+    Raises RequestError."""
+    def check() -> TrainingJob:
+        return backend.resolve(parse("training", with_result_pictures(fields, store)))
+
+    return await asyncio.to_thread(check)
+
+
+def with_result_pictures(fields: dict, store: ResultStore) -> dict:
+    """The fields with each of `pictures` that is a result id (16 characters: never a picture's base64)
+    swapped for that result's image. Raises RequestError for an id that names no image result."""
+    pictures = fields.get("pictures")
+    if not isinstance(pictures, list):
+        return fields  # parsing says what is wrong
+    swapped = []
+    for number, item in enumerate(pictures, start=1):
+        try:
+            swapped.append(result_image(store, item) if isinstance(item, str) and ID_PATTERN.match(item) else item)
+        except RequestError as e:
+            raise RequestError(f"Picture {number}: {e}") from None
+    return fields | {"pictures": swapped}
 
 
 def with_input_image(request: Request, store: ResultStore) -> Request:

@@ -22,7 +22,7 @@ from contextlib import aclosing
 from typing import Any
 
 from models.common.cancel import flags_name
-from models.common.errors import RequestError, WeightsUnavailable
+from models.common.errors import Cancelled, RequestError, WeightsUnavailable
 from models.image import loras
 from models.presets import IMAGE_CLASS_BY_GPU, MUSIC_CLASS_BY_ENGINE, Kind, image_class_name, music_class_name
 from models.requests import Job
@@ -64,7 +64,8 @@ class ModalBackend(Backend):
         # Requests are checked against the library the GPUs will load adapters from: the app's Volume.
         loras.set_remote_listing(deployed_lora_listing(modal.Function.from_name(app_name, "list_loras")))
         flags = modal.Dict.from_name(flags_name(app_name))  # the deployed app's (app.py creates it)
-        return cls({"image": image_model, "music": music_model}, defaults, where="hybrid", flags=flags)
+        classes = {"image": image_model, "music": music_model, "training": modal.Cls.from_name(app_name, "Trainer")}
+        return cls(classes, defaults, where="hybrid", flags=flags)
 
     async def events(self, job: Job, call_id: str) -> AsyncIterator[BackendEvent]:
         import modal.exception
@@ -99,6 +100,8 @@ class ModalBackend(Backend):
             ) from None
         except RequestError:
             raise
+        except Cancelled as e:  # asked to stop (a training says so by raising): the stream ends here, no failure
+            log.info("%s %s stopped: %s", job.kind, job.preset, e)
         except Exception as e:
             log.exception("remote generation failed (%s %s)", job.kind, job.preset)
             raise GenerationError(f"The {job.preset} {job.kind} model failed: {type(e).__name__}: {e}") from None
