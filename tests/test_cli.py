@@ -124,3 +124,34 @@ def test_loras_add_list_use_and_remove(tmp_path):
     assert unknown.returncode == 2 and "Unknown LoRA adapter 'nope'" in unknown.stderr
     assert atelier("loras", "remove", "grainy-film", env=env).returncode == 0
     assert "grainy-film" not in atelier("loras", env=env).stdout
+
+
+def test_train_a_folder_of_pictures_with_captions_into_the_library(tmp_path):
+    from tests.support.training import pictures
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, data in enumerate(pictures(3, seed=5)):
+        (photos / f"{i}.png").write_bytes(data)
+    (photos / "1.txt").write_text("on a red rug")
+    (photos / "notes.md").write_text("not a picture: left out")
+    out = atelier("train", str(photos), "--trigger", "qwerty the dog", "--preset", "tiny", "--steps", "2",
+                  "--adapter-id", "qwerty-cli", "--output", str(tmp_path / "out"), timeout=300)
+    assert out.returncode == 0, out.stderr
+    sample, record_path = (Path(line) for line in out.stdout.split())
+    record = json.loads(record_path.read_text())
+    assert sample.suffix == ".png" and record["kind"] == "training" and record["adapter"]["id"] == "qwerty-cli"
+    assert record["training"]["captions"] == 1 and len(record["training"]["pictures_sha256"]) == 3
+    assert "adapter qwerty-cli is in the library" in out.stderr
+    listed = atelier("loras")
+    assert "qwerty-cli" in listed.stdout and "trained here" in listed.stdout
+
+
+def test_train_with_too_few_pictures_is_one_line_and_exit_code_2(tmp_path):
+    from tests.support.training import pictures
+
+    for i, data in enumerate(pictures(2)):
+        (tmp_path / f"{i}.png").write_bytes(data)
+    out = atelier("train", str(tmp_path), "--trigger", "qwerty", "--preset", "tiny")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: Training needs 3 to 30 pictures; this request has 2."

@@ -8,6 +8,7 @@
     atelier loras                               # the LoRA adapter library
     atelier loras add owner/repo --preset sd-turbo [--weight-name file.safetensors] [--id name]
     atelier generate image "a fox" --lora name:0.8
+    atelier train ./photos --trigger "qwerty the dog" --preset tiny   # a LoRA adapter, into the library
     atelier doctor                              # what `modal deploy app.py` would create, checked offline
 
 ATELIER_PRESET, ATELIER_BACKEND and ATELIER_APP_NAME set the defaults for --preset, --backend
@@ -36,9 +37,10 @@ def make_backend(kind: str, preset: str | None, app_name: str = "atelier") -> Ba
     if kind == "local":
         # The same classes Modal runs on its GPUs. Imported here, not at the top: app.py builds
         # Modal's image definitions on import, a cost `atelier presets` need not pay.
-        from app import ImageModel, MusicModel
+        from app import ImageModel, MusicModel, Trainer
 
-        return LocalBackend({"image": ImageModel, "music": MusicModel}, choose_defaults(preset, LOCAL_DEFAULTS))
+        classes = {"image": ImageModel, "music": MusicModel, "training": Trainer}
+        return LocalBackend(classes, choose_defaults(preset, LOCAL_DEFAULTS))
     if kind == "hybrid":
         return ModalBackend.from_deployed(app_name, choose_defaults(preset, MODAL_DEFAULTS))
     raise ValueError(f"Unknown backend '{kind}': use local or hybrid.")
@@ -96,6 +98,39 @@ def add_lora(args: argparse.Namespace) -> None:
     print(f"added {info.describe()}: use it with --lora {info.id}:1 or \"loras\": [{{\"id\": \"{info.id}\", \"scale\": 1}}]")
 
 
+# --- training -----------------------------------------------------------------------------
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def training_pictures(paths: list[Path]) -> tuple[list[bytes], list[str]]:
+    """The pictures named (files, or folders whose PNG, JPEG and WebP files are taken in name order)
+    and their captions: a picture's caption is the text of a .txt file beside it with the same stem,
+    as LoRA training sets often have. No caption file anywhere: no captions (each is the trigger)."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file())
+        else:
+            files.append(path)
+    try:
+        pictures = [f.read_bytes() for f in files]
+        captions = [f.with_suffix(".txt").read_text().strip() if f.with_suffix(".txt").is_file() else "" for f in files]
+    except OSError as e:
+        raise RequestError(f"Can't read {e.filename}: {e.strerror}.") from None
+    return pictures, captions if any(captions) else []
+
+
+def train(args: argparse.Namespace) -> None:
+    backend = make_backend(args.backend, args.preset, args.app_name)
+    pictures, captions = training_pictures(args.pictures)
+    fields = {"pictures": pictures, "captions": captions, "trigger": args.trigger}
+    fields |= {name: getattr(args, name) for name in _TRAIN_FIELDS if getattr(args, name) is not None}
+    if args.preset in PRESETS["image"]:
+        fields["preset"] = args.preset
+    generate_and_save(backend, "training", fields, args.output)
+
+
 # --- argument parsing ---------------------------------------------------------------------
 
 
@@ -113,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="make an image or a clip and write it to --output")
     _generate_options(gen.add_subparsers(dest="kind", required=True), defaults)
+    _train_options(sub.add_parser("train", help="train a LoRA adapter on 3-30 pictures, into the library"), defaults)
 
     sub.add_parser("presets", help="list the presets and what each needs")
     sub.add_parser("doctor", help="what `modal deploy app.py` would create, and its problems, checked offline")
@@ -158,6 +194,27 @@ def _generate_options(kinds: argparse._SubParsersAction, defaults: CliSettings) 
     music.add_argument("--temperature", type=float)
     music.add_argument("--top-k", type=int)
     music.add_argument("--overlap", type=float)
+
+
+_TRAIN_FIELDS = ["goal", "steps", "rank", "learning_rate", "resolution", "seed", "class_prompt", "adapter_id",
+                 "preview_every"]
+
+
+def _train_options(p: argparse.ArgumentParser, defaults: CliSettings) -> None:
+    p.add_argument("pictures", nargs="+", type=Path,
+                   help="picture files, or folders of them (PNG, JPEG, WebP; a same-named .txt is a caption)")
+    p.add_argument("--trigger", required=True, help="the words that call the subject or style up: 'qwerty the dog'")
+    _backend_options(p, defaults)
+    p.add_argument("--output", type=Path, default=Path("."), help="folder for the final sample and the record")
+    p.add_argument("--goal", choices=["subject", "style"], help="what the pictures share (default: subject)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--rank", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--resolution", type=int, help="side of the square trained on, in pixels")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--class-prompt", help="prior preservation: what the subject is an instance of ('a dog')")
+    p.add_argument("--adapter-id", help="its id in the library (default: from the trigger)")
+    p.add_argument("--preview-every", type=int, help="steps between sample pictures (0: none)")
 
 
 def _lora_options(actions: argparse._SubParsersAction) -> None:
@@ -216,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, "lora", None):
                 fields["loras"] = ",".join(args.lora)  # "id:scale,...", read by the request schema
             generate_and_save(backend, args.kind, fields, args.output)
+        elif args.command == "train":
+            train(args)
         elif args.command == "serve":
             serve(make_backend(args.backend, args.preset, args.app_name), args.host, args.port)
     except (RequestError, GenerationError) as e:

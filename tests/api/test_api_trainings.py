@@ -120,7 +120,7 @@ def gif() -> bytes:
     ({"preset": "musicgen-small"}, 422, "musicgen-small"),
     ({"trigger": "x" * 500}, 422, "100"),
     ({"trigger": ""}, 422, "Trigger must not be empty."),
-    ({"steps": 0}, 422, "steps"),
+    ({"steps": 0}, 422, "Steps should be greater than or equal to 1"),
     ({"colour": "red"}, 422, "colour"),
 ])
 async def test_bad_trainings_get_a_4xx_with_one_sentence(client_for, backend, change, status, words):

@@ -2,7 +2,8 @@
 
     head.py    the HTML around Gradio's app: title, description and OpenGraph/Twitter tags,
                the masthead (what serves this page, links to the gallery and the API)
-    tabs       Image (ui/studio/image_tab.py) and Music (ui/studio/music_tab.py)
+    tabs       Image (ui/studio/image_tab.py), Music (ui/studio/music_tab.py) and Train
+               (ui/studio/train_tab.py: a LoRA adapter from a few pictures)
     history    the visitor's results from this visit (share.py, session.py)
 
 Every generation goes through ui.generation.generate on whatever Backend the app was built
@@ -39,6 +40,7 @@ from ui.studio.image_tab import ImageTab
 from ui.studio.music_tab import MusicTab
 from ui.studio.session import History
 from ui.studio.share import history_strip, permalink
+from ui.studio.train_tab import TrainTab
 
 MAX_ACTIVE = 256  # generations in flight at once, all visitors together (each one only awaits)
 MAX_WAITING = 512  # requests queued beyond that; more are refused with "queue is full"
@@ -88,6 +90,8 @@ def build_studio(
                 image = ImageTab.build(backend, store, history, strip)
             with gr.Tab("Music", id="music", elem_id="tab-music"):
                 music = MusicTab.build(backend, store, history, strip)
+            with gr.Tab("Train", id="train", elem_id="tab-train"):
+                TrainTab.build(backend, store).opens_results_in(tabs, image)
         strip.render()
 
         tab_of = {"image": image, "music": music}
