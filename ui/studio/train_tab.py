@@ -21,16 +21,15 @@ import pandas as pd
 
 from models.common.errors import RequestError
 from models.common.events import ProgressEvent
+from models.presets import get_preset
 from models.training.families import trainable_presets
-from models.training.request import MIN_PICTURES, RECIPES, TrainingRequest
+from models.training.request import DEFAULT_RESOLUTION, MAX_PICTURES, MIN_PICTURES, RECIPES, TrainingRequest
 from ui.errors import GenerationError
 from ui.generation import Backend, checked_training, generate
 from ui.store import ResultStore
 from ui.studio.controls import slider
 from ui.studio.image_tab import ImageTab
 from ui.studio.run import cached_preview, media_files, waiting_message
-
-SMALL_SIDE = 256  # a picture smaller than this on its shorter side trains only the smallest presets
 
 
 @dataclass
@@ -57,9 +56,8 @@ class TrainTab:
         default = backend.defaults["image"] if backend.defaults["image"] in presets else presets[0]
         with gr.Row(equal_height=False, elem_classes="studio-row"):
             with gr.Column(scale=5, min_width=320, elem_classes="controls"):
-                pictures = gr.File(label=f"Pictures: {MIN_PICTURES} to 30 of the subject or in the style (PNG, JPEG, "
-                                         "WebP)", file_count="multiple", file_types=["image"], type="filepath",
-                                   elem_id="train-pictures")
+                pictures = gr.File(label=f"{MIN_PICTURES} to {MAX_PICTURES} pictures (PNG, JPEG, WebP)",
+                                   file_count="multiple", file_types=["image"], type="filepath", elem_id="train-pictures")
                 notes = gr.Markdown(elem_id="train-notes")
                 trigger = gr.Textbox(label="Trigger phrase", placeholder="a photo of qwerty the dog", max_lines=1,
                                      info="The words that call the subject or style up in a prompt later.",
@@ -99,8 +97,8 @@ class TrainTab:
         # Cancelling the event closes its stream of events: the backend then asks the model to stop.
         self.stop.click(lambda: "Stopped: nothing was kept.", None, self.status, cancels=[started],
                         api_visibility="private", queue=False)
-        self.pictures.change(lambda paths: picture_notes(paths or []), self.pictures, self.notes,
-                             api_visibility="private", show_progress="hidden")
+        gr.on([self.pictures.change, self.preset.change], lambda paths, preset: picture_notes(paths or [], preset),
+              [self.pictures, self.preset], self.notes, api_visibility="private", show_progress="hidden")
 
     def opens_results_in(self, tabs: gr.Tabs, image: ImageTab) -> None:
         """*Use it*: the Image tab, the adapter just made picked and its trigger phrase as the prompt."""
@@ -167,10 +165,12 @@ def _curve(losses: list[tuple[int, float]]) -> pd.DataFrame:
     return pd.DataFrame(losses, columns=["step", "loss"])
 
 
-def picture_notes(paths: list[str]) -> str:
-    """What to know about the pictures before training: how many, duplicates, and small ones."""
+def picture_notes(paths: list[str], preset: str) -> str:
+    """What to know about the pictures before training: how many, duplicates, and those too small
+    for the preset (the request refuses a picture under half the training resolution on its shorter side)."""
     from PIL import Image
 
+    smallest = min(DEFAULT_RESOLUTION, get_preset("image", preset).size) // 2
     seen: dict[str, str] = {}
     notes = [f"{len(paths)} picture{'s' if len(paths) != 1 else ''}" +
              (f" (at least {MIN_PICTURES} are needed)" if len(paths) < MIN_PICTURES else "")]
@@ -179,12 +179,13 @@ def picture_notes(paths: list[str]) -> str:
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         if digest in seen:
             notes.append(f"{name} is the same picture as {seen[digest]}")
-        seen.setdefault(digest, name)
+            continue
+        seen[digest] = name
         try:
             with Image.open(path) as image:
-                if min(image.size) < SMALL_SIDE:
-                    notes.append(f"{name} is small ({image.width}×{image.height}): larger models need at least "
-                                 f"{SMALL_SIDE} px on the shorter side")
+                if min(image.size) < smallest:
+                    notes.append(f"{name} is too small for {preset} ({image.width}×{image.height}): it needs at "
+                                 f"least {smallest} px on the shorter side")
         except OSError:
             notes.append(f"{name} can't be read as a picture")
-    return " · ".join(notes)
+    return "\n".join(f"- {note}" for note in notes)
