@@ -155,3 +155,20 @@ def test_train_with_too_few_pictures_is_one_line_and_exit_code_2(tmp_path):
     out = atelier("train", str(tmp_path), "--trigger", "qwerty", "--preset", "tiny")
     assert out.returncode == 2
     assert out.stderr.strip() == "error: Training needs 3 to 30 pictures; this request has 2."
+
+
+def test_train_takes_zips_and_folders_with_captions_beside_their_pictures(tmp_path):
+    import zipfile
+
+    from tests.support.training import pictures
+    from ui.cli import training_pictures
+
+    made = pictures(4, seed=2)
+    (tmp_path / "0.png").write_bytes(made[0])
+    (tmp_path / "0.txt").write_text("  on a rug  ")
+    with zipfile.ZipFile(tmp_path / "more.zip", "w") as archive:
+        archive.writestr("2.png", made[2])
+        archive.writestr("1.png", made[1])
+    (tmp_path / "3.webp").write_bytes(made[3])  # not a WebP inside: the request's check says so, not this
+    found, captions = training_pictures([tmp_path / "0.png", tmp_path / "more.zip", tmp_path / "3.webp"])
+    assert found == made and captions == ["on a rug", "", "", ""]

@@ -27,6 +27,7 @@ from models.common.errors import RequestError
 from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, all_weights, choose_defaults
 from ui.errors import GenerationError
 from ui.generation import Backend, LocalBackend, ModalBackend, generate_and_save
+from ui.generation.inputs import PICTURE_SUFFIXES, pictures_in_zip
 from ui.settings import ApiSettings, CliSettings, ModerationSettings, StoreSettings, env_name, help_text
 
 # --- Building a backend (the one place that knows all three) -----------------------------
@@ -100,22 +101,24 @@ def add_lora(args: argparse.Namespace) -> None:
 
 # --- training -----------------------------------------------------------------------------
 
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-
-
 def training_pictures(paths: list[Path]) -> tuple[list[bytes], list[str]]:
-    """The pictures named (files, or folders whose PNG, JPEG and WebP files are taken in name order)
-    and their captions: a picture's caption is the text of a .txt file beside it with the same stem,
-    as LoRA training sets often have. No caption file anywhere: no captions (each is the trigger)."""
-    files = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file())
-        else:
-            files.append(path)
+    """The pictures named (files, zips of them, or folders whose PNG, JPEG and WebP files are taken in
+    name order) and their captions: a picture file's caption is the text of a .txt file beside it with
+    the same stem, as LoRA training sets often have. No caption file anywhere: no captions (each is the
+    trigger)."""
+    pictures, captions = [], []
     try:
-        pictures = [f.read_bytes() for f in files]
-        captions = [f.with_suffix(".txt").read_text().strip() if f.with_suffix(".txt").is_file() else "" for f in files]
+        for path in paths:
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file()) \
+                if path.is_dir() else [path]
+            for file in files:
+                if file.suffix.lower() == ".zip":
+                    found = pictures_in_zip(file.read_bytes())
+                    pictures, captions = pictures + found, captions + [""] * len(found)
+                    continue
+                caption = file.with_suffix(".txt")
+                pictures.append(file.read_bytes())
+                captions.append(caption.read_text().strip() if caption.is_file() else "")
     except OSError as e:
         raise RequestError(f"Can't read {e.filename}: {e.strerror}.") from None
     return pictures, captions if any(captions) else []

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import io
 import time
+import zipfile
 
 import pytest
 from PIL import Image
@@ -147,3 +148,25 @@ async def test_a_job_of_another_kind_is_not_a_training(client_for, backend):
         job = (await client.post("/api/v1/jobs", json={"kind": "image", "request": {"prompt": "x", "steps": 1}})).json()
         answer = await client.get(f"/api/v1/trainings/{job['job']['id']}")
     assert answer.status_code == 404 and "another kind" in answer.json()["error"]["message"]
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("upload, words", [
+    (zipped({"a.png": pictures(1)[0], "b/c.png": pictures(1, seed=1)[0], "notes.txt": b"x", "__MACOSX/._a.png": b""}),
+     "Training needs 3 to 30 pictures; this request has 2."),  # the zip's two pictures, counted as pictures
+    (zipped({f"{i}.png": b"\0" * (9 * 2**20) if i == 0 else pictures(1)[0] for i in range(3)}),
+     "0.png in the zip is 9.0 MB unpacked; the limit is 8 MB a picture."),  # refused before it is unpacked
+    (b"PK\x03\x04 and then nothing a zip has", "The zip can't be read"),
+])
+async def test_a_zip_of_pictures_counts_as_its_pictures_and_a_bad_one_is_one_sentence(client_for, backend, upload, words):
+    async with client_for(backend) as client:
+        answer = await client.post("/api/v1/trainings", files=[("pictures", ("photos.zip", upload, "application/zip"))],
+                                   data={"trigger": "qwerty"})
+    assert answer.status_code == 422 and words in answer.json()["error"]["message"], answer.text

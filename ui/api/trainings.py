@@ -8,13 +8,15 @@ may name it. Two ways to send the pictures:
 
     JSON        {"trigger": "a photo of qwerty the dog", "preset": "tiny", "steps": 20,
                  "pictures": ["<base64 PNG, JPEG or WebP>", "<a saved image result's id>", ...]}
-    multipart   pictures=@1.jpg pictures=@2.jpg ... trigger=... steps=20 (captions: one field each)
+    multipart   pictures=@1.jpg pictures=@2.jpg ... trigger=... steps=20 (captions: one field each);
+                a zip of pictures is a picture field too, and counts as the pictures it holds
 
 Each client (its token, else its address) may have ATELIER_TRAININGS_PER_CLIENT trainings waiting or
 running at once: each holds a GPU for minutes.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
+import asyncio
 import json
 from collections.abc import AsyncIterable
 from typing import Annotated
@@ -30,6 +32,7 @@ from ui.api.schemas import ERRORS, NOT_FOUND, ErrorBody, JobCreated, JobView, pr
 from ui.api.security import client_key
 from ui.errors import ApiError, NotFound
 from ui.generation import Busy, checked_training
+from ui.generation.inputs import is_zip, pictures_in_zip
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["trainings"])
 
@@ -121,7 +124,9 @@ async def _fields(request: Request) -> dict:
         fields: dict = {}
         for name, value in form.multi_items():
             value = await value.read() if isinstance(value, UploadFile) else value
-            if name in FORM_LISTS:
+            if name == "pictures" and isinstance(value, bytes) and is_zip(value):
+                fields.setdefault(name, []).extend(await asyncio.to_thread(pictures_in_zip, value))
+            elif name in FORM_LISTS:
                 fields.setdefault(name, []).append(value)
             elif value != "":  # an empty field is an unset one
                 fields[name] = value

@@ -10,10 +10,12 @@ those bytes are checked exactly as an upload would be (models/image/uploads.py).
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 
 from models.common.errors import RequestError
 from models.requests import ImageRequest, Job, Request, parse
-from models.training.request import TrainingJob
+from models.training.request import MAX_PICTURE_BYTES, MAX_PICTURES, TrainingJob
 from ui.errors import NotFound
 from ui.generation.backend import Backend
 from ui.store import ID_PATTERN, ResultStore
@@ -51,6 +53,32 @@ def with_result_pictures(fields: dict, store: ResultStore) -> dict:
         except RequestError as e:
             raise RequestError(f"Picture {number}: {e}") from None
     return fields | {"pictures": swapped}
+
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def is_zip(data: bytes) -> bool:
+    return data[:4] == b"PK\x03\x04"
+
+
+def pictures_in_zip(data: bytes) -> list[bytes]:
+    """A zip's pictures (its PNG, JPEG and WebP files by name, in name order; folders and other files
+    left out), each read only after its stated size is checked: a zip that unpacks to gigabytes is
+    refused before it is unpacked. Raises RequestError."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = sorted((m for m in archive.infolist() if not m.is_dir() and m.filename.lower().endswith(PICTURE_SUFFIXES)
+                              and not m.filename.split("/")[-1].startswith(".")), key=lambda m: m.filename)
+            if len(members) > MAX_PICTURES:
+                raise RequestError(f"Training needs 3 to {MAX_PICTURES} pictures; this zip has {len(members)}.")
+            for member in members:
+                if member.file_size > MAX_PICTURE_BYTES:
+                    raise RequestError(f"{member.filename} in the zip is {member.file_size / 2**20:.1f} MB unpacked; "
+                                       f"the limit is {MAX_PICTURE_BYTES / 2**20:g} MB a picture.")
+            return [archive.read(member) for member in members]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError):
+        raise RequestError("The zip can't be read: send a plain zip of PNG, JPEG or WebP pictures.") from None
 
 
 def with_input_image(request: Request, store: ResultStore) -> Request:
