@@ -123,6 +123,8 @@ def gif() -> bytes:
     ({"trigger": ""}, 422, "Trigger must not be empty."),
     ({"steps": 0}, 422, "Steps should be greater than or equal to 1"),
     ({"colour": "red"}, 422, "colour"),
+    ({"callback_url": "not a url"}, 422, "callback_url must be an http or https URL."),
+    ({"callback_url": "https://example.com/hook"}, 422, "no webhook secret"),
 ])
 async def test_bad_trainings_get_a_4xx_with_one_sentence(client_for, backend, change, status, words):
     body = {"trigger": "qwerty", "steps": 2, "pictures": [b64(p) for p in pictures(3)]} | change

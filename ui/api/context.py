@@ -54,6 +54,13 @@ class ApiContext:
         """Where the media and pages in an answer live: ATELIER_PUBLIC_URL, else the request's own."""
         return self.settings.public_url or str(request.base_url).rstrip("/")
 
+    def check_callback(self, callback_url: str | None) -> None:
+        """A callback URL needs a secret to sign its webhooks with."""
+        if callback_url and not self.settings.webhook_secret:
+            raise ApiError(422, "webhooks_not_configured",
+                           "This server has no webhook secret (ATELIER_WEBHOOK_SECRET), so it can't sign "
+                           "callbacks: leave callback_url out and poll the job instead.")
+
     def take_generation(self, request: Request) -> None:
         """Spend one of the client's generations, or refuse with 429 and when to come back."""
         if (wait := self.generations.retry_after(client_key(request.scope, self.settings))) is not None:

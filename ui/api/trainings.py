@@ -23,8 +23,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import HttpUrl, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
+from models.common.errors import RequestError
 from models.training.request import MAX_PICTURES, TrainingRequest
 from ui.api.context import ApiContext, ContextDep
 from ui.api.jobs import JobDep, job_events
@@ -37,6 +39,7 @@ from ui.generation.inputs import is_zip, pictures_in_zip
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["trainings"])
 
 FORM_LISTS = ("pictures", "captions")  # the form fields that may come more than once
+CALLBACK_URL = TypeAdapter(HttpUrl)
 
 
 def _request_body() -> dict:
@@ -46,10 +49,13 @@ def _request_body() -> dict:
     pictures = schema["properties"]["pictures"]
     as_json = {**pictures, "items": {"type": "string", "description": "A base64 PNG, JPEG or WebP file, or the "
                                                                       "16-character id of a saved image result."}}
-    as_form = {**pictures, "items": {"type": "string", "format": "binary"}}
+    as_form = {**pictures, "items": {"type": "string", "format": "binary"},
+               "description": pictures["description"] + " A zip of pictures counts as the pictures it holds."}
+    callback = {"type": "string", "format": "uri", "description": "Called with a signed POST when the training "
+                "succeeds, fails or is cancelled, as for POST /api/v1/jobs."}
     content = {
-        "application/json": {"schema": {**schema, "properties": {**schema["properties"], "pictures": as_json}}},
-        "multipart/form-data": {"schema": {**schema, "properties": {**schema["properties"], "pictures": as_form}}},
+        kind: {"schema": {**schema, "properties": {**schema["properties"], "pictures": shown, "callback_url": callback}}}
+        for kind, shown in (("application/json", as_json), ("multipart/form-data", as_form))
     }
     return {"requestBody": {"required": True, "content": content}}
 
@@ -61,13 +67,15 @@ async def start_training(request: Request, response: Response, ctx: ContextDep) 
     /trainings/{id}, /jobs/{id}/events, or cancel it at /jobs/{id}/cancel). When it succeeds the
     adapter is in GET /api/v1/loras, with its trigger phrase."""
     fields = await _fields(request)
+    callback_url = _callback_url(fields.pop("callback_url", None))
+    ctx.check_callback(callback_url)
     job = await checked_training(ctx.backend, ctx.store, fields)  # RequestError → 422, before any quota
     client = client_key(request.scope, ctx.settings)
     _refuse_beyond_the_limit(ctx, client)
     ctx.take_generation(request)
     base_url = ctx.base_url(request)
     try:
-        state, owner_token = ctx.jobs.submit(job, base_url)
+        state, owner_token = ctx.jobs.submit(job, base_url, callback_url)
     except Busy as e:
         raise ApiError(503, "busy", str(e), {"Retry-After": "60"}) from None
     ctx.trainings.setdefault(client, []).append(state.id)
@@ -96,6 +104,16 @@ async def training_events(
     await get_training(job)  # a job of another kind: 404
     async for event in job_events(job, ctx, previews):
         yield event
+
+
+def _callback_url(value: object) -> str | None:
+    """The webhook's URL, checked as POST /api/v1/jobs checks it."""
+    if value is None or value == "":
+        return None
+    try:
+        return str(CALLBACK_URL.validate_python(value))
+    except ValidationError:
+        raise RequestError("callback_url must be an http or https URL.") from None
 
 
 def _refuse_beyond_the_limit(ctx: ApiContext, client: str) -> None:
