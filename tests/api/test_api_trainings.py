@@ -172,3 +172,16 @@ async def test_a_zip_of_pictures_counts_as_its_pictures_and_a_bad_one_is_one_sen
         answer = await client.post("/api/v1/trainings", files=[("pictures", ("photos.zip", upload, "application/zip"))],
                                    data={"trigger": "qwerty"})
     assert answer.status_code == 422 and words in answer.json()["error"]["message"], answer.text
+
+
+async def test_on_modal_only_token_holders_train_unless_the_owner_opens_it(client_for, backend, monkeypatch):
+    monkeypatch.setattr(backend, "where", "modal")  # the same app as on Modal: only its backend's place differs
+    body = {"trigger": "qwerty", "steps": 2, "pictures": [b64(p) for p in pictures(2)]}  # refused before it is read
+    async with client_for(backend) as client:
+        closed = await client.post("/api/v1/trainings", json=body)
+    async with client_for(backend, ATELIER_API_TOKENS="t0ken") as client:
+        with_token = await client.post("/api/v1/trainings", json=body, headers={"Authorization": "Bearer t0ken"})
+    async with client_for(backend, ATELIER_OPEN_TRAINING="1") as client:
+        opened = await client.post("/api/v1/trainings", json=body)
+    assert closed.status_code == 403 and "ATELIER_OPEN_TRAINING=1" in closed.json()["error"]["message"]
+    assert with_token.status_code == opened.status_code == 422  # let in: then judged on the pictures

@@ -66,6 +66,8 @@ async def start_training(request: Request, response: Response, ctx: ContextDep) 
     """Train a LoRA adapter on 3 to 30 pictures; answers at once with the job (follow it at
     /trainings/{id}, /jobs/{id}/events, or cancel it at /jobs/{id}/cancel). When it succeeds the
     adapter is in GET /api/v1/loras, with its trigger phrase."""
+    if reason := ctx.settings.training_closed(ctx.backend.where, trusted=bool(ctx.settings.api_tokens)):
+        raise ApiError(403, "training_closed", reason)  # with tokens set, the Guard has checked this caller's
     fields = await _fields(request)
     callback_url = _callback_url(fields.pop("callback_url", None))
     ctx.check_callback(callback_url)

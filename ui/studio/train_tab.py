@@ -26,6 +26,7 @@ from models.training.families import trainable_presets
 from models.training.request import DEFAULT_RESOLUTION, MAX_PICTURES, MIN_PICTURES, RECIPES, TrainingRequest
 from ui.errors import GenerationError
 from ui.generation import Backend, checked_training, generate
+from ui.settings import ApiSettings
 from ui.store import ResultStore
 from ui.studio.controls import slider
 from ui.studio.image_tab import ImageTab
@@ -106,7 +107,11 @@ class TrainTab:
                           [tabs, *image.fill_outputs], api_visibility="private", show_progress="hidden")
 
     def _trainer(self, backend: Backend, store: ResultStore):
+        settings = ApiSettings.from_env()
+
         async def train(paths, trigger, preset, steps, goal, rank, learning_rate):
+            if reason := settings.training_closed(backend.where, trusted=bool(settings.studio_token)):
+                raise gr.Error(reason, title="Training is closed here", print_exception=False)
             pictures = await asyncio.to_thread(lambda: [Path(p).read_bytes() for p in paths or []])
             fields = {"pictures": pictures, "trigger": trigger or "", "preset": preset, "steps": steps, "goal": goal,
                       "rank": rank, "learning_rate": learning_rate}
