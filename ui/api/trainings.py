@@ -61,7 +61,7 @@ def _request_body() -> dict:
 
 
 @router.post("/trainings", status_code=202, openapi_extra=_request_body(),
-             responses={status: {"model": ErrorBody} for status in (403, 404, 503)})
+             responses={status: {"model": ErrorBody} for status in (403, 503)})
 async def start_training(request: Request, response: Response, ctx: ContextDep) -> JobCreated:
     """Train a LoRA adapter on 3 to 30 pictures; answers at once with the job (follow it at
     /trainings/{id}, /jobs/{id}/events, or cancel it at /jobs/{id}/cancel). When it succeeds the
