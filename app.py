@@ -124,6 +124,9 @@ WEB_ENV = {
     # Modal ends a plain HTTP request to an asgi_app at 150 s with a 303 no client expects: a synchronous
     # generation still running near it is answered with 202 and its job (ui/api/generate.py).
     "ATELIER_REQUEST_LIMIT": "150",
+    # A deployment's URL is public and its GPU time paid for: each visitor gets a GPU budget, unless
+    # the API Secret (whose variables come after the image's) sets another (0 turns it off).
+    "ATELIER_VISITOR_GPU_SECONDS": "300",
     **DEPLOY,
 }
 
@@ -347,11 +350,9 @@ if not modal.is_local():
 # Exactly one (Gradio's sessions are sticky to a process), serving many visitors at once:
 # it holds no model and only awaits the GPU classes.
 
-# Async jobs run as tasks here, not as Modal inputs: once a job's last request has returned, nothing
-# holds the container up (Modal has no call that would). So it stays up, idle, for the longest job
-# the GPU classes allow (a container's start plus its timeout) and its webhook (65 s with the
-# default settings, ui/generation/webhooks.py); ui/doctor.py checks the rule. Weighed: min_containers=1
-# (paid around the clock) and each job as a Modal call of its own (ui/generation/jobs.py: not yet).
+# Async jobs run as tasks here, not as Modal inputs, so nothing holds the container up once a job's
+# last request has returned: idle, it stays up for the longest job (a GPU container's start plus its
+# timeout) and its webhook (ui/doctor.py checks it). Weighed: min_containers=1, paid around the clock.
 WEBHOOK_DELIVERY_S = 2 * 60
 WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT, TRAINER_TIMEOUT_S) + WEBHOOK_DELIVERY_S
 
@@ -370,8 +371,7 @@ WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT, TRAINE
 @modal.concurrent(max_inputs=1000)
 @modal.asgi_app()
 def web():
-    # ui/ is imported inside the functions that use it: this file is also imported in the GPU
-    # containers, whose images ship models/ only (no ui/, no web libraries).
+    # ui/ is imported here: the GPU containers import this file too, and their images ship models/ only.
     from ui.generation import ModalBackend
     from ui.store import ResultStore
     from ui.web import create_app

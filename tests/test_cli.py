@@ -49,12 +49,16 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path):
 
 
 def test_missing_weights_offline_fail_fast_with_what_to_do(tmp_path):
+    started = time.monotonic()  # the same libraries imported, and a tiny model made: the yardstick
+    assert atelier("generate", "image", "fox", "--preset", "tiny", "--output", str(tmp_path)).returncode == 0
+    tiny_s = time.monotonic() - started
     started = time.monotonic()
     out = atelier("generate", "image", "fox", "--preset", "sd-turbo", "--output", str(tmp_path))
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert "stabilityai/sd-turbo is not in the local cache" in out.stderr and "--preset tiny" in out.stderr
-    assert time.monotonic() - started < 20  # no half-minute of hub retries
+    # No half-minute of hub retries: no slower than making a tiny image, on however busy a machine.
+    assert time.monotonic() - started < 1.5 * tiny_s + 5
 
 
 def test_unreachable_hub_is_detected_without_retries(tmp_path):

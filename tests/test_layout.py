@@ -3,7 +3,7 @@ modules, and every module and package says what it holds (README.md, Layout).
 
 Floors, top to bottom: bench → the `atelier` command (ui/cli.py, ui/doctor.py, which read app.py)
 → app.py → ui/web.py → the web areas (api, studio, pages) → what they share (cards, generation)
-→ the store → errors, settings, urls → models: requests → each kind (video and training may use
+→ the gate (the limits every generation passes) → the store → errors, settings, urls → models: requests → each kind (video and training may use
 image's parts) → presets → common. random_weights sits above all of models/: a preset names its
 builders as text, so nothing below imports it. A module may import its own room and any floor
 below, never one above, and never a room beside it on the same floor. Imports inside functions
@@ -32,6 +32,7 @@ FLOORS = [
     ("ui.api", "ui.api", 50), ("ui.studio", "ui.studio", 50), ("ui.pages", "ui.pages", 50),
     ("ui.deps", "ui.deps", 45),
     ("ui.cards", "ui.cards", 40), ("ui.generation", "ui.generation", 40),
+    ("ui.gate", "ui.gate", 35),
     ("ui.store", "ui.store", 30),
     ("ui.errors", "ui.errors", 20), ("ui.settings", "ui.settings", 20), ("ui.urls", "ui.urls", 20),
     ("ui.routing", "ui.routing", 20), ("ui", "ui", 20),
@@ -172,3 +173,10 @@ def test_every_package_has_an_init():
         for folder in (ROOT / source).rglob("*"):
             if folder.is_dir() and any(folder.glob("*.py")):
                 assert (folder / "__init__.py").exists(), folder
+
+
+def test_test_files_have_names_of_their_own():
+    """pytest imports test files by their basename (tests/ has no packages): two files of one name
+    stop the whole run at collection, however the runs of each folder alone went."""
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []

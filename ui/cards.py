@@ -1,6 +1,11 @@
 """The link-preview card: the OpenGraph and Twitter tags a chat app or a social site reads to
 unfurl a link. The share pages (FastHTML, ui/pages/layout.py) and the studio (Gradio's page,
 rewritten by ui/studio/head.py) render the same tags, each in its own way, from here.
+
+A visitor's words that a page shows in text with no markup of its own (its title, an alt
+text) are wrapped by `isolated` as <bdi> wraps them in markup, so that bidirectional controls
+in a prompt (U+202E and friends) can't turn the text around them. The card's own tags carry
+the words as written: other apps show them, in their own layout.
 """
 
 from __future__ import annotations
@@ -8,6 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ui.store import covers
+
+FSI, PDI = "\u2068", "\u2069"  # FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE
+
+
+def isolated(text: str) -> str:
+    """Plain text's <bdi>: its own direction inside, and any override it opens closed at its end."""
+    return f"{FSI}{text}{PDI}"
 
 
 @dataclass(frozen=True)

@@ -292,11 +292,12 @@ def serve(backend: Backend, host: str, port: int) -> None:
     # Deferred for start-up cost: the web app imports gradio, which only `serve` needs.
     import uvicorn
 
+    from ui.gate.server import config
     from ui.web import create_app
 
     print(f"Atelier studio ({backend.where}; image: {backend.defaults['image']}, music: {backend.defaults['music']})")
     print(f"  http://{host}:{port}/")
-    uvicorn.run(create_app(backend), host=host, port=port, log_level="warning")
+    uvicorn.Server(config(create_app(backend), host, port, log_level="warning")).run()  # request heads bounded
 
 
 if __name__ == "__main__":

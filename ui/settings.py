@@ -90,6 +90,7 @@ def _file_path(value: str | Path | None) -> Path | None:
 SIZE = Valid("a size such as 500M or 20G")  # also how shown_default knows a size
 
 PerMinute = Annotated[int, Field(ge=0), Valid("a whole number per minute, 0 for no limit")]
+GpuSeconds = Annotated[float, Field(ge=0, allow_inf_nan=False), Valid("a number of GPU-seconds, 0 for no budget")]
 Count = Annotated[int, Field(gt=0), Valid("a whole number above 0")]
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False), Valid("a number of seconds above 0")]
 Size = Annotated[int, BeforeValidator(_size), Field(ge=0), SIZE]
@@ -151,9 +152,14 @@ class StoreSettings(Settings):
 
     results: Path | None = Field(None, description="The store's folder. Unset: `$ATELIER_HOME/results` "
                                                    "(on Modal, the `atelier-results` Volume).")
-    results_max_count: Count = Field(10_000, description="Most results kept; the oldest go first.")
+    results_max_count: Count = Field(10_000, description="Most results kept; past it the oldest unpublished ones "
+                                                          "go first, and none younger than a day or published while "
+                                                          "older unpublished ones remain.")
+    results_per_visitor: Count = Field(1000, description="Most results one visitor (an address, or an API token) "
+                                                        "keeps; past it their own oldest go first.")
     results_max_size: Annotated[Size, Field(gt=0)] = Field(
-        20 * 1024**3, description="Most bytes of media kept (K, M, G, T: powers of 1024); the oldest go first.")
+        20 * 1024**3, description="Most bytes of media kept (K, M, G, T: powers of 1024); what goes first as "
+                           "for the count.")
     results_db: Annotated[Path | None, BeforeValidator(_file_path),
                           Valid("a file path; database servers (URLs) are not supported yet")] = Field(
         None, description="The index's SQLite file, a path (no database server is supported yet). "
@@ -199,16 +205,31 @@ class ApiSettings(Settings):
         return ("This deployment trains adapters only for its owner's people: set ATELIER_API_TOKENS (and send one), "
                 "lock the studio with ATELIER_STUDIO_TOKEN, or set ATELIER_OPEN_TRAINING=1 to let anyone train.")
 
-    api_tokens: SecretNames = Field((), description="Comma-separated bearer tokens. Unset: the API is open.")
-    studio_token: SecretText = Field(None, description="Locks the studio; a visitor opens it once with "
-                                                       "`/?studio_token=<token>`. Unset: the studio is public.")
+    api_tokens: SecretNames = Field((), description="Comma-separated bearer tokens for the REST API (/api/v1). "
+                                                    "Unset: the API is open. A token also opens a locked studio's "
+                                                    "routes, and its holder has limits of their own.")
+    studio_token: SecretText = Field(None, description="Locks the studio, its page and its API (gradio_client "
+                                                       "included): a visitor opens it once with "
+                                                       "`/?studio_token=<token>`, a program sends it as a bearer "
+                                                       "token. Unset: the studio is public, within the visitor limits.")
     webhook_secret: SecretText = Field(None, description="HMAC-SHA256 key that signs webhooks. "
                                                          "Unset: a `callback_url` is refused.")
-    rate_limit: PerMinute = Field(120, description="API requests per client per minute; 0 = no limit.")
-    generation_rate_limit: PerMinute = Field(10, description="Generations (sync or jobs) per client per minute; "
+    rate_limit: PerMinute = Field(120, description="Requests per client per minute to the API, and POSTs to the "
+                                                   "studio's API (calls, uploads); 0 = no limit.")
+    generation_rate_limit: PerMinute = Field(10, description="Generations per client per minute, every way in "
+                                                             "together (studio, gradio_client, REST, jobs); "
                                                              "0 = no limit.")
+    visitor_gpu_seconds: GpuSeconds = Field(0.0, description="GPU-seconds each visitor (an address) may use an "
+                                                             "hour, refilled evenly and spent by what their "
+                                                             "generations took; 0 = no budget. On Modal the "
+                                                             "default is 300 (app.py).")
+    token_gpu_seconds: GpuSeconds = Field(0.0, description="GPU-seconds an hour for each API token's holder; "
+                                                           "0 = no budget.")
+    max_active_generations: Count = Field(512, description="Generations waiting or running at once, every way in "
+                                                           "together, before a 503.")
     cors_origins: Names = Field((), description="Comma-separated origins allowed to call the API from a browser.")
-    api_max_body: Size = Field(DEFAULT_MAX_BODY, description=f"Largest request body. The default, about "
+    api_max_body: Size = Field(DEFAULT_MAX_BODY, description=f"Largest request body, for the API and the studio's "
+                                                             f"calls and uploads. The default, about "
                                                              f"{DEFAULT_MAX_BODY / 2**20:.1f}M, fits a 10 MB melody, "
                                                              "or an 8 MB image and 2 MB mask, in base64.")
     client_ip_header: HeaderName | None = Field(None, description="Take the client's address from this header "

@@ -10,6 +10,7 @@ This is the one module that imports every area; nothing in ui/ imports it. Order
 FastAPI routes and sub-apps are registered first, the Gradio mount at "/" last, or it
 swallows their paths. Around all of it, outermost first:
 
+    HeaderLimits  431 for a request head over 16 KB a header or 64 KB in all (ui/gate/headers.py)
     GZip          HTML, JS, CSS and JSON compressed (not media, not event streams)
     HttpMethods   HEAD wherever GET answers (link checkers and unfurlers use it); 405 with
                   Allow, in the one error shape, for a method nothing at that path takes,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Annotated
 
 import anyio
@@ -32,10 +34,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ui.api import install_api
 from ui.deps import BackendDep, StoreDep, keep
 from ui.errors import NotFound, error_response
+from ui.gate import Gate, HeaderLimits
 from ui.generation import Backend
 from ui.pages import add_pages
 from ui.routing import METHODS, allowed_methods, not_allowed
+from ui.settings import ApiSettings
 from ui.store import ResultStore
+
+log = logging.getLogger("atelier.web")
 
 
 def create_app(backend: Backend, store: ResultStore | None = None, close_store_at_shutdown: bool = False) -> FastAPI:
@@ -45,22 +51,34 @@ def create_app(backend: Backend, store: ResultStore | None = None, close_store_a
     # docs_url/redoc_url off: FastAPI's pages load Swagger UI and ReDoc from a CDN; ui/api serves
     # both with their files from our origin.
     app = FastAPI(title="Atelier", summary="Images and music from text.", version="0.1.0", docs_url=None, redoc_url=None)
+    settings = ApiSettings.from_env()
+    gate = Gate(settings)  # one set of limits for the API and the studio alike (ui/gate/)
     keep(app, store=store, backend=backend)  # what the routes' dependencies hand them (ui/deps.py)
     app.include_router(router)  # /api/health, /results/{id}/{file}
     add_pages(app)  # /r/{id}, /gallery: before anything mounted at "/"
-    install_api(app, backend, store)  # /api/v1, its guards and error handlers: before anything at "/"
+    install_api(app, backend, store, gate, settings)  # /api/v1, its guards and error handlers: before anything at "/"
 
     # Deferred for start-up cost: gradio is imported only when an app is built, not by
     # whoever imports this module (the CLI's --help, say).
     from ui.studio import mount_studio
 
-    mount_studio(app, backend, store)  # last: the studio at "/" catches every other path
+    mount_studio(app, backend, store, gate, settings)  # last: the studio at "/" catches every other path
     app.add_middleware(HttpMethods)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "audio/*"))
+    app.add_middleware(HeaderLimits)  # outermost: an oversized head is refused before anything else runs
+    _warn_if_open(settings)
     if close_store_at_shutdown:
         _close_at_shutdown(app, store)
     return app
+
+
+def _warn_if_open(settings: ApiSettings) -> None:
+    """API tokens close the REST API, not the studio: say so once, at start, if that may surprise."""
+    if settings.api_tokens and not settings.studio_token:
+        log.warning("ATELIER_API_TOKENS closes the REST API, but the studio is public: anyone can generate "
+                    "through it (browser or gradio_client), within the visitor limits. Set ATELIER_STUDIO_TOKEN "
+                    "to close it too.")
 
 
 def _close_at_shutdown(app: FastAPI, store: ResultStore) -> None:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.support.api_doubles import InstantBackendDouble
-from ui.api.security import RateLimiter, token_matches
+from ui.gate import RateLimiter, token_matches
 from ui.settings import API_ENV_VARS, ApiSettings
 from ui.web import create_app
 

@@ -15,6 +15,7 @@ import pytest
 from models.common.events import progress_event
 from models.requests import ImageRequest, MusicRequest
 from tests.support.api_doubles import WebhookReceiver, serving
+from ui.gate import Ticket
 from ui.generation import LocalBackend, ModalBackend, generate
 from ui.settings import API_ENV_VARS
 from ui.web import create_app
@@ -38,7 +39,7 @@ async def until(condition, timeout_s: float) -> float:
 
 
 async def warm(backend, store) -> None:
-    async for _ in generate(backend, store, MusicRequest(prompt="warm up", duration=1).resolve("tiny")):
+    async for _ in generate(backend, store, MusicRequest(prompt="warm up", duration=1).resolve("tiny"), Ticket.local()):
         pass
 
 
@@ -49,7 +50,7 @@ def test_a_200_s_clip_whose_caller_goes_away_after_1_s_frees_its_model_within_2_
     async def scenario():
         await warm(backend, store)
         saved_before = len(store)
-        long = asyncio.ensure_future(_drain(generate(backend, store, MusicRequest(prompt="long", duration=200).resolve("tiny"))))
+        long = asyncio.ensure_future(_drain(generate(backend, store, MusicRequest(prompt="long", duration=200).resolve("tiny"), Ticket.local())))
         await asyncio.sleep(1.0)
         assert music_slot(backend).running == 1
         long.cancel()  # the visitor closed the tab, pressed Stop, hung up...
@@ -74,7 +75,7 @@ def test_callers_waiting_for_a_model_are_told_their_place_as_the_line_moves(back
         seen: dict[int, list] = {i: [] for i in range(4)}
 
         async def caller(i: int, duration: float):
-            async for event in generate(backend, store, MusicRequest(prompt=f"c{i}", duration=duration).resolve("tiny")):
+            async for event in generate(backend, store, MusicRequest(prompt=f"c{i}", duration=duration).resolve("tiny"), Ticket.local()):
                 if event["type"] == "queued":
                     seen[i].append(event["position"])
 
@@ -273,7 +274,7 @@ def test_a_job_cancelled_before_its_task_ever_ran_still_ends_cancelled(backend, 
     async def scenario():
         async with client:
             jobs = app.state.jobs
-            state, _ = jobs.submit(ImageRequest(prompt="x").resolve("tiny"), "http://atelier.test")
+            state, _ = jobs.submit(ImageRequest(prompt="x").resolve("tiny"), "http://atelier.test", None, Ticket.local())
             jobs.cancel(state.id)  # in the same tick: its task has not started
             return await jobs.wait(state.id)
 

@@ -181,7 +181,7 @@ def test_the_oldest_results_go_first_when_the_size_is_over_but_never_the_newest(
     assert {r["id"] for r in store.list(published_only=False)} == {b, c}
     big = store.save(result(1000)).record["id"]  # over the limit alone: kept, everything else goes
     assert [r["id"] for r in store.list(published_only=False)] == [big]
-    assert store.usage() == {"results": 1, "bytes": 1000, "max_results": store.max_results, "max_bytes": 250}
+    assert store.usage() == {"results": 1, "bytes": 1000, "max_results": store.limits.count, "max_bytes": 250}
     assert not any(p.name.startswith(a) for p in media_files(store))
 
 
@@ -189,7 +189,7 @@ def test_limits_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ATELIER_RESULTS_MAX_COUNT", "2")
     monkeypatch.setenv("ATELIER_RESULTS_MAX_SIZE", "3M")
     store = ResultStore(tmp_path)
-    assert (store.max_results, store.max_bytes) == (2, 3 * 2**20)
+    assert (store.limits.count, store.limits.bytes) == (2, 3 * 2**20)
     monkeypatch.setenv("ATELIER_RESULTS_MAX_SIZE", "lots")
     with pytest.raises(ValueError, match="500M or 20G"):
         ResultStore(tmp_path)

@@ -18,7 +18,9 @@ from gradio_client.exceptions import AppError
 from models.requests import ImageRequest, MusicRequest
 from tests.conftest import TINY
 from tests.support.servers import FixedLatencyBackend, serving
+from ui.gate import Gate
 from ui.generation import LocalBackend
+from ui.settings import ApiSettings
 from ui.store import ResultStore
 from ui.studio import build_studio
 from ui.web import create_app
@@ -157,7 +159,8 @@ def test_a_request_naming_a_file_on_the_server_is_refused(site, tmp_path):
 def test_a_full_queue_refuses_with_a_message(tmp_path):
     """More requests than the studio takes at once plus its queue: the extra one is told so."""
     backend = FixedLatencyBackend(latency=1.5, steps=2)  # test double: slow enough to fill the queue
-    app = gr.mount_gradio_app(FastAPI(), build_studio(backend, ResultStore(tmp_path), max_active=1, max_waiting=1), "/")
+    studio = build_studio(backend, ResultStore(tmp_path), Gate(ApiSettings()), max_active=1, max_waiting=1)
+    app = gr.mount_gradio_app(FastAPI(), studio, "/")
     with serving(app) as url:
         clients = [Client(url, verbose=False, analytics_enabled=False, download_files=str(tmp_path)) for _ in range(3)]
         outcomes: list[str] = []

@@ -27,6 +27,7 @@ import uvicorn
 
 from models.common.events import ResultEvent, progress_event, result_event
 from models.requests import Job
+from ui.gate.server import config
 from ui.generation import Backend
 from ui.generation.events import BackendEvent
 
@@ -44,7 +45,8 @@ def serving(app) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
+    # The server `atelier serve` runs (ui/gate/server.py: request heads bounded while parsed).
+    server = uvicorn.Server(config(app, "127.0.0.1", port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="studio-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -66,9 +68,10 @@ class FixedLatencyBackend(Backend):
 
     where = "local"
 
-    def __init__(self, latency: float = 1.0, steps: int = 4):
+    def __init__(self, latency: float = 1.0, steps: int = 4, charged: float = 0.0):
         super().__init__({"image": "tiny", "music": "tiny"})
         self.latency, self.steps = latency, steps
+        self.charged = charged  # the GPU-seconds each record says its job took (what a GPU budget is charged)
         self.running = 0
         self.peak = 0  # most jobs in flight at once: what the concurrency tests check
 
@@ -80,7 +83,7 @@ class FixedLatencyBackend(Backend):
                 yield progress_event(done, self.steps, "denoising")
                 await asyncio.sleep(self.latency / self.steps)
             yield progress_event(self.steps, self.steps, "denoising")
-            yield _result(job)
+            yield _result(job, self.charged)
         finally:
             self.running -= 1
 
@@ -88,7 +91,7 @@ class FixedLatencyBackend(Backend):
         return {"backend": "fixed-latency test double", "defaults": self.defaults, "models": []}
 
 
-def _result(job: Job) -> ResultEvent:
+def _result(job: Job, charged: float = 0.0) -> ResultEvent:
     if job.kind == "image":
         files = [{"name": f"image-{i}.png", "mime": "image/png", "data": _png()} for i in range(job.num_images)]
         extra = {}
@@ -101,7 +104,7 @@ def _result(job: Job) -> ResultEvent:
         "parameters": job.model_dump(exclude={"kind"}),
         "seed": job.seed,
         **extra,
-        "seconds": {"load": 0.0, "generate": 0.0},
+        "seconds": {"load": 0.0, "generate": charged},
     }
     return result_event(files, record)
 

@@ -1,8 +1,8 @@
-"""What every API route shares: the backend, the store, the settings, the jobs, and the two
-rules every route applies the same way (the base of the URLs it answers with, and the
-per-client generation quota). install_api builds one per app and keeps it on the app; a
-route names it as a parameter, `ctx: ContextDep`, and FastAPI hands it over (ui/deps.py
-does the same for the backend and the store)."""
+"""What every API route shares: the backend, the store, the settings, the jobs, the gate, and
+the two rules every route applies the same way (the base of the URLs it answers with, and
+admission through the gate, whose tickets every generation carries). install_api builds one
+per app and keeps it on the app; a route names it as a parameter, `ctx: ContextDep`, and
+FastAPI hands it over (ui/deps.py does the same for the backend and the store)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from ui.api.schemas import present
-from ui.api.security import RateLimiter, client_key
 from ui.errors import ApiError
+from ui.gate import Gate, Ticket, Visitor
 from ui.generation import Backend, JobManager, WebhookSender
 from ui.settings import ApiSettings
 from ui.store import ResultStore
@@ -27,11 +27,11 @@ class ApiContext:
     store: ResultStore
     settings: ApiSettings
     jobs: JobManager
-    generations: RateLimiter  # generations per client per minute, sync and jobs together
-    trainings: dict[str, list[str]] = field(default_factory=dict)  # client → its training jobs, maybe unfinished
+    gate: Gate  # the studio's too: one set of limits for every way in
+    trainings: dict[str, list[str]] = field(default_factory=dict)  # visitor → its training jobs, maybe unfinished
 
     @classmethod
-    def build(cls, backend: Backend, store: ResultStore, settings: ApiSettings) -> ApiContext:
+    def build(cls, backend: Backend, store: ResultStore, settings: ApiSettings, gate: Gate) -> ApiContext:
         webhooks = (
             WebhookSender(
                 settings.webhook_secret,
@@ -44,7 +44,7 @@ class ApiContext:
             else None
         )
         jobs = JobManager(backend, store, present, webhooks, max_active=settings.max_active_jobs, ttl_s=settings.job_ttl)
-        return cls(backend, store, settings, jobs, RateLimiter(settings.generation_rate_limit))
+        return cls(backend, store, settings, jobs, gate)
 
     def keep(self, app: FastAPI) -> None:
         """Where context_of finds it; the jobs also as app.state.jobs, for whoever awaits one."""
@@ -61,10 +61,12 @@ class ApiContext:
                            "This server has no webhook secret (ATELIER_WEBHOOK_SECRET), so it can't sign "
                            "callbacks: leave callback_url out and poll the job instead.")
 
-    def take_generation(self, request: Request) -> None:
-        """Spend one of the client's generations, or refuse with 429 and when to come back."""
-        if (wait := self.generations.retry_after(client_key(request.scope, self.settings))) is not None:
-            raise ApiError(429, "rate_limited", f"Too many generations: try again in {wait} s.", {"Retry-After": str(wait)})
+    def visitor(self, request: Request) -> Visitor:
+        return self.gate.visitor(request.headers, request.client.host if request.client else None)
+
+    def take_generation(self, request: Request) -> Ticket:
+        """Leave for one generation through the gate, or ApiError: 429 (rate, GPU budget) or 503 (busy)."""
+        return self.gate.admit(self.visitor(request))
 
 
 def context_of(request: Request) -> ApiContext:

@@ -19,6 +19,7 @@ from models.requests import ImageRequest, Job, MusicRequest
 from ui.api.context import ApiContext, ContextDep
 from ui.api.schemas import ERRORS, GENERATION_ERRORS, Created, JobCreated, JobView, Result, present
 from ui.errors import ApiError
+from ui.gate import Ticket
 from ui.generation import Busy, checked_job, generate
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["generate"])
@@ -44,18 +45,18 @@ async def make_music(body: MusicRequest, request: Request, ctx: ContextDep) -> C
 
 async def generate_now(ctx: ApiContext, body: ImageRequest | MusicRequest, request: Request) -> Created | JSONResponse:
     job = await checked_job(ctx.backend, ctx.store, body)  # RequestError → 422, before any quota is spent
-    ctx.take_generation(request)
+    ticket = ctx.take_generation(request)
     if ctx.settings.request_limit is None:
-        return await _waited(ctx, job, request)
-    return await _within_the_limit(ctx, job, request, ctx.settings.request_limit)
+        return await _waited(ctx, job, request, ticket)
+    return await _within_the_limit(ctx, job, request, ticket, ctx.settings.request_limit)
 
 
-async def _waited(ctx: ApiContext, job: Job, request: Request) -> Created:
+async def _waited(ctx: ApiContext, job: Job, request: Request, ticket: Ticket) -> Created:
     """The generation in this request, up to ATELIER_SYNC_TIMEOUT."""
     timeout_s = ctx.settings.sync_timeout
     try:
         async with asyncio.timeout(timeout_s):
-            saved = await unless_disconnected(request, _saved(ctx, job))
+            saved = await unless_disconnected(request, _saved(ctx, job, ticket))
     except TimeoutError:
         raise ApiError(504, "timeout", f"The generation took longer than {timeout_s:g} s and was stopped: "
                                        "use POST /api/v1/jobs for long generations.") from None
@@ -63,9 +64,9 @@ async def _waited(ctx: ApiContext, job: Job, request: Request) -> Created:
     return Created(result=result, owner_token=saved["owner_token"])
 
 
-async def _saved(ctx: ApiContext, job: Job) -> dict:
+async def _saved(ctx: ApiContext, job: Job, ticket: Ticket) -> dict:
     """The saved event: the record and its owner token."""
-    async for event in generate(ctx.backend, ctx.store, job):
+    async for event in generate(ctx.backend, ctx.store, job, ticket):
         if event["type"] == "saved":
             return event
     raise AssertionError("generate() ends with a saved event or raises")
@@ -93,12 +94,13 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-async def _within_the_limit(ctx: ApiContext, job: Job, request: Request, limit_s: float) -> Created | JSONResponse:
+async def _within_the_limit(ctx: ApiContext, job: Job, request: Request, ticket: Ticket,
+                            limit_s: float) -> Created | JSONResponse:
     """The generation as a job, waited for until the platform's limit nears: its result (201), its
     failure (the status the same failure has without a limit), or the job itself (202)."""
     base_url = ctx.base_url(request)
     try:
-        state, owner_token = ctx.jobs.submit(job, base_url)
+        state, owner_token = ctx.jobs.submit(job, base_url, None, ticket)
     except Busy as e:
         raise ApiError(503, "busy", str(e), {"Retry-After": "60"}) from None
     try:

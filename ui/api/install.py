@@ -14,6 +14,7 @@
     POST   /api/v1/results/{id}/unpublish owner only: take it out again
     DELETE /api/v1/results/{id}           owner only: delete it and its files
     GET    /api/v1/loras                  the LoRA adapters image requests may name
+    GET    /api/budget                    the caller's GPU budget: what is left, when it refills (open)
 
 Requests are validated by the shared schemas (models/requests.py): the bounds and messages
 there are the only ones. Every generation goes through ui.generation.generate, so it is
@@ -23,7 +24,8 @@ whoever created the result.
     install.py    this assembly: routers, guards, error handlers, JSON 404/405 for the rest, /docs
     generate.py   /images, /music          jobs.py   /jobs          results.py   /results
     trainings.py  /trainings (JSON or multipart)
-    loras.py      /loras                   (each a module-level `router` of module-level handlers)
+    loras.py      /loras                   budget.py    /api/budget
+                  (each a module-level `router` of module-level handlers)
     schemas.py    what the API answers with    context.py   what the routes share (ContextDep)
     security.py   auth, rate limits, body limits, the studio's lock (one ASGI middleware)
 
@@ -45,24 +47,24 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from ui.api import generate, jobs, loras, results, trainings
+from ui.api import budget, generate, jobs, loras, results, trainings
 from ui.api.context import ApiContext
 from ui.api.security import PROTECTED_PREFIX, Guard
 from ui.errors import ApiError, install_error_handlers
+from ui.gate import Gate
 from ui.generation import Backend
 from ui.routing import METHODS, allowed_methods, not_allowed
 from ui.settings import ApiSettings
 from ui.store import ResultStore
 
 
-def install_api(app: FastAPI, backend: Backend, store: ResultStore, settings: ApiSettings | None = None) -> None:
+def install_api(app: FastAPI, backend: Backend, store: ResultStore, gate: Gate, settings: ApiSettings) -> None:
     """Add the API, its error handlers and its guards to the app. Call before the studio's "/" mount."""
-    settings = settings or ApiSettings.from_env()
-    ctx = ApiContext.build(backend, store, settings)
+    ctx = ApiContext.build(backend, store, settings, gate)
     ctx.keep(app)  # where the routes' ContextDep finds it
     _resume_jobs_at_start(app, ctx)
     install_error_handlers(app)
-    for module in (generate, jobs, trainings, results, loras):
+    for module in (generate, jobs, trainings, results, loras, budget):
         app.include_router(module.router)
     for prefix in ("/api", "/results"):  # JSON 404/405 there, rather than the studio's page
         app.add_api_route(prefix + "/{rest:path}", _unknown_path, methods=list(METHODS), include_in_schema=False)

@@ -36,10 +36,10 @@ async def start_job(body: JobSubmission, request: Request, response: Response, c
     """Start a generation and answer at once; follow it at /jobs/{id}, its /events, or a webhook."""
     job = await checked_job(ctx.backend, ctx.store, body.request)
     ctx.check_callback(str(body.callback_url or "") or None)
-    ctx.take_generation(request)
+    ticket = ctx.take_generation(request)
     base_url = ctx.base_url(request)
     try:
-        state, owner_token = ctx.jobs.submit(job, base_url, str(body.callback_url or "") or None)
+        state, owner_token = ctx.jobs.submit(job, base_url, str(body.callback_url or "") or None, ticket)
     except Busy as e:
         raise ApiError(503, "busy", str(e), {"Retry-After": "60"}) from None
     response.headers["Location"] = f"{base_url}/api/v1/jobs/{state.id}"

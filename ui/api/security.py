@@ -1,27 +1,33 @@
-"""Who may call what, how often, with how much: the checks in front of the API and the studio.
+"""Who may call what, how often, with how much: the per-request checks in front of the API and
+the studio. (The per-generation ones, which every way into a model shares, are ui/gate's.)
 
 `Guard` is one ASGI middleware (plain ASGI, so streamed responses such as SSE pass through
-untouched) that, for every request under /api/:
+untouched). For every request under /api/:
 
 1. limits requests per client (token bucket; 429 with Retry-After),
 2. requires a bearer token under /api/v1/ when ATELIER_API_TOKENS is set (401),
 3. caps the body (413) and requires JSON bodies to say so (415; a training may be a multipart
    form), before FastAPI reads them.
 
-/api/health stays open, for uptime checks. When ATELIER_STUDIO_TOKEN is set, the studio
-(every page that is not the API, its docs, the gallery, permalinks or media) asks for the
-token once, as `?studio_token=...`, and then remembers the visitor with a cookie.
+/api/health and /api/budget stay open, for uptime checks and the studio's masthead.
+
+For every POST to the studio's own API, /gradio_api/ (a browser's or gradio_client's calls,
+uploads): the same request limit per client, counted in the same buckets, and the same body
+cap; an upload (multipart) must declare its length, and one over the cap is refused before
+Gradio writes a byte of it to disk.
+
+When ATELIER_STUDIO_TOKEN is set, the studio (every page that is not the API, its docs, the
+gallery, permalinks or media; /gradio_api/ included, so gradio_client too) asks for the token
+once, as `?studio_token=...`, and then remembers the visitor with a cookie; a program sends it
+as `Authorization: Bearer <studio token>` instead (or one of the API tokens).
 
 Tokens are compared in constant time, and never logged or echoed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urlencode
 
@@ -29,14 +35,13 @@ from starlette.datastructures import Headers
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ui.credentials import bearer_token, cookie_value, digest, token_matches
-from ui.credentials import client_address as address_of
 from ui.errors import error_response
+from ui.gate import RateLimiter, bearer_token, token_matches, visitor_of
 from ui.settings import ApiSettings
 
 API_PREFIX = "/api/"
 PROTECTED_PREFIX = "/api/v1/"
-OPEN_PATHS = ("/api/health",)
+STUDIO_API_PREFIX = "/gradio_api/"
 # What stays public when the studio is locked: the API and /admin have their own tokens; shared things stay shareable.
 STUDIO_PUBLIC_PREFIXES = ("/api/", "/docs", "/redoc", "/openapi.json", "/results/", "/r/", "/gallery", "/pages-assets/",
                           "/favicon.ico", "/admin")
@@ -45,70 +50,15 @@ STUDIO_QUERY = "studio_token"
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-# --- tokens (checked in ui/credentials.py) ---------------------------------------------------------
-
-
 def studio_cookie_value(studio_token: str) -> str:
     """What the cookie holds: derived from the token, so a leaked cookie doesn't reveal it."""
-    return cookie_value(studio_token, b"atelier studio cookie")
-
-
-# --- rate limiting ---------------------------------------------------------------------------
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-class RateLimiter:
-    """A token bucket per client: `per_minute` requests, refilled evenly, bursts up to the same."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, max_clients: int = 10_000):
-        self.per_minute = per_minute
-        self.clock = clock
-        self.max_clients = max_clients
-        self._buckets: dict[str, _Bucket] = {}
-
-    def retry_after(self, client: str) -> int | None:
-        """Take one request from `client`'s bucket; None if allowed, else whole seconds to wait."""
-        if self.per_minute <= 0:
-            return None
-        now = self.clock()
-        rate = self.per_minute / 60.0
-        bucket = self._buckets.get(client)
-        if bucket is None:
-            self._forget_idle(now)
-            bucket = self._buckets[client] = _Bucket(tokens=self.per_minute, updated=now)
-        bucket.tokens = min(self.per_minute, bucket.tokens + (now - bucket.updated) * rate)
-        bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return None
-        return max(1, math.ceil((1 - bucket.tokens) / rate))
-
-    def _forget_idle(self, now: float) -> None:
-        """Keep memory bounded: drop clients whose buckets have refilled (they lose nothing)."""
-        if len(self._buckets) < self.max_clients:
-            return
-        full_after = 60.0  # an empty bucket is full again after a minute
-        self._buckets = {k: b for k, b in self._buckets.items() if now - b.updated < full_after}
-        while len(self._buckets) >= self.max_clients:  # a flood of distinct clients: oldest go first
-            self._buckets.pop(next(iter(self._buckets)))
+    return hmac.new(studio_token.encode(), b"atelier studio cookie", hashlib.sha256).hexdigest()
 
 
 def client_key(scope: Scope, settings: ApiSettings) -> str:
     """Whom a request counts against: its API token if it has a valid one, else its address."""
-    headers = Headers(scope=scope)
-    token = bearer_token(headers)
-    if settings.api_tokens and token_matches(token, settings.api_tokens):
-        return "token:" + digest(token).hex()[:16]
-    return "ip:" + client_address(scope, settings)
-
-
-def client_address(scope: Scope, settings: ApiSettings) -> str:
-    return address_of(scope, settings.client_ip_header)
+    client = scope.get("client")
+    return visitor_of(Headers(scope=scope), client[0] if client else None, settings).key
 
 
 # --- the middleware --------------------------------------------------------------------------
@@ -126,17 +76,18 @@ class Guard:
         path: str = scope["path"]
         if path.startswith(API_PREFIX) and scope["type"] == "http":
             return await self._api(scope, receive, send)
-        if self.settings.studio_token and not path.startswith(STUDIO_PUBLIC_PREFIXES):
-            return await self._studio(scope, receive, send)
+        if self.settings.studio_token and not path.startswith(STUDIO_PUBLIC_PREFIXES) and not self._let_in(scope):
+            return await self._locked(scope, receive, send)
+        if path.startswith(STUDIO_API_PREFIX) and scope["type"] == "http" and scope["method"] in _BODY_METHODS:
+            return await self._studio_api(scope, receive, send)
         await self.app(scope, receive, send)
 
     async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         if scope["method"] == "OPTIONS":  # CORS preflights carry no credentials
             return await self.app(scope, receive, send)
-        if (wait := self.limiter.retry_after(client_key(scope, self.settings))) is not None:
-            return await _reject(scope, receive, send, 429, "rate_limited",
-                                 f"Too many requests: try again in {wait} s.", {"Retry-After": str(wait)})
+        if not await self._within_rate(scope, receive, send):
+            return
         if (
             self.settings.api_tokens
             and scope["path"].startswith(PROTECTED_PREFIX)
@@ -147,34 +98,74 @@ class Guard:
                                  {"WWW-Authenticate": 'Bearer realm="atelier"'})
         if scope["method"] not in _BODY_METHODS:
             return await self.app(scope, receive, send)
-        limit = self.settings.api_max_body
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            return await _reject(scope, receive, send, 413, "body_too_large", _too_large(limit))
-        chunks, size = [], 0
-        while True:  # read it all now (it is bounded), so the limit holds for chunked bodies too
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > limit:
-                return await _reject(scope, receive, send, 413, "body_too_large", _too_large(limit))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        if (body := await self._body(scope, receive, send)) is None:
+            return
         if body and not _is_json(headers.get("content-type", "")) and not _is_form_here(scope["path"], headers):
             return await _reject(scope, receive, send, 415, "unsupported_media_type",
                                  "Send the request body as JSON, with 'Content-Type: application/json'.")
         await self.app(scope, _replay(body, receive), send)
 
-    async def _studio(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _studio_api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A call or upload to the studio's own API: the same request limit and body cap as the API's."""
+        if not await self._within_rate(scope, receive, send):
+            return
+        headers = Headers(scope=scope)
+        if headers.get("content-type", "").lower().startswith("multipart/"):
+            # An upload: Gradio writes it to disk as it arrives, so it is judged by its declared
+            # length before any of it is read (the server delivers no more than that length).
+            declared = headers.get("content-length", "")
+            if not declared.isdigit():
+                return await _reject(scope, receive, send, 411, "length_required",
+                                     "Send an upload with its Content-Length.")
+            if int(declared) > self.settings.api_max_body:
+                return await _reject(scope, receive, send, 413, "body_too_large", _too_large(self.settings.api_max_body))
+            return await self.app(scope, receive, send)
+        if (body := await self._body(scope, receive, send)) is not None:
+            await self.app(scope, _replay(body, receive), send)
+
+    async def _within_rate(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        if (wait := self.limiter.retry_after(client_key(scope, self.settings))) is None:
+            return True
+        await _reject(scope, receive, send, 429, "rate_limited", f"Too many requests: try again in {wait} s.",
+                      {"Retry-After": str(wait)})
+        return False
+
+    async def _body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole body, read now (it is bounded, so the cap holds for chunked bodies too); None
+        when it was refused (413, answered here) or the client left."""
+        limit = self.settings.api_max_body
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _reject(scope, receive, send, 413, "body_too_large", _too_large(limit))
+            return None
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                await _reject(scope, receive, send, 413, "body_too_large", _too_large(limit))
+                return None
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    # --- the studio's lock --------------------------------------------------------------------
+
+    def _let_in(self, scope: Scope) -> bool:
+        """The visitor's cookie, or a bearer token: the studio's own, or one of the API's."""
         token = self.settings.studio_token
         assert token is not None
-        expected = studio_cookie_value(token)
-        cookies = SimpleCookie(Headers(scope=scope).get("cookie", ""))
-        if STUDIO_COOKIE in cookies and hmac.compare_digest(cookies[STUDIO_COOKIE].value, expected):
-            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        cookies = SimpleCookie(headers.get("cookie", ""))
+        if STUDIO_COOKIE in cookies and hmac.compare_digest(cookies[STUDIO_COOKIE].value, studio_cookie_value(token)):
+            return True
+        return token_matches(bearer_token(headers), (token, *self.settings.api_tokens))
+
+    async def _locked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = self.settings.studio_token
+        assert token is not None
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         offered = next((v for k, v in query if k == STUDIO_QUERY), None)
         if scope["type"] == "http" and token_matches(offered, (token,)):
@@ -182,8 +173,8 @@ class Guard:
             rest = urlencode([(k, v) for k, v in query if k != STUDIO_QUERY])
             here = "/" + (scope.get("root_path", "") + scope["path"]).lstrip("/")  # never "//host": same site only
             response = RedirectResponse(here + (f"?{rest}" if rest else ""), 303)
-            response.set_cookie(STUDIO_COOKIE, expected, max_age=30 * 24 * 3600, httponly=True, samesite="lax",
-                                secure=scope.get("scheme") == "https")
+            response.set_cookie(STUDIO_COOKIE, studio_cookie_value(token), max_age=30 * 24 * 3600, httponly=True,
+                                samesite="lax", secure=scope.get("scheme") == "https")
             return await response(scope, receive, send)
         if scope["type"] == "websocket":
             return await send({"type": "websocket.close", "code": 1008})
@@ -226,4 +217,3 @@ async def _reject(scope: Scope, receive: Receive, send: Send, status: int, code:
     response = error_response(status, code, message)
     response.headers.update(headers or {})
     await response(scope, receive, send)
-

@@ -31,7 +31,6 @@ from models.training.request import MAX_PICTURES, TrainingRequest
 from ui.api.context import ApiContext, ContextDep
 from ui.api.jobs import JobDep, job_events
 from ui.api.schemas import ERRORS, NOT_FOUND, ErrorBody, JobCreated, JobView, present
-from ui.api.security import client_key
 from ui.errors import ApiError, NotFound
 from ui.generation import Busy, checked_training
 from ui.generation.inputs import is_zip, pictures_in_zip
@@ -72,12 +71,12 @@ async def start_training(request: Request, response: Response, ctx: ContextDep) 
     callback_url = _callback_url(fields.pop("callback_url", None))
     ctx.check_callback(callback_url)
     job = await checked_training(ctx.backend, ctx.store, fields)  # RequestError → 422, before any quota
-    client = client_key(request.scope, ctx.settings)
+    client = ctx.visitor(request).key
     _refuse_beyond_the_limit(ctx, client)
-    ctx.take_generation(request)
+    ticket = ctx.take_generation(request)
     base_url = ctx.base_url(request)
     try:
-        state, owner_token = ctx.jobs.submit(job, base_url, callback_url)
+        state, owner_token = ctx.jobs.submit(job, base_url, callback_url, ticket)
     except Busy as e:
         raise ApiError(503, "busy", str(e), {"Retry-After": "60"}) from None
     ctx.trainings.setdefault(client, []).append(state.id)

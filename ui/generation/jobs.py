@@ -54,6 +54,7 @@ from typing import Literal
 from models.common.events import TRAINING_PROGRESS, progress_event
 from models.requests import Job
 from ui.errors import ModelUnavailable, NotFound, failure
+from ui.gate import Ticket
 from ui.generation.backend import Backend
 from ui.generation.events import (
     JobEvent,
@@ -174,8 +175,8 @@ class JobManager:
         self._to_announce = self.table.undelivered()
         self._announcing = False
 
-    def submit(self, job: Job, base_url: str, callback_url: str | None = None) -> tuple[JobState, str]:
-        """Start a checked job; returns its state and the owner token its result will have."""
+    def submit(self, job: Job, base_url: str, callback_url: str | None, ticket: Ticket) -> tuple[JobState, str]:
+        """Start a checked job, admitted by the gate; returns its state and the owner token its result will have."""
         self.resume()
         self._prune()
         if self.active() >= self.max_active:
@@ -192,7 +193,7 @@ class JobManager:
         self._jobs[state.id] = state
         # The generation is a task of its own, which cancel() cancels (even before it starts);
         # _run awaits it and, whatever its end, records it and announces it.
-        state.task = asyncio.ensure_future(self._generate(state, job))
+        state.task = asyncio.ensure_future(self._generate(state, job, ticket))
         self._spawn(self._run(state, callback_url), f"atelier-job-{state.id}")
         return state, owner_token
 
@@ -291,9 +292,9 @@ class JobManager:
         self._publish(state, finished_event(state.status, state.snapshot(self.present)))
         await self._announce(state, callback_url)
 
-    async def _generate(self, state: JobState, job: Job) -> None:
+    async def _generate(self, state: JobState, job: Job, ticket: Ticket) -> None:
         """The generation, its events kept in the job's state and passed to its listeners."""
-        async for event in generate(self.backend, self.store, job):
+        async for event in generate(self.backend, self.store, job, ticket):
             if event["type"] == "queued":
                 state.position = event.get("position")
                 self._written_at_most_each_second(state)

@@ -16,6 +16,7 @@ from pathlib import Path
 from models.common.events import ProgressEvent
 from models.requests import Job, parse
 from ui.errors import GenerationError
+from ui.gate import Ticket
 from ui.generation.backend import Backend
 from ui.generation.events import QueuedEvent, SavedEvent
 from ui.generation.flow import generate
@@ -54,7 +55,7 @@ def generate_and_save(
 
 async def _collect(backend: Backend, store: ResultStore, job: Job) -> SavedEvent:
     bar = ProgressBar()
-    async for event in generate(backend, store, job):
+    async for event in generate(backend, store, job, Ticket.local()):  # the machine's own user: no limits
         if event["type"] == "saved":
             bar.close()
             return event

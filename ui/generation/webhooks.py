@@ -15,10 +15,12 @@ at its deadline (timeout_s) however slowly a receiver answers, so a delivery's l
 is known (`longest_delivery_s`): on Modal the web container stays up that long after a job.
 
 Unless ATELIER_WEBHOOK_ALLOW_PRIVATE=1, a webhook is never sent to a loopback, private,
-link-local or otherwise non-public address (the host is resolved and every address
-checked before each attempt), so a callback URL can't be used to reach the server's own
-network. The check and httpx resolve the name separately: a DNS answer that changes in
-between (rebinding) is not caught; put the web container behind an egress proxy if that matters.
+link-local or otherwise non-public address, nor to one that carries such an IPv4 address
+inside an IPv6 one (NAT64, 6to4, Teredo, IPv4-mapped and -compatible), so a callback URL
+can't be used to reach the server's own network: the host is resolved and every address
+checked before each attempt, and the connection goes to an address that was checked, never
+to a second lookup's answer (ui/generation/egress.py). Such deliveries go direct, never
+through a proxy named in the environment (whose address is what would be checked).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
@@ -38,6 +39,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
+
+from ui.generation.egress import PublicOnlyTransport, Refused
 
 log = logging.getLogger("atelier.webhooks")
 
@@ -71,10 +74,6 @@ class Delivery:
     last_error: str | None = None
 
 
-class Refused(Exception):
-    """The URL may not be called (a private address); not worth retrying."""
-
-
 class WebhookSender:
     def __init__(
         self,
@@ -101,13 +100,15 @@ class WebhookSender:
         body = json.dumps(payload, separators=(",", ":")).encode()
         delivery_id = secrets.token_urlsafe(12)
         host = urlsplit(url).hostname or "?"
-        async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as client:
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            delivery.state, delivery.last_error = "failed", "the callback URL must be an http(s) URL with a host"
+            return
+        guarded = {} if self.allow_private else {"transport": PublicOnlyTransport(), "trust_env": False}
+        async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False, **guarded) as client:
             for attempt in range(1, self.attempts + 1):
                 delivery.attempts = attempt
                 try:
                     async with asyncio.timeout(self.timeout_s):  # httpx's timeout is per phase and per read
-                        if not self.allow_private:
-                            await _check_public(url)
                         timestamp = str(int(time.time()))
                         response = await client.post(url, content=body, headers={
                             "Content-Type": "application/json",
@@ -138,15 +139,3 @@ class WebhookSender:
                     await self._sleep(self.backoff_s * 2 ** (attempt - 1))
         delivery.state = "failed"
         log.warning("webhook to %s failed after %d attempt(s): %s", host, delivery.attempts, delivery.last_error)
-
-
-async def _check_public(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused("the callback URL must be an http(s) URL with a host")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    for *_, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0].split("%")[0])
-        if not address.is_global:
-            raise Refused(f"the callback host {parts.hostname!r} is not a public address ({address})")

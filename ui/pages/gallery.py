@@ -119,7 +119,7 @@ def card(record: dict, position: int = EAGER) -> Li:
                 height=covers.THUMB_SIZE[1],
             ),
             Span(detail, cls="card-kind"),
-            Span(params.get("prompt", ""), cls="card-prompt"),
+            Span(params.get("prompt", ""), cls="card-prompt", dir="auto"),  # isolated: see permalink.py
             href=f"/r/{rid}",
         ),
         cls=f"card card-{kind}",

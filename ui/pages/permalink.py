@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from models.requests import REQUESTS
+from ui.cards import isolated
 from ui.errors import NotFound
 from ui.pages.layout import (
     KINDS,
@@ -60,12 +61,12 @@ def permalink_page(record: dict, site: str, asset) -> Html:
     prompt = params.get("prompt", "")
     url = f"{site}/r/{rid}"
     return document(
-        title=f"“{clip(prompt, 60)}” · Atelier",
+        title=f"“{isolated(clip(prompt, 60))}” · Atelier",  # a tab's title: plain text's dir="auto"
         description=summary(record),
         canonical=url,
         image=(f"{site}/r/{rid}/cover.png", f"Preview of {kind}: {clip(prompt, 200)}"),
         audio=[(f"{site}{media_path(rid, f['name'])}", f["mime"]) for f in files_of(record, "audio/")],
-        og_title=clip(prompt, 90),
+        og_title=clip(prompt, 90),  # the card's tags are other apps' to show: as written
         indexable=record["published"],
         asset=asset,
         scripts=["pages.js"],
@@ -79,8 +80,8 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                              cls="badge quiet"),
                         cls="badges",
                     ),
-                    H1(prompt, cls="prompt"),
-                    P(Span("Without: ", cls="label"), params["negative_prompt"], cls="negative")
+                    H1(prompt, cls="prompt", dir="auto"),  # a prompt's own direction, isolated from the page's
+                    P(Span("Without: ", cls="label"), Span(params["negative_prompt"], dir="auto"), cls="negative")
                     if params.get("negative_prompt")
                     else None,
                     Div(
@@ -120,7 +121,8 @@ def media_figure(record: dict) -> Figure:
     size = {"width": params["width"], "height": params["height"]} if "width" in params and "height" in params else {}
     return Figure(
         *[
-            A(Img(src=media_path(rid, f["name"]), alt=prompt, **size), href=media_path(rid, f["name"]), title="Full size")
+            A(Img(src=media_path(rid, f["name"]), alt=isolated(prompt), **size), href=media_path(rid, f["name"]),
+              title="Full size")
             for f in images
         ],
         cls=f"media media-image count-{len(images)}",

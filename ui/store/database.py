@@ -49,7 +49,7 @@ from pathlib import Path
 
 log = logging.getLogger("atelier.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # `seq` orders results newest first and is the keyset for paging: an integer primary key, so
 # "the page after this one" is an index seek however many results there are.
@@ -63,11 +63,15 @@ CREATE TABLE IF NOT EXISTS results (
     created_at  REAL NOT NULL,
     prompt      TEXT NOT NULL DEFAULT '',
     owner_hash  TEXT NOT NULL,
-    record      TEXT NOT NULL
+    record      TEXT NOT NULL,
+    visitor     TEXT NOT NULL DEFAULT ''  -- who made it (a digest: ui/gate/visitors.py); '' = the machine's user
 );
--- Listing published work, with or without a kind: each walks its index in seq order.
+-- Listing published work, with or without a kind: each walks its index in seq order. The
+-- second is also eviction's: the oldest unpublished result is its first row for published = 0.
 CREATE INDEX IF NOT EXISTS results_listed ON results (published, kind);
 CREATE INDEX IF NOT EXISTS results_published ON results (published);
+-- A visitor's results, unpublished first, each oldest first: their count and their own eviction.
+CREATE INDEX IF NOT EXISTS results_visitor ON results (visitor, published);
 
 -- Files that may exist without a record: a save in progress (since = when it began) or a
 -- deletion whose files are not all gone yet (since = 0). Whatever is left here stale after a
@@ -154,12 +158,18 @@ def search_expression(text: str) -> str | None:
     return " ".join(f'"{w}"' for w in words) or None
 
 
-def insert_result(db, record: dict, *, published: bool, owner_hash: str) -> None:
+# What an index of an older schema needs to become this one, by the version it reaches.
+UPGRADES = {
+    2: "ALTER TABLE results ADD COLUMN visitor TEXT NOT NULL DEFAULT ''",
+}
+
+
+def insert_result(db, record: dict, *, published: bool, owner_hash: str, visitor: str | None = None) -> None:
     """Add one complete record to the index (the save's and the migration's one way in; in the caller's transaction)."""
     stored = {k: v for k, v in record.items() if k not in ("published", "owner_hash")}
     db.execute(
-        "INSERT INTO results (id, kind, published, bytes, created_at, prompt, owner_hash, record)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO results (id, kind, published, bytes, created_at, prompt, owner_hash, record, visitor)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record["id"],
             record.get("kind", "image"),
@@ -169,8 +179,15 @@ def insert_result(db, record: dict, *, published: bool, owner_hash: str) -> None
             str((record.get("parameters") or {}).get("prompt", "")),
             owner_hash,
             json.dumps(stored, separators=(",", ":")),
+            visitor or "",
         ),
     )
+
+
+def forget(db, result_id: str) -> None:
+    """Drop a record and note its files for removal, in the caller's transaction."""
+    db.execute("DELETE FROM results WHERE id = ?", (result_id,))
+    db.execute("INSERT OR REPLACE INTO loose (id, since) VALUES (?, 0)", (result_id,))
 
 
 class Database:
@@ -191,12 +208,23 @@ class Database:
         # NORMAL in WAL mode: a power cut may lose the last transactions, never corrupt the file.
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(f"The result index {path} is from a newer Atelier (schema {version}).")
+        self._upgrade(path)
         # One transaction (executescript runs its own): another process opening the same new
         # store at the same moment waits, then finds every IF NOT EXISTS satisfied.
         self.conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+
+    def _upgrade(self, path: Path) -> None:
+        """Bring an index of an older schema up to this one, in one transaction (a second process
+        opening it at the same moment waits, then finds it done)."""
+        with self.write() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"The result index {path} is from a newer Atelier (schema {version}).")
+            if version == 0:  # new: SCHEMA creates it as it is now
+                return
+            for reached in range(version + 1, SCHEMA_VERSION + 1):
+                db.execute(UPGRADES[reached])
+                db.execute(f"PRAGMA user_version={reached}")
 
     @contextmanager
     def write(self):

@@ -26,8 +26,9 @@ Several processes may use one store folder at once (`atelier generate` beside a 
 studio): they share the index through SQLite's locking, and each query sees the others'
 committed changes.
 
-Limits (ATELIER_RESULTS_MAX_COUNT and _MAX_SIZE, ui/settings.py): the oldest results are
-removed first, never the one just saved.
+Limits (ATELIER_RESULTS_MAX_COUNT, _MAX_SIZE and _PER_VISITOR, ui/settings.py) are kept at
+each save, so that nothing of one visitor's is lost to another's: ui/store/eviction.py says
+what goes first.
 
 Each result has an owner secret, returned once when it is saved and kept only as a hash:
 whoever holds it can publish, unpublish or delete. Unpublished results are private in the
@@ -52,7 +53,8 @@ from pathlib import Path
 from models.common.events import ResultEvent
 from ui.errors import Forbidden, NotFound
 from ui.settings import ModerationSettings, StoreSettings
-from ui.store.database import Database, insert_result, restore, search_expression
+from ui.store.database import Database, forget, insert_result, restore, search_expression
+from ui.store.eviction import Limits, evict
 from ui.store.jobs import JobTable
 from ui.store.migrate import migrate_folder_store
 from ui.store.moderation import HIDDEN, STATE, Moderation
@@ -81,6 +83,7 @@ class ResultStore:
         root: Path | None = None,
         max_results: int | None = None,
         max_bytes: int | None = None,
+        max_per_visitor: int | None = None,
         on_change: Callable[[], None] | None = None,
         working_copy: Path | None = None,
         sync_interval_s: float | None = None,
@@ -91,8 +94,9 @@ class ResultStore:
         <root>/index.db before each such call; see database.py."""
         settings = StoreSettings.from_env()  # ATELIER_RESULTS*: what the arguments leave open
         self.root = Path(root or settings.root)
-        self.max_results = max_results or settings.results_max_count
-        self.max_bytes = max_bytes or settings.results_max_size
+        self.limits = Limits(count=max_results or settings.results_max_count,
+                             bytes=max_bytes or settings.results_max_size,
+                             per_visitor=max_per_visitor or settings.results_per_visitor)
         self._media = self.root / "media"
         self._media.mkdir(parents=True, exist_ok=True)
         self._snapshot_to = self.root / INDEX_NAME if working_copy is not None else None
@@ -126,8 +130,9 @@ class ResultStore:
 
     # --- writing --------------------------------------------------------------------------
 
-    def save(self, result: ResultEvent) -> Saved:
-        """Store a model's result event (files + record); returns the public record and owner secret."""
+    def save(self, result: ResultEvent, visitor: str | None = None) -> Saved:
+        """Store a model's result event (files + record) as `visitor`'s (a digest; None: the machine's
+        own user, who has no cap of their own); returns the public record and owner secret."""
         for f in result["files"]:  # all checked before anything is written
             if not _FILE_NAME.match(f["name"]) or f["name"] == "record.json":
                 raise ValueError(f"unsafe file name from the model: {f['name']!r}")
@@ -151,9 +156,9 @@ class ResultStore:
             record = {**result["record"], "id": result_id, "created_at": created_at, "files": files}
             owner_hash = _hash(owner_token)
             with self.db.write() as db:
-                insert_result(db, record, published=False, owner_hash=owner_hash)
+                insert_result(db, record, published=False, owner_hash=owner_hash, visitor=visitor)
                 db.execute("DELETE FROM loose WHERE id = ?", (result_id,))
-                evicted = self._evict(db, keep=result_id)
+                evicted = evict(db, self.limits, keep=result_id, visitor=visitor)
         except BaseException:
             for path in written:  # only what this save wrote: never another result's files
                 path.unlink(missing_ok=True)
@@ -190,7 +195,7 @@ class ResultStore:
         """Delete; without an owner token, as the deployment's owner does in /admin (ui/pages/admin.py)."""
         with self.db.write() as db:
             self._record(result_id)
-            _forget(db, result_id)
+            forget(db, result_id)
         self._finish_removal(result_id)
         self._changed()
 
@@ -249,7 +254,7 @@ class ResultStore:
     def usage(self) -> dict:
         """How full the store is, against its limits."""
         count, used = self.db.query("SELECT count, bytes FROM totals")[0]
-        return {"results": count, "bytes": used, "max_results": self.max_results, "max_bytes": self.max_bytes}
+        return {"results": count, "bytes": used, "max_results": self.limits.count, "max_bytes": self.limits.bytes}
 
     def is_owner(self, result_id: str, owner_token: str | None) -> bool:
         try:
@@ -315,21 +320,6 @@ class ResultStore:
             raise Forbidden("That owner token does not match this result.")
         return record
 
-    def _evict(self, db, keep: str) -> list[str]:
-        """Oldest first, drop results until both the count and the size fit; never `keep`, the
-        one just saved. Inside the save's transaction; the files go after it commits."""
-        gone = []
-        count, total = db.execute("SELECT count, bytes FROM totals").fetchone()
-        while count > 1 and (count > self.max_results or total > self.max_bytes):
-            oldest = db.execute("SELECT id, bytes FROM results WHERE id != ? ORDER BY seq LIMIT 1", (keep,)).fetchone()
-            if oldest is None:
-                break
-            log.info("store full: removing result %s, the oldest", oldest["id"])
-            _forget(db, oldest["id"])
-            gone.append(oldest["id"])
-            count, total = count - 1, total - oldest["bytes"]
-        return gone
-
     def _finish_removal(self, result_id: str) -> None:
         self._remove_files(result_id)
         with self.db.write() as db:
@@ -368,10 +358,6 @@ class ResultStore:
                 self._pending_change.set()
 
 
-def _forget(db, result_id: str) -> None:
-    """Drop the record and note its files for removal, in the caller's transaction."""
-    db.execute("DELETE FROM results WHERE id = ?", (result_id,))
-    db.execute("INSERT OR REPLACE INTO loose (id, since) VALUES (?, 0)", (result_id,))
 
 
 def _from_row(row) -> dict:

@@ -13,6 +13,8 @@ description. StudioDocument, an ASGI middleware around the app, rewrites the stu
   else Atelier's own card (/studio-card.png, drawn by ui.store.covers.studio_card);
 - inlines assets/studio_first_paint.css and puts the masthead in the HTML above
   <gradio-app>, so the first paint is ours and nothing moves as Gradio's components load;
+  where visitors have a GPU budget (ui/gate/budget.py), the masthead shows what is left of
+  this visitor's, kept up to date from /api/budget;
   Gradio's app script is preloaded but started after that first paint.
 
 GradioAssetCache marks Gradio's own fingerprinted files (/assets/<name>-<hash>.js|css|...,
@@ -31,6 +33,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ui.cards import Card, card_tags
+from ui.gate import BudgetView, Gate
 from ui.generation import Backend
 from ui.settings import ASSETS
 from ui.store import ResultStore
@@ -105,12 +108,36 @@ def masthead_html(backend: Backend) -> str:
   </div>
   <nav class="links" aria-label="Atelier">
     <span class="badge" title="Default models: {escape(models)}">{escape(where.get(backend.where, backend.where))}</span>
+    {BUDGET_SLOT}
     <a href="/gallery">Gallery</a>
     <a href="/docs">REST API</a>
   </nav>
   <p class="lede">Describe a picture or a piece of music, press Generate, and share what you make with a link.</p>
 </header>
 """
+
+
+BUDGET_SLOT = "<!-- gpu budget -->"
+# The visitor's GPU time left, in the masthead (page-level: every tab spends it). Rendered with
+# the page, then asked again of /api/budget when the visitor's history gains a result (checked
+# locally every 2 s) and every 30 s while the page is in view.
+_BUDGET_SCRIPT = (
+    "<script>(()=>{const b=document.getElementById('gpu-budget');let n=-1,t=0;"
+    "const ask=async()=>{t=Date.now();try{const r=await fetch('/api/budget',{cache:'no-store'});"
+    "if(r.ok){const v=await r.json();b.textContent=v.summary;b.classList.toggle('spent',v.refills_in>0)}}catch(e){}};"
+    "setInterval(()=>{const c=document.querySelectorAll('#history .history-card').length;"
+    "if(c!==n){if(n>=0)ask();n=c}else if(!document.hidden&&Date.now()-t>30000)ask()},2000)})()</script>"
+)
+
+
+def budget_badge(view: BudgetView) -> str:
+    """The masthead's GPU-time badge for one visitor; nothing when they have no budget."""
+    if not view.limited:
+        return ""
+    spent = " spent" if view.refills_in else ""
+    return (f'<span class="badge budget{spent}" id="gpu-budget" role="status" aria-live="polite" '
+            f'title="GPU-seconds each visitor may use an hour, refilled evenly">{escape(view.summary)}</span>'
+            + _BUDGET_SCRIPT)
 
 
 def rewrite(html: str, tags: str, masthead: str) -> str:
@@ -130,8 +157,8 @@ def rewrite(html: str, tags: str, masthead: str) -> str:
 class StudioDocument:
     """ASGI middleware: rewrite the studio's HTML page (GET/HEAD "/"); every other response passes."""
 
-    def __init__(self, app: ASGIApp, *, store: ResultStore, backend: Backend) -> None:
-        self.app, self.store, self.masthead = app, store, masthead_html(backend)
+    def __init__(self, app: ASGIApp, *, store: ResultStore, backend: Backend, gate: Gate) -> None:
+        self.app, self.store, self.masthead, self.gate = app, store, masthead_html(backend), gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/" or scope["method"] not in ("GET", "HEAD"):
@@ -157,8 +184,11 @@ class StudioDocument:
             body = b"".join(chunks)
             if html_page:
                 if scope["method"] == "GET":
-                    tags = head_tags(site_url(Request(scope)), self.store)
-                    body = rewrite(body.decode("utf-8"), tags, self.masthead).encode("utf-8")
+                    request = Request(scope)
+                    tags = head_tags(site_url(request), self.store)
+                    visitor = self.gate.visitor(request.headers, request.client.host if request.client else None)
+                    masthead = self.masthead.replace(BUDGET_SLOT, budget_badge(self.gate.budget.view(visitor)))
+                    body = rewrite(body.decode("utf-8"), tags, masthead).encode("utf-8")
                     length = len(body)
                 else:  # HEAD: no body to rewrite; the length a GET would have is unknown, so leave it out
                     length = None

@@ -30,6 +30,7 @@ from models.image.request import DEFAULT_STRENGTH
 from models.image.uploads import MAX_IMAGE_PIXELS
 from models.presets import IMAGE_PRESETS, ImagePreset, get_preset
 from models.requests import ImageRequest
+from ui.gate import Gate
 from ui.generation import Backend, result_image
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
@@ -143,7 +144,7 @@ class ImageTab:
     loras: LoraPicker
 
     @classmethod
-    def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> ImageTab:
+    def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML, gate: Gate) -> ImageTab:
         preset = get_preset("image", backend.defaults["image"])
         with gr.Row(equal_height=False, elem_classes="studio-row"):
             with gr.Column(scale=5, min_width=320, elem_classes="controls"):
@@ -184,10 +185,10 @@ class ImageTab:
         tab = cls(store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images, width, height,
                   steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file,
                   input_box, input_image, strength, use_as_input, lora_picker)
-        tab._wire(backend, store, history, strip)
+        tab._wire(backend, store, history, strip, gate)
         return tab
 
-    def _wire(self, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> None:
+    def _wire(self, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML, gate: Gate) -> None:
         async def generate_image(
             prompt: str, negative_prompt: str | None, preset: str | None, width: int | None, height: int | None,
             steps: int | None, guidance: float | None, seed: int | None, random_seed: bool, num_images: int,
@@ -200,7 +201,8 @@ class ImageTab:
             if inputs := await asyncio.to_thread(input_fields, image):  # the editor: a picture, a painted mask
                 # The picture's size rules (the Advanced sizes are for text-to-image).
                 fields |= inputs | {"strength": strength, "width": None, "height": None}
-            async for preview, record in run_with_previews(backend, store, "image", fields, session, progress, describe):
+            async for preview, record in run_with_previews(backend, store, "image", fields, session, progress, describe,
+                                                           gate=gate):
                 if record is None:  # the image forming (models/image/previews.py), as a file Gradio serves
                     yield {self.gallery: [await asyncio.to_thread(cached_preview, preview)]}
                 else:

@@ -19,6 +19,7 @@ import gradio as gr
 from models.common.events import Preview, ProgressEvent
 from models.presets import MUSIC_PRESETS, get_preset
 from models.requests import MusicRequest
+from ui.gate import Gate
 from ui.generation import Backend
 from ui.store import ResultStore
 from ui.studio.controls import SeedRow, examples, overlay, slider, wire_generation
@@ -87,7 +88,7 @@ class MusicTab:
     current: gr.State
 
     @classmethod
-    def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> MusicTab:
+    def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML, gate: Gate) -> MusicTab:
         preset = get_preset("music", backend.defaults["music"])
         with gr.Row(equal_height=False, elem_classes="studio-row"):
             with gr.Column(scale=5, min_width=320, elem_classes="controls"):
@@ -128,10 +129,10 @@ class MusicTab:
                 share = ShareRow.build("music")
         tab = cls(store, backend.defaults["music"], prompt, preset_box, duration, fmt, temperature, top_k, guidance, seed,
                   melody, diffusion_decoder, generate, audio, result_details, share, gr.State(None))
-        tab._wire(backend, store, history, strip)
+        tab._wire(backend, store, history, strip, gate)
         return tab
 
-    def _wire(self, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> None:
+    def _wire(self, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML, gate: Gate) -> None:
         async def generate_music(
             prompt: str, preset: str | None, duration: float | None, format: str | None, seed: int | None,
             random_seed: bool, temperature: float | None, top_k: int | None, guidance: float | None,
@@ -141,7 +142,8 @@ class MusicTab:
             fields = dict(prompt=prompt, preset=preset, duration=duration, format=format,
                           seed=SeedRow.chosen(seed, random_seed), temperature=temperature, top_k=top_k,
                           guidance=guidance, melody=await uploaded_bytes(melody), diffusion_decoder=diffusion_decoder)
-            async for preview, record in run_with_previews(backend, store, "music", fields, session, progress, describe):
+            async for preview, record in run_with_previews(backend, store, "music", fields, session, progress, describe,
+                                                           gate=gate):
                 if record is None:
                     yield {self.details: composed_so_far(preview)}
                 else:

@@ -9,6 +9,10 @@
 Every generation goes through ui.generation.generate on whatever Backend the app was built
 with (local, hybrid or Modal), so the studio behaves the same on all three.
 
+Limits: every generation passes the gate (ui/gate/, through run.py), as the REST API's do, and
+every POST to the studio's API (calls and uploads) the same request and body limits
+(ui/api/security.py); an upload is refused before Gradio writes it.
+
 Concurrency: the web side holds no model and only awaits the backend, so Gradio's default
 of one job at a time per event would make every visitor wait behind every other. Events
 here run without a per-event limit; what bounds them is MAX_ACTIVE jobs in flight at once
@@ -30,9 +34,12 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 
 from models.common.errors import RequestError
+from models.image.uploads import MAX_IMAGE_BYTES
+from models.music.melody import MAX_MELODY_BYTES
 from ui.errors import NotFound
+from ui.gate import Gate
 from ui.generation import Backend
-from ui.settings import ASSETS
+from ui.settings import ASSETS, ApiSettings
 from ui.store import ResultStore, covers
 from ui.studio.controls import checked_fields
 from ui.studio.head import CARD_PATH, GradioAssetCache, StudioDocument
@@ -44,18 +51,19 @@ from ui.studio.train_tab import TrainTab
 
 MAX_ACTIVE = 256  # generations in flight at once, all visitors together (each one only awaits)
 MAX_WAITING = 512  # requests queued beyond that; more are refused with "queue is full"
+MAX_UPLOAD = max(MAX_IMAGE_BYTES, MAX_MELODY_BYTES)  # one file: a picture, a mask, a melody, a PNG's recipe
 CACHE_SWEEP = (3600, 3600)  # Gradio's temp files (copies of results on show, uploads) live about an hour
 
 
-def mount_studio(app: FastAPI, backend: Backend, store: ResultStore) -> FastAPI:
+def mount_studio(app: FastAPI, backend: Backend, store: ResultStore, gate: Gate, settings: ApiSettings) -> FastAPI:
     """Mount the studio at "/". Call it last: a root mount catches every path not routed before it."""
-    studio = build_studio(backend, store)
+    studio = build_studio(backend, store, gate)
     # Gradio checks that a file named in a request is one of its own uploads (and that a file
     # an event returns is in its temp folder) only in apps it launched itself: mounted, it
     # would read any path a client names (checked with gradio 6.31). Say it is launched.
     studio.has_launched = True
     app.include_router(card)
-    app.add_middleware(StudioDocument, store=store, backend=backend)  # our head tags and masthead on "/"
+    app.add_middleware(StudioDocument, store=store, backend=backend, gate=gate)  # our head tags and masthead on "/"
     app.add_middleware(GradioAssetCache)  # a year's caching for Gradio's fingerprinted JS and CSS
     return gr.mount_gradio_app(
         app,
@@ -67,6 +75,9 @@ def mount_studio(app: FastAPI, backend: Backend, store: ResultStore) -> FastAPI:
         run_history=False,  # the studio keeps its own per-visitor history
         allowed_paths=[],  # nothing on disk is served as is: results reach Gradio as copies (run.media_files)
         show_error=False,  # only gr.Error messages (written for people) reach the page, never a traceback
+        # The largest file any request takes; the browser refuses a larger one before sending it, and
+        # the gate refuses any upload over ATELIER_API_MAX_BODY before Gradio writes it (ui/api/security.py).
+        max_file_size=min(MAX_UPLOAD, settings.api_max_body),
     )
 
 
@@ -80,18 +91,18 @@ def studio_card() -> Response:
 
 
 def build_studio(
-    backend: Backend, store: ResultStore, *, max_active: int = MAX_ACTIVE, max_waiting: int = MAX_WAITING
+    backend: Backend, store: ResultStore, gate: Gate, *, max_active: int = MAX_ACTIVE, max_waiting: int = MAX_WAITING
 ) -> gr.Blocks:
     with gr.Blocks(title="Atelier · images and music from words", delete_cache=CACHE_SWEEP, analytics_enabled=False) as studio:
         history = gr.State(History())  # one per page load: the visitor's results and their owner tokens
         strip = history_strip()  # rendered below the tabs, but the tabs' events update it
         with gr.Tabs(elem_id="studio-tabs") as tabs:
             with gr.Tab("Image", id="image", elem_id="tab-image"):
-                image = ImageTab.build(backend, store, history, strip)
+                image = ImageTab.build(backend, store, history, strip, gate)
             with gr.Tab("Music", id="music", elem_id="tab-music"):
-                music = MusicTab.build(backend, store, history, strip)
+                music = MusicTab.build(backend, store, history, strip, gate)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
-                TrainTab.build(backend, store).opens_results_in(tabs, image)
+                TrainTab.build(backend, store, gate).opens_results_in(tabs, image)
         strip.render()
 
         tab_of = {"image": image, "music": music}

@@ -1,4 +1,9 @@
-"""One studio generation: checked input → ui.generation.generate → the saved result.
+"""One studio generation: checked input → the gate → ui.generation.generate → the saved result.
+
+The gate (ui/gate/) is the one every way into a model passes: here it judges the visitor of
+the request Gradio is handling (Gradio keeps it in its context while an event runs), so a
+generation by any of the studio's routes (the browser's queue, gradio_client, /call, /run)
+meets the same limits as one by the REST API.
 
 What the studio adds to the shared path is the browser's view of it: the events become
 gr.Progress updates (queue position while a model is busy, then the model's own steps),
@@ -13,13 +18,15 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import gradio as gr
+from gradio.context import LocalContext
 from gradio.processing_utils import save_bytes_to_cache, save_file_to_cache
 from gradio.utils import get_upload_folder
 
 from models.common.errors import RequestError
 from models.common.events import Preview, ProgressEvent
 from models.requests import parse
-from ui.errors import GenerationError
+from ui.errors import ApiError, GenerationError
+from ui.gate import Gate, Ticket
 from ui.generation import Backend, checked_job, generate
 from ui.store import ResultStore
 from ui.studio.session import Entry, History
@@ -33,12 +40,13 @@ Describe = Callable[[ProgressEvent], tuple[float | tuple[int, int], str]]
 
 async def run(
     backend: Backend, store: ResultStore, kind: str, fields: dict, session: History, progress: gr.Progress,
-    describe: Describe,
+    describe: Describe, *, gate: Gate,
 ) -> dict:
-    """Check the fields, run the job, report progress, add the result to the visitor's history;
-    its public record, or a gr.Error. Fields left None (by a gradio_client caller, say) take
-    the preset's defaults."""
-    async for _preview, record in run_with_previews(backend, store, kind, fields, session, progress, describe):
+    """Check the fields, pass the gate, run the job, report progress, add the result to the
+    visitor's history; its public record, or a gr.Error. Fields left None (by a gradio_client
+    caller, say) take the preset's defaults."""
+    async for _preview, record in run_with_previews(backend, store, kind, fields, session, progress, describe,
+                                                    gate=gate):
         if record is not None:
             return record
     raise AssertionError("run_with_previews ends with the record or raises")
@@ -46,15 +54,16 @@ async def run(
 
 async def run_with_previews(
     backend: Backend, store: ResultStore, kind: str, fields: dict, session: History, progress: gr.Progress,
-    describe: Describe,
+    describe: Describe, *, gate: Gate,
 ) -> AsyncIterator[tuple[Preview | None, dict | None]]:
     """As `run`, yielding (preview, None) whenever the model sends a preview of the result
     forming ({"mime", "data"}: models/common/events.py), and (None, record) last."""
     try:
         request = await asyncio.to_thread(parse, kind, {k: v for k, v in fields.items() if v is not None})
         job = await checked_job(backend, store, request)  # off the event loop: see checked_job
+        ticket = admit(gate)  # after the checks: a refused request spends nothing
         progress(0, desc="Starting…")
-        async for event in generate(backend, store, job):
+        async for event in generate(backend, store, job, ticket):
             match event["type"]:
                 case "queued":
                     progress(0, desc=waiting_message(event.get("position")))
@@ -72,6 +81,19 @@ async def run_with_previews(
     except GenerationError as e:  # the backend has logged it; the visitor gets the sentence
         raise gr.Error(str(e), title="The model couldn't finish", print_exception=False) from None
     raise gr.Error("The model stopped without a result.", print_exception=False)
+
+
+def admit(gate: Gate) -> Ticket:
+    """The gate's leave for this event's visitor (the request Gradio is handling: a browser's or
+    gradio_client's call, whichever route it came by), or the gate's sentence as a gr.Error."""
+    request = LocalContext.request.get(None)
+    headers = request.headers if request is not None else {}
+    client = getattr(request, "client", None)
+    try:
+        return gate.admit(gate.visitor(headers, getattr(client, "host", None)))
+    except ApiError as e:
+        title = "Please wait a moment" if e.status_code == 429 else "The studio is busy"
+        raise gr.Error(e.detail, title=title, print_exception=False) from None
 
 
 def cached_preview(preview: Preview) -> str:

@@ -100,7 +100,7 @@ def history_html(history: History) -> str:
         f"""<button type="button" class="history-card history-{escape(e['kind'])}" data-id="{escape(e['id'])}" title="Open this result and its settings">
   {f'<img src="{escape(e["thumb"])}" alt="" loading="lazy">' if e["thumb"] else '<span class="history-wave" aria-hidden="true"></span>'}
   <span class="history-text">
-    <span class="history-prompt">{escape(e['prompt'])}</span>
+    <span class="history-prompt" dir="auto">{escape(e['prompt'])}</span>
     <span class="history-meta">{escape(e['preset'])} · seed {e['seed']}{f" · {e['seconds']:g} s" if e['seconds'] else ''}{' · <em>shared</em>' if e['published'] else ''}</span>
   </span>
 </button>"""

@@ -25,12 +25,13 @@ from models.presets import get_preset
 from models.training.families import trainable_presets
 from models.training.request import DEFAULT_RESOLUTION, MAX_PICTURES, MIN_PICTURES, RECIPES, TrainingRequest
 from ui.errors import GenerationError
+from ui.gate import Gate
 from ui.generation import Backend, checked_training, generate
 from ui.settings import ApiSettings
 from ui.store import ResultStore
 from ui.studio.controls import slider
 from ui.studio.image_tab import ImageTab
-from ui.studio.run import cached_preview, media_files, waiting_message
+from ui.studio.run import admit, cached_preview, media_files, waiting_message
 
 
 @dataclass
@@ -52,7 +53,7 @@ class TrainTab:
     trained: gr.State  # the image request fields that use the adapter just made
 
     @classmethod
-    def build(cls, backend: Backend, store: ResultStore) -> TrainTab:
+    def build(cls, backend: Backend, store: ResultStore, gate: Gate) -> TrainTab:
         presets = trainable_presets()
         default = backend.defaults["image"] if backend.defaults["image"] in presets else presets[0]
         with gr.Row(equal_height=False, elem_classes="studio-row"):
@@ -85,12 +86,12 @@ class TrainTab:
                 use_it = gr.Button("Use it in the Image tab", visible=False, elem_id="train-use-it")
         tab = cls(pictures, notes, trigger, preset, steps, goal, rank, learning_rate, start, stop, status, loss,
                   sample, use_it, gr.State(None))
-        tab._wire(backend, store)
+        tab._wire(backend, store, gate)
         return tab
 
-    def _wire(self, backend: Backend, store: ResultStore) -> None:
+    def _wire(self, backend: Backend, store: ResultStore, gate: Gate) -> None:
         started = self.start.click(
-            self._trainer(backend, store),
+            self._trainer(backend, store, gate),
             [self.pictures, self.trigger, self.preset, self.steps, self.goal, self.rank, self.learning_rate],
             [self.status, self.loss, self.sample, self.use_it, self.trained],
             api_visibility="private", concurrency_limit=None, show_progress="hidden",
@@ -106,7 +107,7 @@ class TrainTab:
         self.use_it.click(lambda values: {tabs: gr.Tabs(selected="image"), **image.fill(values)}, self.trained,
                           [tabs, *image.fill_outputs], api_visibility="private", show_progress="hidden")
 
-    def _trainer(self, backend: Backend, store: ResultStore):
+    def _trainer(self, backend: Backend, store: ResultStore, gate: Gate):
         settings = ApiSettings.from_env()
 
         async def train(paths, trigger, preset, steps, goal, rank, learning_rate):
@@ -119,11 +120,12 @@ class TrainTab:
                 job = await checked_training(backend, store, {k: v for k, v in fields.items() if v is not None})
             except RequestError as e:
                 raise gr.Error(str(e), title="Please check the training", print_exception=False) from None
+            ticket = admit(gate)  # after the checks: a refused request spends nothing
             losses: list[tuple[int, float]] = []
             yield {self.status: "Starting…", self.loss: _curve(losses), self.sample: None,
                    self.use_it: gr.update(visible=False), self.trained: None}
             try:
-                async for event in generate(backend, store, job):
+                async for event in generate(backend, store, job, ticket):
                     if event["type"] == "queued":
                         yield {self.status: waiting_message(event.get("position"))}
                     elif event["type"] == "progress":
