@@ -59,6 +59,10 @@ class ResultList(BaseModel):
     next: str | None = Field(None, description="Pass as `before` for the next page; absent on the last one.")
 
 
+def _unset(value: object) -> bool:
+    return value is None
+
+
 class Estimate(BaseModel):
     seconds: float
     basis: str = Field(description="How it was reckoned: an extrapolation from the first steps' pace says so.")
@@ -68,13 +72,17 @@ class Progress(BaseModel):
     done: int
     total: int
     stage: str
-    # A training's steps (stage "training"):
-    loss: float | None = Field(None, description="Training: this step's loss.")
-    lr: float | None = Field(None, description="Training: the learning rate.")
-    eta_s: float | None = Field(None, description="Training: seconds left at the recent pace.")
-    resumed_from: int | None = Field(None, description="Training: the checkpoint's step it resumed from (0: none).")
-    estimate: Estimate | None = Field(None, description="Training: the whole run's time, said once, early.")
-    checkpoint: int | None = Field(None, description="Training: the step of a checkpoint just written.")
+    # A training's steps (stage "training"); absent from an image's or a clip's progress.
+    loss: float | None = Field(None, exclude_if=_unset, description="Training: this step's loss.")
+    lr: float | None = Field(None, exclude_if=_unset, description="Training: the learning rate.")
+    eta_s: float | None = Field(None, exclude_if=_unset, description="Training: seconds left at the recent pace "
+                                                                      "(absent until a step has been timed).")
+    resumed_from: int | None = Field(None, exclude_if=_unset, description="Training: the checkpoint's step it "
+                                                                          "resumed from (0: none).")
+    estimate: Estimate | None = Field(None, exclude_if=_unset, description="Training: the whole run's time, said "
+                                                                           "once, early.")
+    checkpoint: int | None = Field(None, exclude_if=_unset, description="Training: the step of a checkpoint just "
+                                                                        "written.")
 
 
 class WebhookState(BaseModel):

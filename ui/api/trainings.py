@@ -119,8 +119,9 @@ def _callback_url(value: object) -> str | None:
 
 def _refuse_beyond_the_limit(ctx: ApiContext, client: str) -> None:
     """A 429 for a client with as many trainings waiting or running as it may have."""
-    unfinished = [job_id for job_id in ctx.trainings.get(client, []) if not _finished(ctx, job_id)]
-    ctx.trainings[client] = unfinished
+    unfinished = [job_id for job_id in ctx.trainings.pop(client, []) if not _finished(ctx, job_id)]
+    if unfinished:  # a visitor whose trainings have all ended is forgotten
+        ctx.trainings[client] = unfinished
     if len(unfinished) >= ctx.settings.trainings_per_client:
         raise ApiError(429, "too_many_trainings",
                        f"You already have {len(unfinished)} training{'s' if len(unfinished) > 1 else ''} waiting or "
