@@ -5,6 +5,7 @@
     modal run app.py::download_weights --presets sdxl-turbo,musicgen-small   # or --presets all
     modal run app.py::add_lora --source owner/repo --preset sdxl-turbo   # a LoRA adapter into the library
     modal run app.py --prompt "a watercolor fox" --kind image
+    modal run app.py --prompt "waves at dusk" --kind video --duration 5
     atelier doctor           # what `modal deploy` would create, checked offline (ui/doctor.py)
 
 This file only binds code to infrastructure: images, volumes, GPUs, scaling. What the
@@ -14,19 +15,18 @@ model classes do lives in models/, what the web container serves lives in ui/. L
 
 
 import os
-import re
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
 
 import modal
 
 from models.common.cancel import flags_name, use_flags
+from models.common.deploy import DEFAULT_APP_NAME, deploy_choices, volume_name
 from models.image.generator import ImageGenerator
-from models.image.safety import VALUES as SAFETY_VALUES
 from models.music.generator import MusicGenerator
-from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name
+from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name, video_class_name
 from models.training.trainer import TrainingGenerator
+from models.video.generator import VideoGenerator
 
 # --- What a deploy chooses -------------------------------------------------------------
 # The app's name and the Secrets to attach come from the deploying shell. Modal imports this file
@@ -36,40 +36,7 @@ from models.training.trainer import TrainingGenerator
 # environment too (`**DEPLOY` below): the container's import defines the same objects (rather than
 # fixed Secret names, which every deploy would need). Cost: a new Secret name is a new image layer.
 # A Secret must not hold these settings itself: its variables reach the container after the image's.
-DEPLOY_SETTINGS = ("ATELIER_APP_NAME", "ATELIER_HF_SECRET", "ATELIER_API_SECRET")
-# Chosen at deploy the same way, with a public deployment's default: images safety-checked (models/image/safety.py).
-MODEL_SETTINGS = {"ATELIER_SAFETY": "on"}
-DEFAULT_APP_NAME = "atelier"
-VOLUMES = ("weights", "results")
-# Modal's rule for App, Volume and Secret names, as its error states it (tests/test_app_doctor.py).
-MODAL_NAME = re.compile(r"(?!ap-[a-zA-Z0-9]{22}$)[a-zA-Z0-9._-]{1,64}")
-NAME_RULE = "letters, digits, '-', '_' and '.' only, at most 64 characters"
-
-
-def volume_name(app_name: str, purpose: str) -> str:
-    """A deployment's own Volume: `atelier-weights` for the default app, `atelier-staging-weights`
-    for ATELIER_APP_NAME=atelier-staging, so a second deployment never writes the first's index."""
-    return f"{app_name}-{purpose}"
-
-
-def deploy_choices(env: Mapping[str, str]) -> dict[str, str]:
-    """The deploy settings that are set, each checked against Modal's naming rule, and the
-    Volume names the app's name makes: a bad one stops `modal deploy` with one sentence."""
-    chosen = {name: env[name].strip() for name in DEPLOY_SETTINGS if env.get(name, "").strip()}
-    for name, value in chosen.items():
-        if not MODAL_NAME.fullmatch(value):
-            raise SystemExit(f"{name}={value!r} is not a name Modal accepts: {NAME_RULE}.")
-    chosen |= {name: env.get(name, "").strip().lower() or default for name, default in MODEL_SETTINGS.items()}
-    if chosen["ATELIER_SAFETY"] not in SAFETY_VALUES:
-        raise SystemExit(f"ATELIER_SAFETY={chosen['ATELIER_SAFETY']!r} is not valid: on or off.")
-    app_name = chosen.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
-    for volume in (volume_name(app_name, purpose) for purpose in VOLUMES):
-        if not MODAL_NAME.fullmatch(volume):
-            raise SystemExit(f"ATELIER_APP_NAME={app_name!r} makes the Volume name {volume!r}, which Modal "
-                             f"refuses: {NAME_RULE}.")
-    return chosen
-
-
+# The names are checked against Modal's rule first (models/common/deploy.py).
 DEPLOY = deploy_choices(os.environ)
 APP_NAME = DEPLOY.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
 app = modal.App(APP_NAME)
@@ -255,6 +222,27 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
     return classes[music_class_name(preset)](preset=preset)
 
 
+# Video: one clip at a time per container (no @modal.concurrent: a clip keeps a GPU busy on its own), in
+# pools of their own, smaller than the image pool's. ui/doctor.py does their GPU memory arithmetic.
+VIDEO_TIMEOUT, LARGE_VIDEO_TIMEOUT = 20 * 60, 30 * 60
+VIDEO_CLASS_OPTIONS = {**GPU_CLASS_OPTIONS, "max_containers": 4, "image": model_image, **GPU_SNAPSHOT}
+
+
+@app.cls(gpu="L40S", timeout=VIDEO_TIMEOUT, **VIDEO_CLASS_OPTIONS)
+class VideoModel(VideoGenerator):
+    preset: str = modal.parameter(default=MODAL_DEFAULTS["video"])
+
+
+@app.cls(gpu="H100", timeout=LARGE_VIDEO_TIMEOUT, **VIDEO_CLASS_OPTIONS)
+class LargeVideoModel(VideoGenerator):
+    preset: str = modal.parameter(default="mochi-1")  # minutes per clip
+
+
+def video_model(preset: str = MODAL_DEFAULTS["video"]):
+    """The video GPU class with memory for the preset, for that preset (as image_model)."""
+    return {"VideoModel": VideoModel, "LargeVideoModel": LargeVideoModel}[video_class_name(preset)](preset=preset)
+
+
 # --- Training LoRA adapters -----------------------------------------------------------
 # A training holds its GPU for minutes: its own small pool, one training per container, on an H100
 # (FLUX's 12 B transformer in bf16 plus activations under gradient checkpointing). Timeout: Modal's LoRA
@@ -276,7 +264,8 @@ class Trainer(TrainingGenerator):
     preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
 
 
-MODEL_CLASSES = {"image": image_model, "music": music_model, "training": Trainer}  # what the backends call, by kind
+# What the backends call for each kind, as a class: `MODEL_CLASSES["video"](preset=...)`.
+MODEL_CLASSES = {"image": image_model, "music": music_model, "video": video_model, "training": Trainer}
 
 
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=4 * 60 * 60)
@@ -354,7 +343,7 @@ if not modal.is_local():
 # last request has returned: idle, it stays up for the longest job (a GPU container's start plus its
 # timeout) and its webhook (ui/doctor.py checks it). Weighed: min_containers=1, paid around the clock.
 WEBHOOK_DELIVERY_S = 2 * 60
-WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT, TRAINER_TIMEOUT_S) + WEBHOOK_DELIVERY_S
+WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT, LARGE_VIDEO_TIMEOUT, TRAINER_TIMEOUT_S) + WEBHOOK_DELIVERY_S
 
 
 @app.function(
@@ -376,11 +365,12 @@ def web():
     from ui.store import ResultStore
     from ui.web import create_app
 
-    backend = ModalBackend(MODEL_CLASSES, MODAL_DEFAULTS, "modal", flags=stop_flags)
-    # The index's working copy on this container's local disk, restored from the Volume's index.db at
-    # start, snapshotted back and committed at most once per ATELIER_RESULTS_SYNC_INTERVAL seconds and at
-    # shutdown: SQLite on the Volume itself would meet a filesystem without cross-container locks
-    # (ui/store/database.py says more). Media files go straight to the Volume, written once.
+    backend = ModalBackend(MODEL_CLASSES, defaults=MODAL_DEFAULTS, where="modal", flags=stop_flags)
+    # The index's working copy on this container's local disk, restored from the Volume's
+    # index.db at start, snapshotted back and committed at most once per
+    # ATELIER_RESULTS_SYNC_INTERVAL seconds and at shutdown: SQLite on the Volume itself would
+    # meet a filesystem without cross-container locks (ui/store/database.py says more).
+    # Media files go straight to the Volume, written once.
     store = ResultStore(working_copy=LOCAL_INDEX, on_change=results_volume.commit)
     # At shutdown (scale-down, redeploy) the store writes its last snapshot and commits.
     return create_app(backend, store, close_store_at_shutdown=True)
@@ -394,7 +384,7 @@ def main(prompt: str, kind: str = "image", preset: str = "", seed: int = -1, dur
     from ui.generation import ModalBackend, generate_and_save  # inside: see web()
 
     fields = {"prompt": prompt, "preset": preset or None, "seed": None if seed < 0 else seed}
-    if kind == "music":
+    if kind in ("music", "video"):
         fields["duration"] = duration
-    backend = ModalBackend(MODEL_CLASSES, MODAL_DEFAULTS, "modal", flags=stop_flags)
+    backend = ModalBackend(MODEL_CLASSES, defaults=MODAL_DEFAULTS, where="modal", flags=stop_flags)
     generate_and_save(backend, kind, fields, Path(output))

@@ -50,7 +50,7 @@ def create_app(backend: Backend, store: ResultStore | None = None, close_store_a
     store = store if store is not None else ResultStore()  # not `or`: an empty store is falsy (__len__)
     # docs_url/redoc_url off: FastAPI's pages load Swagger UI and ReDoc from a CDN; ui/api serves
     # both with their files from our origin.
-    app = FastAPI(title="Atelier", summary="Images and music from text.", version="0.1.0", docs_url=None, redoc_url=None)
+    app = FastAPI(title="Atelier", summary="Images, music and video from text.", version="0.1.0", docs_url=None, redoc_url=None)
     settings = ApiSettings.from_env()
     gate = Gate(settings)  # one set of limits for the API and the studio alike (ui/gate/)
     keep(app, store=store, backend=backend)  # what the routes' dependencies hand them (ui/deps.py)

@@ -16,6 +16,8 @@ Bounded: a batch starts at most `window_s` after its oldest request arrived, and
 a tenth of the model's last call after it (sooner when it is full); it holds at most `max_size`
 units of work (images). If a batch of several fails, each
 of its requests is run again alone, so one bad request fails only itself and the model goes on.
+A model's quick side work (the image model's annotations) goes through `call`: it runs on the same
+thread, between batches, never beside one.
 
 Cancelled (each request's Stop, models/common/cancel.py): a request still waiting leaves the list
 at once; one inside a running batch is let go at once (its caller gets Cancelled, its outcome is
@@ -46,6 +48,7 @@ from models.common.progress import ModelThread, Report
 
 Job = TypeVar("Job")
 Outcome = TypeVar("Outcome")
+Value = TypeVar("Value")
 
 # How long the first request of a batch waits for company. Short: a lone visitor pays at most
 # this much, and under load requests pile up while the model is busy anyway.
@@ -89,6 +92,23 @@ class _Waiting(Generic[Job]):
     error: BaseException | None = None
 
 
+@dataclass
+class _Call:
+    """Side work for the model thread (Batcher.call), and what came of it."""
+
+    work: Callable[[], Any]
+    finished: threading.Event = field(default_factory=threading.Event)
+    outcome: Any = None
+    error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.outcome = self.work()
+        except BaseException as e:  # handed to the caller, which re-raises it
+            self.error = e
+        self.finished.set()
+
+
 class Batcher(Generic[Job, Outcome]):
     """Runs `run(batch) -> one outcome per job` on one model thread, for jobs submitted from many.
 
@@ -111,6 +131,7 @@ class Batcher(Generic[Job, Outcome]):
         self.window_share = WINDOW_SHARE  # read here, so a benchmark can build one with the old rule
         self._name = name
         self._waiting: list[_Waiting[Job]] = []
+        self._calls: list[_Call] = []  # side work, run before the next batch
         self._changed = threading.Condition()
         self._working = False  # the model thread is running batches; it stops when none is left
         self._last_call_s: float | None = None  # how long the model's last call took
@@ -162,15 +183,35 @@ class Batcher(Generic[Job, Outcome]):
             waiting.finished.set()
             self._changed.notify_all()
 
+    def call(self, work: Callable[[], Value]) -> Value:
+        """Run `work()` on the model thread between batches and return its value (or raise its error);
+        blocks this thread meanwhile. A model instance is not thread-safe: whatever else touches it
+        (an annotation between generations) must run where the batches do, never beside one."""
+        call = _Call(work)
+        with self._changed:
+            self._calls.append(call)
+            if not self._working:
+                self._working = True
+                self._thread.submit(self._work)
+            self._changed.notify_all()
+        call.finished.wait()
+        if call.error is not None:
+            raise call.error
+        return call.outcome
+
     # --- the model thread ------------------------------------------------------------------------
 
     def _work(self) -> None:
         while True:
             with self._changed:
-                if not self._waiting:
+                calls, self._calls = self._calls, []
+                if not calls and not self._waiting:
                     self._working = False
                     return
-                batch = self._next_batch()
+            for call in calls:  # side work first: it is quick, and a batch may be waiting on its window
+                call.run()
+            with self._changed:
+                batch = self._next_batch() if self._waiting else None
             if batch:
                 self._execute(batch)
 

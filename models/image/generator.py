@@ -119,12 +119,13 @@ class ImageGenerator:
     def annotate(self, image: bytes, mode: str) -> bytes:
         """The control picture (PNG) that `mode`'s annotator makes from a picture (PNG, JPEG or WebP,
         checked as an upload), as a control with `preprocess: true` would use it. Cached per picture
-        and mode. Runs on the model thread, between batches."""
+        and mode. The annotator runs on the model thread, between batches (the batcher's `call`): the
+        annotator models belong to this instance, which is not thread-safe."""
         from models.image.guides import check_mode
 
         check_mode(mode, self.spec.name, preprocess=True)
         picture = uploads.load(guide_request.checked_picture(image))
-        return uploads.png(self.guides.annotate(picture, mode))
+        return uploads.png(self.batcher.call(lambda: self.guides.annotate(picture, mode)))
 
     def _run_batch(self, batch: Batch[ImageJob]) -> list[ResultEvent]:
         """One pipeline call for every job in the batch (they share batch_key); a result each."""

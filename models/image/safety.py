@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from models.common.deploy import SWITCH
 from models.common.weights import BuiltWeights, HubWeights, Weights
 from models.presets import ImagePreset
 
@@ -38,7 +39,7 @@ TINY_SAFETY_CHECKER = BuiltWeights("models.random_weights.tiny_safety:build_tiny
                                    "tiny-safety-checker")
 
 SETTING = "ATELIER_SAFETY"
-VALUES = {"on": True, "off": False, "1": True, "0": False}
+VALUES = SWITCH
 FLAGGED_KEY = "safety"  # the record's entry: {"checked": true, "flagged": [indices], "message": ...}
 
 

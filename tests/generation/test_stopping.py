@@ -50,7 +50,8 @@ def test_a_200_s_clip_whose_caller_goes_away_after_1_s_frees_its_model_within_2_
     async def scenario():
         await warm(backend, store)
         saved_before = len(store)
-        long = asyncio.ensure_future(_drain(generate(backend, store, MusicRequest(prompt="long", duration=200).resolve("tiny"), Ticket.local())))
+        long_clip = MusicRequest(prompt="long", duration=200).resolve("tiny")
+        long = asyncio.ensure_future(_drain(generate(backend, store, long_clip, Ticket.local())))
         await asyncio.sleep(1.0)
         assert music_slot(backend).running == 1
         long.cancel()  # the visitor closed the tab, pressed Stop, hung up...
@@ -75,7 +76,8 @@ def test_callers_waiting_for_a_model_are_told_their_place_as_the_line_moves(back
         seen: dict[int, list] = {i: [] for i in range(4)}
 
         async def caller(i: int, duration: float):
-            async for event in generate(backend, store, MusicRequest(prompt=f"c{i}", duration=duration).resolve("tiny"), Ticket.local()):
+            clip = MusicRequest(prompt=f"c{i}", duration=duration).resolve("tiny")
+            async for event in generate(backend, store, clip, Ticket.local()):
                 if event["type"] == "queued":
                     seen[i].append(event["position"])
 

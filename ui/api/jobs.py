@@ -71,7 +71,7 @@ async def job_events(
     job: JobDep,
     ctx: ContextDep,
     previews: Annotated[bool, Query(description="Also send `preview` events: a small picture (base64 WEBP) of "
-                                                "an image as it forms, now and then.")] = False,
+                                                "an image or a clip's middle frame as it forms, now and then.")] = False,
 ) -> AsyncIterable[ServerSentEvent]:
     """Server-sent events: the job's state now, then each change, ending when it finishes."""
     async for event in ctx.jobs.events(job.id, previews=previews):

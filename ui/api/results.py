@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["results"])
 async def list_results(
     request: Request,
     ctx: ContextDep,
-    kind: Literal["image", "music"] | None = None,
+    kind: Literal["image", "music", "video"] | None = None,
     before: Annotated[str | None, Query(max_length=64, description="`next` from the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
     q: Annotated[str | None, Query(max_length=200, description="Only results whose prompt has these words.")] = None,

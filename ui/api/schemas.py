@@ -11,7 +11,11 @@ from typing import Annotated, Literal
 from fastapi import Header
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from models.requests import ImageRequest, MusicRequest
+from models.common.fields import Seed, Strict
+from models.image.guide_request import VARY_STRENGTHS, Picture
+from models.image.guides import Mode
+from models.image.request import MAX_IMAGES
+from models.requests import ImageRequest, MusicRequest, VideoRequest
 from ui.urls import media_path, permalink_path
 
 
@@ -37,8 +41,8 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="allow")  # the model's record: model, parameters, timings, ...
 
     id: str
-    kind: Literal["image", "music", "training"] = Field(description="A training's result is its final sample "
-                                                                  "picture, its record the adapter's entry.")
+    kind: Literal["image", "music", "video", "training"] = Field(
+        description="A training's result is its final sample picture, its record the adapter's entry.")
     created_at: float = Field(description="Unix time.")
     published: bool = Field(description="Listed in the gallery. Unpublished results are unlisted, not secret.")
     seed: int | None = None
@@ -93,7 +97,7 @@ class WebhookState(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    kind: Literal["image", "music", "training"]
+    kind: Literal["image", "music", "video", "training"]
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"] = Field(
         description="queued, then running, then one of succeeded, failed and cancelled, where it stays. "
                     "`cancelled`: someone holding the job's id cancelled it (POST /api/v1/jobs/{id}/cancel); "
@@ -133,6 +137,11 @@ class MusicJobSubmission(_Submission):
     request: MusicRequest
 
 
+class VideoJobSubmission(_Submission):
+    kind: Literal["video"]
+    request: VideoRequest
+
+
 class LoraView(BaseModel):
     """A LoRA adapter in the library."""
 
@@ -153,7 +162,54 @@ class LoraList(BaseModel):
     loras: list[LoraView]
 
 
-JobSubmission = Annotated[ImageJobSubmission | MusicJobSubmission, Field(discriminator="kind")]
+class ControlMode(BaseModel):
+    mode: str = Field(examples=["canny"])
+    summary: str = Field(description="What its control picture shows.")
+    annotator: bool = Field(description="Whether a picture can be annotated into one here (else send it ready-made).")
+    installed: bool = Field(description="Whether its ControlNet and annotator are downloaded (else the first "
+                            "request that uses it fetches them, locally; on Modal, `download_weights` does).")
+
+
+class ReferenceInfo(BaseModel):
+    max: int = Field(description="Reference images one request may send.")
+    installed: bool
+
+
+class GuideListing(BaseModel):
+    """What one image preset can be guided with."""
+
+    preset: str = Field(examples=["sdxl-turbo"])
+    family: str = Field(examples=["sdxl"])
+    max_controls: int = Field(description="Controls one request may send.")
+    controls: list[ControlMode]
+    references: ReferenceInfo | None = Field(description="Absent where the family has no IP-Adapter.")
+    upscale_control: str | None = Field(description="The control an upscale redraws its tiles with, if any.")
+
+
+class GuideList(BaseModel):
+    presets: list[GuideListing]
+
+
+class AnnotateRequest(Picture):
+    """A picture to turn into a control picture: sent (base64) or a saved result's, by id."""
+
+    mode: Mode = Field(description="The control's mode: GET /api/v1/controlnets lists each preset's.")
+    preset: str | None = Field(None, max_length=64, description="The image preset whose annotator runs "
+                               "(its model's); default the server's.")
+
+
+class FollowUpRequest(Strict):
+    seed: Seed = None
+    image: int = Field(1, ge=1, le=MAX_IMAGES, description="Which of the result's images: 1 is the first.")
+
+
+class VaryRequest(FollowUpRequest):
+    vary: Literal["subtle", "strong"] = Field("subtle", description=(
+        f"subtle: image-to-image at strength {VARY_STRENGTHS['subtle']:g}, keeping most of it; strong: at "
+        f"{VARY_STRENGTHS['strong']:g}, keeping its layout and colours."))
+
+
+JobSubmission = Annotated[ImageJobSubmission | MusicJobSubmission | VideoJobSubmission, Field(discriminator="kind")]
 
 # Documented error answers, by route group (every answer is the one shape of ui/errors.py).
 ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 415, 422, 429)}

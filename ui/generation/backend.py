@@ -2,7 +2,9 @@
 
 Every backend offers the same thing: `generate(job)` is an async stream of events (the
 model's, models/common/events.py, after `queued` ones while it waits, each with the caller's
-place in line: ui/generation/events.py) ending in a result, and never blocks the event loop.
+place in line: ui/generation/events.py) ending in a result, and never blocks the event loop;
+`annotate` is the image model's quick side call, a guide's control picture (the model serialises
+it with its generations).
 
 A caller who goes away stops the work: each call has an id the model watches
 (models/common/cancel.py), and when its stream is cancelled or closed before the model has
@@ -67,6 +69,11 @@ class Backend:
 
     def stop(self, call_id: str) -> None:
         """Ask the model to stop the call `call_id`; returns at once."""
+        raise NotImplementedError
+
+    async def annotate(self, preset: str, image: bytes, mode: str) -> bytes:
+        """The control picture (PNG) the image preset's `mode` annotator makes from a picture, by its
+        model (ImageGenerator.annotate). Raises RequestError, GenerationError, ModelUnavailable."""
         raise NotImplementedError
 
     def health(self) -> dict:

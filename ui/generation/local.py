@@ -13,9 +13,10 @@ the line at once; one whose call is running has it stopped through the model's S
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -118,35 +119,62 @@ class LocalBackend(Backend):
 
     def _run(self, slot: _Slot, job: Job, call_id: str, loop: asyncio.AbstractEventLoop, events: asyncio.Queue) -> None:
         """Worker thread: drive the model's event generator, handing events to the loop."""
+        with self._calling(slot, job.kind, job.preset) as loaded:
+            for event in slot.instance.generate.local(job, call_id):
+                loaded()
+                loop.call_soon_threadsafe(events.put_nowait, event)
+
+    async def annotate(self, preset: str, image: bytes, mode: str) -> bytes:
+        """Through the model's slot like a generation (its first call loads it), on a worker thread."""
+        slot = self._slot("image", preset)
+        async with aclosing(slot.enter()) as line:
+            async for _ in line:  # its place in line: nobody is told it, a quick call
+                pass
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._annotate, slot, preset, image, mode)
+
+    def _annotate(self, slot: _Slot, preset: str, image: bytes, mode: str) -> bytes:
+        with self._calling(slot, "image", preset):
+            return slot.instance.annotate.local(image, mode)
+
+    @contextlib.contextmanager
+    def _calling(self, slot: _Slot, kind: Kind, preset: str) -> Iterator[Callable[[], None]]:
+        """Worker thread: one call into the slot's model. Keeps the slot's state (the first .local() call
+        runs the @modal.enter hooks: `loaded()` once it has, or at the end), translates its errors, and
+        gives its place back when it ends."""
         loading = slot.state != "ready"
         if loading:
-            slot.state = "loading"  # the first .local() call runs the @modal.enter hooks
+            slot.state = "loading"
+
+        def loaded() -> None:
+            nonlocal loading
+            if loading:  # loaded: let the callers waiting for room in
+                loading = False
+                slot.state, slot.error = "ready", None
+                slot.line.changed()
+
         try:
-            for event in slot.instance.generate.local(job, call_id):
-                if loading:  # loaded: let the callers waiting for room in
-                    loading = False
-                    slot.state, slot.error = "ready", None
-                    slot.line.changed()
-                loop.call_soon_threadsafe(events.put_nowait, event)
+            yield loaded
+            loaded()
         except WeightsUnavailable as e:
-            self._forget(slot, job, str(e))
+            self._forget(slot, kind, preset, str(e))
             raise ModelUnavailable(str(e)) from None
         except RequestError:  # the model's own check of the request (a 4xx), as ModalBackend passes it on
             raise
         except Cancelled as e:  # asked to stop (a training says so by raising): the stream ends here, no failure
-            log.info("%s %s stopped: %s", job.kind, job.preset, e)
+            loaded()  # it ran: stopping is between steps, after the load
+            log.info("%s %s stopped: %s", kind, preset, e)
         except Exception as e:
             if loading:
-                self._forget(slot, job, f"{type(e).__name__}: {e}")
-            log.exception("generation failed (%s %s)", job.kind, job.preset)
-            raise GenerationError(f"The {job.preset} {job.kind} model failed: {type(e).__name__}: {e}") from None
+                self._forget(slot, kind, preset, f"{type(e).__name__}: {e}")
+            log.exception("generation failed (%s %s)", kind, preset)
+            raise GenerationError(f"The {preset} {kind} model failed: {type(e).__name__}: {e}") from None
         finally:
             slot.leave()
 
-    def _forget(self, slot: _Slot, job: Job, reason: str) -> None:
+    def _forget(self, slot: _Slot, kind: Kind, preset: str, reason: str) -> None:
         """A model that failed to load is dropped, so the next request tries afresh."""
         slot.state, slot.error = "failed", reason
-        slot.instance = self._classes[job.kind](preset=job.preset)
+        slot.instance = self._classes[kind](preset=preset)
 
     def _slot(self, kind: Kind, preset: str) -> _Slot:
         key = (kind, preset)

@@ -14,17 +14,26 @@ for importing it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
 from models.common.cancel import flags_name
 from models.common.errors import Cancelled, RequestError, WeightsUnavailable
 from models.image import loras
-from models.presets import IMAGE_CLASS_BY_GPU, MUSIC_CLASS_BY_ENGINE, Kind, image_class_name, music_class_name
+from models.presets import (
+    IMAGE_CLASS_BY_GPU,
+    MUSIC_CLASS_BY_ENGINE,
+    VIDEO_CLASS_BY_GPU,
+    Kind,
+    image_class_name,
+    music_class_name,
+    video_class_name,
+)
 from models.requests import Job
 from ui.errors import GenerationError, GenerationTimeout, ModelUnavailable
 from ui.generation.backend import Backend
@@ -54,6 +63,7 @@ class ModalBackend(Backend):
 
         image = {name: modal.Cls.from_name(app_name, name) for name in IMAGE_CLASS_BY_GPU.values()}
         music = {name: modal.Cls.from_name(app_name, name) for name in MUSIC_CLASS_BY_ENGINE.values()}
+        video = {name: modal.Cls.from_name(app_name, name) for name in VIDEO_CLASS_BY_GPU.values()}
 
         def image_model(preset: str):  # as app.image_model: the class whose GPU has the memory
             return image[image_class_name(preset)](preset=preset)
@@ -61,19 +71,20 @@ class ModalBackend(Backend):
         def music_model(preset: str):  # as app.music_model: the class whose image has the engine
             return music[music_class_name(preset)](preset=preset)
 
+        def video_model(preset: str):  # as app.video_model
+            return video[video_class_name(preset)](preset=preset)
+
         # Requests are checked against the library the GPUs will load adapters from: the app's Volume.
         loras.set_remote_listing(deployed_lora_listing(modal.Function.from_name(app_name, "list_loras")))
         flags = modal.Dict.from_name(flags_name(app_name))  # the deployed app's (app.py creates it)
-        classes = {"image": image_model, "music": music_model, "training": modal.Cls.from_name(app_name, "Trainer")}
+        classes = {"image": image_model, "music": music_model, "video": video_model,
+                   "training": modal.Cls.from_name(app_name, "Trainer")}
         return cls(classes, defaults, where="hybrid", flags=flags)
 
     async def events(self, job: Job, call_id: str) -> AsyncIterator[BackendEvent]:
-        import modal.exception
-
-        started = time.monotonic()
         instance = self._classes[job.kind](preset=job.preset)
         line = self._lines.setdefault((job.kind, job.preset), Line())
-        try:
+        with self._calling(job.kind, job.preset):
             # The job itself: Modal pickles arguments, and the GPU images ship models/, its class's home.
             async with aclosing(instance.generate.remote_gen.aio(job, call_id)) as remote:
                 async with aclosing(_queued_until_started(remote, line)) as first:
@@ -81,9 +92,22 @@ class ModalBackend(Backend):
                         yield event
                 async for event in remote:
                     yield event
-            self._failures.pop(job.preset, None)
+
+    async def annotate(self, preset: str, image: bytes, mode: str) -> bytes:
+        with self._calling("image", preset):
+            return await self._classes["image"](preset=preset).annotate.remote.aio(image, mode)
+
+    @contextlib.contextmanager
+    def _calling(self, kind: Kind, preset: str) -> Iterator[None]:
+        """One call into a GPU class, its errors translated into what a caller may see."""
+        import modal.exception
+
+        started = time.monotonic()
+        try:
+            yield
+            self._failures.pop(preset, None)
         except WeightsUnavailable as e:
-            self._failures[job.preset] = str(e)
+            self._failures[preset] = str(e)
             raise ModelUnavailable(str(e)) from None
         except modal.exception.AuthError:
             raise ModelUnavailable(
@@ -96,15 +120,15 @@ class ModalBackend(Backend):
             ) from None
         except (modal.exception.FunctionTimeoutError, TimeoutError):
             raise GenerationTimeout(
-                f"The {job.preset} model took too long ({time.monotonic() - started:.0f} s) and was stopped."
+                f"The {preset} model took too long ({time.monotonic() - started:.0f} s) and was stopped."
             ) from None
         except RequestError:
             raise
         except Cancelled as e:  # asked to stop (a training says so by raising): the stream ends here, no failure
-            log.info("%s %s stopped: %s", job.kind, job.preset, e)
+            log.info("%s %s stopped: %s", kind, preset, e)
         except Exception as e:
-            log.exception("remote generation failed (%s %s)", job.kind, job.preset)
-            raise GenerationError(f"The {job.preset} {job.kind} model failed: {type(e).__name__}: {e}") from None
+            log.exception("remote generation failed (%s %s)", kind, preset)
+            raise GenerationError(f"The {preset} {kind} model failed: {type(e).__name__}: {e}") from None
 
     def stop(self, call_id: str) -> None:
         """Write the call's flag, which its GPU container reads within POLL_S (in a task: the

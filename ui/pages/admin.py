@@ -5,7 +5,7 @@ Report from a share page. The routes are in site.py; what they do and show is he
 Who gets in: ATELIER_ADMIN_TOKEN, sent as `Authorization: Bearer <token>`, or once as
 `/admin?admin_token=<token>`, which sets a cookie (derived from the token, never the token
 itself; HttpOnly, SameSite=Strict, on /admin only) and redirects to /admin without it, as the
-studio's lock does. Compared in constant time (ui/credentials.py), never logged or echoed.
+studio's lock does. Compared in constant time (ui/gate/visitors.py), never logged or echoed.
 Unset, there is no /admin (404). The actions are POSTed forms; one authorised by the cookie must
 come from this site's own page (Origin, else Referer), so no other site can post them.
 """
@@ -21,8 +21,8 @@ from fasthtml.common import H1, H2, A, Button, Div, Form, Img, Li, Main, P, Sect
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ui.credentials import bearer_token, client_address, cookie_value, token_matches
 from ui.errors import NotFound
+from ui.gate import bearer_token, cookie_value, token_matches, visitor_of
 from ui.pages.layout import clip, document, html_response, not_found, problem
 from ui.settings import ApiSettings, ModerationSettings
 from ui.store import ID_PATTERN, ResultStore
@@ -87,7 +87,8 @@ async def act(req: Request, store: ResultStore, result_id: str, action: str, ass
 
 
 async def report(req: Request, store: ResultStore, result_id: str, asset) -> Response:
-    """A visitor's report from a share page (a form: works without JS): counted once per address."""
+    """A visitor's report from a share page (a form: works without JS): counted once per visitor
+    (a token's holder, or an address: the gate's visitors, ui/gate/visitors.py)."""
     reason = (await req.form()).get("reason")
     if reason not in REASONS:
         return problem(400, "Choose a reason", "Pick what is wrong with it from the list, then send the report.", asset)
@@ -95,7 +96,7 @@ async def report(req: Request, store: ResultStore, result_id: str, asset) -> Res
         store.get(result_id)
     except NotFound:
         return not_found(asset)
-    who = client_address(req.scope, settings_of(req)[1].client_ip_header)
+    who = visitor_of(req.headers, req.client.host if req.client else None, settings_of(req)[1]).id
     await asyncio.to_thread(store.moderation.report, result_id, who, reason)
     return problem(200, "Thanks for telling us", "The owner of this site will look at it.", asset)
 

@@ -64,7 +64,8 @@ log = logging.getLogger("atelier.store")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Served with this type from the studio's own origin: nothing a browser would run (no HTML, no SVG).
-MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "audio/wav", "audio/mpeg", "audio/flac", "audio/ogg"})
+MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "audio/wav", "audio/mpeg", "audio/flac", "audio/ogg",
+                         "video/mp4"})
 # A save begun longer ago than this and never finished was cut off by a crash; a younger one
 # may be another process writing right now.
 _STALE_SAVE_S = 3600

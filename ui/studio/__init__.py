@@ -1,8 +1,9 @@
-"""The studio: the Gradio page at "/" where a visitor makes images and music.
+"""The studio: the Gradio page at "/" where a visitor makes images, music and video, and trains adapters.
 
-    page.py        the page: header, the two tabs, the history strip; mounted at "/"
-    image_tab.py   the Image tab          music_tab.py   the Music tab     train_tab.py   the Train tab
-    controls.py    what both tabs share: schema-bounded sliders, the seed row, how Generate is wired
+    page.py        the page: header, the four tabs, the history strip; mounted at "/"
+    image_tab.py   the Image tab          music_tab.py   the Music tab      video_tab.py   the Video tab
+    train_tab.py   the Train tab: a LoRA adapter from a few pictures
+    controls.py    what the tabs share: schema-bounded sliders, the seed row, how Generate is wired
     run.py         one generation, as the browser sees it (progress, errors, copies of the media)
     session.py     a visitor's history and owner tokens      share.py   Share and the history strip
 

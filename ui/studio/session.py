@@ -56,8 +56,8 @@ class History:
                 "id": e.id,
                 "kind": e.kind,
                 "prompt": e.record["parameters"]["prompt"],
-                "thumb": media_url(e.record) if e.kind == "image" else None,
-                "seconds": e.record.get("audio", {}).get("seconds"),
+                "thumb": thumb_url(e.record),
+                "seconds": e.record.get("audio", {}).get("seconds") or e.record.get("duration"),
                 "seed": e.record["seed"],
                 "preset": e.record["parameters"]["preset"],
                 "published": e.record.get("published", False),
@@ -69,6 +69,12 @@ class History:
 def media_url(record: dict, index: int = 0) -> str:
     """The store's own URL for one of a result's files."""
     return media_path(record["id"], record["files"][index]["name"])
+
+
+def thumb_url(record: dict) -> str | None:
+    """An image's first picture, a video's poster; none for music (the strip draws a wave)."""
+    pictures = [i for i, f in enumerate(record["files"]) if f["mime"].startswith("image/")]
+    return media_url(record, pictures[0]) if pictures else None
 
 
 def owner_key(entry: Entry) -> dict:
