@@ -243,10 +243,6 @@ def video_model(preset: str = MODAL_DEFAULTS["video"]):
     return {"VideoModel": VideoModel, "LargeVideoModel": LargeVideoModel}[video_class_name(preset)](preset=preset)
 
 
-# What the backends call for each kind, as a class: `MODEL_CLASSES["video"](preset=...)`.
-MODEL_CLASSES = {"image": image_model, "music": music_model, "video": video_model}
-
-
 # --- Training LoRA adapters -----------------------------------------------------------
 # A training holds its GPU for minutes: its own small pool, one training per container, on an H100
 # (FLUX's 12 B transformer in bf16 plus activations under gradient checkpointing). Timeout: Modal's LoRA
@@ -266,6 +262,10 @@ class Trainer(TrainingGenerator):
     library on the weights Volume, which every image container reloads when a request names it."""
 
     preset: str = modal.parameter(default=MODAL_DEFAULTS["image"])
+
+
+# What the backends call for each kind, as a class: `MODEL_CLASSES["video"](preset=...)`.
+MODEL_CLASSES = {"image": image_model, "music": music_model, "video": video_model, "training": Trainer}
 
 
 @app.function(image=model_image, volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, timeout=4 * 60 * 60)

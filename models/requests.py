@@ -18,6 +18,7 @@ from models.common.errors import RequestError
 from models.common.messages import explain
 from models.image.request import ImageJob, ImageRequest
 from models.music.request import MusicJob, MusicRequest
+from models.presets import Kind
 from models.training.request import TrainingJob, TrainingRequest
 from models.video.request import VideoJob, VideoRequest
 
@@ -26,6 +27,8 @@ Job = ImageJob | MusicJob | VideoJob | TrainingJob
 REQUESTS: dict[str, type[Request]] = {"image": ImageRequest, "music": MusicRequest, "video": VideoRequest,
                                       "training": TrainingRequest}
 JOBS: dict[str, type[Job]] = {"image": ImageJob, "music": MusicJob, "video": VideoJob, "training": TrainingJob}
+# Which kind's presets each kind's `preset` names, and so whose default it takes: a training trains an image preset.
+PRESET_KIND: dict[str, Kind] = {"image": "image", "music": "music", "video": "video", "training": "image"}
 
 
 def parse(kind: str, data: dict) -> Request:

@@ -30,9 +30,9 @@ def atelier_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def model_classes():
     """The Modal app's GPU classes, exactly as the local backend runs them."""
-    from app import ImageModel, MusicModel, VideoModel
+    from app import ImageModel, MusicModel, Trainer, VideoModel
 
-    return {"image": ImageModel, "music": MusicModel, "video": VideoModel}
+    return {"image": ImageModel, "music": MusicModel, "video": VideoModel, "training": Trainer}
 
 
 @pytest.fixture

@@ -130,6 +130,52 @@ def test_loras_add_list_use_and_remove(tmp_path):
     assert "grainy-film" not in atelier("loras", env=env).stdout
 
 
+def test_train_a_folder_of_pictures_with_captions_into_the_library(tmp_path):
+    from tests.support.training import pictures
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, data in enumerate(pictures(3, seed=5)):
+        (photos / f"{i}.png").write_bytes(data)
+    (photos / "1.txt").write_text("on a red rug")
+    (photos / "notes.md").write_text("not a picture: left out")
+    out = atelier("train", str(photos), "--trigger", "qwerty the dog", "--preset", "tiny", "--steps", "2",
+                  "--adapter-id", "qwerty-cli", "--output", str(tmp_path / "out"), timeout=300)
+    assert out.returncode == 0, out.stderr
+    sample, record_path = (Path(line) for line in out.stdout.split())
+    record = json.loads(record_path.read_text())
+    assert sample.suffix == ".png" and record["kind"] == "training" and record["adapter"]["id"] == "qwerty-cli"
+    assert record["training"]["captions"] == 1 and len(record["training"]["pictures_sha256"]) == 3
+    assert "adapter qwerty-cli is in the library" in out.stderr
+    listed = atelier("loras")
+    assert "qwerty-cli" in listed.stdout and "trained here" in listed.stdout
+
+
+def test_train_with_too_few_pictures_is_one_line_and_exit_code_2(tmp_path):
+    from tests.support.training import pictures
+
+    for i, data in enumerate(pictures(2)):
+        (tmp_path / f"{i}.png").write_bytes(data)
+    out = atelier("train", str(tmp_path), "--trigger", "qwerty", "--preset", "tiny")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: Training needs 3 to 30 pictures; this request has 2."
+
+
+def test_train_takes_zips_and_folders_with_captions_beside_their_pictures(tmp_path):
+    import zipfile
+
+    from tests.support.training import pictures
+    from ui.cli import training_pictures
+
+    made = pictures(4, seed=2)
+    (tmp_path / "0.png").write_bytes(made[0])
+    (tmp_path / "0.txt").write_text("  on a rug  ")
+    with zipfile.ZipFile(tmp_path / "more.zip", "w") as archive:
+        archive.writestr("2.png", made[2])
+        archive.writestr("1.png", made[1])
+    (tmp_path / "3.webp").write_bytes(made[3])  # not a WebP inside: the request's check says so, not this
+    found, captions = training_pictures([tmp_path / "0.png", tmp_path / "more.zip", tmp_path / "3.webp"])
+    assert found == made and captions == ["on a rug", "", "", ""]
 def test_generate_video_from_a_picture_writes_the_mp4_its_poster_and_record_with_a_progress_bar(tmp_path):
     import io
     import pty

@@ -8,6 +8,7 @@
     atelier loras                               # the LoRA adapter library
     atelier loras add owner/repo --preset sd-turbo [--weight-name file.safetensors] [--id name]
     atelier generate image "a fox" --lora name:0.8
+    atelier train ./photos --trigger "qwerty the dog" --preset tiny   # a LoRA adapter, into the library
     atelier generate image "a fox" --control canny:edges.png:0.8 --reference style.png:0.6
     atelier generate image "a fox" --image fox.png --vary subtle      # or --upscale
     atelier controlnets                         # the guides each image preset takes, and what is installed
@@ -30,6 +31,7 @@ from models.image.guides import READY_MADE_ONLY
 from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, all_weights, choose_defaults
 from ui.errors import GenerationError
 from ui.generation import Backend, LocalBackend, ModalBackend, generate_and_save
+from ui.generation.inputs import PICTURE_SUFFIXES, pictures_in_zip
 from ui.settings import ApiSettings, CliSettings, ModerationSettings, StoreSettings, env_name, help_text
 
 # --- Building a backend (the one place that knows all three) -----------------------------
@@ -40,9 +42,9 @@ def make_backend(kind: str, preset: str | None, app_name: str = "atelier") -> Ba
     if kind == "local":
         # The same classes Modal runs on its GPUs. Imported here, not at the top: app.py builds
         # Modal's image definitions on import, a cost `atelier presets` need not pay.
-        from app import ImageModel, MusicModel, VideoModel
+        from app import ImageModel, MusicModel, Trainer, VideoModel
 
-        classes = {"image": ImageModel, "music": MusicModel, "video": VideoModel}
+        classes = {"image": ImageModel, "music": MusicModel, "video": VideoModel, "training": Trainer}
         return LocalBackend(classes, choose_defaults(preset, LOCAL_DEFAULTS))
     if kind == "hybrid":
         return ModalBackend.from_deployed(app_name, choose_defaults(preset, MODAL_DEFAULTS))
@@ -101,6 +103,39 @@ def add_lora(args: argparse.Namespace) -> None:
     print(f"added {info.describe()}: use it with --lora {info.id}:1 or \"loras\": [{{\"id\": \"{info.id}\", \"scale\": 1}}]")
 
 
+# --- training -----------------------------------------------------------------------------
+
+def training_pictures(paths: list[Path]) -> tuple[list[bytes], list[str]]:
+    """The pictures named (files, zips of them, or folders whose PNG, JPEG and WebP files are taken in
+    name order) and their captions: a picture file's caption is the text of a .txt file beside it with
+    the same stem, as LoRA training sets often have. No caption file anywhere: no captions (each is the
+    trigger)."""
+    pictures, captions = [], []
+    try:
+        for path in paths:
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file()) \
+                if path.is_dir() else [path]
+            for file in files:
+                if file.suffix.lower() == ".zip":
+                    found = pictures_in_zip(file.read_bytes())
+                    pictures, captions = pictures + found, captions + [""] * len(found)
+                    continue
+                caption = file.with_suffix(".txt")
+                pictures.append(file.read_bytes())
+                captions.append(caption.read_text().strip() if caption.is_file() else "")
+    except OSError as e:
+        raise RequestError(f"Can't read {e.filename}: {e.strerror}.") from None
+    return pictures, captions if any(captions) else []
+
+
+def train(args: argparse.Namespace) -> None:
+    backend = make_backend(args.backend, args.preset, args.app_name)
+    pictures, captions = training_pictures(args.pictures)
+    fields = {"pictures": pictures, "captions": captions, "trigger": args.trigger}
+    fields |= {name: getattr(args, name) for name in _TRAIN_FIELDS if getattr(args, name) is not None}
+    if args.preset in PRESETS["image"]:
+        fields["preset"] = args.preset
+    generate_and_save(backend, "training", fields, args.output)
 # --- guides ------------------------------------------------------------------------------------
 
 
@@ -173,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="make an image or a clip and write it to --output")
     _generate_options(gen.add_subparsers(dest="kind", required=True), defaults)
+    _train_options(sub.add_parser("train", help="train a LoRA adapter on 3-30 pictures, into the library"), defaults)
 
     sub.add_parser("presets", help="list the presets and what each needs")
     sub.add_parser("doctor", help="what `modal deploy app.py` would create, and its problems, checked offline")
@@ -251,6 +287,27 @@ def _guide_options(image: argparse.ArgumentParser) -> None:
     image.add_argument("--upscale", action="store_true", help="upscale --image 2×, redrawn in tiles")
 
 
+_TRAIN_FIELDS = ["goal", "steps", "rank", "learning_rate", "resolution", "seed", "class_prompt", "adapter_id",
+                 "preview_every"]
+
+
+def _train_options(p: argparse.ArgumentParser, defaults: CliSettings) -> None:
+    p.add_argument("pictures", nargs="+", type=Path,
+                   help="picture files, or folders of them (PNG, JPEG, WebP; a same-named .txt is a caption)")
+    p.add_argument("--trigger", required=True, help="the words that call the subject or style up: 'qwerty the dog'")
+    _backend_options(p, defaults)
+    p.add_argument("--output", type=Path, default=Path("."), help="folder for the final sample and the record")
+    p.add_argument("--goal", choices=["subject", "style"], help="what the pictures share (default: subject)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--rank", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--resolution", type=int, help="side of the square trained on, in pixels")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--class-prompt", help="prior preservation: what the subject is an instance of ('a dog')")
+    p.add_argument("--adapter-id", help="its id in the library (default: from the trigger)")
+    p.add_argument("--preview-every", type=int, help="steps between sample pictures (0: none)")
+
+
 def _lora_options(actions: argparse._SubParsersAction) -> None:
     add = actions.add_parser("add", help="add an adapter from a .safetensors file or a Hugging Face repo")
     add.add_argument("source", nargs="?", help="a .safetensors file, or a hub repo id (owner/name)")
@@ -313,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.kind == "image":
                 fields |= guide_fields(args)
             generate_and_save(backend, args.kind, fields, args.output)
+        elif args.command == "train":
+            train(args)
         elif args.command == "serve":
             serve(make_backend(args.backend, args.preset, args.app_name), args.host, args.port)
     except (RequestError, GenerationError) as e:

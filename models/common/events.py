@@ -36,12 +36,29 @@ class File(TypedDict):
     data: bytes
 
 
+class Estimate(TypedDict):
+    seconds: float
+    basis: str  # how it was reckoned, in a sentence: an extrapolation says so
+
+
 class ProgressEvent(TypedDict):
     type: Literal["progress"]
     done: int
     total: int
     stage: str  # what the model is doing: "denoising", "composing"...
     preview: NotRequired[Preview]
+    # A training's steps say more (models/training/session.py): this step's loss, the learning rate, the
+    # seconds left at the recent pace (None until a step is timed), the checkpoint it resumed from (0:
+    # none), once early an estimate of the whole, and the step of a checkpoint just written.
+    loss: NotRequired[float]
+    lr: NotRequired[float]
+    eta_s: NotRequired[float | None]
+    resumed_from: NotRequired[int]
+    estimate: NotRequired[Estimate]
+    checkpoint: NotRequired[int]
+
+
+TRAINING_PROGRESS = ("loss", "lr", "eta_s", "resumed_from", "estimate", "checkpoint")  # the extra keys, as above
 
 
 class ResultEvent(TypedDict):

@@ -4,7 +4,7 @@
               only meanwhile); with prior preservation the class pictures are drawn first
     resume    the latest checkpoint's LoRA weights, optimizer and step, if the run has one
     train     step after step: progress (loss, learning rate, time left), a checkpoint and a
-              sample picture every so many steps, the cancel flag read before each step
+              sample picture every so many steps, the cancel flag and the call's Stop read before each step
     finish    the adapter written beside the library and renamed in (models/image/loras.py),
               the run's folder removed, and a result: the final sample picture and a record
 
@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from models.common import recipes
+from models.common.cancel import Stop
 from models.common.errors import Cancelled
 from models.common.events import progress_event, result_event
 from models.image import loras
@@ -40,8 +41,9 @@ RECENT_STEPS = 20  # time left is reckoned from the pace of the last this many s
 
 
 class Session:
-    def __init__(self, pipe, spec: ImagePreset, job: TrainingJob, device: str):
+    def __init__(self, pipe, spec: ImagePreset, job: TrainingJob, device: str, stop: Stop | None = None):
         self.pipe, self.spec, self.job, self.device = pipe, spec, job, device
+        self.stop = stop or Stop()  # the call's (models/common/cancel.py), beside the run's cancel flag
         self.family = TRAINERS[spec.family]
         self.denoiser = getattr(pipe, self.family.denoiser)
         self.objective = OBJECTIVES[self.family.objective](pipe, job.resolution)
@@ -118,7 +120,7 @@ class Session:
         return progress_event(done, total, stage)
 
     def _stop_if_cancelled(self, where: str) -> None:
-        if cancel.requested(self.job.run_id):
+        if cancel.requested(self.job.run_id) or self.stop.is_set():
             self.run.remove()
             raise Cancelled(f"The training was cancelled {where}; nothing was kept.")
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import modal
 
 from models.common import speed
+from models.common.cancel import STOPS
 from models.common.device import target_device
 from models.common.errors import RequestError
 from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading
@@ -54,16 +55,20 @@ class TrainingGenerator:
         self.load_seconds = round(time.perf_counter() - started, 3)
 
     @modal.method()
-    def generate(self, job: dict) -> Iterator[dict]:
+    def generate(self, job: dict, call_id: str | None = None) -> Iterator[dict]:
         """Yield progress events (encoding, then training steps with loss, time left, samples and
-        checkpoints), then a result event: the final sample picture and the adapter's record."""
+        checkpoints), then a result event: the final sample picture and the adapter's record.
+        Asked to stop, by its run's cancel flag or by the call's Stop (the web side's, by `call_id`,
+        as for every model: models/common/cancel.py), it stops at its next step, keeps nothing and
+        raises Cancelled (the backends end the stream there)."""
         from models.training.session import Session
 
         checked = TrainingJob.model_validate(job)  # direct callers get the same checks as the web side
         if checked.preset != self.spec.name:
             raise RequestError(f"This trainer is loaded with {self.spec.name}, not {checked.preset}.")
-        session = Session(self.pipe, self.spec, checked, self.device)
-        for event in session.events():
-            if event["type"] == "result":
-                event["record"]["seconds"]["load"] = self.load_seconds
-            yield event
+        with STOPS.watch(call_id) as stop:
+            session = Session(self.pipe, self.spec, checked, self.device, stop)
+            for event in session.events():
+                if event["type"] == "result":
+                    event["record"]["seconds"]["load"] = self.load_seconds
+                yield event

@@ -11,7 +11,6 @@ from models.requests import ImageRequest, MusicRequest
 from tests.support.api_doubles import FailingBackendDouble, InstantBackendDouble
 from ui.errors import GenerationError, GenerationTimeout, ModelUnavailable
 
-
 pytestmark = pytest.mark.anyio
 
 

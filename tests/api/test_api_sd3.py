@@ -7,7 +7,6 @@ import io
 import pytest
 from PIL import Image
 
-
 pytestmark = pytest.mark.anyio
 
 

@@ -11,6 +11,8 @@ What the tokens protect (README, "Sharing the URL safely"):
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 
@@ -23,6 +25,7 @@ from tests.support.studio_routes import (
     route_paths,
     studio_app,
 )
+from tests.support.training import pictures
 from ui.api.security import STUDIO_COOKIE, studio_cookie_value
 from ui.settings import API_ENV_VARS
 from ui.store import ResultStore
@@ -34,6 +37,8 @@ REST_BODIES = {
     "/api/v1/music": {"prompt": "a fox in the snow", "duration": 1},
     "/api/v1/jobs": {"kind": "image", "request": {"prompt": "a fox in the snow"}},
     "/api/v1/videos": {"prompt": "a fox in the snow", "frames": 9, "width": 96, "height": 64, "steps": 1},
+    "/api/v1/trainings": {"trigger": "qwerty the fox", "preset": "tiny", "steps": 1,
+                          "pictures": [base64.b64encode(p).decode() for p in pictures(3)]},
 }
 # REST routes that call a model but save nothing: admitted by the same gate (tests/api/test_api_guides.py).
 REST_MODEL_CALLS = {"/api/v1/annotate"}

@@ -92,6 +92,12 @@ class FixedLatencyBackend(Backend):
 
 
 def _result(job: Job, charged: float = 0.0) -> ResultEvent:
+    if job.kind == "training":
+        record = {"kind": "training", "model": {"preset": job.preset, "weights": "fixed-latency test double",
+                                                "device": "none"},
+                  "parameters": job.recipe | {"trigger": job.trigger, "adapter_id": job.adapter_id},
+                  "adapter": {"id": job.adapter_id, "trigger": job.trigger}, "seconds": {"load": 0.0, "generate": charged}}
+        return result_event([{"name": "sample.png", "mime": "image/png", "data": _png()}], record)
     if job.kind == "image":
         files = [{"name": f"image-{i}.png", "mime": "image/png", "data": _png()} for i in range(job.num_images)]
         extra = {}

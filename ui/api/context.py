@@ -6,12 +6,13 @@ FastAPI hands it over (ui/deps.py does the same for the backend and the store)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
 from ui.api.schemas import present
+from ui.errors import ApiError
 from ui.gate import Gate, Ticket, Visitor
 from ui.generation import Backend, JobManager, WebhookSender
 from ui.settings import ApiSettings
@@ -27,6 +28,7 @@ class ApiContext:
     settings: ApiSettings
     jobs: JobManager
     gate: Gate  # the studio's too: one set of limits for every way in
+    trainings: dict[str, list[str]] = field(default_factory=dict)  # visitor → its training jobs, maybe unfinished
 
     @classmethod
     def build(cls, backend: Backend, store: ResultStore, settings: ApiSettings, gate: Gate) -> ApiContext:
@@ -51,6 +53,13 @@ class ApiContext:
     def base_url(self, request: Request) -> str:
         """Where the media and pages in an answer live: ATELIER_PUBLIC_URL, else the request's own."""
         return self.settings.public_url or str(request.base_url).rstrip("/")
+
+    def check_callback(self, callback_url: str | None) -> None:
+        """A callback URL needs a secret to sign its webhooks with."""
+        if callback_url and not self.settings.webhook_secret:
+            raise ApiError(422, "webhooks_not_configured",
+                           "This server has no webhook secret (ATELIER_WEBHOOK_SECRET), so it can't sign "
+                           "callbacks: leave callback_url out and poll the job instead.")
 
     def visitor(self, request: Request) -> Visitor:
         return self.gate.visitor(request.headers, request.client.host if request.client else None)

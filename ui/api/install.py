@@ -6,6 +6,8 @@
     GET    /api/v1/jobs/{id}              its status, progress, result or error
     GET    /api/v1/jobs/{id}/events       the same as a stream of server-sent events
     POST   /api/v1/jobs/{id}/cancel       stop it: it ends as cancelled (idempotent)
+    POST   /api/v1/trainings              train a LoRA adapter on a few pictures, as a job (202)
+    GET    /api/v1/trainings/{id}         that job; /events its steps, loss and sample pictures
     GET    /api/v1/results                published results, newest first
     GET    /api/v1/results/{id}           one result, with its media URLs
     POST   /api/v1/results/{id}/publish   owner only (X-Owner-Token): list it in the gallery
@@ -25,6 +27,7 @@ whoever created the result.
 
     install.py    this assembly: routers, guards, error handlers, JSON 404/405 for the rest, /docs
     generate.py   /images, /music          jobs.py   /jobs          results.py   /results
+    trainings.py  /trainings (JSON or multipart)
     loras.py      /loras                   guides.py    /controlnets, /annotate, /results/{id}/vary, /upscale
                   budget.py    /api/budget (each a module-level `router` of module-level handlers)
     schemas.py    what the API answers with    context.py   what the routes share (ContextDep)
@@ -48,7 +51,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from ui.api import budget, generate, guides, jobs, loras, results
+from ui.api import budget, generate, guides, jobs, loras, results, trainings
 from ui.api.context import ApiContext
 from ui.api.security import PROTECTED_PREFIX, Guard
 from ui.errors import ApiError, install_error_handlers
@@ -65,7 +68,7 @@ def install_api(app: FastAPI, backend: Backend, store: ResultStore, gate: Gate, 
     ctx.keep(app)  # where the routes' ContextDep finds it
     _resume_jobs_at_start(app, ctx)
     install_error_handlers(app)
-    for module in (generate, jobs, results, loras, guides, budget):
+    for module in (generate, jobs, trainings, results, loras, guides, budget):
         app.include_router(module.router)
     for prefix in ("/api", "/results"):  # JSON 404/405 there, rather than the studio's page
         app.add_api_route(prefix + "/{rest:path}", _unknown_path, methods=list(METHODS), include_in_schema=False)

@@ -35,10 +35,7 @@ JobDep = Annotated[JobState, Depends(job_of)]
 async def start_job(body: JobSubmission, request: Request, response: Response, ctx: ContextDep) -> JobCreated:
     """Start a generation and answer at once; follow it at /jobs/{id}, its /events, or a webhook."""
     job = await checked_job(ctx.backend, ctx.store, body.request)
-    if body.callback_url and not ctx.settings.webhook_secret:
-        raise ApiError(422, "webhooks_not_configured",
-                       "This server has no webhook secret (ATELIER_WEBHOOK_SECRET), so it can't sign "
-                       "callbacks: leave callback_url out and poll the job instead.")
+    ctx.check_callback(str(body.callback_url or "") or None)
     ticket = ctx.take_generation(request)
     base_url = ctx.base_url(request)
     try:

@@ -41,7 +41,8 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="allow")  # the model's record: model, parameters, timings, ...
 
     id: str
-    kind: Literal["image", "music", "video"]
+    kind: Literal["image", "music", "video", "training"] = Field(
+        description="A training's result is its final sample picture, its record the adapter's entry.")
     created_at: float = Field(description="Unix time.")
     published: bool = Field(description="Listed in the gallery. Unpublished results are unlisted, not secret.")
     seed: int | None = None
@@ -62,10 +63,30 @@ class ResultList(BaseModel):
     next: str | None = Field(None, description="Pass as `before` for the next page; absent on the last one.")
 
 
+def _unset(value: object) -> bool:
+    return value is None
+
+
+class Estimate(BaseModel):
+    seconds: float
+    basis: str = Field(description="How it was reckoned: an extrapolation from the first steps' pace says so.")
+
+
 class Progress(BaseModel):
     done: int
     total: int
     stage: str
+    # A training's steps (stage "training"); absent from an image's or a clip's progress.
+    loss: float | None = Field(None, exclude_if=_unset, description="Training: this step's loss.")
+    lr: float | None = Field(None, exclude_if=_unset, description="Training: the learning rate.")
+    eta_s: float | None = Field(None, exclude_if=_unset, description="Training: seconds left at the recent pace "
+                                                                      "(absent until a step has been timed).")
+    resumed_from: int | None = Field(None, exclude_if=_unset, description="Training: the checkpoint's step it "
+                                                                          "resumed from (0: none).")
+    estimate: Estimate | None = Field(None, exclude_if=_unset, description="Training: the whole run's time, said "
+                                                                           "once, early.")
+    checkpoint: int | None = Field(None, exclude_if=_unset, description="Training: the step of a checkpoint just "
+                                                                        "written.")
 
 
 class WebhookState(BaseModel):
@@ -76,7 +97,7 @@ class WebhookState(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    kind: Literal["image", "music", "video"]
+    kind: Literal["image", "music", "video", "training"]
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"] = Field(
         description="queued, then running, then one of succeeded, failed and cancelled, where it stays. "
                     "`cancelled`: someone holding the job's id cancelled it (POST /api/v1/jobs/{id}/cancel); "
@@ -132,6 +153,9 @@ class LoraView(BaseModel):
     source: str = Field(description="Where it came from: a hub repo (and file) or a file name.")
     targets: int = Field(description="How many layers it adapts.")
     added_at: float = Field(description="Unix time.")
+    trigger: str = Field("", description="Trained here: the words that call it up, to put in a prompt.")
+    training: dict | None = Field(None, description="Trained here: its recipe, the sha256 of each picture, "
+                                                    "the final loss (POST /api/v1/trainings).")
 
 
 class LoraList(BaseModel):

@@ -6,7 +6,8 @@ untouched). For every request under /api/:
 
 1. limits requests per client (token bucket; 429 with Retry-After),
 2. requires a bearer token under /api/v1/ when ATELIER_API_TOKENS is set (401),
-3. caps the body (413) and requires JSON bodies to say so (415), before FastAPI reads them.
+3. caps the body (413) and requires JSON bodies to say so (415; a training may be a multipart
+   form), before FastAPI reads them.
 
 /api/health and /api/budget stay open, for uptime checks and the studio's masthead.
 
@@ -101,7 +102,7 @@ class Guard:
             return await self.app(scope, receive, send)
         if (body := await self._body(scope, receive, send)) is None:
             return
-        if body and not _is_json(headers.get("content-type", "")):
+        if body and not _is_json(headers.get("content-type", "")) and not _is_form_here(scope["path"], headers):
             return await _reject(scope, receive, send, 415, "unsupported_media_type",
                                  "Send the request body as JSON, with 'Content-Type: application/json'.")
         await self.app(scope, _replay(body, receive), send)
@@ -182,6 +183,13 @@ class Guard:
             return await send({"type": "websocket.close", "code": 1008})
         await _reject(scope, receive, send, 401, "studio_locked",
                       "This studio is private: open it with the link you were given (it ends in ?studio_token=...).")
+
+
+FORM_PATHS = ("/api/v1/trainings",)  # where a multipart form may come instead: a training's picture files
+
+
+def _is_form_here(path: str, headers: Headers) -> bool:
+    return path in FORM_PATHS and headers.get("content-type", "").lower().startswith("multipart/form-data")
 
 
 def _is_json(content_type: str) -> bool:

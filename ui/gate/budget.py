@@ -42,7 +42,9 @@ class BudgetView(BaseModel):
 
 def gpu_seconds(record: dict) -> float:
     """The GPU-seconds one result cost its maker: its share of the model call's time."""
-    seconds = (record.get("seconds") or {}).get("generate") or 0.0
+    took = record.get("seconds") or {}
+    # A generation's model call; a training's encoding and steps (models/training/session.py).
+    seconds = took.get("generate") or (took.get("prepare") or 0.0) + (took.get("train") or 0.0)
     batch = record.get("batch") or {}
     mine = (record.get("parameters") or {}).get("num_images") or 1
     if batch.get("images", 0) > mine:

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 
 from models.presets import Kind
-from models.requests import Job, Request
+from models.requests import PRESET_KIND, Job, Request
 from ui.generation.blocklist import refuse_blocked
 from ui.generation.events import BackendEvent
 from ui.settings import ModerationSettings
@@ -43,7 +43,7 @@ class Backend:
         """Fill a request's defaults from its preset; raises RequestError with a readable message,
         for a prompt the blocklist refuses too (ui/generation/blocklist.py)."""
         refuse_blocked(getattr(request, "prompt", ""), self.blocklist)
-        return request.resolve(self.defaults[request.kind])
+        return request.resolve(self.defaults[PRESET_KIND[request.kind]])
 
     async def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
         """Events for one job: queued/progress..., then a result. Raises GenerationError. If the

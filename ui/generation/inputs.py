@@ -1,8 +1,8 @@
 """From what a person sent to a checked job: pictures named by a result id swapped for their bytes
 ("start from that one": the REST API's `image_result` for an image or a video, the share page's "Use
-as input" and "Animate" links; "guide with that one": a control's or reference's `image_result`), and
-the request resolved, off the event loop (`checked_job`); and the one-click follow-ups of a result,
-Vary and Upscale, as requests.
+as input" and "Animate" links; "guide with that one": a control's or reference's `image_result`; a
+training's pictures), and the request resolved, off the event loop (`checked_job`); a zip's pictures;
+and the one-click follow-ups of a result, Vary and Upscale, as requests.
 
 The model side never sees a result id: it has no result store. Here, on the web side, each id
 is swapped for the bytes of that result's image before the request is resolved, and those
@@ -12,13 +12,16 @@ bytes are checked exactly as an upload would be (models/image/uploads.py).
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from typing import Literal
 
 from models.common.errors import RequestError
 from models.requests import ImageRequest, Job, Request, VideoRequest, parse
+from models.training.request import MAX_PICTURE_BYTES, MAX_PICTURES, TrainingJob
 from ui.errors import NotFound
 from ui.generation.backend import Backend
-from ui.store import ResultStore
+from ui.store import ID_PATTERN, ResultStore
 
 FollowUp = Literal["vary-subtle", "vary-strong", "upscale"]
 FOLLOW_UPS: dict[str, str] = {"vary-subtle": "Vary (subtle)", "vary-strong": "Vary (strong)", "upscale": "Upscale 2×"}
@@ -34,6 +37,57 @@ async def checked_job(backend: Backend, store: ResultStore, request: Request) ->
     (hybrid, a cold start included), while every other visitor of the one web container waits on
     that loop. Raises RequestError."""
     return await asyncio.to_thread(lambda: backend.resolve(with_input_image(request, store)))
+
+
+async def checked_training(backend: Backend, store: ResultStore, fields: dict) -> TrainingJob:
+    """A training's fields (JSON, a form) as a checked job, its pictures named by result id swapped
+    for those results' images: in a worker thread, as checked_job (30 pictures are decoded and cropped).
+    Raises RequestError."""
+    def check() -> TrainingJob:
+        return backend.resolve(parse("training", with_result_pictures(fields, store)))
+
+    return await asyncio.to_thread(check)
+
+
+def with_result_pictures(fields: dict, store: ResultStore) -> dict:
+    """The fields with each of `pictures` that is a result id (16 characters: never a picture's base64)
+    swapped for that result's image. Raises RequestError for an id that names no image result."""
+    pictures = fields.get("pictures")
+    if not isinstance(pictures, list):
+        return fields  # parsing says what is wrong
+    swapped = []
+    for number, item in enumerate(pictures, start=1):
+        try:
+            swapped.append(result_image(store, item) if isinstance(item, str) and ID_PATTERN.match(item) else item)
+        except RequestError as e:
+            raise RequestError(f"Picture {number}: {e}") from None
+    return fields | {"pictures": swapped}
+
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def is_zip(data: bytes) -> bool:
+    return data[:4] == b"PK\x03\x04"
+
+
+def pictures_in_zip(data: bytes) -> list[bytes]:
+    """A zip's pictures (its PNG, JPEG and WebP files by name, in name order; folders and other files
+    left out), each read only after its stated size is checked: a zip that unpacks to gigabytes is
+    refused before it is unpacked. Raises RequestError."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = sorted((m for m in archive.infolist() if not m.is_dir() and m.filename.lower().endswith(PICTURE_SUFFIXES)
+                              and not m.filename.split("/")[-1].startswith(".")), key=lambda m: m.filename)
+            if len(members) > MAX_PICTURES:
+                raise RequestError(f"Training needs 3 to {MAX_PICTURES} pictures; this zip has {len(members)}.")
+            for member in members:
+                if member.file_size > MAX_PICTURE_BYTES:
+                    raise RequestError(f"{member.filename} in the zip is {member.file_size / 2**20:.1f} MB unpacked; "
+                                       f"the limit is {MAX_PICTURE_BYTES / 2**20:g} MB a picture.")
+            return [archive.read(member) for member in members]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError):
+        raise RequestError("The zip can't be read: send a plain zip of PNG, JPEG or WebP pictures.") from None
 
 
 def with_input_image(request: Request, store: ResultStore) -> Request:

@@ -51,7 +51,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from models.common.events import progress_event
+from models.common.events import TRAINING_PROGRESS, progress_event
 from models.requests import Job
 from ui.errors import ModelUnavailable, NotFound, failure
 from ui.gate import Ticket
@@ -301,9 +301,11 @@ class JobManager:
                 self._publish(state, job_queued_event(state.position))
             elif event["type"] == "progress":
                 self._start(state)
-                state.progress = {k: event[k] for k in ("done", "total", "stage")}
+                extra = {k: event[k] for k in TRAINING_PROGRESS if k in event}  # a training's loss, time left...
+                said = {"estimate": state.progress["estimate"]} if state.progress and "estimate" in state.progress else {}
+                state.progress = said | {k: event[k] for k in ("done", "total", "stage")} | extra  # the estimate stays
                 self._written_at_most_each_second(state)
-                self._publish(state, progress_event(event["done"], event["total"], event["stage"]))
+                self._publish(state, progress_event(event["done"], event["total"], event["stage"]) | extra)
                 if event.get("preview") and any(state.listeners.values()):  # opt-in: base64 costs
                     self._publish(state, preview_event(event["done"], event["preview"]))
             elif event["type"] == "saved":

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.common.cancel import STOPS
-from models.common.errors import RequestError, WeightsUnavailable
+from models.common.errors import Cancelled, RequestError, WeightsUnavailable
 from models.presets import Kind, get_preset
 from models.requests import Job
 from ui.errors import GenerationError, ModelUnavailable
@@ -160,6 +160,9 @@ class LocalBackend(Backend):
             raise ModelUnavailable(str(e)) from None
         except RequestError:  # the model's own check of the request (a 4xx), as ModalBackend passes it on
             raise
+        except Cancelled as e:  # asked to stop (a training says so by raising): the stream ends here, no failure
+            loaded()  # it ran: stopping is between steps, after the load
+            log.info("%s %s stopped: %s", kind, preset, e)
         except Exception as e:
             if loading:
                 self._forget(slot, kind, preset, f"{type(e).__name__}: {e}")
@@ -176,7 +179,8 @@ class LocalBackend(Backend):
     def _slot(self, kind: Kind, preset: str) -> _Slot:
         key = (kind, preset)
         if key not in self._slots:
-            capacity = getattr(get_preset(kind, preset), "max_batch", 1)  # music presets don't batch
+            # Music presets don't batch, and a training takes its model to itself.
+            capacity = 1 if kind == "training" else getattr(get_preset(kind, preset), "max_batch", 1)
             self._slots[key] = _Slot(instance=self._classes[kind](preset=preset), capacity=capacity)
         return self._slots[key]
 

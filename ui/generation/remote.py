@@ -23,7 +23,7 @@ from contextlib import aclosing
 from typing import Any
 
 from models.common.cancel import flags_name
-from models.common.errors import RequestError, WeightsUnavailable
+from models.common.errors import Cancelled, RequestError, WeightsUnavailable
 from models.image import loras
 from models.presets import (
     IMAGE_CLASS_BY_GPU,
@@ -77,8 +77,9 @@ class ModalBackend(Backend):
         # Requests are checked against the library the GPUs will load adapters from: the app's Volume.
         loras.set_remote_listing(deployed_lora_listing(modal.Function.from_name(app_name, "list_loras")))
         flags = modal.Dict.from_name(flags_name(app_name))  # the deployed app's (app.py creates it)
-        return cls({"image": image_model, "music": music_model, "video": video_model}, defaults, where="hybrid",
-                   flags=flags)
+        classes = {"image": image_model, "music": music_model, "video": video_model,
+                   "training": modal.Cls.from_name(app_name, "Trainer")}
+        return cls(classes, defaults, where="hybrid", flags=flags)
 
     async def events(self, job: Job, call_id: str) -> AsyncIterator[BackendEvent]:
         instance = self._classes[job.kind](preset=job.preset)
@@ -123,6 +124,8 @@ class ModalBackend(Backend):
             ) from None
         except RequestError:
             raise
+        except Cancelled as e:  # asked to stop (a training says so by raising): the stream ends here, no failure
+            log.info("%s %s stopped: %s", kind, preset, e)
         except Exception as e:
             log.exception("remote generation failed (%s %s)", kind, preset)
             raise GenerationError(f"The {preset} {kind} model failed: {type(e).__name__}: {e}") from None

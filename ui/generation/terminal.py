@@ -47,6 +47,9 @@ def generate_and_save(
     print(record_path)
     # For whoever ran the command (the result's owner): the token that publishes or deletes it.
     print(f"saved as result {record['id']}; owner token {saved['owner_token']}", file=sys.stderr)
+    if (adapter := record.get("adapter")) is not None:  # a training's: in the library now
+        print(f"adapter {adapter['id']} is in the library: use it with --lora {adapter['id']}:1 and "
+              f"'{adapter['trigger']}' in the prompt", file=sys.stderr)
     return written
 
 
@@ -77,6 +80,11 @@ class ProgressBar:
             done, total = event["done"], max(event["total"], 1)
             filled = int(self.width * done / total)
             text = f"{event['stage']:<10} [{'#' * filled}{'.' * (self.width - filled)}] {100 * done // total:3d}%"
+            if "loss" in event:  # a training's step: its loss, and time left once a step has been timed
+                left = event.get("eta_s")
+                text += f"  loss {event['loss']:.4f}" + (f"  {left:.0f}s left" if left is not None else "")
+            if "estimate" in event:  # said once, early, on a line of its own
+                sys.stderr.write(f"\rabout {event['estimate']['seconds']:.0f} s in all: {event['estimate']['basis']}\n")
         sys.stderr.write(f"\r{text}  {time.monotonic() - self.started:5.1f}s")
         sys.stderr.flush()
 

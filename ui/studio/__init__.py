@@ -1,7 +1,8 @@
-"""The studio: the Gradio page at "/" where a visitor makes images, music and video.
+"""The studio: the Gradio page at "/" where a visitor makes images, music and video, and trains adapters.
 
-    page.py        the page: header, the three tabs, the history strip; mounted at "/"
+    page.py        the page: header, the four tabs, the history strip; mounted at "/"
     image_tab.py   the Image tab          music_tab.py   the Music tab      video_tab.py   the Video tab
+    train_tab.py   the Train tab: a LoRA adapter from a few pictures
     controls.py    what the tabs share: schema-bounded sliders, the seed row, how Generate is wired
     run.py         one generation, as the browser sees it (progress, errors, copies of the media)
     session.py     a visitor's history and owner tokens      share.py   Share and the history strip

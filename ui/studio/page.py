@@ -3,6 +3,7 @@
     head.py    the HTML around Gradio's app: title, description and OpenGraph/Twitter tags,
                the masthead (what serves this page, links to the gallery and the API)
     tabs       Image (ui/studio/image_tab.py), Music (ui/studio/music_tab.py), Video (ui/studio/video_tab.py)
+               and Train (ui/studio/train_tab.py: a LoRA adapter from a few pictures)
     history    the visitor's results from this visit (share.py, session.py)
 
 Every generation goes through ui.generation.generate on whatever Backend the app was built
@@ -51,6 +52,7 @@ from ui.studio.music_tab import MusicTab
 from ui.studio.run import RUNNING
 from ui.studio.session import History
 from ui.studio.share import history_strip, permalink
+from ui.studio.train_tab import TrainTab
 from ui.studio.video_tab import VideoTab
 
 MAX_ACTIVE = 256  # generations in flight at once, all visitors together (each one only awaits)
@@ -107,6 +109,8 @@ def build_studio(
                 music = MusicTab.build(backend, store, history, strip, gate)
             with gr.Tab("Video", id="video", elem_id="tab-video"):
                 video = VideoTab.build(backend, store, history, strip, gate)
+            with gr.Tab("Train", id="train", elem_id="tab-train"):
+                TrainTab.build(backend, store, gate).opens_results_in(tabs, image)
         strip.render()
 
         tab_of = {"image": image, "music": music, "video": video}

@@ -1,0 +1,160 @@
+"""/api/v1/trainings: train a LoRA adapter on a few pictures, as a job (kind "training").
+
+A training is a job like any other (ui/generation/jobs.py): the same states, its progress events
+(each step's loss, the learning rate, time left; sample pictures as `preview` events when asked),
+cancelled with POST /api/v1/jobs/{id}/cancel, and its result saved: the final sample picture, whose
+record holds the adapter's entry. The adapter is then in GET /api/v1/loras, and an image request
+may name it. Two ways to send the pictures:
+
+    JSON        {"trigger": "a photo of qwerty the dog", "preset": "tiny", "steps": 20,
+                 "pictures": ["<base64 PNG, JPEG or WebP>", "<a saved image result's id>", ...]}
+    multipart   pictures=@1.jpg pictures=@2.jpg ... trigger=... steps=20 (captions: one field each);
+                a zip of pictures is a picture field too, and counts as the pictures it holds
+
+Each client (its token, else its address) may have ATELIER_TRAININGS_PER_CLIENT trainings waiting or
+running at once: each holds a GPU for minutes.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
+import asyncio
+import json
+from collections.abc import AsyncIterable
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import HttpUrl, TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile
+
+from models.common.errors import RequestError
+from models.training.request import MAX_PICTURES, TrainingRequest
+from ui.api.context import ApiContext, ContextDep
+from ui.api.jobs import JobDep, job_events
+from ui.api.schemas import ERRORS, NOT_FOUND, ErrorBody, JobCreated, JobView, present
+from ui.errors import ApiError, NotFound
+from ui.generation import Busy, checked_training
+from ui.generation.inputs import is_zip, pictures_in_zip
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["trainings"])
+
+FORM_LISTS = ("pictures", "captions")  # the form fields that may come more than once
+CALLBACK_URL = TypeAdapter(HttpUrl)
+
+
+def _request_body() -> dict:
+    """The OpenAPI body: TrainingRequest's schema (models/training/request.py), its pictures as base64
+    or result ids in JSON, as files in a form."""
+    schema = TrainingRequest.model_json_schema()
+    pictures = schema["properties"]["pictures"]
+    as_json = {**pictures, "items": {"type": "string", "description": "A base64 PNG, JPEG or WebP file, or the "
+                                                                      "16-character id of a saved image result."}}
+    as_form = {**pictures, "items": {"type": "string", "format": "binary"},
+               "description": pictures["description"] + " A zip of pictures counts as the pictures it holds."}
+    callback = {"type": "string", "format": "uri", "description": "Called with a signed POST when the training "
+                "succeeds, fails or is cancelled, as for POST /api/v1/jobs."}
+    content = {
+        kind: {"schema": {**schema, "properties": {**schema["properties"], "pictures": shown, "callback_url": callback}}}
+        for kind, shown in (("application/json", as_json), ("multipart/form-data", as_form))
+    }
+    return {"requestBody": {"required": True, "content": content}}
+
+
+@router.post("/trainings", status_code=202, openapi_extra=_request_body(),
+             responses={status: {"model": ErrorBody} for status in (403, 503)})
+async def start_training(request: Request, response: Response, ctx: ContextDep) -> JobCreated:
+    """Train a LoRA adapter on 3 to 30 pictures; answers at once with the job (follow it at
+    /trainings/{id}, /jobs/{id}/events, or cancel it at /jobs/{id}/cancel). When it succeeds the
+    adapter is in GET /api/v1/loras, with its trigger phrase."""
+    if reason := ctx.settings.training_closed(ctx.backend.where, trusted=bool(ctx.settings.api_tokens)):
+        raise ApiError(403, "training_closed", reason)  # with tokens set, the Guard has checked this caller's
+    fields = await _fields(request)
+    callback_url = _callback_url(fields.pop("callback_url", None))
+    ctx.check_callback(callback_url)
+    job = await checked_training(ctx.backend, ctx.store, fields)  # RequestError → 422, before any quota
+    client = ctx.visitor(request).key
+    _refuse_beyond_the_limit(ctx, client)
+    ticket = ctx.take_generation(request)
+    base_url = ctx.base_url(request)
+    try:
+        state, owner_token = ctx.jobs.submit(job, base_url, callback_url, ticket)
+    except Busy as e:
+        raise ApiError(503, "busy", str(e), {"Retry-After": "60"}) from None
+    ctx.trainings.setdefault(client, []).append(state.id)
+    response.headers["Location"] = f"{base_url}/api/v1/trainings/{state.id}"
+    return JobCreated(job=JobView(**state.snapshot(present)), owner_token=owner_token)
+
+
+@router.get("/trainings/{job_id}", responses=NOT_FOUND)
+async def get_training(job: JobDep) -> JobView:
+    """A training's job: its status, progress (step, loss, time left) and result or error."""
+    if job.kind != "training":
+        raise NotFound("No training with that id: it names a job of another kind (see /api/v1/jobs/{id}).")
+    return JobView(**job.snapshot(present))
+
+
+@router.get("/trainings/{job_id}/events", response_class=EventSourceResponse,
+            responses={**NOT_FOUND, 200: {"description": "As /jobs/{id}/events, with `preview` events (the "
+                                                         "sample pictures) unless previews=false"}})
+async def training_events(
+    job: JobDep,
+    ctx: ContextDep,
+    previews: Annotated[bool, Query(description="Also send `preview` events: the sample pictures (base64 WEBP) "
+                                                "drawn with the adapter as it trains.")] = True,
+) -> AsyncIterable[ServerSentEvent]:
+    """Server-sent events: the training's state now, then each step and sample, ending when it finishes."""
+    await get_training(job)  # a job of another kind: 404
+    async for event in job_events(job, ctx, previews):
+        yield event
+
+
+def _callback_url(value: object) -> str | None:
+    """The webhook's URL, checked as POST /api/v1/jobs checks it."""
+    if value is None or value == "":
+        return None
+    try:
+        return str(CALLBACK_URL.validate_python(value))
+    except ValidationError:
+        raise RequestError("callback_url must be an http or https URL.") from None
+
+
+def _refuse_beyond_the_limit(ctx: ApiContext, client: str) -> None:
+    """A 429 for a client with as many trainings waiting or running as it may have."""
+    unfinished = [job_id for job_id in ctx.trainings.pop(client, []) if not _finished(ctx, job_id)]
+    if unfinished:  # a visitor whose trainings have all ended is forgotten
+        ctx.trainings[client] = unfinished
+    if len(unfinished) >= ctx.settings.trainings_per_client:
+        raise ApiError(429, "too_many_trainings",
+                       f"You already have {len(unfinished)} training{'s' if len(unfinished) > 1 else ''} waiting or "
+                       f"running (job {', '.join(unfinished)}), and may have {ctx.settings.trainings_per_client} at "
+                       "once: wait for it to finish, or cancel it with POST /api/v1/jobs/{id}/cancel.")
+
+
+def _finished(ctx: ApiContext, job_id: str) -> bool:
+    try:
+        return ctx.jobs.get(job_id).finished
+    except NotFound:
+        return True
+
+
+async def _fields(request: Request) -> dict:
+    """The request's fields, from a JSON object or a multipart form (whose files are read here).
+    The Guard has already capped the body and refused other types (ui/api/security.py)."""
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        form = await request.form(max_files=MAX_PICTURES + 1, max_fields=100)
+        fields: dict = {}
+        for name, value in form.multi_items():
+            value = await value.read() if isinstance(value, UploadFile) else value
+            if name == "pictures" and isinstance(value, bytes) and is_zip(value):
+                fields.setdefault(name, []).extend(await asyncio.to_thread(pictures_in_zip, value))
+            elif name in FORM_LISTS:
+                fields.setdefault(name, []).append(value)
+            elif value != "":  # an empty field is an unset one
+                fields[name] = value
+        return fields
+    try:
+        fields = json.loads(await request.body() or b"null")
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+    if not isinstance(fields, dict):
+        raise ApiError(422, "invalid_request", "Send the training as a JSON object (or a multipart form).")
+    return fields
