@@ -12,11 +12,12 @@ PORT   ?= 8000
 .PHONY: setup studio test bench clean audiocraft-env system-deps
 
 # What the whole test suite needs from the system, checked before anything slow starts:
-# Debian's chromium (the browser tests; Playwright can't download browsers here), and what
-# the audiocraft venv builds av 11 from (gcc, pkg-config, FFmpeg's headers). As root with apt
-# they are installed; otherwise make stops at once with the one command to run.
+# Debian's chromium (the browser tests; Playwright can't download browsers here), ffprobe (the
+# video tests read MP4s and their recipes with it: Debian's ffmpeg), and what the audiocraft
+# venv builds av 11 from (gcc, pkg-config, FFmpeg's headers). As root with apt they are
+# installed; otherwise make stops at once with the one command to run.
 CHROMIUM    := /usr/bin/chromium
-SYSTEM_PKGS := chromium fonts-dejavu-core gcc pkg-config libavformat-dev libavcodec-dev libavdevice-dev \
+SYSTEM_PKGS := chromium fonts-dejavu-core ffmpeg gcc pkg-config libavformat-dev libavcodec-dev libavdevice-dev \
                libavutil-dev libavfilter-dev libswscale-dev libswresample-dev
 
 $(BIN)/atelier: pyproject.toml
@@ -53,7 +54,7 @@ studio: setup
 
 system-deps:
 	@missing=0; [ -x $(CHROMIUM) ] || missing=1; \
-	for c in gcc pkg-config; do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	for c in ffprobe gcc pkg-config; do command -v $$c >/dev/null 2>&1 || missing=1; done; \
 	pkg-config --exists libavformat libavcodec libavdevice libavutil libavfilter libswscale libswresample 2>/dev/null || missing=1; \
 	if [ ! -e $(AC_VENV)/requirements.txt ] && [ -z "$(AUDIOCRAFT_PYTHON)" ]; then \
 		echo "make test builds $(AC_VENV) with Python 3.11: run  pyenv install 3.11  (or set AUDIOCRAFT_PYTHON=/path/to/python3.11)" >&2; exit 1; fi; \

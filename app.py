@@ -5,6 +5,7 @@
     modal run app.py::download_weights --presets sdxl-turbo,musicgen-small   # or --presets all
     modal run app.py::add_lora --source owner/repo --preset sdxl-turbo   # a LoRA adapter into the library
     modal run app.py --prompt "a watercolor fox" --kind image
+    modal run app.py --prompt "waves at dusk" --kind video --duration 5
     atelier doctor           # what `modal deploy` would create, checked offline (ui/doctor.py)
 
 This file only binds code to infrastructure: images, volumes, GPUs, scaling. What the
@@ -14,17 +15,18 @@ model classes do lives in models/, what the web container serves lives in ui/. L
 
 
 import os
-import re
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
 
 import modal
 
+from models.common.cancel import flags_name, use_flags
+from models.common.deploy import DEFAULT_APP_NAME, deploy_choices, volume_name
 from models.image.generator import ImageGenerator
 from models.music.generator import MusicGenerator
-from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name
+from models.presets import IMAGE_PRESETS, MODAL_DEFAULTS, image_class_name, music_class_name, video_class_name
 from models.training.trainer import TrainingGenerator
+from models.video.generator import VideoGenerator
 
 # --- What a deploy chooses -------------------------------------------------------------
 # The app's name and the Secrets to attach come from the deploying shell. Modal imports this file
@@ -34,35 +36,7 @@ from models.training.trainer import TrainingGenerator
 # environment too (`**DEPLOY` below): the container's import defines the same objects (rather than
 # fixed Secret names, which every deploy would need). Cost: a new Secret name is a new image layer.
 # A Secret must not hold these settings itself: its variables reach the container after the image's.
-DEPLOY_SETTINGS = ("ATELIER_APP_NAME", "ATELIER_HF_SECRET", "ATELIER_API_SECRET")
-DEFAULT_APP_NAME = "atelier"
-VOLUMES = ("weights", "results")
-# Modal's rule for App, Volume and Secret names, as its error states it (tests/test_app_doctor.py).
-MODAL_NAME = re.compile(r"(?!ap-[a-zA-Z0-9]{22}$)[a-zA-Z0-9._-]{1,64}")
-NAME_RULE = "letters, digits, '-', '_' and '.' only, at most 64 characters"
-
-
-def volume_name(app_name: str, purpose: str) -> str:
-    """A deployment's own Volume: `atelier-weights` for the default app, `atelier-staging-weights`
-    for ATELIER_APP_NAME=atelier-staging, so a second deployment never writes the first's index."""
-    return f"{app_name}-{purpose}"
-
-
-def deploy_choices(env: Mapping[str, str]) -> dict[str, str]:
-    """The deploy settings that are set, each checked against Modal's naming rule, and the
-    Volume names the app's name makes: a bad one stops `modal deploy` with one sentence."""
-    chosen = {name: env[name].strip() for name in DEPLOY_SETTINGS if env.get(name, "").strip()}
-    for name, value in chosen.items():
-        if not MODAL_NAME.fullmatch(value):
-            raise SystemExit(f"{name}={value!r} is not a name Modal accepts: {NAME_RULE}.")
-    app_name = chosen.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
-    for volume in (volume_name(app_name, purpose) for purpose in VOLUMES):
-        if not MODAL_NAME.fullmatch(volume):
-            raise SystemExit(f"ATELIER_APP_NAME={app_name!r} makes the Volume name {volume!r}, which Modal "
-                             f"refuses: {NAME_RULE}.")
-    return chosen
-
-
+# The names are checked against Modal's rule first (models/common/deploy.py).
 DEPLOY = deploy_choices(os.environ)
 APP_NAME = DEPLOY.get("ATELIER_APP_NAME", DEFAULT_APP_NAME)
 app = modal.App(APP_NAME)
@@ -168,22 +142,21 @@ web_image = with_local_code(
 IMAGES = {
     "model": dict(image=model_image, python=PYTHON_VERSION, env=MODEL_ENV, sources=GPU_SOURCES),
     "trainer": dict(image=trainer_image, python=PYTHON_VERSION, env=TRAINER_ENV, sources=GPU_SOURCES),
-    "audiocraft": dict(image=audiocraft_image, python=AUDIOCRAFT_PYTHON_VERSION, env=AUDIOCRAFT_ENV,
-                       sources=GPU_SOURCES),
+    "audiocraft": dict(image=audiocraft_image, python=AUDIOCRAFT_PYTHON_VERSION, env=AUDIOCRAFT_ENV, sources=GPU_SOURCES),
     "web": dict(image=web_image, python=PYTHON_VERSION, env=WEB_ENV, sources=WEB_SOURCES),
 }
 
-# Each deployment has its own Volumes (volume_name): a second one (ATELIER_APP_NAME=atelier-staging)
-# fills its own weights and keeps its own results, never the first's index.db.
+# Each deployment has its own Volumes (volume_name): a second one never writes the first's index.db.
 weights_volume = modal.Volume.from_name(volume_name(APP_NAME, "weights"), create_if_missing=True)
 results_volume = modal.Volume.from_name(volume_name(APP_NAME, "results"), create_if_missing=True)
 
-# A Hugging Face token is only needed for gated presets (flux-schnell, sd3.5-large-turbo): name the
-# Secret that holds HF_TOKEN with ATELIER_HF_SECRET at deploy time; without it, none is attached.
+# Gated presets (flux-schnell, sd3.5-large-turbo) need the Secret holding HF_TOKEN, named by ATELIER_HF_SECRET.
 hf_secrets = [modal.Secret.from_name(name)] if (name := DEPLOY.get("ATELIER_HF_SECRET")) else []
 # API tokens, the webhook secret and other ATELIER_* settings (ui/settings.py) for the web
 # container: name the Secret holding them with ATELIER_API_SECRET; without it the API is open.
 api_secrets = [modal.Secret.from_name(name)] if (name := DEPLOY.get("ATELIER_API_SECRET")) else []
+# Stop flags (models/common/cancel.py): written by the web container, read by GPU containers. No function's dependency.
+stop_flags = modal.Dict.from_name(flags_name(APP_NAME), create_if_missing=True)
 
 # --- GPU classes -----------------------------------------------------------------------
 # Each preset gets its own pool of containers (`ImageModel(preset=...)`), each container
@@ -191,14 +164,10 @@ api_secrets = [modal.Secret.from_name(name)] if (name := DEPLOY.get("ATELIER_API
 
 GPU_STARTUP_TIMEOUT = 10 * 60  # weights from the Volume onto the GPU, compiled and warmed up; never a download
 IMAGE_TIMEOUT, MUSIC_TIMEOUT = 10 * 60, 30 * 60  # long clips take many windows
-GPU_CLASS_OPTIONS = dict(
-    volumes={CACHE_DIR: weights_volume},
-    secrets=hf_secrets,
-    enable_memory_snapshot=True,
-    startup_timeout=GPU_STARTUP_TIMEOUT,
-    scaledown_window=5 * 60,  # keep a warm GPU for five minutes after the last request
-    max_containers=10,  # per preset: each preset (a parameter value) is a pool of its own
-)
+# A warm GPU is kept five minutes after the last request; max_containers is per preset (a parameter
+# value is a pool of its own).
+GPU_CLASS_OPTIONS = dict(volumes={CACHE_DIR: weights_volume}, secrets=hf_secrets, enable_memory_snapshot=True,
+                         startup_timeout=GPU_STARTUP_TIMEOUT, scaledown_window=5 * 60, max_containers=10)
 # GPU memory snapshots (a Modal alpha feature): the snapshot is taken with the GPU attached and the
 # weights on it, compiled and warmed up (models/common/device.py), so a new container skips all of that.
 # Not for the audiocraft class: its torch 2.1 and xformers have not been run under GPU snapshots; with
@@ -207,9 +176,8 @@ GPU_SNAPSHOT = {"experimental_options": {"enable_gpu_snapshot": True}}
 
 
 # Several visitors' requests at once in one container: its batcher (models/common/batching.py) runs the
-# compatible ones as one pipeline call, up to the preset's max_batch images. Not @modal.batched:
-# its methods can't stream progress (see models/common/batching.py). Beyond max_inputs, or when the
-# inputs in flight pass the autoscaler's target, Modal starts another container.
+# compatible ones as one pipeline call, up to the preset's max_batch images (not @modal.batched: its methods
+# can't stream progress). Beyond max_inputs, or past the autoscaler's target, Modal starts another container.
 def image_max_inputs(gpu: str) -> int:
     return max(p.max_batch for p in IMAGE_PRESETS.values() if p.gpu == gpu)
 
@@ -254,17 +222,38 @@ def music_model(preset: str = MODAL_DEFAULTS["music"]):
     return classes[music_class_name(preset)](preset=preset)
 
 
+# Video: one clip at a time per container (no @modal.concurrent: a clip keeps a GPU busy on its own), in
+# pools of their own, smaller than the image pool's. ui/doctor.py does their GPU memory arithmetic.
+VIDEO_TIMEOUT, LARGE_VIDEO_TIMEOUT = 20 * 60, 30 * 60
+VIDEO_CLASS_OPTIONS = {**GPU_CLASS_OPTIONS, "max_containers": 4, "image": model_image, **GPU_SNAPSHOT}
+
+
+@app.cls(gpu="L40S", timeout=VIDEO_TIMEOUT, **VIDEO_CLASS_OPTIONS)
+class VideoModel(VideoGenerator):
+    preset: str = modal.parameter(default=MODAL_DEFAULTS["video"])
+
+
+@app.cls(gpu="H100", timeout=LARGE_VIDEO_TIMEOUT, **VIDEO_CLASS_OPTIONS)
+class LargeVideoModel(VideoGenerator):
+    preset: str = modal.parameter(default="mochi-1")  # minutes per clip
+
+
+def video_model(preset: str = MODAL_DEFAULTS["video"]):
+    """The video GPU class with memory for the preset, for that preset (as image_model)."""
+    return {"VideoModel": VideoModel, "LargeVideoModel": LargeVideoModel}[video_class_name(preset)](preset=preset)
+
+
+# What the backends call for each kind, as a class: `MODEL_CLASSES["video"](preset=...)`.
+MODEL_CLASSES = {"image": image_model, "music": music_model, "video": video_model}
+
+
 # --- Training LoRA adapters -----------------------------------------------------------
-# A training holds its GPU for minutes, not a fraction of a second: its own small pool, one
-# training per container, on an H100 (FLUX's 12 B transformer in bf16 plus its activations
-# under gradient checkpointing; the smaller families fit anywhere it does).
-#
-# Timeout: Modal's LoRA examples give a training 30 minutes, and so does Atelier, so that the
-# web container, which drives a training as it does any job, outlives it (WEB_SCALEDOWN_S).
-# A longer one stops at its timeout and resumes from its last checkpoint when the same request
-# comes again. Modal's FLUX LoRA example says "about ten minutes" for 250 steps at batch 3 on an
-# A100-80GB; Atelier's longest default, the style recipe with prior preservation, is about 2,000
-# picture-steps, ≈ 27 min at that pace. Not a measurement: no GPU was at hand.
+# A training holds its GPU for minutes: its own small pool, one training per container, on an H100
+# (FLUX's 12 B transformer in bf16 plus activations under gradient checkpointing). Timeout: Modal's LoRA
+# examples' 30 minutes, so the web container, which drives a training as any job, outlives it; a longer one
+# resumes from its last checkpoint when the same request comes again. Modal's FLUX example: "about ten
+# minutes" for 250 steps at batch 3 on an A100-80GB; the longest default (style, prior preservation) is
+# ~2,000 picture-steps, ≈ 27 min at that pace. Not a measurement: no GPU was at hand.
 TRAINER_TIMEOUT_S = 30 * 60
 TRAINER_MAX_CONTAINERS = 2  # trainings at once, studio-wide: each holds an H100 for up to the timeout
 
@@ -288,11 +277,13 @@ def download_weights(presets: str = ",".join(MODAL_DEFAULTS.values()), guides: b
     from models.common.errors import WeightsUnavailable
     from models.common.weights import ensure_weights
     from models.image.guides import guide_weights
+    from models.image.safety import checker_weights
     from models.presets import ImagePreset, all_weights, presets_named
 
     failed = []
     for preset in presets_named(presets):
-        extra = guide_weights(preset.name) if guides and isinstance(preset, ImagePreset) else []
+        image = isinstance(preset, ImagePreset)  # with its guides, and the safety checker
+        extra = (guide_weights(preset.name) if guides else []) + [checker_weights(preset)] if image else []
         try:
             for weights in all_weights(preset) + extra:
                 print(f"{preset.name}: {ensure_weights(weights)}")
@@ -329,20 +320,19 @@ def list_loras() -> list[dict]:
 LORA_RELOAD_S = 30.0  # how often a container looks for adapters added since (a Volume reload)
 
 
-# In Modal's containers, web and GPU alike, the LoRA library is read off the weights Volume as it
-# was when the container started: reload it (throttled) before reading, so an adapter `add_lora`
-# committed since is listed, accepted and loaded without a restart. Locally it is a plain folder.
+# In Modal's containers the weights Volume is as it was when the container started: the LoRA library reloads
+# it (throttled) before reading, so an adapter committed since is listed and loaded without a restart.
 if not modal.is_local():
     from models.image import loras as _loras
     from models.training import cancel as _cancel
     from models.training import run as _runs
 
     _loras.set_before_read(_loras.throttled_reload(weights_volume, LORA_RELOAD_S))
-    # A training's checkpoints, cached encodings and adapter outlive its container (a preempted one
-    # resumes elsewhere): each is committed to the weights Volume once written.
+    # Stop flags by call id; a training's cancel flags by run id (models/training/cancel.py): one Dict.
+    use_flags(stop_flags)
+    _cancel.use_store(stop_flags)
+    # A training's checkpoints, cached encodings and adapter outlive its container: committed once written.
     _runs.set_after_write(weights_volume.commit)
-    # Cancel flags, set by the web container, read by the trainer between steps; one Dict per deployment.
-    _cancel.use_store(modal.Dict.from_name(volume_name(APP_NAME, "training-cancel"), create_if_missing=True))
 
 
 # --- The web container -----------------------------------------------------------------
@@ -353,7 +343,7 @@ if not modal.is_local():
 # last request has returned: idle, it stays up for the longest job (a GPU container's start plus its
 # timeout) and its webhook (ui/doctor.py checks it). Weighed: min_containers=1, paid around the clock.
 WEBHOOK_DELIVERY_S = 2 * 60
-WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT, TRAINER_TIMEOUT_S) + WEBHOOK_DELIVERY_S
+WEB_SCALEDOWN_S = GPU_STARTUP_TIMEOUT + max(IMAGE_TIMEOUT, MUSIC_TIMEOUT, LARGE_VIDEO_TIMEOUT, TRAINER_TIMEOUT_S) + WEBHOOK_DELIVERY_S
 
 
 @app.function(
@@ -375,7 +365,7 @@ def web():
     from ui.store import ResultStore
     from ui.web import create_app
 
-    backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
+    backend = ModalBackend(MODEL_CLASSES, defaults=MODAL_DEFAULTS, where="modal", flags=stop_flags)
     # The index's working copy on this container's local disk, restored from the Volume's
     # index.db at start, snapshotted back and committed at most once per
     # ATELIER_RESULTS_SYNC_INTERVAL seconds and at shutdown: SQLite on the Volume itself would
@@ -394,7 +384,7 @@ def main(prompt: str, kind: str = "image", preset: str = "", seed: int = -1, dur
     from ui.generation import ModalBackend, generate_and_save  # inside: see web()
 
     fields = {"prompt": prompt, "preset": preset or None, "seed": None if seed < 0 else seed}
-    if kind == "music":
+    if kind in ("music", "video"):
         fields["duration"] = duration
-    backend = ModalBackend({"image": image_model, "music": music_model}, defaults=MODAL_DEFAULTS, where="modal")
+    backend = ModalBackend(MODEL_CLASSES, defaults=MODAL_DEFAULTS, where="modal", flags=stop_flags)
     generate_and_save(backend, kind, fields, Path(output))

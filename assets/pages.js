@@ -69,9 +69,11 @@ function setUpOwner(result, owner) {
       return;
     }
     show(outcome.body.published);
-    status.textContent = outcome.body.published
-      ? "Published: it is in the gallery now."
-      : "Unlisted: only people with the link can see it.";
+    status.textContent = outcome.body.waiting_for_review
+      ? "Published: it joins the gallery once the owner of this site approves it."
+      : outcome.body.published
+        ? "Published: it is in the gallery now."
+        : "Unlisted: only people with the link can see it.";
   }
 
   // Deleting asks twice, in place: a second press within a few seconds confirms.

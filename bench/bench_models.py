@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_models.py --presets sd-turbo-twin --steps 1 --variants none,fast-decoder,bf16
     .venv/bin/python bench/bench_models.py --presets musicgen-small-twin --long   # adds a 60 s clip
     .venv/bin/python bench/bench_models.py --presets musicgen-small-twin --variants none --plain thread
+    .venv/bin/python bench/bench_models.py --presets ltx-video-twin --size 320x192 --frames 25 --text-encoder small
 
 For each preset, each way runs in its own process (so load time and peak RSS are its own):
 
@@ -13,6 +14,9 @@ For each preset, each way runs in its own process (so load time and peak RSS are
   `MusicgenForConditionalGeneration.generate`, float32 on a CPU, the preset's half precision on CUDA.
 - `plain[thread]`: the same plain call in a new thread each time (where Atelier ran its calls
   until it kept one model thread per instance: see models/common/progress.py `ModelThread`).
+  A video's plain call is the pipeline's with the same clip's settings (size, frames, rate, steps,
+  guidance, LTX's decode timestep and noise), frames as PIL images, no file written; Atelier's
+  includes its MP4 encode and poster.
 
 It measures cold start (process start to first result), load time (weights from disk, page
 cache as it is), the first call, warm p50/p95
@@ -20,6 +24,11 @@ latency (images at the preset's size and steps unless --steps; music as seconds 
 second of audio), peak RSS and, on CUDA, peak GPU memory; and writes a markdown table to
 bench/results/ naming the device. Speed-ups are ratios of two ways measured in the same run.
 Weights are built first (ATELIER_HOME, default ~/.cache/atelier), outside the timings.
+
+`--text-encoder small` (video twins): both ways load the twin with a one-layer T5 of T5-XXL's
+width in place of T5-XXL (19 GB in float32, more than a small machine has), so what is measured
+is what follows the prompt's encoding, the transformer and VAE at their real size, the same text
+encoder for both ways (models/random_weights/video_twins.py).
 
 With `--control canny` (image presets; any mode the preset's guides have) the ways are the
 preset without a control (`atelier`), with one control made from a new picture each call by the
@@ -52,7 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from machine import RESULTS, cpu_name, write_table  # noqa: E402  (bench/machine.py)
-from model_ways import CACHED, VARIANTS, applies, child, kinds_of  # noqa: E402  (bench/model_ways.py)
+from model_ways import CACHED, SMALL_TEXT, VARIANTS, applies, child, kinds_of, with_small_text_encoder  # noqa: E402
 
 from models.presets import PRESETS  # noqa: E402
 
@@ -78,7 +87,8 @@ def p95(values: list[float]) -> float:
 def run_child(kind, preset, way, args, seconds) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, preset, way, "--repeats", str(args.repeats),
            "--seconds", str(seconds), "--t0", repr(time.time())] + (["--steps", str(args.steps)] if args.steps else []) \
-        + (["--control", args.control] if args.control else [])
+        + (["--control", args.control] if args.control else []) \
+        + ["--size", args.size, "--frames", str(args.frames), "--text-encoder", args.text_encoder]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -109,14 +119,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--build", nargs=2, metavar=("KIND", "PRESET"), help=argparse.SUPPRESS)
     parser.add_argument("--control", help="image presets: with and without a control of this mode, and the plain "
                         "ControlNet pipeline (see above)")
+    parser.add_argument("--size", default="320x192", help="video clip width x height (default 320x192)")
+    parser.add_argument("--frames", type=int, default=25, help="video clip frames (default 25)")
+    parser.add_argument("--text-encoder", choices=["real", "small"], default="real",
+                        help="video twins: small = both ways with a one-layer T5 in T5-XXL's place (see above)")
     parser.add_argument("--out", type=Path, help="markdown file (default bench/results/models-<date>.md)")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    clip = (*(int(n) for n in args.size.split("x")), args.frames)
+    if args.text_encoder == "small":
+        for preset in SMALL_TEXT:
+            with_small_text_encoder("video", preset)
     if args.child:
-        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0, args.control)))
+        print(json.dumps(child(*args.child, args.steps, args.seconds, args.repeats, args.t0, args.control, clip)))
         return
     if args.build:  # in its own process too: a GPU build's memory is gone before anything is timed
         from models.common.weights import ensure_weights
@@ -129,7 +147,8 @@ def main() -> None:
         write_table(render(json.loads(args.from_json.read_text())), args.out or default_out())
         return
     run = {"device": device_line(), "command": f"bench/bench_models.py {' '.join(sys.argv[1:])}",
-           "date": time.strftime("%Y-%m-%d %H:%M"), "repeats": args.repeats, "steps": args.steps, "rows": []}
+           "date": time.strftime("%Y-%m-%d %H:%M"), "repeats": args.repeats, "steps": args.steps,
+           "clip": list(clip), "rows": []}
     for preset in args.presets.split(","):
         for kind in kinds_of(preset):
             if built(kind, preset, args, run):
@@ -145,7 +164,8 @@ def built(kind: str, preset: str, args: argparse.Namespace, run: dict) -> bool:
         spec = PRESETS[kind][preset]
         os.environ["ATELIER_TWIN_BUILD"] = f"cuda:{getattr(spec, 'gpu_dtype', 'float16')}"
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--build", kind, preset], cwd=ROOT)
+    done = subprocess.run([sys.executable, __file__, "--build", kind, preset, "--text-encoder", args.text_encoder],
+                          cwd=ROOT)
     print(f"{kind} {preset}: weights ready in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     if done.returncode != 0:
         run["rows"].append((kind, preset, args.seconds, {"build": {"error": f"exit {done.returncode}"}}))
@@ -207,7 +227,9 @@ def render(run: dict) -> str:
     ]
     for kind, preset, seconds, results in run["rows"]:
         spec = PRESETS[kind][preset]
-        what = f"{spec.size}², {run['steps'] or spec.steps} step(s)" if kind == "image" else f"{seconds:g} s clip"
+        steps = f"{run['steps'] or getattr(spec, 'steps', '')} step(s)"
+        what = {"image": lambda: f"{spec.size}², {steps}", "music": lambda: f"{seconds:g} s clip",
+                "video": lambda: "{}×{}, {} frames, ".format(*run.get("clip", ("?",) * 3)) + steps}[kind]()
         # The ratio's baseline: the call as Modal's examples make it; in a thread where only that ran.
         baseline = "plain" if "plain" in results else "plain+control" if "plain+control" in results else "plain[thread]"
         plain = results.get(baseline, {})

@@ -20,7 +20,10 @@ from models.presets import PRESETS
 if TYPE_CHECKING:  # not imported for real: every way's process start counts in its cold start
     from models.requests import Job
 
-PROMPTS = {"image": "a watercolor fox in a misty forest", "music": "lofi hip hop beat with warm piano chords"}
+PROMPTS = {"image": "a watercolor fox in a misty forest", "music": "lofi hip hop beat with warm piano chords",
+           "video": "waves rolling onto a beach at dusk, slow camera pan"}
+# The video twins' stand-in with a small text encoder (--text-encoder small).
+SMALL_TEXT = {"ltx-video-twin": "models.random_weights.video_twins:build_ltx_video_twin_small_text"}
 # Other SpeedOptions to run a preset with, to see what each option buys on its own.
 VARIANTS = {
     "none": lambda s: NO_SPEEDUPS,
@@ -56,11 +59,19 @@ def kinds_of(preset: str) -> list[str]:
     return [kind for kind, table in PRESETS.items() if preset in table]
 
 
+def with_small_text_encoder(kind: str, preset: str) -> None:
+    """--text-encoder small: the preset's weights swapped for its stand-in with a small text encoder."""
+    from models.common.weights import BuiltWeights
+
+    spec = PRESETS[kind][preset]
+    PRESETS[kind][preset] = replace(spec, weights=BuiltWeights(SMALL_TEXT[preset], f"{preset}-small-text"))
+
+
 # --- one measurement, in a child process ----------------------------------------------------
 
 
 def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, repeats: int, t0: float,
-          control: str | None = None) -> dict:
+          control: str | None = None, clip: tuple[int, int, int] = (320, 192, 25)) -> dict:
     import torch
 
     from models.common.weights import ensure_weights
@@ -81,7 +92,11 @@ def child(kind: str, preset: str, way: str, steps: int | None, seconds: float, r
     if way.startswith("atelier["):
         variant = way[len("atelier[") : way.index("]")]
         PRESETS[kind][preset] = spec = replace(spec, speed=VARIANTS[variant](spec.speed))
-    if way == "plain+control":
+    if kind == "video":
+        load, call = plain_video(folder, spec, steps, clip, cuda) if way.startswith("plain") else atelier_video(preset, steps, clip)
+        if way == "plain[thread]":
+            call = in_worker_thread(call)
+    elif way == "plain+control":
         load, call = plain_control_image(spec, steps, control, cuda)
     elif way.startswith("plain"):
         load, call = (plain_image if kind == "image" else plain_music)(folder, spec, steps, seconds, cuda)
@@ -203,6 +218,16 @@ def atelier_music(preset: str, steps: int | None, seconds: float):
     return None, _atelier_call(MusicModel(preset=preset), job)
 
 
+def atelier_video(preset: str, steps: int | None, clip: tuple[int, int, int]):
+    from app import VideoModel
+    from models.requests import VideoRequest
+
+    width, height, frames = clip
+    job = VideoRequest(prompt=PROMPTS["video"], seed=1, steps=steps, preset=preset, width=width, height=height,
+                       frames=frames).resolve(preset)
+    return None, _atelier_call(VideoModel(preset=preset), job)
+
+
 def _atelier_call(model, job: Job):
     """One generation through `.local()`; the first call also runs the load (enter hooks)."""
 
@@ -272,6 +297,31 @@ def plain_music(folder, spec, steps: int | None, seconds: float, cuda: bool):
     def call() -> dict:
         torch.manual_seed(1)
         model.generate(**inputs, do_sample=True, guidance_scale=spec.guidance, max_new_tokens=frames)
+        return {}
+
+    return load, call
+
+
+def plain_video(folder, spec, steps: int | None, clip: tuple[int, int, int], cuda: bool):
+    """The pipeline call Modal's LTX example makes, with the clip's own settings (the same Atelier
+    passes): LTXPipeline from the folder, float32 on a CPU, the preset's dtype on CUDA."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    from models.video.families import LTX_DECODE
+
+    started = time.perf_counter()
+    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=getattr(torch, spec.gpu_dtype) if cuda else torch.float32)
+    if cuda:
+        pipe.to("cuda")
+    load = time.perf_counter() - started
+    pipe.set_progress_bar_config(disable=True)
+    width, height, frames = clip
+
+    def call() -> dict:
+        pipe(PROMPTS["video"], width=width, height=height, num_frames=frames, frame_rate=spec.fps,
+             num_inference_steps=steps or spec.steps, guidance_scale=spec.guidance,
+             generator=torch.Generator("cuda" if cuda else "cpu").manual_seed(1), **LTX_DECODE)
         return {}
 
     return load, call

@@ -17,7 +17,7 @@ from models.common.errors import RequestError
 from models.common.speed import NO_SPEEDUPS, SpeedOptions
 from models.common.weights import BuiltWeights, HubWeights, Weights
 
-Kind = Literal["image", "music"]
+Kind = Literal["image", "music", "video"]
 
 
 # The options that act on one kind's models only: image ones on a diffusion pipeline's modules,
@@ -65,6 +65,10 @@ class ImagePreset:
     # The ControlNets, IP-Adapter and annotators it may use (models/image/guides.py): its family's,
     # unless it needs others (a twin's random-weight ControlNet).
     guides: str = ""
+    # Most controls one request may name, and so most ControlNets a model keeps loaded (the ones a batch
+    # doesn't use are unloaded past it): what its GPU holds beside its weights and a full batch
+    # (ui/doctor.py adds up models/image/guides.py's sizes).
+    max_controls: int = 3
 
     def __post_init__(self) -> None:
         refuse_other_kinds_options(self.name, "image", self.speed)
@@ -113,6 +117,62 @@ class MusicPreset:
     @property
     def sound_effects(self) -> bool:
         return self.model == "audiogen"
+
+
+# Modal GPUs for video presets, as for images: an L40S (48 GB) where the weights and the decode of the
+# longest clip fit it, an H100 (80 GB) beyond (tests/test_app.py does the arithmetic).
+VideoGpu = Literal["L40S", "H100"]
+# A video model's architecture: which diffusers pipelines run it, the layout of its latents and the
+# rules its VAE sets on frames and sizes (models/video/families.py). Room for "wan" and "svd".
+VideoFamily = Literal["ltx", "mochi"]
+
+
+@dataclass(frozen=True)
+class VideoPreset:
+    name: str
+    weights: Weights  # a diffusers pipeline folder
+    summary: str
+    family: VideoFamily
+    steps: int
+    guidance: float
+    width: int  # the default size
+    height: int
+    fps: int  # the default frame rate
+    frames: int  # the default length
+    max_side: int  # the largest width or height
+    max_pixels: int  # the largest width × height
+    max_frames: int
+    max_steps: int = 50
+    # The VAE compresses time frame_step to one: a clip has frame_step × k + 1 frames (LTX 8, Mochi 6).
+    frame_step: int = 8
+    # Widths and heights on this grid: the VAE's spatial compression times the transformer's patch.
+    size_grid: int = 32
+    takes_image: bool = False  # can start from a picture (image-to-video)
+    # A single-file checkpoint whose components (checkpoint_parts) replace the folder's, for
+    # releases published only as one .safetensors file (LTX-Video's distilled 2B models).
+    checkpoint: Weights | None = None
+    checkpoint_file: str = ""
+    checkpoint_parts: tuple[str, ...] = ("transformer", "vae")
+    # How much an LTX VAE decodes at once, in megapixel-frames (width × height × frames / 10⁶): the
+    # decode of a long clip is most of a video model's memory, so clips larger than this decode in
+    # chunks of frames that are not (models/video/families.py). None: the whole clip at once.
+    decode_megapixel_frames: float | None = None
+    gpu_dtype: Literal["float16", "bfloat16"] = "bfloat16"
+    local: bool = False
+    speed: SpeedOptions = NO_SPEEDUPS  # cpu_bf16, threads and compile apply to video
+    twin_of: str | None = None  # a random-weight twin (models/random_weights/twins.py) of this preset: never a default
+    gpu: VideoGpu = "L40S"
+
+    def __post_init__(self) -> None:
+        refuse_other_kinds_options(self.name, "video", self.speed)
+        if (self.frames - 1) % self.frame_step or (self.max_frames - 1) % self.frame_step:
+            raise ValueError(f"{self.name}: frame counts are {self.frame_step}k+1")
+        if self.width % self.size_grid or self.height % self.size_grid:
+            raise ValueError(f"{self.name}: the default size is not on the grid of {self.size_grid}")
+
+    @property
+    def min_frames(self) -> int:
+        return self.frame_step + 1
 
 
 # TAESD, the tiny autoencoder for SD 1.x/2.x latents (madebyollin/taesd); the revision is the
@@ -196,6 +256,10 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
             # Past 4, batching buys little: one 1024² image already keeps an H100 busy.
             max_batch=4,
             gpu="H100",
+            # Each of its ControlNets (canny, depth, blur) is 4.2 B parameters, 8.4 GB: with all three,
+            # the IP-Adapter and SigLIP loaded beside a full batch at 1440² it would need ~82 GB of 80.
+            # Two at once (the third unloaded until asked for) leave ~6 GB spare.
+            max_controls=2,
         ),
         ImagePreset(
             name="tiny",
@@ -366,25 +430,128 @@ MUSIC_PRESETS: dict[str, MusicPreset] = {
     ]
 }
 
-PRESETS: dict[Kind, dict] = {"image": IMAGE_PRESETS, "music": MUSIC_PRESETS}
+# LTX-Video's distilled 2B model (0.9.8) is published as one file holding its transformer and VAE;
+# the rest of the pipeline (T5-XXL, tokenizer, scheduler, the configs the file is read with) comes
+# from the diffusers-format 0.9.5 release, the same 2B architecture. Revisions from public sources,
+# not checked against the hub from here (no network): Lightricks/LTX-Video-0.9.5 at the snapshot
+# folder of its public Hugging Face cache path in an unrelated project (snapshots/e58e28c3…);
+# Lightricks/LTX-Video at the revision a public script pins for this very file (8984fa25…,
+# "ltxv-2b-0.9.8-distilled.safetensors", which it loads with diffusers' from_single_file).
+_LTX_095 = HubWeights(
+    "Lightricks/LTX-Video-0.9.5", "e58e28c39631af4d1468ee57a853764e11c1d37e",
+    # Its own transformer and VAE weights are replaced by the distilled file's: not downloaded.
+    files=("model_index.json", "scheduler/*", "text_encoder/*", "tokenizer/*", "transformer/config.json",
+           "vae/config.json"),
+)
+_LTX_DISTILLED_FILE = "ltxv-2b-0.9.8-distilled.safetensors"
+_LTX_DISTILLED = HubWeights("Lightricks/LTX-Video", "8984fa25007f376c1a299016d0957a37a2f797bb",
+                            files=(_LTX_DISTILLED_FILE,))
 
-# Defaults: a laptop runs the small models, Modal GPUs the better ones.
-LOCAL_DEFAULTS: dict[Kind, str] = {"image": "sd-turbo", "music": "musicgen-small"}
-MODAL_DEFAULTS: dict[Kind, str] = {"image": "sdxl-turbo", "music": "musicgen-small"}
+VIDEO_PRESETS: dict[str, VideoPreset] = {
+    p.name: p
+    for p in [
+        VideoPreset(
+            name="ltx-video",
+            family="ltx",
+            weights=_LTX_095,
+            checkpoint=_LTX_DISTILLED,
+            checkpoint_file=_LTX_DISTILLED_FILE,
+            summary="LTX-Video 2B distilled: 5 s of 768×512 in 8 steps, text or a picture to video; the default",
+            # Distilled for 8 steps without classifier-free guidance (LTX-Video's configs: guidance 1),
+            # so a negative prompt only acts with guidance above 1. diffusers' LTXPipeline runs its own
+            # 8-step schedule, not the distilled release's hand-picked timesteps.
+            steps=8,
+            guidance=1.0,
+            width=768,
+            height=512,
+            fps=24,
+            frames=121,
+            max_side=1280,
+            max_pixels=1280 * 720,
+            max_frames=257,  # LTX-Video's limit: 257 frames, 10.7 s at 24 fps
+            max_steps=30,
+            takes_image=True,
+            # 60 megapixel-frames, ~13.5 GB in bf16 (tests/test_app.py): the default 5 s at 768×512
+            # (48) decodes whole; 10.7 s at 1280×720 (237) in five overlapping chunks of 64 frames.
+            decode_megapixel_frames=60,
+            speed=SpeedOptions(cpu_bf16=True),  # float32 would need 32 GB of RAM for its weights
+        ),
+        VideoPreset(
+            name="mochi-1",
+            family="mochi",
+            # Revision: the one Modal's Mochi example downloads (its download_model default);
+            # not checked against the hub from here.
+            weights=HubWeights("genmo/mochi-1-preview", "83359d26a7e2bbe200ecbfda8ebff850fd03b545"),
+            summary="Genmo Mochi 1 (10B): high quality, minutes per clip on an H100; text to video",
+            steps=64,  # diffusers' MochiPipeline defaults: 64 steps, guidance 4.5
+            guidance=4.5,
+            width=848,
+            height=480,
+            fps=30,  # Mochi makes 30 fps motion
+            frames=85,
+            max_side=848,
+            max_pixels=848 * 480,
+            max_frames=163,  # 5.4 s at 30 fps, Mochi 1's longest
+            max_steps=100,
+            frame_step=6,
+            size_grid=16,
+            # Decoded in spatial tiles of 256 px with every frame (models/video/families.py): 163
+            # frames are ~23 GB in bf16 a tile, where the whole clip at once would be ~140 GB
+            # (tests/test_app.py).
+            # 10 B transformer + T5-XXL + VAE: 15.1 B parameters, 30 GB in bf16.
+            gpu="H100",
+        ),
+        VideoPreset(
+            name="tiny-video",
+            family="ltx",
+            weights=BuiltWeights("models.random_weights.tiny_video:build_tiny_video_pipeline", "tiny-video"),
+            summary="random weights in LTX-Video's architecture, noise clips in a fraction of a second; for tests",
+            steps=2,
+            guidance=1.0,
+            width=96,
+            height=64,
+            fps=8,
+            frames=17,
+            max_side=256,
+            max_pixels=256 * 256,
+            max_frames=33,
+            max_steps=10,
+            takes_image=True,
+            # Chunks of 16 frames at 96×64: a 17-frame clip decodes in three overlapping chunks, so
+            # the tests cross chunk seams.
+            decode_megapixel_frames=0.1,
+            local=True,
+        ),
+    ]
+}
+VIDEO_PRESETS["ltx-video-twin"] = replace(
+    VIDEO_PRESETS["ltx-video"], name="ltx-video-twin", twin_of="ltx-video", checkpoint=None, checkpoint_file="",
+    weights=BuiltWeights("models.random_weights.video_twins:build_ltx_video_twin", "ltx-video-twin"),
+    summary="random-weight twin of ltx-video: real size and speed, noise clips; for benchmarks (16 GB on disk)",
+)
+
+PRESETS: dict[Kind, dict] = {"image": IMAGE_PRESETS, "music": MUSIC_PRESETS, "video": VIDEO_PRESETS}
+
+# Defaults: a laptop runs the small models, Modal GPUs the better ones. No video model is small:
+# ltx-video is the fastest there is, on a laptop too (minutes per clip).
+LOCAL_DEFAULTS: dict[Kind, str] = {"image": "sd-turbo", "music": "musicgen-small", "video": "ltx-video"}
+MODAL_DEFAULTS: dict[Kind, str] = {"image": "sdxl-turbo", "music": "musicgen-small", "video": "ltx-video"}
 
 
 def choose_defaults(name: str | None, defaults: dict[Kind, str]) -> dict[Kind, str]:
     """The preset each modality uses when a request names none.
 
     `name` (from --preset or ATELIER_PRESET) picks that preset for every modality that has it,
-    so `tiny` switches both image and music to their tiny models.
+    or has it with the modality's name after it, so `tiny` switches image and music to their
+    `tiny` models and video to `tiny-video`.
     """
     if name is None:
         return dict(defaults)
-    if not any(name in PRESETS[kind] for kind in PRESETS):
-        known = sorted(set(IMAGE_PRESETS) | set(MUSIC_PRESETS))
+    chosen = {kind: next((n for n in (name, f"{name}-{kind}") if n in PRESETS[kind]), None) for kind in PRESETS}
+    if not any(chosen.values()):
+        known = sorted(set().union(*PRESETS.values()))
         raise RequestError(f"Unknown preset '{name}'. Known presets: {', '.join(known)}.")
-    return {kind: name if name in PRESETS[kind] else defaults[kind] for kind in PRESETS}
+    return {kind: chosen[kind] or defaults[kind] for kind in PRESETS}
 
 
 # The Modal class that serves each music engine: its image carries that engine's libraries.
@@ -404,13 +571,21 @@ def image_class_name(preset: str) -> str:
     return IMAGE_CLASS_BY_GPU[get_preset("image", preset).gpu]
 
 
-def all_weights(preset: ImagePreset | MusicPreset) -> list[Weights]:
-    """Every set of weights a preset may load: its model's, then its decoders'."""
-    decoders = [getattr(preset, "diffusion_decoder", None), preset.speed.fast_decoder]
-    return [preset.weights, *(w for w in decoders if w is not None)]
+# The Modal class that serves each video GPU (app.py), as for images.
+VIDEO_CLASS_BY_GPU = {"L40S": "VideoModel", "H100": "LargeVideoModel"}
 
 
-def presets_named(names: str) -> list[ImagePreset | MusicPreset]:
+def video_class_name(preset: str) -> str:
+    return VIDEO_CLASS_BY_GPU[get_preset("video", preset).gpu]
+
+
+def all_weights(preset: ImagePreset | MusicPreset | VideoPreset) -> list[Weights]:
+    """Every set of weights a preset may load: its model's, its checkpoint's, then its decoders'."""
+    extra = [getattr(preset, "checkpoint", None), getattr(preset, "diffusion_decoder", None), preset.speed.fast_decoder]
+    return [preset.weights, *(w for w in extra if w is not None)]
+
+
+def presets_named(names: str) -> list[ImagePreset | MusicPreset | VideoPreset]:
     """The presets a comma-separated list names, of every kind that has the name (`tiny` is an
     image and a music preset); `all` means every preset whose weights come from the hub, the
     tiny ones and the twins being built wherever they run. An unknown name is a RequestError."""
@@ -419,13 +594,13 @@ def presets_named(names: str) -> list[ImagePreset | MusicPreset]:
         return [p for table in PRESETS.values() for p in table.values() if isinstance(p.weights, HubWeights)]
     unknown = [name for name in wanted if not any(name in table for table in PRESETS.values())]
     if unknown or not wanted:
-        known = ", ".join(sorted(set(IMAGE_PRESETS) | set(MUSIC_PRESETS)))
+        known = ", ".join(sorted(set().union(*PRESETS.values())))
         raise RequestError(f"Unknown preset {', '.join(map(repr, unknown)) or '(none named)'}: name presets "
                            f"separated by commas, or `all`. Known presets: {known}.")
     return [table[name] for name in wanted for table in PRESETS.values() if name in table]
 
 
-def get_preset(kind: Kind, name: str) -> ImagePreset | MusicPreset:
+def get_preset(kind: Kind, name: str) -> ImagePreset | MusicPreset | VideoPreset:
     try:
         return PRESETS[kind][name]
     except KeyError:

@@ -3,7 +3,7 @@
 The studio, the REST API and the CLI parse what a person sent with `parse(kind, data)`; the
 result is a request of that kind, whose `resolve` gives the checked job a model accepts.
 Each kind's schema lives with its kind (models/image/request.py, models/music/request.py,
-models/training/request.py);
+models/video/request.py, models/training/request.py);
 what they share is in models/common/fields.py, and the sentences a person reads for bad input
 in models/common/messages.py.
 
@@ -19,11 +19,13 @@ from models.common.messages import explain
 from models.image.request import ImageJob, ImageRequest
 from models.music.request import MusicJob, MusicRequest
 from models.training.request import TrainingJob, TrainingRequest
+from models.video.request import VideoJob, VideoRequest
 
-Request = ImageRequest | MusicRequest | TrainingRequest
-Job = ImageJob | MusicJob | TrainingJob
-REQUESTS: dict[str, type[Request]] = {"image": ImageRequest, "music": MusicRequest, "training": TrainingRequest}
-JOBS: dict[str, type[Job]] = {"image": ImageJob, "music": MusicJob, "training": TrainingJob}
+Request = ImageRequest | MusicRequest | VideoRequest | TrainingRequest
+Job = ImageJob | MusicJob | VideoJob | TrainingJob
+REQUESTS: dict[str, type[Request]] = {"image": ImageRequest, "music": MusicRequest, "video": VideoRequest,
+                                      "training": TrainingRequest}
+JOBS: dict[str, type[Job]] = {"image": ImageJob, "music": MusicJob, "video": VideoJob, "training": TrainingJob}
 
 
 def parse(kind: str, data: dict) -> Request:

@@ -16,7 +16,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-TINY = {"image": "tiny", "music": "tiny"}
+TINY = {"image": "tiny", "music": "tiny", "video": "tiny-video"}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,9 +30,9 @@ def atelier_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def model_classes():
     """The Modal app's GPU classes, exactly as the local backend runs them."""
-    from app import ImageModel, MusicModel
+    from app import ImageModel, MusicModel, VideoModel
 
-    return {"image": ImageModel, "music": MusicModel}
+    return {"image": ImageModel, "music": MusicModel, "video": VideoModel}
 
 
 @pytest.fixture

@@ -69,9 +69,12 @@ def test_web_image_has_no_model_libraries(recorded):
     assert not names & set(HEAVY)
 
 
+GPU_CLASSES = ("ImageModel", "LargeImageModel", "MusicModel", "VideoModel", "LargeVideoModel")
+
+
 def test_gpu_classes_have_gpus_weights_volume_and_snapshots(recorded):
     app, calls = recorded
-    for name in ("ImageModel", "LargeImageModel", "MusicModel"):
+    for name in GPU_CLASSES:
         options = by_name(calls, "cls", name)
         assert options["gpu"], name
         assert options["image"] is not app.web_image
@@ -83,7 +86,7 @@ def test_gpu_classes_have_gpus_weights_volume_and_snapshots(recorded):
 
 def test_gpu_snapshots_where_the_model_lives_in_the_container(recorded):
     app, calls = recorded
-    for name in ("ImageModel", "LargeImageModel", "MusicModel"):
+    for name in GPU_CLASSES:
         assert by_name(calls, "cls", name)["experimental_options"] == {"enable_gpu_snapshot": True}, name
     # audiocraft's torch 2.1 and xformers have not been run under GPU snapshots: CPU ones only (app.py)
     assert "experimental_options" not in by_name(calls, "cls", "AudiocraftMusicModel")
@@ -92,7 +95,7 @@ def test_gpu_snapshots_where_the_model_lives_in_the_container(recorded):
 def test_enter_hooks_are_split_for_memory_snapshots(recorded):
     app, calls = recorded
     snaps = {qualname: kwargs.get("snap", False) for qualname, kwargs, _ in calls["enter"]}
-    for cls in (app.ImageGenerator, app.MusicGenerator):
+    for cls in (app.ImageGenerator, app.MusicGenerator, app.VideoGenerator):
         owners = {base.__name__ for base in cls.__mro__}
         mine = {q: s for q, s in snaps.items() if q.split(".")[0] in owners}
         assert set(mine.values()) == {True, False}, (cls.__name__, mine)
@@ -106,6 +109,55 @@ def test_every_image_preset_routes_to_a_class_on_its_gpu(recorded):
         cls = image_class_name(name)
         assert isinstance(getattr(app, cls), modal.Cls) and by_name(calls, "cls", cls)["gpu"] == preset.gpu, name
     assert image_class_name("sd3.5-large-turbo") == "LargeImageModel" and image_class_name("tiny") == "ImageModel"
+
+
+def test_every_video_preset_fits_its_gpu_with_its_longest_largest_clip():
+    """ui/doctor.py's arithmetic (weights in bf16, one part of the longest clip at the largest size
+    decoded, the denoiser's allowance, the CUDA context): it fits, and decoded whole it would not."""
+    from models.presets import VIDEO_PRESETS
+    from ui.doctor import GPU_MEMORY_GB, memory_needed_gb
+
+    for name in ("ltx-video", "mochi-1"):
+        preset = VIDEO_PRESETS[name]
+        assert memory_needed_gb(preset) <= GPU_MEMORY_GB[preset.gpu], (name, round(memory_needed_gb(preset), 1))
+        assert memory_needed_gb(preset, decode_whole=True) > GPU_MEMORY_GB[preset.gpu], name
+    assert VIDEO_PRESETS["ltx-video"].gpu == "L40S" and VIDEO_PRESETS["mochi-1"].gpu == "H100"
+
+
+def test_every_video_preset_routes_to_a_class_on_its_gpu_that_makes_one_clip_at_a_time(recorded):
+    from models.presets import VIDEO_PRESETS, video_class_name
+
+    app, calls = recorded
+    for name, preset in VIDEO_PRESETS.items():
+        cls = video_class_name(name)
+        assert isinstance(getattr(app, cls), modal.Cls) and by_name(calls, "cls", cls)["gpu"] == preset.gpu, name
+    concurrent_classes = {qualname for qualname, _, _ in calls["concurrent"]}
+    assert not {"VideoModel", "LargeVideoModel"} & concurrent_classes
+    image_pool = by_name(calls, "cls", "ImageModel")["max_containers"]
+    assert 1 <= by_name(calls, "cls", "VideoModel")["max_containers"] < image_pool  # a pool of its own
+
+
+def test_weights_download_fetches_the_video_presets_with_their_checkpoints(recorded, monkeypatch):
+    """download_weights' own body, offline: which weights it asks for (a stand-in records them)."""
+    from types import SimpleNamespace
+
+    from models.presets import VIDEO_PRESETS
+
+    app, calls = recorded
+    # The module download_weights imports from (sys.modules): `recorded` re-imported models/, so the
+    # package attributes may lead to the copy it made.
+    weights_module = importlib.import_module("models.common.weights")
+    fetched = []
+    monkeypatch.setattr(weights_module, "ensure_weights", lambda w: fetched.append(w.describe()) or "/cache")
+    monkeypatch.setattr(app, "weights_volume", SimpleNamespace(commit=lambda: None))
+    target = next(t for qualname, _, t in calls["function"] if qualname == "download_weights")
+    download = target._get_raw_f() if hasattr(target, "_get_raw_f") else target
+    download()  # the default: the Modal defaults, ltx-video among them
+    ltx = VIDEO_PRESETS["ltx-video"]
+    assert ltx.weights.describe() in fetched and ltx.checkpoint.describe() in fetched
+    fetched.clear()
+    download(presets="mochi-1")
+    assert fetched == [VIDEO_PRESETS["mochi-1"].weights.describe()]
 
 
 def test_weights_download_function_uses_the_volume(recorded):
@@ -127,7 +179,7 @@ import app
 from models.presets import MODAL_DEFAULTS
 from ui.generation import ModalBackend
 from ui.web import create_app
-create_app(ModalBackend({{"image": app.ImageModel, "music": app.MusicModel}}, MODAL_DEFAULTS))
+create_app(ModalBackend({{"image": app.ImageModel, "music": app.MusicModel, "video": app.VideoModel}}, MODAL_DEFAULTS))
 print("ok")
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -244,72 +296,6 @@ def test_the_web_container_reloads_the_volume_for_new_adapters_at_most_once_per_
     assert volume.reloads == 1
     throttled_reload(volume, every_s=0)()
     assert volume.reloads == 2
-
-
-def _meta_params(make) -> int:
-    import torch
-
-    with torch.device("meta"):
-        return sum(p.numel() for p in make().parameters())
-
-
-def _guide_models() -> dict[str, list]:
-    """Each family's guide models that a GPU container may hold at once (every ControlNet it has
-    loaded, its IP-Adapter's image encoder, the three annotators), as factories counted on the meta
-    device. SD 2.1's ControlNet and the annotators are the twins' configs (models/random_weights/
-    tiny_guides.py); the others are built here from the published configs' main sizes (union
-    ControlNets: the base model's encoder with the union layers; SD3.5 Large's: 19 joint blocks at the
-    MMDiT's width; InstantX's FLUX union: 5 double- and 10 single-stream blocks), not checked against
-    the hub. The IP-Adapters' own projections (tens of millions of parameters) are left out."""
-    from diffusers import ControlNetUnionModel, FluxControlNetModel, SD3ControlNetModel
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, SiglipVisionConfig, SiglipVisionModel
-
-    from models.random_weights import tiny_guides
-
-    sdxl_union = lambda: ControlNetUnionModel(  # noqa: E731
-        block_out_channels=(320, 640, 1280), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        transformer_layers_per_block=(1, 2, 10), cross_attention_dim=2048, attention_head_dim=(5, 10, 20),
-        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
-        projection_class_embeddings_input_dim=2816)
-    sd35_net = lambda: SD3ControlNetModel(  # noqa: E731
-        num_layers=19, attention_head_dim=64, num_attention_heads=38, joint_attention_dim=4096,
-        caption_projection_dim=2432, pooled_projection_dim=2048, pos_embed_type=None, use_pos_embed=False)
-    flux_union = lambda: FluxControlNetModel(num_layers=5, num_single_layers=10, num_mode=10)  # noqa: E731
-    vit_h = lambda: CLIPVisionModelWithProjection(CLIPVisionConfig(  # noqa: E731
-        hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16, patch_size=14,
-        image_size=224, projection_dim=1024))
-    siglip = lambda: SiglipVisionModel(SiglipVisionConfig(  # noqa: E731
-        hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16, patch_size=14,
-        image_size=384))
-    clip_l = lambda: CLIPVisionModelWithProjection(CLIPVisionConfig(  # noqa: E731
-        hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16, patch_size=14,
-        image_size=224, projection_dim=768))
-    from models.image import hed
-
-    shared = [tiny_guides.depth_twin, tiny_guides.pose_twin, hed.ControlNetHED]
-    return {"sd2": [tiny_guides.sd21_controlnet] * 8 + shared, "sdxl": [sdxl_union, vit_h] + shared,
-            "sd3": [sd35_net] * 3 + [siglip] + shared, "flux": [flux_union, clip_l] + shared}
-
-
-def test_every_image_preset_fits_its_gpu_with_all_its_guides_loaded(recorded):
-    """As above, plus every ControlNet, image encoder and annotator its guides may have loaded."""
-    from models.image.request import MAX_IMAGES
-    from models.random_weights.twins import REAL_PARAMS
-    from ui.doctor import CUDA_CONTEXT_GB, GB_PER_MEGAPIXEL, GPU_MEMORY_GB
-
-    app, _ = recorded
-    guide_params = {family: sum(_meta_params(make) for make in makes) for family, makes in _guide_models().items()}
-    # sd3.5-large-turbo is left out: with its three ControlNets and SigLIP loaded and a full batch at
-    # 1440² this arithmetic gives 80.6 GB on an 80 GB H100 (open: evict unused ControlNets there, or
-    # batch guided requests smaller).
-    for name in ("sd-turbo", "sdxl-turbo", "flux-schnell"):
-        preset = app.IMAGE_PRESETS[name]
-        weights_gb = 2 * (sum(REAL_PARAMS[f"{name}-twin"].values()) + guide_params[preset.guide_set]) / 1e9
-        images_gb = max(preset.max_batch, MAX_IMAGES) * GB_PER_MEGAPIXEL * preset.max_size**2 / 1e6
-        need = weights_gb + images_gb + CUDA_CONTEXT_GB
-        assert need <= GPU_MEMORY_GB[preset.gpu], (name, preset.gpu, round(need, 1))
-    # An upscale draws one tile of the preset's size at a time: a 2048² result needs no more than an image.
-    assert guide_params["sd2"] > 8 * 300e6  # the sd2 family's eight ControlNets were counted
 
 
 def test_the_trainer_is_its_own_small_pool_of_h100s_writing_the_library_on_the_weights_volume(recorded):

@@ -15,9 +15,10 @@ import tomllib
 import pytest
 
 import app
+from models.common import deploy
 from ui import doctor as app_doctor
 
-DEPLOY_SETTINGS = tuple(app.DEPLOY_SETTINGS)
+DEPLOY_SETTINGS = deploy.DEPLOY_SETTINGS
 # What the README's deploy section names: a gated-model Secret, an API Secret, a second app.
 README_SETTINGS = {"ATELIER_HF_SECRET": "huggingface", "ATELIER_API_SECRET": "atelier-api",
                    "ATELIER_APP_NAME": "atelier-staging"}
@@ -99,12 +100,12 @@ def test_a_name_modal_refuses_is_one_sentence(setting, value):
     assert out.stderr.strip().splitlines()[-1] == problems[0].removeprefix("app.py stops at import: ")
 
 
-def test_app_py_names_rule_is_the_sdks():
+def test_the_deploys_names_rule_is_the_sdks():
     from modal._utils.name_utils import is_valid_object_name
 
     names = ["atelier", "atelier-staging", "a.b_c-1", "", "my studio", "x" * 64, "x" * 65, "ap-" + "A1" * 11,
              "ap-" + "A1" * 10, "é", "hf/token", "name!"]
-    assert [bool(app.MODAL_NAME.fullmatch(n)) for n in names] == [is_valid_object_name(n) for n in names]
+    assert [bool(deploy.MODAL_NAME.fullmatch(n)) for n in names] == [is_valid_object_name(n) for n in names]
 
 
 # --- 6. a second deployment has Volumes of its own --------------------------------------------
@@ -127,14 +128,14 @@ def test_every_gpu_class_that_may_compile_has_one_inductor_thread_and_none_downl
     assert app_doctor.gpu_image_problems(plain) == []
     compiling = [name for name in app_doctor.classes(plain)
                  if any(app_doctor.may_compile(p) for p in app_doctor.served_presets(name))]
-    assert set(compiling) == {"ImageModel", "LargeImageModel", "MusicModel"}
+    assert set(compiling) == {"ImageModel", "LargeImageModel", "MusicModel", "VideoModel", "LargeVideoModel"}
     broken = copy.deepcopy(plain)
     for image in broken["images"].values():
         image["env"].pop("TORCHINDUCTOR_COMPILE_THREADS", None)
         image["env"].pop("ATELIER_FETCH_WEIGHTS", None)
     problems = app_doctor.gpu_image_problems(broken)
-    assert sum("TORCHINDUCTOR_COMPILE_THREADS=1" in p for p in problems) == 3
-    assert sum("ATELIER_FETCH_WEIGHTS=0" in p for p in problems) == 5  # the four model classes and Trainer
+    assert sum("TORCHINDUCTOR_COMPILE_THREADS=1" in p for p in problems) == 5
+    assert sum("ATELIER_FETCH_WEIGHTS=0" in p for p in problems) == 7  # the six model classes and Trainer
 
 
 # --- 9. the web container outlives the longest job and its webhook ----------------------------
@@ -165,6 +166,28 @@ def test_every_image_preset_with_known_weights_fits_its_class_gpu_with_its_large
     small = copy.deepcopy(plain)
     small["gpu_memory_gb"]["H100"] = 40
     assert any(p.startswith("sd3.5-large-turbo needs about") for p in app_doctor.fit_problems(small))
+
+
+def test_the_gpu_arithmetic_counts_the_guides_a_preset_holds_at_once(monkeypatch):
+    """SD3.5 Large's three 4.2 B-parameter ControlNets, its IP-Adapter and SigLIP beside a full batch at 1440²
+    would pass an H100's 80 GB: the preset keeps two loaded (max_controls), and the arithmetic counts two."""
+    from dataclasses import replace
+
+    from models.image import guides
+    from models.presets import IMAGE_PRESETS
+
+    sd35 = IMAGE_PRESETS["sd3.5-large-turbo"]
+    net = guides.PARAMS["controlnet-sd3.5-large"]
+    adapter = guides.PARAMS["ip-adapter-sd3.5-large"] + guides.PARAMS["siglip-so400m-encoder"]
+    annotators = sum(guides.PARAMS[n] for n in ("depth-anything-v2-small", "vitpose-base", "hed"))
+    assert sd35.max_controls == 2 and guides.resident_params(sd35.name) == 2 * net + adapter + annotators
+    need = app_doctor.memory_needed_gb(sd35)
+    assert need <= app_doctor.GPU_MEMORY_GB["H100"]
+    monkeypatch.setitem(IMAGE_PRESETS, sd35.name, replace(sd35, max_controls=3))  # all three loaded
+    assert app_doctor.memory_needed_gb(IMAGE_PRESETS[sd35.name]) == pytest.approx(need + 2 * net / 1e9)
+    assert app_doctor.memory_needed_gb(IMAGE_PRESETS[sd35.name]) > app_doctor.GPU_MEMORY_GB["H100"]
+    # sd2's eight one-mode ControlNets: only as many as one request names stay loaded.
+    assert guides.resident_params("sd-turbo") == 3 * guides.PARAMS["controlnet-sd21"] + annotators
 
 
 def test_every_preset_has_a_class(plain):
@@ -208,3 +231,14 @@ def test_atelier_doctor_prints_what_deploy_would_create_with_secret_names_never_
     assert bad.returncode == 1 and "Traceback" not in bad.stdout + bad.stderr
     last = bad.stdout.strip().splitlines()[-1]
     assert last.startswith("problem: app.py stops at import: ATELIER_APP_NAME='my studio'")
+
+
+def test_every_video_preset_fits_its_class_gpu_decoding_in_parts(plain):
+    from models.presets import VIDEO_PRESETS
+
+    needs = {name: app_doctor.memory_needed_gb(VIDEO_PRESETS[name]) for name in ("ltx-video", "mochi-1")}
+    assert None not in needs.values() and app_doctor.fit_problems(plain) == []
+    small = copy.deepcopy(plain)
+    small["gpu_memory_gb"]["L40S"] = 24
+    assert any(p.startswith("ltx-video needs about") for p in app_doctor.fit_problems(small))
+    assert app_doctor.memory_needed_gb(VIDEO_PRESETS["tiny-video"]) is None  # kilobytes

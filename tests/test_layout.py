@@ -173,3 +173,10 @@ def test_every_package_has_an_init():
         for folder in (ROOT / source).rglob("*"):
             if folder.is_dir() and any(folder.glob("*.py")):
                 assert (folder / "__init__.py").exists(), folder
+
+
+def test_test_files_have_names_of_their_own():
+    """pytest imports test files by their basename (tests/ has no packages): two files of one name
+    stop the whole run at collection, however the runs of each folder alone went."""
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []

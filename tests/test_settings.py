@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from ui.settings import ELSEWHERE, GROUPS, ApiSettings, StoreSettings, env_name, readme_table
+from ui.settings import ELSEWHERE, GROUPS, ApiSettings, ModerationSettings, StoreSettings, env_name, readme_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DECLARED = {env_name(name): group for group in GROUPS for name in group.model_fields}
-SECRETS = {"ATELIER_API_TOKENS": "tok-3f9a", "ATELIER_STUDIO_TOKEN": "studio-77c1", "ATELIER_WEBHOOK_SECRET": "hook-e02b"}
+SECRETS = {"ATELIER_API_TOKENS": "tok-3f9a", "ATELIER_STUDIO_TOKEN": "studio-77c1", "ATELIER_WEBHOOK_SECRET": "hook-e02b",
+           "ATELIER_ADMIN_TOKEN": "admin-5d21"}
 
 
 def test_the_readme_table_is_the_one_the_declaration_prints():
@@ -56,7 +57,7 @@ def test_serve_help_lists_the_servers_settings_and_no_secret_set_in_the_environm
                          timeout=120, cwd=ROOT, env={**os.environ, **SECRETS})
     assert out.returncode == 0, out.stderr
     for name, group in DECLARED.items():
-        if group in (StoreSettings, ApiSettings):
+        if group in (StoreSettings, ApiSettings, ModerationSettings):
             assert f"  {name} " in out.stdout, name
     assert "Default: 120." in out.stdout and "Default: 20G." in out.stdout  # ATELIER_RATE_LIMIT, _RESULTS_MAX_SIZE
     assert not any(secret in out.stdout + out.stderr for secret in SECRETS.values())

@@ -29,6 +29,7 @@ class Card:
     description: str
     image: tuple[str, str] | None = None  # (absolute URL of a cover PNG, its alt text)
     audio: tuple[tuple[str, str], ...] = ()  # (absolute URL, MIME type) of each clip
+    video: tuple[str, str, int, int] | None = None  # (absolute URL, MIME type, width, height) of a video
 
 
 def card_tags(card: Card) -> list[tuple[str, str, str]]:
@@ -46,4 +47,8 @@ def card_tags(card: Card) -> list[tuple[str, str, str]]:
         twitter += [("twitter:image", src), ("twitter:image:alt", alt)]
     for src, mime in card.audio:
         og += [("og:audio", src), ("og:audio:type", mime)]
+    if card.video:
+        src, mime, width, height = card.video
+        og += [("og:video", src)] + ([("og:video:secure_url", src)] if src.startswith("https:") else [])
+        og += [("og:video:type", mime), ("og:video:width", str(width)), ("og:video:height", str(height))]
     return [("property", key, content) for key, content in og] + [("name", key, content) for key, content in twitter]

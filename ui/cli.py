@@ -8,6 +8,9 @@
     atelier loras                               # the LoRA adapter library
     atelier loras add owner/repo --preset sd-turbo [--weight-name file.safetensors] [--id name]
     atelier generate image "a fox" --lora name:0.8
+    atelier generate image "a fox" --control canny:edges.png:0.8 --reference style.png:0.6
+    atelier generate image "a fox" --image fox.png --vary subtle      # or --upscale
+    atelier controlnets                         # the guides each image preset takes, and what is installed
     atelier doctor                              # what `modal deploy app.py` would create, checked offline
 
 ATELIER_PRESET, ATELIER_BACKEND and ATELIER_APP_NAME set the defaults for --preset, --backend
@@ -23,10 +26,11 @@ import sys
 from pathlib import Path
 
 from models.common.errors import RequestError
+from models.image.guides import READY_MADE_ONLY
 from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS, all_weights, choose_defaults
 from ui.errors import GenerationError
 from ui.generation import Backend, LocalBackend, ModalBackend, generate_and_save
-from ui.settings import ApiSettings, CliSettings, StoreSettings, env_name, help_text
+from ui.settings import ApiSettings, CliSettings, ModerationSettings, StoreSettings, env_name, help_text
 
 # --- Building a backend (the one place that knows all three) -----------------------------
 
@@ -36,9 +40,10 @@ def make_backend(kind: str, preset: str | None, app_name: str = "atelier") -> Ba
     if kind == "local":
         # The same classes Modal runs on its GPUs. Imported here, not at the top: app.py builds
         # Modal's image definitions on import, a cost `atelier presets` need not pay.
-        from app import ImageModel, MusicModel
+        from app import ImageModel, MusicModel, VideoModel
 
-        return LocalBackend({"image": ImageModel, "music": MusicModel}, choose_defaults(preset, LOCAL_DEFAULTS))
+        classes = {"image": ImageModel, "music": MusicModel, "video": VideoModel}
+        return LocalBackend(classes, choose_defaults(preset, LOCAL_DEFAULTS))
     if kind == "hybrid":
         return ModalBackend.from_deployed(app_name, choose_defaults(preset, MODAL_DEFAULTS))
     raise ValueError(f"Unknown backend '{kind}': use local or hybrid.")
@@ -96,15 +101,71 @@ def add_lora(args: argparse.Namespace) -> None:
     print(f"added {info.describe()}: use it with --lora {info.id}:1 or \"loras\": [{{\"id\": \"{info.id}\", \"scale\": 1}}]")
 
 
+# --- guides ------------------------------------------------------------------------------------
+
+
+def print_controlnets(preset: str | None) -> None:
+    from models.image import guides
+    from models.presets import IMAGE_PRESETS
+
+    for name in [preset] if preset else IMAGE_PRESETS:
+        if name not in IMAGE_PRESETS:
+            raise RequestError(f"Unknown image preset '{name}': choose one of {', '.join(IMAGE_PRESETS)}.")
+        listed = guides.listing(name)
+        modes = [c["mode"] for c in listed["controls"]]
+        here = [c["mode"] for c in listed["controls"] if c["installed"]]
+        installed = "all" if here == modes else ", ".join(here) or "none"
+        references = listed["references"]
+        print(f"{name:<22} {listed['family']:<9} controls: {', '.join(modes) or 'none'} "
+              f"(up to {listed['max_controls']} at once; installed: {installed})")
+        print(f"{'':<32} references: " + ("none" if references is None else f"up to {references['max']} (installed: "
+              + ("yes)" if references["installed"] else "no)")))
+
+
+def guide_fields(args: argparse.Namespace) -> dict:
+    """--control, --reference, --vary and --upscale as request fields (the schema checks them)."""
+    fields: dict = {}
+    if args.control:
+        fields["controls"] = [{"preprocess": not args.control_ready and mode not in READY_MADE_ONLY, "mode": mode,
+                               "image": image, **({"scale": scale} if scale is not None else {})}
+                              for mode, image, scale in args.control]
+    if args.reference:
+        fields["references"] = [{"image": image, **({"scale": scale} if scale is not None else {})}
+                                for image, scale in args.reference]
+    if args.vary:
+        fields["vary"] = args.vary
+    if args.upscale:
+        fields["upscale"] = True
+    return fields
+
+
+def _picture_and_scale(text: str) -> tuple[bytes, float | None]:
+    """FILE[:SCALE]: the file read, and the scale when the part after the last colon is a number."""
+    path, colon, scale = text.rpartition(":")
+    try:
+        number = float(scale) if colon else None
+    except ValueError:
+        number = None
+    return _file_bytes(path if number is not None else text), number
+
+
+def _control(text: str) -> tuple[str, bytes, float | None]:
+    mode, colon, rest = text.partition(":")
+    if not colon or not rest:
+        raise argparse.ArgumentTypeError(f"{text!r}: write MODE:FILE[:SCALE], e.g. canny:edges.png:0.8")
+    return (mode, *_picture_and_scale(rest))
+
+
 # --- argument parsing ---------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="atelier", description="Atelier: images and music from text.")
+    parser = argparse.ArgumentParser(prog="atelier", description="Atelier: images, music and video from text.")
     sub = parser.add_subparsers(dest="command", required=True)
     defaults = CliSettings.from_env()
 
-    serve = sub.add_parser("serve", help="start the studio", epilog=help_text((StoreSettings, ApiSettings)),
+    serve = sub.add_parser("serve", help="start the studio",
+                           epilog=help_text((StoreSettings, ApiSettings, ModerationSettings)),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -120,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     loras = sub.add_parser("loras", help="the LoRA adapter library: list, add, remove")
     _lora_options(loras.add_subparsers(dest="action"))
+    controlnets = sub.add_parser("controlnets", help="the controls and reference images each image preset takes, "
+                                                     "and which are installed")
+    controlnets.add_argument("--preset", help="only this image preset")
     return parser
 
 
@@ -136,7 +200,8 @@ def _backend_options(p: argparse.ArgumentParser, defaults: CliSettings) -> None:
 def _generate_options(kinds: argparse._SubParsersAction, defaults: CliSettings) -> None:
     image = kinds.add_parser("image")
     music = kinds.add_parser("music")
-    for p in (image, music):
+    video = kinds.add_parser("video")
+    for p in (image, music, video):
         p.add_argument("prompt")
         _backend_options(p, defaults)
         p.add_argument("--output", type=Path, default=Path("."), help="folder for the files (default: here)")
@@ -152,11 +217,38 @@ def _generate_options(kinds: argparse._SubParsersAction, defaults: CliSettings) 
     image.add_argument("--strength", type=float, help="how much of the picture is redrawn, 0–1")
     image.add_argument("--lora", action="append", default=[], metavar="ID[:SCALE]",
                        help="apply a LoRA adapter from the library (up to 4; scale 1 when left out)")
+    _guide_options(image)
     music.add_argument("--duration", type=float)
     music.add_argument("--format", choices=["wav", "mp3"])
     music.add_argument("--temperature", type=float)
     music.add_argument("--top-k", type=int)
     music.add_argument("--overlap", type=float)
+    _video_options(video)
+
+
+def _video_options(video: argparse.ArgumentParser) -> None:
+    video.add_argument("--negative-prompt")
+    video.add_argument("--duration", type=float, help="seconds (rounded to a length the model makes)")
+    video.add_argument("--frames", type=int, help="frames, exactly, instead of --duration (LTX-Video: 8k+1)")
+    video.add_argument("--fps", type=int)
+    video.add_argument("--width", type=int)
+    video.add_argument("--height", type=int)
+    video.add_argument("--aspect", help="16:9, 9:16, 1:1, 4:3, 3:4, 3:2 or 2:3, instead of a width and height")
+    video.add_argument("--steps", type=int)
+    video.add_argument("--image", type=_file_bytes, help="a start picture to animate (PNG, JPEG or WebP)")
+
+
+def _guide_options(image: argparse.ArgumentParser) -> None:
+    image.add_argument("--control", action="append", default=[], type=_control, metavar="MODE:FILE[:SCALE]",
+                       help="guide the layout with a picture: its MODE annotation (canny, depth, pose, scribble...; "
+                            "`atelier controlnets` lists each preset's) at SCALE (default 1); up to 3")
+    image.add_argument("--control-ready", action="store_true",
+                       help="the --control pictures are control pictures already (no annotator runs; always so "
+                            "for lines and segmentation)")
+    image.add_argument("--reference", action="append", default=[], type=_picture_and_scale, metavar="FILE[:SCALE]",
+                       help="a reference image: its style and subject, through the preset's IP-Adapter (default 0.6)")
+    image.add_argument("--vary", choices=["subtle", "strong"], help="vary --image: redraw it subtly or strongly")
+    image.add_argument("--upscale", action="store_true", help="upscale --image 2×, redrawn in tiles")
 
 
 def _lora_options(actions: argparse._SubParsersAction) -> None:
@@ -183,6 +275,8 @@ _GENERATE_FIELDS = {
     "image": ["prompt", "seed", "guidance", "negative_prompt", "width", "height", "steps", "num_images", "image", "mask",
               "strength"],
     "music": ["prompt", "seed", "guidance", "duration", "format", "temperature", "top_k", "overlap"],
+    "video": ["prompt", "seed", "guidance", "negative_prompt", "duration", "frames", "fps", "width", "height", "aspect",
+              "steps", "image"],
 }
 
 
@@ -197,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             return doctor()
         elif args.command == "weights":
             fetch_weights(args.presets)
+        elif args.command == "controlnets":
+            print_controlnets(args.preset)
         elif args.command == "loras":
             if args.action == "add":
                 add_lora(args)
@@ -214,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                 fields["preset"] = args.preset
             if getattr(args, "lora", None):
                 fields["loras"] = ",".join(args.lora)  # "id:scale,...", read by the request schema
+            if args.kind == "image":
+                fields |= guide_fields(args)
             generate_and_save(backend, args.kind, fields, args.output)
         elif args.command == "serve":
             serve(make_backend(args.backend, args.preset, args.app_name), args.host, args.port)
@@ -232,7 +330,7 @@ def serve(backend: Backend, host: str, port: int) -> None:
     from ui.gate.server import config
     from ui.web import create_app
 
-    print(f"Atelier studio ({backend.where}; image: {backend.defaults['image']}, music: {backend.defaults['music']})")
+    print(f"Atelier studio ({backend.where}; " + ", ".join(f"{k}: {v}" for k, v in backend.defaults.items()) + ")")
     print(f"  http://{host}:{port}/")
     uvicorn.Server(config(create_app(backend), host, port, log_level="warning")).run()  # request heads bounded
 

@@ -10,8 +10,8 @@ one. Each import runs in a subprocess and reports what app.py handed to Modal's 
 Modal's container entrypoint reads them (`_deps_(only_explicit_mounts=True)`).
 
 It checks what can be known without modal.com: that containers would define the same objects
-and options as the deploy, the names Modal accepts, each image
-preset's weights and largest call against its class's GPU, the settings of the GPU images
+and options as the deploy, the names Modal accepts, each image and video preset's weights and
+largest call against its class's GPU (ui/gpu_memory.py), the settings of the GPU images
 (no downloads at start, one inductor thread under snapshots), and the web container's
 lifetime against the longest job. It can't know whether a named Secret exists or holds
 HF_TOKEN, what the Volumes hold, or what the workspace's GPU quota allows.
@@ -27,15 +27,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ui.gpu_memory import GPU_MEMORY_GB, memory_needed_gb
+
 ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py, pyproject.toml, models/, ui/
 MODAL_MAX_SCALEDOWN_S = 3600  # the SDK refuses a longer scaledown_window
-# Beyond its weights, what one image costs a GPU, per megapixel, in 16-bit: the VAE's decode
-# dominates (a few full-resolution 256-channel activations, 0.5 GB each per megapixel); a UNet's or
-# an MMDiT's activations at inference are a fraction of that. An estimate, consistent with Modal's
-# SD3.5 Large Turbo example batching 16 images of 1024² on an 80 GB H100 (28 + 16 × 3 GB).
-GB_PER_MEGAPIXEL = 3.0
-CUDA_CONTEXT_GB = 2.0  # CUDA context, cuBLAS workspaces, allocator slack
-GPU_MEMORY_GB = {"L40S": 48, "H100": 80}  # the GPUs app.py's classes ask for
 
 
 # --- Reading app.py as Modal does ------------------------------------------------------------
@@ -202,10 +197,10 @@ def classes(deploy: dict) -> dict[str, dict]:
 
 def served_presets(class_name: str) -> list:
     """The presets a GPU class serves (models/presets.py routes each to one class)."""
-    from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, image_class_name, music_class_name
+    from models import presets
 
-    return ([p for p in IMAGE_PRESETS.values() if image_class_name(p.name) == class_name]
-            + [p for p in MUSIC_PRESETS.values() if music_class_name(p.name) == class_name])
+    route = {"image": presets.image_class_name, "music": presets.music_class_name, "video": presets.video_class_name}
+    return [p for kind, table in presets.PRESETS.items() for p in table.values() if route[kind](p.name) == class_name]
 
 
 def route_problems(deploy: dict) -> list[str]:
@@ -216,28 +211,14 @@ def route_problems(deploy: dict) -> list[str]:
             for kind, table in PRESETS.items() for name, p in table.items() if (name, type(p).__name__) not in served]
 
 
-def memory_needed_gb(preset) -> float | None:
-    """An image preset's weights in 16-bit (the real parameter counts, models/random_weights/twins.py)
-    plus the most images one pipeline call makes (a full batch, or one request's MAX_IMAGES) at its
-    max_size; None for presets of unknown size (the tiny ones: kilobytes)."""
-    from models.image.request import MAX_IMAGES
-    from models.random_weights.twins import REAL_PARAMS
-
-    twin = preset.name if preset.twin_of else f"{preset.name}-twin"
-    if twin not in REAL_PARAMS:
-        return None
-    images_gb = max(preset.max_batch, MAX_IMAGES) * GB_PER_MEGAPIXEL * preset.max_size**2 / 1e6
-    return 2 * sum(REAL_PARAMS[twin].values()) / 1e9 + images_gb + CUDA_CONTEXT_GB
-
-
 def fit_problems(deploy: dict) -> list[str]:
-    from models.presets import ImagePreset
+    from models.presets import MusicPreset
 
     problems = []
     for name, cls in classes(deploy).items():
         gpu = cls["options"]["gpu"]
         for preset in served_presets(name):
-            need = memory_needed_gb(preset) if isinstance(preset, ImagePreset) else None
+            need = None if isinstance(preset, MusicPreset) else memory_needed_gb(preset)
             if need is not None and need > deploy["gpu_memory_gb"][gpu]:
                 problems.append(f"{preset.name} needs about {need:.0f} GB at its largest call; {name}'s {gpu} "
                                 f"has {deploy['gpu_memory_gb'][gpu]} GB.")

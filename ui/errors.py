@@ -38,6 +38,11 @@ class Forbidden(PermissionError):
     """The owner secret is missing or wrong."""
 
 
+class NotAllowed(Forbidden):
+    """What nobody may do, the owner included: publish a result the safety checker flagged or a
+    moderator hid. Its message says which."""
+
+
 class GenerationError(RuntimeError):
     """A generation that failed for a reason outside the request. `status` is the HTTP status."""
 

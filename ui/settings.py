@@ -1,8 +1,8 @@
 """Every ATELIER_* setting the web side reads, each declared once (pydantic-settings).
 
-A setting is a field of one of three groups: StoreSettings (the result store, ui/store/),
-CliSettings (the `atelier` command's defaults) and ApiSettings (the REST API and the studio's
-lock). Its name is ATELIER_ plus the field's, upper-cased; its type says what a valid value
+A setting is a field of one of four groups: StoreSettings (the result store, ui/store/),
+CliSettings (the `atelier` command's defaults), ApiSettings (the REST API and the studio's
+lock) and ModerationSettings (/admin, gallery review, the prompt blocklist). Its name is ATELIER_ plus the field's, upper-cased; its type says what a valid value
 is (and, through `Valid`, says it in words); its default and description are the field's.
 From that one declaration come:
 
@@ -240,8 +240,25 @@ class ApiSettings(Settings):
     webhook_allow_private: Flag = Field(False, description="1: webhooks may go to private and loopback addresses.")
 
 
-GROUPS: tuple[type[Settings], ...] = (StoreSettings, CliSettings, ApiSettings)
-API_ENV_VARS = tuple(env_name(name) for name in ApiSettings.model_fields)  # what the API tests clear
+# --- moderation: what a public deployment lets strangers do (ui/pages/admin.py, the store, the backends) ---
+
+
+class ModerationSettings(Settings):
+    title: ClassVar[str] = "Moderation"
+
+    admin_token: SecretText = Field(None, description="Opens /admin (reported and recent public results; hide, "
+                                                      "delete, approve): send it as a bearer token, or once as "
+                                                      "`/admin?admin_token=<token>`. Unset: there is no /admin.")
+    gallery_review: Flag = Field(False, description="1: a published result joins the gallery (and the API's list) "
+                                                    "only once approved in /admin.")
+    prompt_blocklist: Names = Field((), description="Comma-separated words or phrases a prompt may not contain "
+                                                    "(whole words, any case or accents): such a request gets a 422 "
+                                                    "naming the term.")
+
+
+GROUPS: tuple[type[Settings], ...] = (StoreSettings, CliSettings, ApiSettings, ModerationSettings)
+# What the API tests clear.
+API_ENV_VARS = tuple(env_name(name) for group in (ApiSettings, ModerationSettings) for name in group.model_fields)
 
 
 # --- read where ui/ is not installed: listed here for the README, checked by tests/test_settings.py ---
@@ -271,6 +288,10 @@ ELSEWHERE = (
     Elsewhere("ATELIER_FETCH_WEIGHTS", "`1`", "0: a model whose hub weights aren't in the cache stops, naming "
                                               "`modal run app.py::download_weights`, instead of downloading them; "
                                               "set by the Modal GPU images (models/common/weights.py)."),
+    Elsewhere("ATELIER_SAFETY", "`off`; `on` on Modal", "`on`: every image passes a safety checker in the GPU "
+                                                      "container, and a flagged one comes back blurred, can't be "
+                                                      "published, and its record says so; read by the model side, "
+                                                      "chosen at `modal deploy` (models/image/safety.py)."),
     Elsewhere("ATELIER_HF_SECRET", "—", "At `modal deploy`: the Modal Secret holding `HF_TOKEN`, for gated "
                                         "presets (app.py)."),
     Elsewhere("ATELIER_API_SECRET", "—", "At `modal deploy`: the Modal Secret holding the web container's "

@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Header
 from fastapi.responses import FileResponse
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.routing import Match, Mount
@@ -49,7 +50,7 @@ def create_app(backend: Backend, store: ResultStore | None = None, close_store_a
     store = store if store is not None else ResultStore()  # not `or`: an empty store is falsy (__len__)
     # docs_url/redoc_url off: FastAPI's pages load Swagger UI and ReDoc from a CDN; ui/api serves
     # both with their files from our origin.
-    app = FastAPI(title="Atelier", summary="Images and music from text.", version="0.1.0", docs_url=None, redoc_url=None)
+    app = FastAPI(title="Atelier", summary="Images, music and video from text.", version="0.1.0", docs_url=None, redoc_url=None)
     settings = ApiSettings.from_env()
     gate = Gate(settings)  # one set of limits for the API and the studio alike (ui/gate/)
     keep(app, store=store, backend=backend)  # what the routes' dependencies hand them (ui/deps.py)
@@ -105,9 +106,9 @@ async def health(backend: BackendDep, store: StoreDep) -> dict:
 
 
 @router.api_route("/results/{result_id}/{name}", methods=["GET", "HEAD"], include_in_schema=False)
-async def media(result_id: str, name: str, store: StoreDep):
-    try:
-        path, mime = store.media_path(result_id, name)
+async def media(result_id: str, name: str, store: StoreDep, x_owner_token: Annotated[str | None, Header()] = None):
+    try:  # a result the site's owner hid: for its own owner alone (X-Owner-Token)
+        path, mime = store.media_path(result_id, name, x_owner_token)
     except NotFound as e:
         return error_response(404, "not_found", str(e))
     return FileResponse(path, media_type=mime)

@@ -10,7 +10,8 @@
     device.py     where a model runs, and in which precision
     speed.py      a preset's speed options, and applying them to a loaded model
     weights.py    where a preset's weights come from, and getting them into a folder
-    recipes.py    the settings written inside PNG, WAV and MP3 files, and read back
+    recipes.py    the settings written inside PNG, WAV, MP3 and MP4 files, and read back
+    signatures.py what a file of a kind no checker accepts is, named from its first bytes
 
-Nothing here imports a modality package: image/, music/ and the presets import from here.
+Nothing here imports a modality package: image/, music/, video/ and the presets import from here.
 """

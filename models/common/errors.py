@@ -10,7 +10,8 @@ heavy imports: the web side catches these too.
     WeightsUnavailable   weights that can't be had here (503)
       EngineUnavailable  a music engine's library that isn't installed here
     WorkerError          the audiocraft worker process failed (the model failed: 502)
-    Cancelled            a training stopped because someone asked (models/training/cancel.py)
+    Cancelled            a call stopped partway because its caller asked (models/common/cancel.py;
+                         a training's flag: models/training/cancel.py)
 """
 
 
@@ -43,5 +44,6 @@ class WorkerError(RuntimeError):
     """The worker failed; the message names the worker's own exception."""
 
 
-class Cancelled(RuntimeError):
-    """Work stopped on request (a cancelled training); the message says where it stopped."""
+class Cancelled(Exception):
+    """A call stopped partway because its caller asked it to (models/common/cancel.py, or a
+    training's flag). Not a failure: the message says where it stopped."""

@@ -55,7 +55,7 @@ def _explain_one(e: dict) -> str:
             return f"'{e['input']}' can't be an adapter id: use lowercase letters, digits and hyphens (at most 63)."
         case "sentence":  # a whole sentence of our own, about the request as a whole
             return e["msg"]
-        case "melody" | "upload" | "loras":  # our own messages continue the label: "Melody is silent: ..."
+        case "melody" | "upload" | "loras" | "picture":  # our own messages continue the label: "Melody is silent: ..."
             return f"{label} {e['msg']}"
         case _:
             return f"{label}: {e['msg'].removeprefix('Input ')}."

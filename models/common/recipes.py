@@ -11,10 +11,13 @@
   Controls go where sd-webui-controlnet writes them, one quoted unit each before the version:
   `ControlNet 0: "Module: canny, Model: canny, Weight: 0.8, Guidance Start: 0, Guidance End: 1,
   Image hash: 1a2b…"` (Module "none" for a picture sent ready-made). They are not request fields:
-  the JSON recipe leaves them out, as it leaves out the pictures.
+  the JSON recipe leaves them out, as it leaves out the pictures; `control_units` reads them back
+  (ours, or sd-webui-controlnet's, which name a model file rather than a mode and carry no hash).
 
 - WAV: a RIFF LIST/INFO chunk (INAM title = the prompt, ICMT comment = the recipe, ISFT software).
 - MP3: an ID3v2.3 tag (TIT2 title, COMM comment, TSSE software) in front of the frames.
+- MP4: metadata keys (`title` = the prompt, `comment` = the recipe in A1111's form with the
+  clip's frames and rate, `atelier` = the request as JSON), as `ffprobe -show_format` lists them.
 
 Only request fields go in (never an owner token, never a server path). Plain Python and
 Pillow: the web side reads recipes too.
@@ -36,13 +39,14 @@ A1111_KEY = "parameters"
 
 
 def recipe_text(parameters: dict) -> str:
-    """The A1111-style recipe of an image request, or a one-line recipe of a music request."""
-    if "width" in parameters:  # an image
+    """The A1111-style recipe of an image or video request, or a one-line recipe of a music request."""
+    if "width" in parameters:  # an image or a clip
         lines = [parameters.get("prompt", "") + lora_tags(parameters.get("loras") or [])]
         if parameters.get("negative_prompt"):
             lines.append(f"Negative prompt: {parameters['negative_prompt']}")
+        clip = f"Frames: {parameters['frames']}, FPS: {parameters.get('fps')}, " if "frames" in parameters else ""
         lines.append(
-            f"Steps: {parameters.get('steps')}, CFG scale: {parameters.get('guidance'):g}, Seed: {parameters.get('seed')}, "
+            clip + f"Steps: {parameters.get('steps')}, CFG scale: {parameters.get('guidance'):g}, Seed: {parameters.get('seed')}, "
             f"Size: {parameters.get('width')}x{parameters.get('height')}, Model: {parameters.get('preset')}, "
             + (f"Denoising strength: {parameters['strength']:g}, " if parameters.get("strength") is not None else "")
             + "".join(f"{control_unit(i, c)}, " for i, c in enumerate(parameters.get("controls") or []))
@@ -132,6 +136,31 @@ def recipe_from_png(data: bytes) -> dict | None:
     return parse_a1111(text[A1111_KEY]) if A1111_KEY in text else None
 
 
+def control_units(data: bytes) -> list[dict]:
+    """The ControlNet units in a PNG's A1111 text: {"module", "model", "scale", "start", "end", "image_hash"}
+    each (the hash: the first 16 hex digits of the picture's sha256, where Atelier wrote one). Read from
+    the header's text chunks only, as recipe_from_png is; [] for a PNG without them or not a PNG."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            text = image.info.get(A1111_KEY) if image.format == "PNG" else None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return []
+    lines = text.strip().split("\n") if isinstance(text, str) else []
+    settings = dict((k.strip(), v.strip()) for k, v in _SETTING.findall(lines[-1])) if lines else {}
+    units = []
+    for key in sorted((k for k in settings if re.fullmatch(r"ControlNet \d+", k)), key=lambda k: int(k.split()[1])):
+        unit = {k.strip(): v.strip() for k, v in _SETTING.findall(settings[key].strip('"'))}
+        try:
+            units.append({"module": unit.get("Module", ""), "model": unit.get("Model", ""),
+                          "scale": float(unit.get("Weight", 1)), "start": float(unit.get("Guidance Start", 0)),
+                          "end": float(unit.get("Guidance End", 1)), "image_hash": unit.get("Image hash", "")})
+        except ValueError:
+            pass
+    return units
+
+
 def parse_a1111(text: str) -> dict:
     """Request fields from AUTOMATIC1111's `parameters` text (as written by A1111 or by us)."""
     lines = text.strip().split("\n")
@@ -159,6 +188,16 @@ def parse_a1111(text: str) -> dict:
         except ValueError:
             pass
     return fields
+
+
+def mp4_tags(parameters: dict) -> dict[str, str]:
+    """The metadata an MP4 carries: the prompt as its title, the A1111-style recipe as its comment,
+    the request as JSON (models/video/encoding.py writes them as MP4 metadata keys)."""
+    return {
+        "title": parameters.get("prompt", ""),
+        "comment": recipe_text(parameters),
+        RECIPE_KEY: json.dumps(request_fields(parameters), ensure_ascii=False, sort_keys=True),
+    }
 
 
 def audio_with_recipe(data: bytes, fmt: str, parameters: dict) -> bytes:

@@ -35,7 +35,8 @@ class HubWeights:
     revision: str  # a commit hash, so a preset always means the same weights
     gated: bool = False  # needs a Hugging Face token with the licence accepted
     # Only these files of the repo (glob patterns), for repos that hold many checkpoints of which
-    # a preset needs one (lllyasviel/Annotators, h94/IP-Adapter); empty: the whole repo.
+    # a preset needs one (lllyasviel/Annotators, h94/IP-Adapter, Lightricks/LTX-Video, which keeps
+    # every release, ~250 GB); empty: the whole repo.
     files: tuple[str, ...] = ()
 
     def describe(self) -> str:

@@ -9,15 +9,14 @@
     tile       the picture itself;   blur   the picture blurred (SD3.5's and FLUX's upscale controls)
 
 Annotations are cached per picture and mode (a person tries several prompts on one picture), and
-the models are loaded on first use. A batch's controls are annotated on the model thread; the model
-class's `annotate` method from a caller's: a lock keeps them one at a time.
+the models are loaded on first use. Not thread-safe: a model's annotations, a batch's controls and the
+model class's `annotate` method alike, all run on its one model thread (models/common/batching.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -43,14 +42,9 @@ class Annotators:
         self.guides, self.device = guides, device
         self._models: dict[str, tuple] = {}
         self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
-        self._lock = threading.Lock()
 
     def annotate(self, picture, mode: str):
         """The control picture (PIL, RGB, the picture's size) of `mode` for a PIL RGB picture."""
-        with self._lock:
-            return self._annotate(picture, mode)
-
-    def _annotate(self, picture, mode: str):
         from PIL import Image
 
         key = (hashlib.sha256(picture.tobytes() + repr(picture.size).encode()).hexdigest(), mode)

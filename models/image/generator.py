@@ -30,12 +30,14 @@ import modal
 
 from models.common import batching, recipes, speed
 from models.common.batching import Batch, Batcher
+from models.common.cancel import STOPS
 from models.common.device import gpu_snapshots, target_device
+from models.common.errors import Cancelled
 from models.common.events import ModelEvent, ResultEvent, result_event
 from models.common.fields import checked_again
 from models.common.progress import stream
 from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading, refuse_missing
-from models.image import guide_request, previews, tiles, uploads
+from models.image import guide_request, previews, safety, tiles, uploads
 from models.image.guided import Guides
 from models.image.lora_cache import LoraCache
 from models.image.request import ImageJob, schedule_length
@@ -49,7 +51,7 @@ class ImageGenerator:
     def load(self) -> None:
         """Load the pipeline onto the CPU: this state is what a Modal memory snapshot keeps."""
         self.spec: ImagePreset = get_preset("image", self.preset)
-        refuse_missing(self.spec.name, all_weights(self.spec))  # on Modal: before anything slow
+        refuse_missing(self.spec.name, all_weights(self.spec) + safety.needed_weights(self.spec))  # before anything slow
         from diffusers import AutoPipelineForText2Image
 
         quiet_loading()
@@ -61,6 +63,9 @@ class ImageGenerator:
             decoder = speed.load_fast_decoder(self.spec.speed, dtype)
             extra = {"vae": decoder} if decoder is not None else {}
             self.pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, **extra)
+            # Every image passes the safety checker where it is on (models/image/safety.py).
+            self.safety = safety.SafetyChecker(ensure_weights(safety.checker_weights(self.spec))) \
+                if safety.safety_on() else None
         self.pipe.set_progress_bar_config(disable=True)
         self.load_seconds = round(time.perf_counter() - started, 3)
         if gpu_snapshots():  # the GPU is there while the snapshot is taken (models/common/device.py)
@@ -75,6 +80,8 @@ class ImageGenerator:
         """Onto the device, with the preset's speed options, the derived pipelines and the batcher."""
         self.device = target_device()
         self.pipe.to(self.device)
+        if self.safety is not None:
+            self.safety.to(self.device)
         denoiser = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)  # UNet or MMDiT
         speed.apply_runtime(self.spec.speed, denoiser, self.pipe.vae)
         speed.compile_pipeline(self.spec.speed, denoiser, self.pipe.vae)
@@ -97,21 +104,28 @@ class ImageGenerator:
                   width=spec.size, height=spec.size)
 
     @modal.method()
-    def generate(self, job: ImageJob) -> Iterator[ModelEvent]:
-        """Yield denoising progress events, then a result event with PNG files and a record."""
+    def generate(self, job: ImageJob, call_id: str | None = None) -> Iterator[ModelEvent]:
+        """Yield denoising progress events, then a result event with PNG files and a record.
+        Once the call `call_id` is asked to stop (models/common/cancel.py), it leaves the line or
+        its batch at once and the stream ends without a result."""
         checked = checked_again(ImageJob, job)  # direct callers get the same checks as the UI
-        yield from stream(lambda report: self.batcher.submit(checked, report))
+        with STOPS.watch(call_id) as stop:
+            try:
+                yield from stream(lambda report: self.batcher.submit(checked, report, stop))
+            except Cancelled:
+                return
 
     @modal.method()
     def annotate(self, image: bytes, mode: str) -> bytes:
         """The control picture (PNG) that `mode`'s annotator makes from a picture (PNG, JPEG or WebP,
         checked as an upload), as a control with `preprocess: true` would use it. Cached per picture
-        and mode. Runs on the model thread, between batches."""
+        and mode. The annotator runs on the model thread, between batches (the batcher's `call`): the
+        annotator models belong to this instance, which is not thread-safe."""
         from models.image.guides import check_mode
 
         check_mode(mode, self.spec.name, preprocess=True)
         picture = uploads.load(guide_request.checked_picture(image))
-        return uploads.png(self.guides.annotate(picture, mode))
+        return uploads.png(self.batcher.call(lambda: self.guides.annotate(picture, mode)))
 
     def _run_batch(self, batch: Batch[ImageJob]) -> list[ResultEvent]:
         """One pipeline call for every job in the batch (they share batch_key); a result each."""
@@ -126,11 +140,13 @@ class ImageGenerator:
             return [self._result(job, [picture] * job.num_images, batch, seconds) for job in batch.jobs]
         if first.upscale:
             return [self._upscaled(job, picture, batch, started) for job in batch.jobs]
-        factors = self.preview_factors
+        # No previews where images are checked: a picture of one forming would show it before the checker has.
+        factors = self.preview_factors if self.safety is None else None
         throttle = previews.Throttle()
         starts = [sum(j.num_images for j in batch.jobs[:i]) for i in range(len(batch.jobs))]  # each job's first image
 
         def on_step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+            batch.check()  # every request cancelled: the call ends here
             done = step + 1
             latents = callback_kwargs.get("latents")
             # A preview of each job's first image while it forms; none after the last step (the
@@ -239,6 +255,7 @@ class ImageGenerator:
         parameters = job.model_dump(exclude={"kind", "image", "mask", "controls", "references", "vary", "upscale",
                                              "parent"} | ({"strength"} if job.image is None else set()))
         guides = {"controls": [c.summary() for c in job.controls], "references": [r.summary() for r in job.references]}
+        images, verdict = safety.checked(self.safety, images)  # flagged ones blurred; None where it is off
         files = [
             {"name": f"image-{i}.png", "mime": "image/png",
              "data": recipes.png_bytes(image, parameters | {"controls": guides["controls"]})}
@@ -259,6 +276,8 @@ class ImageGenerator:
                 "image_sha256": hashlib.sha256(job.image).hexdigest(),
                 "mask_sha256": hashlib.sha256(job.mask).hexdigest() if job.mask is not None else None,
             }
+        if verdict is not None:
+            record[safety.FLAGGED_KEY] = verdict
         if job.controls or job.references:
             record["guides"] = guides
         if (action := guide_request.action(job.vary, job.upscale)) or job.parent:

@@ -1,8 +1,13 @@
 """What a request may say to guide an image: controls, reference images, vary and upscale.
 
     "controls":   [{"mode": "canny", "image": <bytes/base64>, "scale": 0.8, "start": 0, "end": 1,
-                    "preprocess": true}]          up to 3: a ControlNet each (models/image/guides.py)
+                    "preprocess": true}]          up to 3 (fewer on some presets): a ControlNet each
+                                                  (models/image/guides.py)
     "references": [{"image": <bytes/base64>, "scale": 0.6}]   pictures as a prompt (an IP-Adapter)
+
+A control's or reference's picture may instead name a saved result, `"image_result": "<id>"`: the
+web side swaps it for that result's first image (ui/generation/inputs.py), as it does for a
+request's own `image_result`; the model side, which has no result store, refuses it.
     "vary":       "subtle" | "strong"              image-to-image from `image` at a set strength
     "upscale":    true                              `image` at twice its size, redrawn in tiles
     "parent":     "<result id>"                     what a vary or upscale started from (the record's lineage)
@@ -18,6 +23,7 @@ import hashlib
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from models.common.errors import RequestError
 from models.common.fields import Strict
@@ -39,12 +45,32 @@ MAX_UPSCALED_SIDE = 2048
 ASPECT_TOLERANCE = 0.02  # a control picture within 2% of the image's aspect ratio is stretched, not refused
 
 
-class Control(Strict):
+ResultId = Annotated[str | None, Field(max_length=64, description="A saved result's id: its first image is the "
+                                        "picture (instead of image; the web API looks it up).")]
+
+
+class Picture(Strict):
+    """A guide's picture: sent, or named by a saved result's id."""
+
+    image: ImageFile | None = None
+    image_result: ResultId = None
+
+    @model_validator(mode="after")
+    def _one_picture(self):
+        if (self.image is None) == (self.image_result is None):
+            raise PydanticCustomError("picture", "needs its picture: send image or image_result, one of them.")
+        return self
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.image or b"").hexdigest()
+
+
+class Control(Picture):
     """A picture whose layout the image follows (edges, depth, a pose...), through the mode's ControlNet."""
 
     mode: Mode = Field(description=f"What the picture shows: {', '.join(guides.MODES)} (the preset's family "
-                       "decides which it has: GET the guide listing).")
-    image: ImageFile
+                       "decides which it has: GET /api/v1/controlnets).")
     scale: float = Field(1.0, ge=CONTROL_SCALE[0], le=CONTROL_SCALE[1],
                          description="How strongly the image follows it (0: not at all).")
     start: float = Field(0.0, ge=0, le=1, description="When, as a fraction of the steps, it starts to act.")
@@ -53,25 +79,24 @@ class Control(Strict):
                              "(false: `image` is the control picture already).")
 
     @model_validator(mode="after")
-    def _starts_before_it_ends(self) -> Control:
+    def _starts_before_it_ends(self) -> Control:  # runs after _one_picture
         if self.start >= self.end:
             raise ValueError(f"a control must start before it ends (start {self.start:g}, end {self.end:g})")
         return self
 
     def summary(self) -> dict:
         """What records and recipes keep: the settings and the picture's hash, never the picture."""
-        return self.model_dump(exclude={"image"}) | {"image_sha256": hashlib.sha256(self.image).hexdigest()}
+        return self.model_dump(exclude={"image", "image_result"}) | {"image_sha256": self.sha256}
 
 
-class Reference(Strict):
+class Reference(Picture):
     """A picture used as a prompt (its style, subject, colours), through the family's IP-Adapter."""
 
-    image: ImageFile
     scale: float = Field(0.6, ge=REFERENCE_SCALE[0], le=REFERENCE_SCALE[1],
                          description="How much it weighs against the text prompt.")
 
     def summary(self) -> dict:
-        return {"scale": self.scale, "image_sha256": hashlib.sha256(self.image).hexdigest()}
+        return {"scale": self.scale, "image_sha256": self.sha256}
 
 
 Controls = Annotated[list[Control], Field(max_length=MAX_CONTROLS, description=f"Up to {MAX_CONTROLS} controls.")]
@@ -95,6 +120,15 @@ def checked_picture(data: bytes) -> bytes:
         raise RequestError(explain(e).replace("Request", "The picture", 1)) from None
 
 
+def check_pictures(controls: list[Control], references: list[Reference]) -> None:
+    """Every guide's picture is here: a result id is the web side's to swap (ui/generation/inputs.py)."""
+    for kind, items in (("Control", controls), ("Reference", references)):
+        for number, item in enumerate(items, start=1):
+            if item.image is None:
+                raise RequestError(f"{kind} {number}'s image_result can only be used through the web API, which "
+                                   "looks results up: send the picture itself.")
+
+
 def action(vary: str | None, upscale: bool) -> str | None:
     """What the lineage calls the job: "vary-subtle", "vary-strong", "upscale"; None for a plain one."""
     return "upscale" if upscale else (f"vary-{vary}" if vary else None)
@@ -112,6 +146,7 @@ def upscaled_size(image_size: tuple[int, int]) -> tuple[int, int]:
 def check(preset: str, controls: list[Control], references: list[Reference], size: tuple[int, int],
           has_image: bool, has_mask: bool) -> None:
     """The checks that need the preset and the output size; RequestError with one sentence."""
+    guides.check_control_count(len(controls), preset)
     for control in controls:
         guides.check_mode(control.mode, preset, control.preprocess)
     if controls and (has_image or has_mask) and not guides.guide_set(preset).controls_with_inputs:

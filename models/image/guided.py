@@ -1,7 +1,11 @@
 """Guides on a loaded pipeline: ControlNets, the IP-Adapter, and upscaling in tiles.
 
-`Guides` belongs to one ImageGenerator instance. It loads each ControlNet on first use (and keeps
-it: a mode's next request pays nothing), builds ControlNet pipelines from the loaded one with
+`Guides` belongs to one ImageGenerator instance. It loads each ControlNet on first use and keeps it
+(a mode's next request pays nothing), up to the preset's `max_controls`: past that, the least
+recently used ones the batch doesn't need are unloaded first (with the pipelines built on them), so
+a GPU sized for its weights, a full batch and that many ControlNets never holds more (ui/doctor.py
+does the arithmetic; SD3.5 Large's three 8 GB ControlNets would not fit beside a full batch). It
+builds ControlNet pipelines from the loaded one with
 `from_pipe` (the same UNet or transformer, VAE and text encoders: only the ControlNet is new), and
 turns a job's controls and references into that pipeline's arguments. Several controls run as
 diffusers' multi-ControlNet, each with its own scale and start/end; a union model (SDXL's, FLUX's)
@@ -19,12 +23,15 @@ Runs on the batcher's one model thread (models/common/batching.py), like the pip
 from __future__ import annotations
 
 import contextlib
+import gc
+from collections import OrderedDict
 from collections.abc import Iterator
 
 from models.common.weights import LOAD_LOCK, ensure_weights
 from models.image import uploads
 from models.image.annotators import Annotators
-from models.image.guides import ControlNet, IpAdapter, check_mode, check_references, guide_set
+from models.image.guides import ControlNet, IpAdapter, check_control_count, check_mode, check_references, guide_set
+from models.presets import IMAGE_PRESETS
 
 # The diffusers classes of each kind of ControlNet, and their pipelines by input ("text": none,
 # "img2img": an image, "inpaint": an image and a mask).
@@ -48,7 +55,8 @@ class Guides:
         self.pipe, self.device, self.preset = pipe, device, preset
         self.set = guide_set(preset)
         self.annotators = Annotators(self.set, device)
-        self.nets: dict[tuple, object] = {}  # by _key(net)
+        self.nets: OrderedDict[tuple, object] = OrderedDict()  # by _key(net), least recently used first
+        self.max_loaded = IMAGE_PRESETS[preset].max_controls
         self.pipelines: dict[tuple, object] = {}
         self.adapter = ReferenceAdapter(pipe, self.set.references, self) if self.set.references else None
 
@@ -59,7 +67,8 @@ class Guides:
                 tile_picture=None) -> tuple[object | None, dict]:
         """The pipeline for the job's guides on input `kind` (None: the caller's own), and its arguments
         for `count` images. `tile_picture`: an upscale's tile, which its tile or blur control copies."""
-        for control in job.controls:  # checked again here, as adapters are: a direct caller meets the same 4xx
+        check_control_count(len(job.controls), self.preset)  # checked again here, as adapters are: a direct
+        for control in job.controls:  # caller meets the same 4xx
             check_mode(control.mode, self.preset, control.preprocess)
         check_references(len(job.references), self.preset)
         controls = [(c.mode, self._control_picture(c, size or (job.width, job.height)), c.scale, c.start, c.end)
@@ -79,12 +88,13 @@ class Guides:
         """A pipeline on the loaded one's modules, for this input kind and these ControlNets (kept)."""
         import diffusers
 
+        self._make_room(nets)
+        models = [self._controlnet(net) for net in nets]  # loaded if need be; now the most recently used
         key = (kind, tuple(_key(net) for net in nets))
         if key not in self.pipelines:
             if not nets:
                 made = self.pipe if kind == "text" else getattr(diffusers, PLAIN[kind]).from_pipe(self.pipe)
             else:
-                models = [self._controlnet(net) for net in nets]
                 # The VAE passed on by name: from_pipe drops a component whose class differs from the
                 # pipeline's annotation, as a fast decoder's AutoencoderTiny does.
                 made = getattr(diffusers, PIPELINES[nets[0].loader][kind]).from_pipe(self.pipe, controlnet=models,
@@ -115,7 +125,24 @@ class Guides:
                 model = getattr(diffusers, MODEL_CLASSES[net.loader]).from_pretrained(
                     folder / net.subfolder if net.subfolder else folder, torch_dtype=dtype)
             self.nets[_key(net)] = model.to(self.device)
+        self.nets.move_to_end(_key(net))
         return self.nets[_key(net)]
+
+    def _make_room(self, nets: tuple[ControlNet, ...]) -> None:
+        """Unload the least recently used ControlNets the batch doesn't need until its own fit within
+        max_loaded, before any is loaded: the GPU never holds one more than the arithmetic allows."""
+        import torch
+
+        wanted = {_key(net) for net in nets}
+        arriving = len(wanted - set(self.nets))
+        for key in [k for k in self.nets if k not in wanted]:
+            if len(self.nets) + arriving <= self.max_loaded:
+                break
+            del self.nets[key]
+            self.pipelines = {k: p for k, p in self.pipelines.items() if key not in k[1]}  # they hold it too
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
 
     def _control_picture(self, control, size: tuple[int, int]):
         """The control picture at the output size: annotated from the sent picture, or the picture itself."""

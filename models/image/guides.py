@@ -24,6 +24,7 @@ Web side too: no torch, no huggingface_hub here (the web image has neither).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -47,6 +48,8 @@ MODE_SUMMARIES = {
     "tile": "the picture itself, for detail at a larger size",
     "blur": "a blurred picture, for detail at a larger size",
 }
+# sd-webui-controlnet's names for modes, as the model files named in its PNG text have them.
+A1111_NAMES = {"openpose": "pose", "lineart": "lines", "seg": "segmentation", "normalbae": "normal", "hed": "softedge"}
 # Which annotator model each mode's picture comes from (none: OpenCV or plain image operations).
 ANNOTATOR_OF = {"depth": "depth", "normal": "depth", "pose": "pose", "softedge": "softedge", "scribble": "softedge"}
 # Modes whose picture can't be made here from any picture: send it ready-made.
@@ -63,6 +66,7 @@ class ControlNet:
     loader: ControlLoader
     modes: dict[str, int | None]  # mode → the union model's control-mode index; None for a one-mode model
     subfolder: str = ""  # where in the weights' folder the model is
+    size: str = ""  # its architecture in PARAMS ("" for the tiny ones: kilobytes)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class IpAdapter:
     # How many pictures one request may send. Per-picture scales need the UNet IP-Adapter's masks; the
     # SD3 and FLUX adapters take one picture at one scale.
     max_references: int = 4
+    size: str = ""  # the adapter's own layers in PARAMS, and its image encoder's ("" for the tiny ones)
+    encoder_size: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,12 +134,34 @@ _TWIN_ANNOTATORS = {
     "softedge": _built("hed-twin", "build_hed_twin"),
 }
 
+# --- their sizes: what the guides a model holds at once cost its GPU (ui/doctor.py adds them up) ----
+
+# Parameters of each guide model's architecture, from the published configs' sizes: models/random_weights/
+# guide_twins.py builds each on the meta device, and tests/models/test_twins.py checks these within 1%.
+PARAMS: dict[str, int] = {
+    "controlnet-sd21": 364_228_240,
+    "controlnet-union-sdxl-promax": 1_257_287_280,
+    "controlnet-sd3.5-large": 4_186_977_408,
+    "controlnet-union-flux": 3_291_726_848,
+    "ip-adapter-sdxl-vit-h": 349_188_096,  # the image projection and 70 key/value pairs
+    "ip-adapter-sd3.5-large": 797_925_888,  # the time-aware resampler and 38 joint-block processors
+    "ip-adapter-flux": 490_874_880,
+    "clip-vit-h-encoder": 632_076_800,
+    "siglip-so400m-encoder": 428_225_600,
+    "clip-vit-l-encoder": 303_966_208,
+    "depth-anything-v2-small": 24_785_089,
+    "vitpose-base": 85_912_337,
+    "hed": 14_716_168,
+}
+_ANNOTATOR_SIZES = {"depth": "depth-anything-v2-small", "pose": "vitpose-base", "softedge": "hed"}
+
 # --- the guide sets ---------------------------------------------------------------------------
 
 # thibaud's ControlNets for Stable Diffusion 2.1, one per mode, in diffusers' format. No public
 # record of their commits was found: unpinned ("main").
 _SD21_NETS = tuple(
-    ControlNet(HubWeights(f"thibaud/controlnet-sd21-{name}-diffusers", "main"), "sd", {mode: None})
+    ControlNet(HubWeights(f"thibaud/controlnet-sd21-{name}-diffusers", "main"), "sd", {mode: None},
+               size="controlnet-sd21")
     for mode, name in (("canny", "canny"), ("depth", "depth"), ("pose", "openpose"), ("softedge", "hed"),
                        ("scribble", "scribble"), ("lines", "lineart"), ("normal", "normalbae"),
                        ("segmentation", "ade20k"))
@@ -141,7 +169,7 @@ _SD21_NETS = tuple(
 # One SD-2.1-shaped ControlNet for every one of the twin's modes (random weights, real size).
 _SD21_TWIN_NET = ControlNet(_built("controlnet-sd21-twin", "build_sd21_controlnet_twin"), "sd",
                             {mode: None for mode in ("canny", "depth", "pose", "scribble", "softedge", "lines",
-                                                     "normal", "segmentation")})
+                                                     "normal", "segmentation")}, size="controlnet-sd21")
 
 GUIDE_SETS: dict[str, GuideSet] = {
     "sd2": GuideSet(
@@ -163,7 +191,7 @@ GUIDE_SETS: dict[str, GuideSet] = {
             "union",
             {"pose": 0, "depth": 1, "softedge": 2, "scribble": 2, "canny": 3, "lines": 3, "normal": 4,
              "segmentation": 5, "tile": 6},
-            subfolder="promax",
+            subfolder="promax", size="controlnet-union-sdxl-promax",
         ),),
         # h94's SDXL adapter for the ViT-H image encoder (the smaller of its two encoders). Commit from
         # several public projects' cache paths; not checked against the hub.
@@ -171,7 +199,7 @@ GUIDE_SETS: dict[str, GuideSet] = {
             HubWeights("h94/IP-Adapter", "018e402774aeeddd60609b4ecdb7e298259dc729",
                        files=("sdxl_models/ip-adapter_sdxl_vit-h.safetensors", "models/image_encoder/*")),
             weight_name="ip-adapter_sdxl_vit-h.safetensors", subfolder="sdxl_models",
-            encoder_folder="models/image_encoder",
+            encoder_folder="models/image_encoder", size="ip-adapter-sdxl-vit-h", encoder_size="clip-vit-h-encoder",
         ),
         annotators=_ANNOTATORS,
         upscale_mode="tile",
@@ -181,7 +209,7 @@ GUIDE_SETS: dict[str, GuideSet] = {
         # their commits was found: unpinned ("main").
         controls=tuple(
             ControlNet(HubWeights(f"stabilityai/stable-diffusion-3.5-large-controlnet-{mode}", "main", gated=True),
-                       "sd3", {mode: None})
+                       "sd3", {mode: None}, size="controlnet-sd3.5-large")
             for mode in ("canny", "depth", "blur")
         ),
         # InstantX's IP-Adapter for SD3.5 Large (commit unpinned: none found) with SigLIP-so400m as its
@@ -190,7 +218,7 @@ GUIDE_SETS: dict[str, GuideSet] = {
             HubWeights("InstantX/SD3.5-Large-IP-Adapter", "main", files=("ip-adapter.bin",)),
             weight_name="ip-adapter.bin", encoder_folder="",
             encoder=HubWeights("google/siglip-so400m-patch14-384", "9fdffc58afc957d1a03a25b10dba0329ab15c2a3"),
-            max_references=1,
+            max_references=1, size="ip-adapter-sd3.5-large", encoder_size="siglip-so400m-encoder",
         ),
         annotators=_ANNOTATORS,
         controls_with_inputs=False,  # and so an upscale (image-to-image) goes without its blur control
@@ -200,7 +228,7 @@ GUIDE_SETS: dict[str, GuideSet] = {
         # which has the same shapes). No public record of its commit: unpinned ("main").
         controls=(ControlNet(
             HubWeights("InstantX/FLUX.1-dev-Controlnet-Union", "main"), "flux",
-            {"canny": 0, "tile": 1, "depth": 2, "blur": 3, "pose": 4},
+            {"canny": 0, "tile": 1, "depth": 2, "blur": 3, "pose": 4}, size="controlnet-union-flux",
         ),),
         # XLabs' FLUX IP-Adapter (commit unpinned: none found) with CLIP ViT-L/14 as its image encoder
         # (commit from many public projects' cache paths).
@@ -208,7 +236,7 @@ GUIDE_SETS: dict[str, GuideSet] = {
             HubWeights("XLabs-AI/flux-ip-adapter", "main", files=("ip_adapter.safetensors",)),
             weight_name="ip_adapter.safetensors", encoder_folder="",
             encoder=HubWeights("openai/clip-vit-large-patch14", "32bd64288804d66eefd0ccbe215aa642df71cc41"),
-            max_references=1,
+            max_references=1, size="ip-adapter-flux", encoder_size="clip-vit-l-encoder",
         ),
         annotators=_ANNOTATORS,
         upscale_mode="tile",
@@ -237,6 +265,15 @@ def guide_set(preset: str) -> GuideSet:
     return GUIDE_SETS.get(IMAGE_PRESETS[preset].guide_set, GuideSet())
 
 
+def mode_named(model: str) -> str | None:
+    """The mode a PNG recipe's ControlNet unit names: ours ("canny"), or the one in an A1111 model file's
+    name ("control_v11p_sd15_openpose [cab727d4]": pose); None if it names none."""
+    for word in re.split(r"[^a-z0-9]+", model.lower()):
+        if word in MODES or word in A1111_NAMES:
+            return A1111_NAMES.get(word, word)
+    return None
+
+
 # --- checks a request meets (RequestError: the web side answers 422) ---------------------------
 
 
@@ -250,6 +287,13 @@ def check_mode(mode: str, preset: str, preprocess: bool) -> None:
                            "(preprocess: false).")
 
 
+def check_control_count(count: int, preset: str) -> None:
+    most = IMAGE_PRESETS[preset].max_controls
+    if count > most:
+        raise RequestError(f"{preset} takes at most {most} control{'s' if most > 1 else ''} at a time (got {count}): "
+                           "its GPU holds no more ControlNets beside a full batch.")
+
+
 def check_references(count: int, preset: str) -> None:
     if not count:
         return
@@ -260,6 +304,19 @@ def check_references(count: int, preset: str) -> None:
     if count > adapter.max_references:
         raise RequestError(f"{preset} takes at most {adapter.max_references} reference image"
                            f"{'s' if adapter.max_references > 1 else ''} at a time (got {count}).")
+
+
+def resident_params(preset: str) -> int | None:
+    """The most guide parameters one model of the preset holds at once: its largest ControlNets, as many
+    as one request may name (the preset's `max_controls`: models/image/guided.py unloads the others),
+    its IP-Adapter and image encoder, and the annotator models. None where the sizes are unknown (tiny)."""
+    guides = guide_set(preset)
+    if any(not net.size for net in guides.controls):
+        return None
+    nets = sorted((PARAMS[net.size] for net in guides.controls), reverse=True)[:IMAGE_PRESETS[preset].max_controls]
+    adapter = guides.references
+    adapter_params = PARAMS[adapter.size] + PARAMS[adapter.encoder_size] if adapter else 0
+    return sum(nets) + adapter_params + sum(PARAMS[_ANNOTATOR_SIZES[name]] for name in guides.annotators)
 
 
 # --- what is installed (the studio and the API list it) ----------------------------------------
@@ -299,4 +356,5 @@ def listing(preset: str) -> dict:
         "max": adapter.max_references,
         "installed": all(installed(w) for w in (adapter.weights, adapter.encoder) if w is not None),
     }
-    return {"preset": preset, "controls": controls, "references": references, "upscale_control": guides.upscale_mode}
+    return {"preset": preset, "family": IMAGE_PRESETS[preset].family, "max_controls": IMAGE_PRESETS[preset].max_controls,
+            "controls": controls, "references": references, "upscale_control": guides.upscale_mode}

@@ -152,6 +152,7 @@ class ImageRequest(Strict):
 
     def resolve(self, default_preset: str) -> ImageJob:
         preset = get_preset("image", self.preset or default_preset)
+        guide_request.check_pictures(self.controls, self.references)
         fields = dict(
             prompt=self.prompt,
             negative_prompt=self.negative_prompt if preset.negative_prompt else "",
@@ -278,6 +279,8 @@ class ImageJob(Strict):
             raise ValueError("vary and upscale start from an image")
         if self.upscale and (self.mask is not None or self.vary):
             raise ValueError("an upscale takes the image alone")
+        if any(guide.image is None for guide in [*self.controls, *self.references]):
+            raise ValueError("a job's controls and references carry their pictures, not result ids")
         return self
 
     @property

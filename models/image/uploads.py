@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from models.common import signatures
 from models.common.errors import UploadError
 from models.common.fields import base64_json, from_base64, too_many_bytes
 
@@ -49,25 +50,7 @@ def sniff(data: bytes) -> str | None:
 
 def describe_unknown(data: bytes) -> str:
     """A few common files that are not PNG, JPEG or WebP, named, so the message helps."""
-    known = {
-        b"GIF8": "a GIF image",
-        b"%PDF": "a PDF document",
-        b"PK\x03\x04": "a ZIP archive",
-        b"BM": "a BMP image",
-        b"II*\x00": "a TIFF image",
-        b"MM\x00*": "a TIFF image",
-        b"RIFF": "a RIFF file (WAV or AVI)",
-        b"ID3": "an MP3 file",
-    }
-    for magic, name in known.items():
-        if data.startswith(magic):
-            return name
-    if len(data) >= 12 and data[4:8] == b"ftyp":
-        return "an HEIC/AVIF or MP4 file"
-    head = data[:512].lstrip().lower()
-    if head.startswith((b"<svg", b"<?xml")) or b"<svg" in head:
-        return "an SVG drawing"
-    return "not an image we recognise"
+    return signatures.describe(data, unknown="not an image we recognise")
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:

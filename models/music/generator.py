@@ -13,7 +13,9 @@ from collections.abc import Iterator
 
 import modal
 
+from models.common.cancel import STOPS
 from models.common.device import gpu_snapshots, target_device
+from models.common.errors import Cancelled
 from models.common.events import ModelEvent
 from models.common.fields import checked_again
 from models.common.weights import refuse_missing
@@ -41,7 +43,13 @@ class MusicGenerator:
             self.engine.to_device(target_device())
 
     @modal.method()
-    def generate(self, job: MusicJob) -> Iterator[ModelEvent]:
-        """Yield progress events (milliseconds of audio made), then a result event with the clip."""
+    def generate(self, job: MusicJob, call_id: str | None = None) -> Iterator[ModelEvent]:
+        """Yield progress events (milliseconds of audio made), then a result event with the clip.
+        Once the call `call_id` is asked to stop (models/common/cancel.py), the model stops at its
+        next decoding step and the stream ends without a result."""
         checked = checked_again(MusicJob, job)  # direct callers get the same checks as the UI
-        yield from self.engine.events(checked)
+        with STOPS.watch(call_id) as stop:
+            try:
+                yield from self.engine.events(checked, stop)
+            except Cancelled:
+                return

@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 from pydantic_core import PydanticCustomError
 
+from models.common import signatures
 from models.common.errors import MelodyError
 from models.common.fields import base64_json, from_base64, too_many_bytes
 
@@ -70,20 +71,7 @@ def sniff(data: bytes) -> str | None:
 
 def describe_unknown(data: bytes) -> str:
     """A few common non-audio files, named, so the message helps ("this is a PNG image")."""
-    known = {
-        b"\x89PNG": "a PNG image",
-        b"\xff\xd8\xff": "a JPEG image",
-        b"%PDF": "a PDF document",
-        b"PK\x03\x04": "a ZIP archive",
-        b"OggS": "an Ogg file",
-        b"GIF8": "a GIF image",
-    }
-    for magic, name in known.items():
-        if data.startswith(magic):
-            return name
-    if len(data) >= 12 and data[4:8] == b"ftyp":
-        return "an MP4/M4A file"
-    return "not an audio file we recognise"
+    return signatures.describe(data, unknown="not an audio file we recognise")
 
 
 def read_info(data: bytes) -> Info:

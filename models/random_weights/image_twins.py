@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from models.random_weights.parts import SEED, byte_level_clip_vocab
-from models.random_weights.twins import CLIP_VOCAB_SIZE, T5_EMBEDDING_ROWS, build_pipeline, made, t5_tokenizer
+from models.random_weights.twins import CLIP_VOCAB_SIZE, build_pipeline, made, t5_tokenizer, t5_xxl_encoder
 
 # --- Stable Diffusion -----------------------------------------------------------------------
 
@@ -176,7 +176,7 @@ def sd35_large_turbo_components() -> dict[str, Callable]:
         ),
         "text_encoder": lambda: CLIPTextModelWithProjection(_clip_l_config()),
         "text_encoder_2": lambda: CLIPTextModelWithProjection(_clip_g_config()),
-        "text_encoder_3": _t5_xxl_encoder,
+        "text_encoder_3": t5_xxl_encoder,
         "vae": lambda: _flow_vae(scaling_factor=1.5305, shift_factor=0.0609),
         "tokenizer": lambda: _clip_tokenizer(pad_token="<|endoftext|>"),
         "tokenizer_2": lambda: _clip_tokenizer(pad_token="!"),
@@ -205,7 +205,7 @@ def flux_schnell_components() -> dict[str, Callable]:
             axes_dims_rope=(16, 56, 56),
         ),
         "text_encoder": lambda: CLIPTextModel(_clip_l_config()),
-        "text_encoder_2": _t5_xxl_encoder,
+        "text_encoder_2": t5_xxl_encoder,
         "vae": lambda: _flow_vae(scaling_factor=0.3611, shift_factor=0.1159),
         "tokenizer": lambda: _clip_tokenizer(pad_token="<|endoftext|>"),
         "tokenizer_2": t5_tokenizer,
@@ -235,19 +235,6 @@ def _clip_g_config():
         vocab_size=CLIP_VOCAB_SIZE, hidden_size=1280, intermediate_size=5120, num_attention_heads=20,
         num_hidden_layers=32, max_position_embeddings=77, hidden_act="gelu", projection_dim=1280,
         bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=1,
-    )
-
-
-def _t5_xxl_encoder():
-    """google/t5-v1_1-xxl's encoder: 24 layers × 4096, 64 heads, gated-GELU feed-forward of 10240."""
-    from transformers import T5Config, T5EncoderModel
-
-    return T5EncoderModel(
-        T5Config(
-            vocab_size=T5_EMBEDDING_ROWS, d_model=4096, d_ff=10240, d_kv=64, num_layers=24, num_heads=64,
-            relative_attention_num_buckets=32, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
-            pad_token_id=0, eos_token_id=1,
-        )
     )
 
 

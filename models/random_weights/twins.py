@@ -34,11 +34,16 @@ in models/presets.py at their pinned revisions). Real parameter counts they must
   position table (2048 × 1024 = 2.1M), which the transformers version that wrote the file
   saved as a frozen parameter and transformers 5 recomputes. The twin counts as the file
   would without that table: 589.0M, 0.35% under 591M.
+- LTX-Video 2B (the architecture of the 0.9.5 release and of the distilled 0.9.8 2B file):
+  transformer 1,923,385,472 and VAE 1,246,913,522 as diffusers' conversion configs
+  (scripts/convert_ltx_to_diffusers.py, 0.9.5) build them, 3,170,298,994 together: 6.34 GB in
+  bf16, the size the hub lists for ltx-video-2b-v0.9.5.safetensors (both in one file); T5-XXL's
+  encoder 4,762,310,656. Drawn and saved in bfloat16 (16 GB; 32 GB would not fit a laptop).
 - TAESD (madebyollin/taesd, taesdxl): diffusers' AutoencoderTiny defaults are its config
   (2,445,063 parameters; quoted as "2.4M"; no exact published count to check against here).
 
 Each twin is described by a function returning `{component: factory}` (image_twins.py,
-music_twins.py); calling the factories under `torch.device("meta")` gives the modules without
+music_twins.py, video_twins.py); calling the factories under `torch.device("meta")` gives the modules without
 allocating a byte, which is how the tests count parameters without building anything. This
 module holds what they share: the real counts, and how a twin is drawn and saved.
 """
@@ -76,6 +81,11 @@ REAL_PARAMS: dict[str, dict[str, int]] = {
         "vae": 83_819_683,
     },
     "musicgen-small-twin": {"model": 591_000_000},  # the hub's rounded total, buffers included
+    # LTX-Video 2B (0.9.5 architecture, that of the distilled 0.9.8 2B file ltx-video loads): the
+    # transformer and VAE as diffusers' conversion configs make them; together 3,170,298,994
+    # parameters = 6.34 GB in bf16, the size the hub lists for the single-file release
+    # ltx-video-2b-v0.9.5.safetensors (transformer + VAE, bf16); T5-XXL's encoder as above.
+    "ltx-video-twin": {"transformer": 1_923_385_472, "vae": 1_246_913_522, "text_encoder": 4_762_310_656},
 }
 # Tokenizer vocabulary sizes of the real models: CLIP BPE (both SD text encoders), T5 (32,000
 # sentencepiece pieces + 100 sentinel ids; T5's embedding table is padded to 32,128).
@@ -101,26 +111,48 @@ def t5_tokenizer():
     return T5Tokenizer(vocab=specials + pieces, extra_ids=100)
 
 
-def build_where() -> tuple[str, str | None]:
-    """Where a twin's random weights are drawn, and the dtype they are saved in:
+def t5_xxl_encoder():
+    """google/t5-v1_1-xxl's encoder: 24 layers × 4096, 64 heads, gated-GELU feed-forward of 10240
+    (the third text encoder of SD3, the second of FLUX, LTX-Video's and Mochi's only one)."""
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(
+        T5Config(
+            vocab_size=T5_EMBEDDING_ROWS, d_model=4096, d_ff=10240, d_kv=64, num_layers=24, num_heads=64,
+            relative_attention_num_buckets=32, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+            pad_token_id=0, eos_token_id=1,
+        )
+    )
+
+
+def build_where(dtype: str | None = None) -> tuple[str, str | None]:
+    """Where a twin's random weights are drawn, and the dtype they are drawn and saved in:
     ATELIER_TWIN_BUILD="cuda:float16" (or bfloat16) draws them on a GPU, in seconds where a CPU
     takes minutes, and saves half the bytes: how a GPU benchmark builds the 17 B-parameter FLUX
-    twin. Default: the CPU, float32. Random weights either way; only the precision differs."""
-    device, _, dtype = os.environ.get("ATELIER_TWIN_BUILD", "cpu").partition(":")
-    return device, dtype or None
+    twin. Default: the CPU, in `dtype` (the twin's own choice), else float32. Random weights
+    either way; only the precision differs."""
+    device, _, chosen = os.environ.get("ATELIER_TWIN_BUILD", "cpu").partition(":")
+    return device, chosen or dtype
 
 
-def made(make: Callable):
-    """One component, built where build_where() says and cast to its dtype."""
+def made(make: Callable, dtype: str | None = None):
+    """One component, drawn where build_where() says, directly in its dtype: a build holds the
+    model once, at its saved size (T5-XXL drawn in float32 to be saved in bfloat16 held 19 GB)."""
     import torch
 
-    device, dtype = build_where()
-    with torch.device(device):
-        part = make()
-    return part.to(getattr(torch, dtype)) if dtype else part
+    device, chosen = build_where(dtype)
+    default = torch.get_default_dtype()
+    if chosen:
+        torch.set_default_dtype(getattr(torch, chosen))
+    try:
+        with torch.device(device):
+            part = make()
+    finally:
+        torch.set_default_dtype(default)
+    return part.to(getattr(torch, chosen)) if chosen else part
 
 
-def build_pipeline(out_dir: Path, pipeline_class: str, components: dict[str, Callable]) -> None:
+def build_pipeline(out_dir: Path, pipeline_class: str, components: dict[str, Callable], dtype: str | None = None) -> None:
     """Save each component to its subfolder, one at a time (so memory holds one model, not the
     whole pipeline: the SDXL UNet alone is 10 GB in float32), then write model_index.json from
     the same pipeline built on the meta device. The folder is what `pipe.save_pretrained` writes."""
@@ -129,7 +161,7 @@ def build_pipeline(out_dir: Path, pipeline_class: str, components: dict[str, Cal
 
     torch.manual_seed(SEED)
     for name, make in components.items():
-        part = made(make) if is_model(name) else make()
+        part = made(make, dtype) if is_model(name) else make()
         part.save_pretrained(out_dir / name)
         del part
         gc.collect()
@@ -162,6 +194,7 @@ COMPONENTS: dict[str, str] = {
     "flux-schnell-twin": "models.random_weights.image_twins:flux_schnell_components",
     "musicgen-small-twin": "models.random_weights.music_twins:musicgen_small_components",
     "taesd-twin": "models.random_weights.image_twins:taesd_components",
+    "ltx-video-twin": "models.random_weights.video_twins:ltx_video_components",
 }
 
 

@@ -112,7 +112,9 @@ CASES = [
     ("form-encoded body", "POST", "/api/v1/images", b"prompt=x", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
     ("body without a content type", "POST", "/api/v1/images", j({"prompt": "x"}), {}, 415, "unsupported_media_type"),
     ("declared body over the limit (no body sent)", "POST", "/api/v1/images", b"", {**JSON, "Content-Length": "999999999"}, 413, "body_too_large"),
-    ("job of unknown kind", "POST", "/api/v1/jobs", j({"kind": "video", "request": {"prompt": "x"}}), JSON, 422, "invalid_request"),
+    ("job of unknown kind", "POST", "/api/v1/jobs", j({"kind": "sculpture", "request": {"prompt": "x"}}), JSON, 422, "invalid_request"),
+    ("video too long", "POST", "/api/v1/videos", j({"prompt": "x", "duration": 600}), JSON, 422, "invalid_request"),
+    ("video start image not a picture", "POST", "/api/v1/videos", j({"prompt": "x", "image": "bm90IGEgcGljdHVyZQ=="}), JSON, 422, "invalid_request"),
     ("job without a request", "POST", "/api/v1/jobs", j({"kind": "image"}), JSON, 422, "invalid_request"),
     ("job with a bad request", "POST", "/api/v1/jobs", j({"kind": "music", "request": {"prompt": "x", "duration": -3}}), JSON, 422, "invalid_request"),
     ("job with a non-URL callback", "POST", "/api/v1/jobs", j({"kind": "image", "request": {"prompt": "x"}, "callback_url": "not a url"}), JSON, 422, "invalid_request"),
@@ -138,7 +140,7 @@ CASES = [
     ("publish an unknown result", "POST", "/api/v1/results/AAAAAAAAAAAAAAAA/publish", None, {"X-Owner-Token": "guess"}, 404, "not_found"),
     ("list with limit 0", "GET", "/api/v1/results?limit=0", None, {}, 422, "invalid_request"),
     ("list with limit abc", "GET", "/api/v1/results?limit=abc", None, {}, 422, "invalid_request"),
-    ("list of kind video", "GET", "/api/v1/results?kind=video", None, {}, 422, "invalid_request"),
+    ("list of kind sculpture", "GET", "/api/v1/results?kind=sculpture", None, {}, 422, "invalid_request"),
     ("GET on a POST endpoint", "GET", "/api/v1/images", None, {}, 405, "method_not_allowed"),
     ("PUT on a result", "PUT", f"/api/v1/results/{RID}", j({}), JSON, 405, "method_not_allowed"),
     ("unknown API path", "GET", "/api/v2/images", None, {}, 404, "not_found"),
@@ -195,7 +197,7 @@ def server(model_classes, tmp_path_factory):
         for name in API_ENV_VARS:
             env.delenv(name, raising=False)
         store = ResultStore(tmp_path_factory.mktemp("bad-input-store"))
-        app = create_app(LocalBackend(model_classes, {"image": "tiny", "music": "tiny"}), store)
+        app = create_app(LocalBackend(model_classes, {"image": "tiny", "music": "tiny", "video": "tiny-video"}), store)
     with serving(app) as base:
         yield base
 

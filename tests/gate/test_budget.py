@@ -3,17 +3,20 @@ sentence saying when it refills, shown in the studio's masthead, and a token hol
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
 import pytest
 
+from models.requests import ImageRequest
 from tests.support.servers import FixedLatencyBackend, serving
 from tests.support.studio_routes import Credentials, call_event, studio_app
 from ui.gate import Gate, Ticket, Visitor, gpu_seconds
 from ui.gate.buckets import Buckets
 from ui.gate.budget import duration
 from ui.gate.visitors import address_key, visitor_of
+from ui.generation import generate
 from ui.settings import API_ENV_VARS, ApiSettings
 from ui.store import ResultStore
 from ui.web import create_app
@@ -159,3 +162,25 @@ def test_rest_answers_429_with_the_sentence_and_retry_after(monkeypatch, store):
     import asyncio
     asyncio.run(run())
     assert len(store) == 1
+
+
+def test_a_generation_stopped_partway_is_charged_the_seconds_the_model_worked(tmp_path):
+    """It has no record, but the GPU worked on it: stopping just before the end must not be free."""
+    gate = Gate(ApiSettings(visitor_gpu_seconds=100, generation_rate_limit=0))
+    alice = Visitor("ip:198.51.100.7")
+    backend = FixedLatencyBackend(latency=60.0, steps=60)  # a step a second
+    store = ResultStore(tmp_path / "store")
+
+    async def stopped_after(seconds: float) -> None:
+        async def drain():
+            async for _ in generate(backend, store, ImageRequest(prompt="x").resolve("tiny"), gate.admit(alice)):
+                pass
+        task = asyncio.ensure_future(drain())
+        await asyncio.sleep(seconds)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(stopped_after(1.5))
+    spent = 100 - gate.budget.view(alice).left
+    assert 1.4 <= spent < 5, spent  # about the 1.5 s it ran (a busy machine may add a little)
+    assert len(store) == 0 and gate.active == 0  # nothing saved, its place given back

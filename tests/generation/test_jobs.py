@@ -181,7 +181,7 @@ async def test_bad_job_requests_are_refused_before_anything_starts(app_with):
     backend = InstantBackendDouble()
     async with client(app_with(backend)) as c:
         bad = [
-            ({"kind": "video", "request": {"prompt": "x"}}, "does not match any of the expected tags"),
+            ({"kind": "sculpture", "request": {"prompt": "x"}}, "does not match any of the expected tags"),
             ({"kind": "image"}, "is required"),
             ({"kind": "image", "request": {"prompt": ""}}, "must not be empty"),
             ({"kind": "image", "request": {"prompt": "x", "width": 4096}}, "less than or equal to 2048"),

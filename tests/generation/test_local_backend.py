@@ -75,7 +75,7 @@ class SleepyModelDouble:
         self.preset = preset
         self.generate = SimpleNamespace(local=self._generate)
 
-    def _generate(self, job: ImageJob | MusicJob):
+    def _generate(self, job: ImageJob | MusicJob, call_id: str | None = None):
         with self.lock:
             SleepyModelDouble.active += 1
             SleepyModelDouble.max_active = max(SleepyModelDouble.max_active, SleepyModelDouble.active)
@@ -98,7 +98,7 @@ def test_an_instance_never_takes_more_calls_than_it_can_even_when_callers_go_awa
     """Music runs one call at a time per instance; the tiny image preset takes up to its
     max_batch (8) at once, for its batcher. The first call, which loads the model, runs alone."""
     SleepyModelDouble.max_active = 0
-    backend = LocalBackend({"image": SleepyModelDouble, "music": SleepyModelDouble}, {"image": "tiny", "music": "tiny"})
+    backend = LocalBackend({"image": SleepyModelDouble, "music": SleepyModelDouble}, {"image": "tiny", "music": "tiny", "video": "tiny-video"})
 
     async def abandon_early():
         agen = backend.generate(backend.resolve(request_type(prompt="fox")))
@@ -115,7 +115,7 @@ def test_an_instance_never_takes_more_calls_than_it_can_even_when_callers_go_awa
 
 
 def test_a_model_error_becomes_a_generation_error_and_the_model_keeps_serving():
-    backend = LocalBackend({"image": SleepyModelDouble, "music": SleepyModelDouble}, {"image": "tiny", "music": "tiny"})
+    backend = LocalBackend({"image": SleepyModelDouble, "music": SleepyModelDouble}, {"image": "tiny", "music": "tiny", "video": "tiny-video"})
 
     async def main():
         with pytest.raises(GenerationError, match="The tiny image model failed: RuntimeError: boom"):
@@ -127,13 +127,13 @@ def test_a_model_error_becomes_a_generation_error_and_the_model_keeps_serving():
 
 def test_a_request_the_model_itself_refuses_stays_a_request_error():
     """A model's own check (e.g. a feature its preset lacks) is the caller's to fix: a 4xx, not a 502."""
-    backend = LocalBackend({"image": SleepyModelDouble, "music": SleepyModelDouble}, {"image": "tiny", "music": "tiny"})
+    backend = LocalBackend({"image": SleepyModelDouble, "music": SleepyModelDouble}, {"image": "tiny", "music": "tiny", "video": "tiny-video"})
     with pytest.raises(RequestError, match="refuses"):
         asyncio.run(collect(backend, ImageRequest(prompt="refuse")))
 
 
 def test_generation_never_blocks_the_event_loop():
-    backend = LocalBackend({"image": SleepyModelDouble, "music": SleepyModelDouble}, {"image": "tiny", "music": "tiny"})
+    backend = LocalBackend({"image": SleepyModelDouble, "music": SleepyModelDouble}, {"image": "tiny", "music": "tiny", "video": "tiny-video"})
     ticks = []
 
     async def ticker():

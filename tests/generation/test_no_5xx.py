@@ -38,7 +38,7 @@ from models.requests import ImageRequest, MusicRequest, parse
 from tests.support.music import tone, wav_bytes
 from ui.generation import LocalBackend
 
-TINY = {"image": "tiny", "music": "tiny"}
+TINY = {"image": "tiny", "music": "tiny", "video": "tiny-video"}
 EXAMPLES = 30  # per kind
 
 

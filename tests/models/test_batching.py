@@ -176,6 +176,37 @@ def test_every_batch_runs_on_the_same_model_thread_which_goes_with_its_batcher()
     wait_until(lambda: thread() is None or not thread().is_alive())
 
 
+def test_side_work_runs_on_the_model_thread_between_batches_never_beside_one():
+    """Batcher.call (an annotation, say) waits for the running batch, runs on the model thread before the
+    next batch, and hands back its value or its error."""
+    run = RecordingRun(hold_first=True)
+    batcher = Batcher(run, key=key_of, max_size=8, window_s=0, name="atelier-batcher-side")
+    order, threads = [], []
+
+    def side(value):
+        threads.append(threading.current_thread().name)
+        order.append(("call", list(run.batches)))
+        if value == "bad":
+            raise ValueError("a bad picture")
+        return value
+
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(batcher.submit, {"name": "first", "size": 64}, lambda *a: None)
+        wait_until(lambda: run.batches == [["first"]])  # a batch is running
+        called = pool.submit(batcher.call, lambda: side("edges"))
+        wait_until(lambda: batcher._calls)
+        later = pool.submit(batcher.submit, {"name": "later", "size": 64}, lambda *a: None)
+        wait_until(lambda: batcher.pending == 1)
+        assert order == []  # nothing ran beside the batch
+        run.release.set()
+        assert (first.result(), called.result(), later.result()) == ("done first", "edges", "done later")
+    assert order == [("call", [["first"]])]  # after the first batch, before the later one
+    assert threads[0].startswith("atelier-batcher-side")
+    with pytest.raises(ValueError, match="a bad picture"):
+        batcher.call(lambda: side("bad"))
+    assert batcher.submit({"name": "after", "size": 64}, lambda *a: None) == "done after"
+
+
 # --- the tiny image model ---------------------------------------------------------------------
 
 
@@ -238,7 +269,7 @@ def test_batch_key_separates_what_changes_the_call():
 
 def test_local_backend_batches_simultaneous_visitors(model_classes, monkeypatch):
     monkeypatch.setattr(batching, "WINDOW_S", 1.0)  # read when the model loads; wide, so the test can't miss it
-    backend = LocalBackend(model_classes, {"image": "tiny", "music": "tiny"})
+    backend = LocalBackend(model_classes, {"image": "tiny", "music": "tiny", "video": "tiny-video"})
 
     async def one(prompt: str, seed: int) -> dict:
         async for event in backend.generate(ImageRequest(prompt=prompt, seed=seed).resolve("tiny")):
@@ -259,7 +290,7 @@ def test_local_backend_batches_simultaneous_visitors(model_classes, monkeypatch)
 
 
 def test_local_backend_still_reports_a_model_failure_as_such(model_classes):
-    backend = LocalBackend(model_classes, {"image": "tiny", "music": "tiny"})
+    backend = LocalBackend(model_classes, {"image": "tiny", "music": "tiny", "video": "tiny-video"})
 
     async def scenario():
         async for _ in backend.generate(ImageRequest(prompt="x", preset="sd-turbo").resolve("tiny")):

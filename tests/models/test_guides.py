@@ -213,6 +213,8 @@ def test_an_upscale_too_large_to_fit_is_refused():
     ({"controls": [{"mode": "canny", "image": b"x"}] * 4}, "at most 3"),
     ({"references": [{"image": b"x"}] * 5}, "at most 4"),
     ({"vary": "wild"}, "Vary"),
+    ({"controls": [{"mode": "canny"}]}, "Control 1 needs its picture: send image or image_result"),
+    ({"references": [{"image": png(square()), "image_result": "abc"}]}, "Reference 1 needs its picture"),
 ])
 def test_malformed_guides_are_refused_with_a_sentence(fields, message):
     with pytest.raises(RequestError, match=message) as refused:
@@ -243,6 +245,8 @@ def _request(preset: str, controls=(), references: int = 0, image: bool = False,
     ("tiny", {"vary": "subtle"}, "Vary needs the image"),
     ("tiny", {"upscale": True, "image": True, "width": 128}, "Upscale takes the image alone"),
     ("tiny", {"vary": "subtle", "image": True, "strength": 0.5}, "not both"),
+    ("sd3.5-large-turbo", {"controls": [("canny", (64, 64), True), ("depth", (64, 64), True), ("blur", (64, 64), True)]},
+     "sd3.5-large-turbo takes at most 2 controls at a time (got 3)"),
 ])
 def test_guides_the_preset_cant_take_are_refused_with_one_sentence(preset, fields, message):
     with pytest.raises(RequestError) as refused:
@@ -286,3 +290,54 @@ def test_the_library_lists_each_presets_modes_and_what_is_installed(tiny):
     assert listing["references"]["max"] == 4
     assert guides.listing("sd-turbo")["references"] is None
     assert [c["mode"] for c in guides.listing("sd3.5-large-turbo")["controls"]] == ["canny", "depth", "blur"]
+
+
+def test_a_result_id_in_place_of_a_guides_picture_is_for_the_web_side_to_swap():
+    for guide in ({"controls": [{"mode": "canny", "image_result": "abc123"}]},
+                  {"references": [{"image_result": "abc123"}]}):
+        request = parse("image", {"prompt": "a fox", **guide})
+        with pytest.raises(RequestError, match="image_result can only be used through the web API"):
+            request.resolve("tiny")
+
+
+def test_controlnets_past_the_presets_max_controls_are_unloaded_least_recently_used_first(tiny, monkeypatch):
+    """Three one-mode ControlNets (as sd2's and SD3.5's are) and room for two: the one the batch doesn't
+    need and least recently used goes, with its pipelines, before another is loaded; back, it makes the
+    same image."""
+    from collections import OrderedDict
+    from dataclasses import replace
+
+    from models.common.weights import BuiltWeights
+
+    nets = {mode: guides.ControlNet(BuiltWeights("models.random_weights.tiny_guides:build_tiny_controlnet",
+                                                 f"tiny-controlnet-{mode}"), "sd", {mode: None})
+            for mode in ("canny", "depth", "pose")}
+    monkeypatch.setattr(tiny.guides, "set", replace(tiny.guides.set, controls=tuple(nets.values())))
+    monkeypatch.setattr(tiny.guides, "nets", OrderedDict())
+    monkeypatch.setattr(tiny.guides, "pipelines", {})
+    monkeypatch.setattr(tiny.guides, "max_loaded", 2)
+
+    def loaded() -> list[str]:
+        return [next(m for m, n in nets.items() if n.weights == key[0]) for key in tiny.guides.nets]
+
+    def control(mode: str) -> dict:
+        return {"mode": mode, "image": png(square()), "preprocess": False}
+
+    first, _, _ = make(tiny, controls=[control("canny")])
+    make(tiny, controls=[control("depth")])
+    assert loaded() == ["canny", "depth"]
+    make(tiny, controls=[control("pose")])
+    assert loaded() == ["depth", "pose"] and len(tiny.guides.pipelines) == 2
+    again, _, _ = make(tiny, controls=[control("canny")])
+    assert loaded() == ["pose", "canny"] and np.array_equal(first, again)
+    make(tiny, controls=[control("depth"), control("canny")])  # both needed: pose goes, canny stays
+    assert loaded() == ["depth", "canny"]
+
+
+def test_the_annotate_method_runs_on_the_model_thread(tiny, monkeypatch):
+    threads = []
+    original = tiny.guides.annotators._make
+    monkeypatch.setattr(tiny.guides.annotators, "_make",
+                        lambda *a: threads.append(__import__("threading").current_thread().name) or original(*a))
+    tiny.annotate(png(square(64, (8, 8, 30, 50))), "canny")
+    assert len(threads) == 1 and threads[0].startswith("atelier-batcher-tiny")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import time
 import wave
 
 import numpy as np
@@ -211,3 +212,23 @@ def test_melody_arrives_as_base64_in_json_and_is_recorded_not_kept(instances):
 
 def test_main_environment_never_imports_audiocraft():
     assert "audiocraft" not in sys.modules
+
+
+def test_a_clip_asked_to_stop_ends_at_its_next_step_and_the_engine_serves_the_next(instances, preset):
+    """Both engines stop at the next decoding step: transformers' generate and audiocraft's LM loop
+    (in its worker process, told by a cancel line) each call a report that raises once stopped."""
+    from models.common.cancel import STOPS
+
+    instance = instances(preset)
+    job = MusicRequest(prompt="long", duration=120, seed=5, preset=preset).resolve("tiny")
+    call_id = f"stop-{preset}"
+    events, asked = [], None
+    for event in instance.generate.local(job, call_id):
+        events.append(event)
+        if asked is None and event["type"] == "progress" and event["done"] > 0:
+            asked = time.monotonic()
+            STOPS.request(call_id)
+    assert asked is not None and time.monotonic() - asked < 3.0
+    assert all(e["type"] == "progress" for e in events) and events[-1]["done"] < 120_000
+    _, result = run(instances, MusicRequest(prompt="next", duration=1, preset=preset))
+    assert result["record"]["audio"]["seconds"] == 1

@@ -11,6 +11,7 @@ import mutagen.wave
 import numpy as np
 import soundfile
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from models.common.recipes import parse_a1111, recipe_from_png, recipe_text
 from models.requests import ImageRequest, MusicRequest
@@ -75,3 +76,24 @@ def test_an_mp3_carries_its_recipe_in_id3(model_classes):
     assert comment == recipe_text(result["record"]["parameters"]) and "seed: 9" in comment
     assert str(tags["TSSE"]) == "Atelier"
     assert mutagen.mp3.MP3(io.BytesIO(data)).info.length > 0.5  # the frames after the tag still decode
+
+
+def test_controlnet_units_read_back_from_ours_and_from_sd_webui_controlnets():
+    from models.common.recipes import control_units, png_bytes
+
+    ours = png_bytes(Image.new("RGB", (8, 8)), {
+        "prompt": "a fox", "steps": 2, "guidance": 0.0, "seed": 1, "width": 8, "height": 8, "preset": "tiny",
+        "controls": [{"mode": "canny", "scale": 0.8, "start": 0.0, "end": 0.5, "preprocess": True, "image_sha256": "ab" * 32},
+                     {"mode": "lines", "scale": 1.0, "start": 0.2, "end": 1.0, "preprocess": False, "image_sha256": "cd" * 32}]})
+    assert control_units(ours) == [
+        {"module": "canny", "model": "canny", "scale": 0.8, "start": 0.0, "end": 0.5, "image_hash": "ab" * 8},
+        {"module": "none", "model": "lines", "scale": 1.0, "start": 0.2, "end": 1.0, "image_hash": "cd" * 8}]
+    info = PngInfo()
+    info.add_text("parameters", 'a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 512x512, '
+                  'ControlNet 0: "Module: openpose_full, Model: control_v11p_sd15_openpose [cab727d4], Weight: 1, '
+                  'Resize Mode: Crop and Resize, Guidance Start: 0, Guidance End: 1, Pixel Perfect: False", Version: v1.6')
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG", pnginfo=info)
+    assert control_units(buf.getvalue()) == [{"module": "openpose_full", "model": "control_v11p_sd15_openpose [cab727d4]",
+                                              "scale": 1.0, "start": 0.0, "end": 1.0, "image_hash": ""}]
+    assert control_units(b"not a png") == [] and recipe_from_png(buf.getvalue())["seed"] == 5  # the rest reads as before

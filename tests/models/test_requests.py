@@ -6,7 +6,7 @@ import pytest
 
 from models.common.errors import RequestError
 from models.common.fields import MAX_PROMPT_CHARS
-from models.presets import IMAGE_PRESETS, LOCAL_DEFAULTS, MUSIC_PRESETS, choose_defaults
+from models.presets import IMAGE_PRESETS, LOCAL_DEFAULTS, MUSIC_PRESETS, PRESETS, all_weights, choose_defaults
 from models.requests import parse
 
 
@@ -62,9 +62,9 @@ def test_request_without_preset_uses_the_servers_default():
 
 
 def test_preset_tiny_switches_every_modality():
-    assert choose_defaults("tiny", LOCAL_DEFAULTS) == {"image": "tiny", "music": "tiny"}
+    assert choose_defaults("tiny", LOCAL_DEFAULTS) == {"image": "tiny", "music": "tiny", "video": "tiny-video"}
     assert choose_defaults(None, LOCAL_DEFAULTS) == LOCAL_DEFAULTS
-    assert choose_defaults("sdxl-turbo", LOCAL_DEFAULTS) == {"image": "sdxl-turbo", "music": LOCAL_DEFAULTS["music"]}
+    assert choose_defaults("sdxl-turbo", LOCAL_DEFAULTS) == LOCAL_DEFAULTS | {"image": "sdxl-turbo"}
     with pytest.raises(RequestError, match="Unknown preset 'nope'. Known presets: .*tiny"):
         choose_defaults("nope", LOCAL_DEFAULTS)
 
@@ -72,7 +72,8 @@ def test_preset_tiny_switches_every_modality():
 def test_every_hub_preset_pins_a_full_commit():
     from models.common.weights import HubWeights
 
-    for table in (IMAGE_PRESETS, MUSIC_PRESETS):
+    for table in PRESETS.values():
         for preset in table.values():
-            if isinstance(preset.weights, HubWeights):
-                assert len(preset.weights.revision) == 40 and int(preset.weights.revision, 16) >= 0
+            for weights in all_weights(preset):
+                if isinstance(weights, HubWeights):
+                    assert len(weights.revision) == 40 and int(weights.revision, 16) >= 0

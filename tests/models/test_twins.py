@@ -3,10 +3,12 @@ or allocated here), and labelled as twins wherever presets are listed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from models.common.weights import BuiltWeights
-from models.presets import IMAGE_PRESETS, LOCAL_DEFAULTS, MODAL_DEFAULTS, MUSIC_PRESETS
+from models.presets import LOCAL_DEFAULTS, MODAL_DEFAULTS, PRESETS
 from models.random_weights.twins import (
     CLIP_VOCAB_SIZE,
     REAL_PARAMS,
@@ -21,6 +23,7 @@ TWINS = {
     "sd3.5-large-turbo-twin": "image",
     "flux-schnell-twin": "image",
     "musicgen-small-twin": "music",
+    "ltx-video-twin": "video",
 }
 
 
@@ -78,8 +81,8 @@ def test_flow_twins_encode_prompts_with_t5s_vocabulary():
 
 @pytest.mark.parametrize("name,kind", TWINS.items())
 def test_twins_are_labelled_as_twins_and_never_defaults(name, kind):
-    preset = {"image": IMAGE_PRESETS, "music": MUSIC_PRESETS}[kind][name]
-    assert preset.twin_of in {"image": IMAGE_PRESETS, "music": MUSIC_PRESETS}[kind]
+    preset = PRESETS[kind][name]
+    assert preset.twin_of in PRESETS[kind]
     assert preset.summary.startswith(f"random-weight twin of {preset.twin_of}")
     assert isinstance(preset.weights, BuiltWeights) and "random weights" in preset.weights.describe()
     assert name not in LOCAL_DEFAULTS.values() and name not in MODAL_DEFAULTS.values()
@@ -87,17 +90,20 @@ def test_twins_are_labelled_as_twins_and_never_defaults(name, kind):
 
 
 def test_only_twins_are_called_twins():
-    for table in (IMAGE_PRESETS, MUSIC_PRESETS):
+    for table in PRESETS.values():
         for name, preset in table.items():
             assert (preset.twin_of is not None) == ("twin" in preset.summary) == (name in TWINS), name
 
 
 def test_twin_defaults_follow_the_real_preset():
     for name, kind in TWINS.items():
-        table = {"image": IMAGE_PRESETS, "music": MUSIC_PRESETS}[kind]
+        table = PRESETS[kind]
         twin, real = table[name], table[table[name].twin_of]
         if kind == "image":
             assert (twin.size, twin.steps, twin.guidance, twin.max_size) == (real.size, real.steps, real.guidance, real.max_size)
+        elif kind == "video":
+            assert twin == replace(real, name=twin.name, twin_of=twin.twin_of, weights=twin.weights, summary=twin.summary,
+                                   checkpoint=None, checkpoint_file="")
         else:
             assert (twin.window_s, twin.guidance, twin.top_k) == (real.window_s, real.guidance, real.top_k)
 
@@ -160,3 +166,43 @@ def test_flow_twin_builds_assemble_a_pipeline_that_loads_and_runs(twin, pipeline
     image = pipe(prompt="a fox", width=64, height=64, num_inference_steps=2, guidance_scale=0.0,
                  generator=torch.Generator().manual_seed(0)).images[0]
     assert image.size == (64, 64)
+
+
+def test_the_ltx_video_twin_assembles_a_pipeline_that_loads_and_makes_a_clip(tmp_path):
+    """The twin's tokenizer, scheduler and model_index.json, with the tiny-video models in the big
+    ones' places (the twin itself is 16 GB) and a T5 of the tiny transformer's width."""
+    import torch
+    from diffusers import LTXPipeline
+    from transformers import T5Config, T5EncoderModel
+
+    from models.random_weights.tiny_video import tiny_ltx_transformer, tiny_ltx_vae
+    from models.random_weights.twins import build_pipeline, twin_components
+
+    def t5():
+        return T5EncoderModel(T5Config(vocab_size=T5_EMBEDDING_ROWS, d_model=32, d_ff=37, d_kv=8, num_layers=1,
+                                       num_heads=4, feed_forward_proj="gated-gelu"))
+
+    small = {"transformer": tiny_ltx_transformer, "vae": tiny_ltx_vae, "text_encoder": t5}
+    build_pipeline(tmp_path, "LTXPipeline", twin_components("ltx-video-twin") | small, dtype="bfloat16")
+    from safetensors import safe_open
+
+    with safe_open(tmp_path / "transformer" / "diffusion_pytorch_model.safetensors", "pt") as saved:
+        assert saved.get_tensor(next(iter(saved.keys()))).dtype == torch.bfloat16  # drawn and saved in bf16
+    pipe = LTXPipeline.from_pretrained(tmp_path, dtype=torch.float32)
+    assert len(pipe.tokenizer) == T5_TOKENIZER_SIZE
+    video = pipe(prompt="waves at dusk", width=64, height=32, num_frames=9, num_inference_steps=2, guidance_scale=1.0,
+                 generator=torch.Generator().manual_seed(0), output_type="np").frames
+    assert video.shape == (1, 9, 32, 64, 3)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("models.image.guides", fromlist=["PARAMS"]).PARAMS))
+def test_guide_models_have_the_counts_the_gpu_arithmetic_uses_within_one_percent(name):
+    """guides.PARAMS (what ui/doctor.py adds for the guides a preset holds) against each architecture
+    counted on the meta device, as the twins' REAL_PARAMS are."""
+    from models.image.guides import GUIDE_SETS, PARAMS
+    from models.random_weights.guide_twins import meta_count
+
+    assert meta_count(name) == pytest.approx(PARAMS[name], rel=0.01)
+    named = {s for g in GUIDE_SETS.values() for s in [n.size for n in g.controls]
+             + ([g.references.size, g.references.encoder_size] if g.references else [])}
+    assert name in named or name in ("depth-anything-v2-small", "vitpose-base", "hed")  # no stale entry

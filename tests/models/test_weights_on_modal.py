@@ -15,6 +15,7 @@ import app
 from models.common.errors import RequestError, WeightsUnavailable
 from models.common.weights import HubWeights
 from models.image.guides import guide_weights
+from models.image.safety import checker_weights
 from models.presets import ImagePreset, all_weights, presets_named
 
 # A GPU class's first call, run the way the local backend runs it (`.local()` runs its enter hooks).
@@ -87,7 +88,7 @@ def test_download_weights_builds_what_it_is_asked_for_where_gpu_containers_may_n
     app.download_weights.local("tiny")
     built = {p.name for p in (tmp_path / "weights").iterdir() if (p / ".complete").exists()}
     guides = {w.name for w in guide_weights("tiny")}  # the image preset's ControlNets, IP-Adapter, annotators
-    assert guides and built == {"tiny-image", "tiny-music"} | guides
+    assert guides and built == {"tiny-image", "tiny-music", "tiny-safety-checker"} | guides
     assert volume.commits == 2  # the image preset and the music preset, each committed when done
 
 
@@ -113,7 +114,8 @@ def test_download_weights_all_fills_every_hub_preset_and_names_those_it_could_no
     assert not any(p.name.startswith("tiny") or p.twin_of for p in hub_presets)
     expected = set()
     for preset in hub_presets:
-        for w in all_weights(preset) + (guide_weights(preset.name) if isinstance(preset, ImagePreset) else []):
+        image = isinstance(preset, ImagePreset)  # with its guides and the safety checker
+        for w in all_weights(preset) + (guide_weights(preset.name) + [checker_weights(preset)] if image else []):
             expected.add(w)
             if w.gated:
                 break  # a preset stops at its first failure; the next preset is still filled

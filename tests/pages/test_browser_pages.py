@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]  # fmt: skip
-TINY = {"image": "tiny", "music": "tiny"}
+TINY = {"image": "tiny", "music": "tiny", "video": "tiny-video"}
 
 
 

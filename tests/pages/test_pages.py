@@ -32,7 +32,7 @@ from ui.store import ResultStore
 from ui.store.covers import wav_envelope
 from ui.web import create_app
 
-TINY = {"image": "tiny", "music": "tiny"}
+TINY = {"image": "tiny", "music": "tiny", "video": "tiny-video"}
 TRICKY_PROMPT = 'a "quoted" <b>lighthouse</b> & fog, 100% calm'
 
 
@@ -191,7 +191,7 @@ def test_remix_link_round_trips_to_the_same_request(made, which):
     # And it makes the very same job (same seed and all), so a remix starts from this result.
     job = request.resolve(params["preset"]).model_dump(exclude={"kind"})
     assert {name: job[name] for name in params} == params
-    assert all(job[name] in (None, [], False) for name in job.keys() - params.keys())  # nothing else set
+    assert all(job[name] in (None, [], False) for name in job.keys() - params.keys())  # nothing else set (no guides)
 
 
 def test_remix_link_leaves_out_what_a_link_cannot_carry():
@@ -347,7 +347,7 @@ def test_gallery_searches_prompts_with_a_plain_form_and_pages_through_the_matche
 
 def test_gallery_rejects_bad_parameters_with_a_page(site):
     store, client = site
-    for query, words in (("kind=video", "images or music"), ("before=../../etc", "incomplete")):
+    for query, words in (("kind=film", "images, music or video"), ("before=../../etc", "incomplete")):
         r = client.get(f"/gallery?{query}")
         assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
         assert words in r.text
@@ -378,12 +378,12 @@ def test_only_the_owner_publishes_unpublishes_and_deletes(site, caplog):
     assert not store.get(rid)["published"]
 
     r = client.post(f"/r/{rid}/publish", headers={"X-Owner-Token": token})
-    assert r.status_code == 200 and r.json() == {"id": rid, "published": True}
+    assert r.status_code == 200 and r.json() == {"id": rid, "published": True, "waiting_for_review": False}
     assert _card_ids(Page(client.get("/gallery").text)) == [rid]
     assert Page(client.get(f"/r/{rid}").text).meta("robots") == []  # published: indexable
 
     r = client.post(f"/r/{rid}/unpublish", headers={"X-Owner-Token": token})
-    assert r.json() == {"id": rid, "published": False}
+    assert r.json() == {"id": rid, "published": False, "waiting_for_review": False}
     assert _card_ids(Page(client.get("/gallery").text)) == []
     assert client.get(f"/r/{rid}").status_code == 200  # unlisted, still reachable by its link
 

@@ -19,7 +19,7 @@ def test_share_page_names_the_adapters_and_remix_carries_them(model_classes, tmp
     for adapter_id, seed in (("page-a", 6), ("page-b", 7)):
         if adapter_id not in {a.id for a in loras.list_adapters()}:
             add_demo_lora(adapter_id, seed=seed)
-    backend = LocalBackend(model_classes, {"image": "tiny", "music": "tiny"})
+    backend = LocalBackend(model_classes, {"image": "tiny", "music": "tiny", "video": "tiny-video"})
     store = ResultStore(tmp_path / "store")
     choices = [{"id": "page-a", "scale": 0.75}, {"id": "page-b", "scale": -0.5}]
     record = make_result(backend, store, "image", {"prompt": "a fox", "seed": 9, "loras": choices})["record"]

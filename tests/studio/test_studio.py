@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
 import gradio as gr
 import pytest
+from gradio.context import LocalContext
 from starlette.requests import Request as StarletteRequest
 
 from models.common.errors import RequestError
 from models.presets import IMAGE_PRESETS
 from models.requests import ImageRequest, MusicRequest, parse
 from tests.support.servers import FixedLatencyBackend
+from ui.gate import Gate
+from ui.settings import ApiSettings
+from ui.store import ResultStore
 from ui.studio import checked_fields
 from ui.studio.controls import SeedRow, bounds, overlay, slider
 from ui.studio.image_tab import ASPECTS, aspect_of, size_for
-from ui.studio.run import public_base_url
+from ui.studio.page import build_studio
+from ui.studio.run import RUNNING, public_base_url, waiting_message
 from ui.studio.session import HISTORY_SIZE, Entry, History, media_url
 from ui.studio.share import history_html
 
@@ -55,7 +63,8 @@ def _entry(prompt: str, kind: str = "image", token: str = "owner-secret-token", 
         "kind": kind,
         "parameters": {"prompt": prompt, "preset": "tiny"},
         "seed": 7,
-        "files": [{"name": "image-0.png" if kind == "image" else "music.wav", "mime": "x", "bytes": 1}],
+        "files": [{"name": "image-0.png", "mime": "image/png", "bytes": 1} if kind == "image"
+                  else {"name": "music.wav", "mime": "audio/wav", "bytes": 1}],
         "published": False,
         **({"audio": {"seconds": 5.0}} if kind == "music" else {}),
     }
@@ -114,3 +123,47 @@ def test_remix_query_is_checked_by_the_request_schema():
         checked_fields(backend, "image", {"prompt": "a fox", "preset": "nope"})
     with pytest.raises(RequestError, match="Prompt is required"):
         checked_fields(backend, "image", {"seed": "1"})
+
+
+def test_the_place_in_line_reads_as_an_ordinal():
+    assert [waiting_message(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == [
+        f"Waiting for a free model: {n} in line"
+        for n in ("1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th")
+    ]
+    assert waiting_message(None) == "Waiting for a free GPU…"  # on Modal before the web side knows
+
+
+def test_every_tab_has_a_stop_that_cancels_its_generation(tmp_path):
+    """Both tabs' Stop buttons cancel the event that runs their generation (the browser test
+    presses the music one: tests/studio/test_browser_stop.py), and a closed page runs unload."""
+    config = build_studio(FixedLatencyBackend(), ResultStore(tmp_path), Gate(ApiSettings())).get_config_file()
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    deps = config["dependencies"]
+    for kind in ("image", "music"):
+        generation = next(d for d in deps if d["api_name"] == f"generate_{kind}")
+        on_stop = [d for d in deps if [ids[f"{kind}-stop"], "click"] in map(list, d["targets"])]
+        assert [d["cancels"] for d in on_stop if d["cancels"]] == [[generation["id"]]], kind
+    assert any(list(t)[1] == "unload" for d in deps for t in d["targets"])
+
+
+def test_a_gone_page_cancels_only_its_own_generations():
+    async def scenario():
+        started = asyncio.Event()
+
+        async def generation(session: str):
+            LocalContext.request.set(SimpleNamespace(session_hash=session))  # as Gradio sets it per event
+            with RUNNING.noted():
+                started.set()
+                await asyncio.sleep(60)
+
+        gone, staying = asyncio.create_task(generation("gone")), asyncio.create_task(generation("staying"))
+        await started.wait()
+        await asyncio.sleep(0)
+        assert RUNNING.stop("gone") == 1 and RUNNING.stop("never seen") == 0
+        await asyncio.gather(gone, return_exceptions=True)
+        assert gone.cancelled() and not staying.done()
+        staying.cancel()
+        await asyncio.gather(staying, return_exceptions=True)
+        assert RUNNING.stop("staying") == 0  # noted only while it ran
+
+    asyncio.run(scenario())

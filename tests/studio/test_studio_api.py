@@ -1,5 +1,5 @@
-"""The studio as gradio_client users see it: /generate_image and /generate_music on a real
-server, with the tiny models running in the LocalBackend."""
+"""The studio as gradio_client users see it: /generate_image and /generate_music (/generate_video:
+tests/studio/test_studio_video.py) on a real server, with the tiny models running in the LocalBackend."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from models.requests import ImageRequest, MusicRequest
+from models.requests import ImageRequest, MusicRequest, VideoRequest
 from tests.conftest import TINY
 from tests.support.servers import FixedLatencyBackend, serving
 from ui.gate import Gate
@@ -45,12 +45,18 @@ def _stored_bytes(store: ResultStore, seed: int, kind: str) -> list[bytes]:
     return [store.media_path(record["id"], f["name"])[0].read_bytes() for f in record["files"]]
 
 
+# The image tab's Guide panel, as /generate_image takes it: made into `controls` and `references`.
+GUIDE_PANEL = {"control_mode", "control_image", "control_drawing", "control_ready", "control_scale", "reference_image",
+               "reference_scale"}
+
+
 def test_both_endpoints_take_the_request_fields_by_name(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/generate_image", "/generate_music"}  # every other event is private
-    for name, schema in (("/generate_image", ImageRequest), ("/generate_music", MusicRequest)):
+    assert set(endpoints) == {"/generate_image", "/generate_music", "/generate_video"}  # every other event is private
+    for name, schema in (("/generate_image", ImageRequest), ("/generate_music", MusicRequest),
+                         ("/generate_video", VideoRequest)):
         params = {p["parameter_name"] for p in endpoints[name]["parameters"]}
-        assert params - {"random_seed"} <= set(schema.model_fields)
+        assert params - {"random_seed"} - GUIDE_PANEL <= set(schema.model_fields)
         assert "prompt" in params and "seed" in params
         required = [p["parameter_name"] for p in endpoints[name]["parameters"] if not p["parameter_has_default"]]
         assert required == ["prompt"]
@@ -207,7 +213,8 @@ def test_generate_image_starts_from_an_editor_value_and_reads_no_file_outside_gr
     def call(background_path: str) -> str:
         editor = {"background": {"path": background_path, "meta": {"_type": "gradio.FileData"}}, "layers": [],
                   "composite": None}
-        args = ["x", "", None, None, None, None, None, 0, True, 1, editor, 0.5, ""]  # ..., strength, loras
+        args = ["x", "", None, None, None, None, None, 0, True, 1, editor, 0.5, "",  # ..., strength, loras,
+                None, None, None, False, 1.0, None, 0.6]  # and an empty Guide panel
         event = httpx.post(f"{url}/gradio_api/call/generate_image", json={"data": args}).json()["event_id"]
         return httpx.get(f"{url}/gradio_api/call/generate_image/{event}", timeout=120).text
 
@@ -218,3 +225,24 @@ def test_generate_image_starts_from_an_editor_value_and_reads_no_file_outside_gr
     refused = call(str(stored))
     assert "event: error" in refused and "event: complete" not in refused, refused
     assert len(store.list(published_only=False, limit=1000)) == before
+
+
+def test_generate_image_takes_a_control_and_a_reference_from_the_guide_panels_arguments(site, client, tmp_path):
+    from PIL import Image, ImageDraw
+
+    _, store = site
+    edges, style = tmp_path / "edges.png", tmp_path / "style.png"
+    picture = Image.new("RGB", (96, 64), "black")
+    ImageDraw.Draw(picture).rectangle((24, 16, 71, 47), fill="white")
+    picture.save(edges)
+    Image.new("RGB", (40, 40), (30, 90, 200)).save(style)
+    _, _, details = client.predict("a guided fox", control_mode="canny", control_image=handle_file(str(edges)),
+                                   control_scale=0.7, reference_image=handle_file(str(style)), reference_scale=0.4,
+                                   seed=91, random_seed=False, api_name="/generate_image")
+    (record,) = [r for r in store.list(published_only=False, limit=1000) if r["seed"] == 91]
+    (control,) = record["guides"]["controls"]
+    assert (control["mode"], control["scale"], control["preprocess"]) == ("canny", 0.7, True)
+    assert record["guides"]["references"][0]["scale"] == 0.4
+    assert (record["parameters"]["width"], record["parameters"]["height"]) == (96, 64)  # the control's shape
+    with pytest.raises(AppError, match="tiny has no blur control"):
+        client.predict("x", control_mode="blur", control_image=handle_file(str(edges)), api_name="/generate_image")

@@ -25,7 +25,7 @@ from ui.errors import GenerationError
 from ui.generation import Backend
 from ui.generation.events import queued_event
 
-TINY = {"image": "tiny", "music": "tiny"}
+TINY = {"image": "tiny", "music": "tiny", "video": "tiny-video"}
 
 
 def _png() -> bytes:

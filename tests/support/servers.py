@@ -69,7 +69,7 @@ class FixedLatencyBackend(Backend):
     where = "local"
 
     def __init__(self, latency: float = 1.0, steps: int = 4, charged: float = 0.0):
-        super().__init__({"image": "tiny", "music": "tiny"})
+        super().__init__({"image": "tiny", "music": "tiny", "video": "tiny-video"})
         self.latency, self.steps = latency, steps
         self.charged = charged  # the GPU-seconds each record says its job took (what a GPU budget is charged)
         self.running = 0

@@ -1,16 +1,21 @@
-"""The REST API, /api/v1: make images and music, run jobs, manage results. OpenAPI at /docs.
+"""The REST API, /api/v1: make images, music and video, run jobs, manage results. OpenAPI at /docs.
 
     POST   /api/v1/images                 make images now; answers with the result  (201)
     POST   /api/v1/music                  make a clip now                           (201)
     POST   /api/v1/jobs                   start a job; answers at once with its id  (202)
     GET    /api/v1/jobs/{id}              its status, progress, result or error
     GET    /api/v1/jobs/{id}/events       the same as a stream of server-sent events
+    POST   /api/v1/jobs/{id}/cancel       stop it: it ends as cancelled (idempotent)
     GET    /api/v1/results                published results, newest first
     GET    /api/v1/results/{id}           one result, with its media URLs
     POST   /api/v1/results/{id}/publish   owner only (X-Owner-Token): list it in the gallery
     POST   /api/v1/results/{id}/unpublish owner only: take it out again
     DELETE /api/v1/results/{id}           owner only: delete it and its files
     GET    /api/v1/loras                  the LoRA adapters image requests may name
+    GET    /api/v1/controlnets            what each image preset can be guided with
+    POST   /api/v1/annotate               a guide's control picture, before generating
+    POST   /api/v1/results/{id}/vary      the result redrawn, subtly or strongly    (201)
+    POST   /api/v1/results/{id}/upscale   the result at twice its size              (201)
     GET    /api/budget                    the caller's GPU budget: what is left, when it refills (open)
 
 Requests are validated by the shared schemas (models/requests.py): the bounds and messages
@@ -20,8 +25,8 @@ whoever created the result.
 
     install.py    this assembly: routers, guards, error handlers, JSON 404/405 for the rest, /docs
     generate.py   /images, /music          jobs.py   /jobs          results.py   /results
-    loras.py      /loras                   budget.py    /api/budget
-                  (each a module-level `router` of module-level handlers)
+    loras.py      /loras                   guides.py    /controlnets, /annotate, /results/{id}/vary, /upscale
+                  budget.py    /api/budget (each a module-level `router` of module-level handlers)
     schemas.py    what the API answers with    context.py   what the routes share (ContextDep)
     security.py   auth, rate limits, body limits, the studio's lock (one ASGI middleware)
 
@@ -43,7 +48,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from ui.api import budget, generate, jobs, loras, results
+from ui.api import budget, generate, guides, jobs, loras, results
 from ui.api.context import ApiContext
 from ui.api.security import PROTECTED_PREFIX, Guard
 from ui.errors import ApiError, install_error_handlers
@@ -60,7 +65,7 @@ def install_api(app: FastAPI, backend: Backend, store: ResultStore, gate: Gate, 
     ctx.keep(app)  # where the routes' ContextDep finds it
     _resume_jobs_at_start(app, ctx)
     install_error_handlers(app)
-    for module in (generate, jobs, results, loras, budget):
+    for module in (generate, jobs, results, loras, guides, budget):
         app.include_router(module.router)
     for prefix in ("/api", "/results"):  # JSON 404/405 there, rather than the studio's page
         app.add_api_route(prefix + "/{rest:path}", _unknown_path, methods=list(METHODS), include_in_schema=False)

@@ -1,5 +1,5 @@
-"""/api/v1/jobs: start a generation and answer at once; follow it by polling, SSE or webhook.
-The jobs themselves run in ui/generation/jobs.py."""
+"""/api/v1/jobs: start a generation and answer at once; follow it by polling, SSE or webhook;
+cancel it. The jobs themselves run in ui/generation/jobs.py."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
 from collections.abc import AsyncIterable
@@ -51,21 +51,30 @@ async def start_job(body: JobSubmission, request: Request, response: Response, c
 
 @router.get("/jobs/{job_id}", responses=NOT_FOUND)
 async def get_job(job: JobDep) -> JobView:
-    """A job's status (queued, running, succeeded, failed), progress, and result or error."""
+    """A job's status (queued, running, succeeded, failed, cancelled), place in line, progress, and result or error."""
     return JobView(**job.snapshot(present))
+
+
+@router.post("/jobs/{job_id}/cancel", responses=NOT_FOUND)
+async def cancel_job(job: JobDep, ctx: ContextDep) -> JobView:
+    """Cancel a queued or running job: it leaves the line, or its model stops at the next step,
+    and it ends as `cancelled` (its webhook says so; nothing is saved). Answers with the job as it
+    stands: watch it (or its events) reach `cancelled`. Idempotent: cancelling a job again, or one
+    that has finished, changes nothing. Anyone holding the job's id may cancel it, as they may read it."""
+    return JobView(**ctx.jobs.cancel(job.id).snapshot(present))
 
 
 @router.get(
     "/jobs/{job_id}/events",
     response_class=EventSourceResponse,
-    responses={**NOT_FOUND, 200: {"description": "status, queued, running, progress (and preview, when asked), "
-                                                 "then succeeded or failed"}},
+    responses={**NOT_FOUND, 200: {"description": "status, queued (again whenever its place in line changes), running, "
+                                                 "progress (and preview, when asked), then succeeded, failed or cancelled"}},
 )
 async def job_events(
     job: JobDep,
     ctx: ContextDep,
     previews: Annotated[bool, Query(description="Also send `preview` events: a small picture (base64 WEBP) of "
-                                                "an image as it forms, now and then.")] = False,
+                                                "an image or a clip's middle frame as it forms, now and then.")] = False,
 ) -> AsyncIterable[ServerSentEvent]:
     """Server-sent events: the job's state now, then each change, ending when it finishes."""
     async for event in ctx.jobs.events(job.id, previews=previews):

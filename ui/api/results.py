@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["results"])
 async def list_results(
     request: Request,
     ctx: ContextDep,
-    kind: Literal["image", "music"] | None = None,
+    kind: Literal["image", "music", "video"] | None = None,
     before: Annotated[str | None, Query(max_length=64, description="`next` from the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
     q: Annotated[str | None, Query(max_length=200, description="Only results whose prompt has these words.")] = None,
@@ -39,9 +39,10 @@ async def list_results(
 
 
 @router.get("/results/{result_id}", responses=NOT_FOUND)
-async def get_result(result_id: str, request: Request, ctx: ContextDep) -> Result:
-    """One result, published or not (an unpublished result is reachable by its id only)."""
-    return Result(**present(ctx.store.get(result_id), ctx.base_url(request)))
+async def get_result(result_id: str, request: Request, ctx: ContextDep, x_owner_token: OwnerToken = None) -> Result:
+    """One result, published or not (an unpublished result is reachable by its id only). One the
+    site's owner hid answers 404, except to its own owner (X-Owner-Token), who sees `"moderation": "hidden"`."""
+    return Result(**present(ctx.store.get(result_id, x_owner_token), ctx.base_url(request)))
 
 
 @router.post("/results/{result_id}/publish", responses=OWNER_ERRORS)

@@ -11,7 +11,11 @@ from typing import Annotated, Literal
 from fastapi import Header
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from models.requests import ImageRequest, MusicRequest
+from models.common.fields import Seed, Strict
+from models.image.guide_request import VARY_STRENGTHS, Picture
+from models.image.guides import Mode
+from models.image.request import MAX_IMAGES
+from models.requests import ImageRequest, MusicRequest, VideoRequest
 from ui.urls import media_path, permalink_path
 
 
@@ -37,7 +41,7 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="allow")  # the model's record: model, parameters, timings, ...
 
     id: str
-    kind: Literal["image", "music"]
+    kind: Literal["image", "music", "video"]
     created_at: float = Field(description="Unix time.")
     published: bool = Field(description="Listed in the gallery. Unpublished results are unlisted, not secret.")
     seed: int | None = None
@@ -72,9 +76,13 @@ class WebhookState(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    kind: Literal["image", "music"]
-    status: Literal["queued", "running", "succeeded", "failed"]
-    position: int | None = Field(None, description="Place in the queue for a model, when known.")
+    kind: Literal["image", "music", "video"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"] = Field(
+        description="queued, then running, then one of succeeded, failed and cancelled, where it stays. "
+                    "`cancelled`: someone holding the job's id cancelled it (POST /api/v1/jobs/{id}/cancel); "
+                    "it is never set otherwise.")
+    queue_position: int | None = Field(None, description="While queued: its place in line for a model (1: next).")
+    position: int | None = Field(None, description="The same as queue_position, under the name older clients read.")
     progress: Progress | None = None
     created_at: float
     started_at: float | None = None
@@ -93,7 +101,8 @@ class _Submission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     callback_url: HttpUrl | None = Field(
-        None, description="Called with a signed POST (X-Atelier-Signature) when the job succeeds or fails."
+        None, description="Called with a signed POST (X-Atelier-Signature) when the job succeeds, fails or is "
+                          "cancelled (event job.succeeded, job.failed or job.cancelled)."
     )
 
 
@@ -105,6 +114,11 @@ class ImageJobSubmission(_Submission):
 class MusicJobSubmission(_Submission):
     kind: Literal["music"]
     request: MusicRequest
+
+
+class VideoJobSubmission(_Submission):
+    kind: Literal["video"]
+    request: VideoRequest
 
 
 class LoraView(BaseModel):
@@ -124,7 +138,54 @@ class LoraList(BaseModel):
     loras: list[LoraView]
 
 
-JobSubmission = Annotated[ImageJobSubmission | MusicJobSubmission, Field(discriminator="kind")]
+class ControlMode(BaseModel):
+    mode: str = Field(examples=["canny"])
+    summary: str = Field(description="What its control picture shows.")
+    annotator: bool = Field(description="Whether a picture can be annotated into one here (else send it ready-made).")
+    installed: bool = Field(description="Whether its ControlNet and annotator are downloaded (else the first "
+                            "request that uses it fetches them, locally; on Modal, `download_weights` does).")
+
+
+class ReferenceInfo(BaseModel):
+    max: int = Field(description="Reference images one request may send.")
+    installed: bool
+
+
+class GuideListing(BaseModel):
+    """What one image preset can be guided with."""
+
+    preset: str = Field(examples=["sdxl-turbo"])
+    family: str = Field(examples=["sdxl"])
+    max_controls: int = Field(description="Controls one request may send.")
+    controls: list[ControlMode]
+    references: ReferenceInfo | None = Field(description="Absent where the family has no IP-Adapter.")
+    upscale_control: str | None = Field(description="The control an upscale redraws its tiles with, if any.")
+
+
+class GuideList(BaseModel):
+    presets: list[GuideListing]
+
+
+class AnnotateRequest(Picture):
+    """A picture to turn into a control picture: sent (base64) or a saved result's, by id."""
+
+    mode: Mode = Field(description="The control's mode: GET /api/v1/controlnets lists each preset's.")
+    preset: str | None = Field(None, max_length=64, description="The image preset whose annotator runs "
+                               "(its model's); default the server's.")
+
+
+class FollowUpRequest(Strict):
+    seed: Seed = None
+    image: int = Field(1, ge=1, le=MAX_IMAGES, description="Which of the result's images: 1 is the first.")
+
+
+class VaryRequest(FollowUpRequest):
+    vary: Literal["subtle", "strong"] = Field("subtle", description=(
+        f"subtle: image-to-image at strength {VARY_STRENGTHS['subtle']:g}, keeping most of it; strong: at "
+        f"{VARY_STRENGTHS['strong']:g}, keeping its layout and colours."))
+
+
+JobSubmission = Annotated[ImageJobSubmission | MusicJobSubmission | VideoJobSubmission, Field(discriminator="kind")]
 
 # Documented error answers, by route group (every answer is the one shape of ui/errors.py).
 ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 415, 422, 429)}

@@ -25,7 +25,6 @@ Tokens are compared in constant time, and never logged or echoed.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urlencode
@@ -35,15 +34,15 @@ from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ui.errors import error_response
-from ui.gate import RateLimiter, bearer_token, token_matches, visitor_of
+from ui.gate import RateLimiter, bearer_token, cookie_value, token_matches, visitor_of
 from ui.settings import ApiSettings
 
 API_PREFIX = "/api/"
 PROTECTED_PREFIX = "/api/v1/"
 STUDIO_API_PREFIX = "/gradio_api/"
-# What stays public when the studio is locked: the API has its own tokens; shared things stay shareable.
+# What stays public when the studio is locked: the API and /admin have their own tokens; shared things stay shareable.
 STUDIO_PUBLIC_PREFIXES = ("/api/", "/docs", "/redoc", "/openapi.json", "/results/", "/r/", "/gallery", "/pages-assets/",
-                          "/favicon.ico")
+                          "/favicon.ico", "/admin")
 STUDIO_COOKIE = "atelier_studio"
 STUDIO_QUERY = "studio_token"
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -51,7 +50,7 @@ _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 def studio_cookie_value(studio_token: str) -> str:
     """What the cookie holds: derived from the token, so a leaked cookie doesn't reveal it."""
-    return hmac.new(studio_token.encode(), b"atelier studio cookie", hashlib.sha256).hexdigest()
+    return cookie_value(studio_token, b"atelier studio cookie")
 
 
 def client_key(scope: Scope, settings: ApiSettings) -> str:
@@ -68,6 +67,9 @@ class Guard:
         self.app = app
         self.settings = settings
         self.limiter = RateLimiter(settings.rate_limit)
+        # The studio's uploads count apart, at the same rate: a page's own file traffic (Gradio's
+        # image editor sends its layers again and again once it holds a picture) never starves its calls.
+        self.upload_limiter = RateLimiter(settings.rate_limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -106,10 +108,11 @@ class Guard:
 
     async def _studio_api(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A call or upload to the studio's own API: the same request limit and body cap as the API's."""
-        if not await self._within_rate(scope, receive, send):
-            return
         headers = Headers(scope=scope)
-        if headers.get("content-type", "").lower().startswith("multipart/"):
+        upload = headers.get("content-type", "").lower().startswith("multipart/")
+        if not await self._within_rate(scope, receive, send, self.upload_limiter if upload else self.limiter):
+            return
+        if upload:
             # An upload: Gradio writes it to disk as it arrives, so it is judged by its declared
             # length before any of it is read (the server delivers no more than that length).
             declared = headers.get("content-length", "")
@@ -122,8 +125,8 @@ class Guard:
         if (body := await self._body(scope, receive, send)) is not None:
             await self.app(scope, _replay(body, receive), send)
 
-    async def _within_rate(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        if (wait := self.limiter.retry_after(client_key(scope, self.settings))) is None:
+    async def _within_rate(self, scope: Scope, receive: Receive, send: Send, limiter: RateLimiter | None = None) -> bool:
+        if (wait := (limiter or self.limiter).retry_after(client_key(scope, self.settings))) is None:
             return True
         await _reject(scope, receive, send, 429, "rate_limited", f"Too many requests: try again in {wait} s.",
                       {"Retry-After": str(wait)})

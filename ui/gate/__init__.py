@@ -17,7 +17,7 @@ from ui.gate.buckets import RateLimiter
 from ui.gate.budget import BudgetView, gpu_seconds
 from ui.gate.gate import Gate, Ticket
 from ui.gate.headers import HeaderLimits
-from ui.gate.visitors import LOCAL, Visitor, bearer_token, token_matches, visitor_of
+from ui.gate.visitors import LOCAL, Visitor, bearer_token, cookie_value, token_matches, visitor_of
 
 __all__ = ["LOCAL", "BudgetView", "Gate", "HeaderLimits", "RateLimiter", "Ticket", "Visitor", "bearer_token",
-           "gpu_seconds", "token_matches", "visitor_of"]
+           "cookie_value", "gpu_seconds", "token_matches", "visitor_of"]

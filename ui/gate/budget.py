@@ -10,8 +10,10 @@ A budget refills evenly (ATELIER_VISITOR_GPU_SECONDS an hour per address;
 ATELIER_TOKEN_GPU_SECONDS for each API token's holder) and is charged when a generation ends,
 so a long one can take it below zero: its owner then waits until it is above zero again.
 How far below is bounded by the generation rate limit (ATELIER_GENERATION_RATE_LIMIT) times
-the longest generation. Generations that fail or are cancelled have no record and cost
-nothing here.
+the longest generation. Generations that fail have no record and cost nothing here. One its
+visitor stopped (Stop, a closed tab, a cancelled job, a client that hung up) has no record
+either, but the GPU worked on it: it is charged the seconds from the model's first step to the
+stop, as the web side saw them (ui/generation/flow.py), or stopping near the end would be free.
 """
 
 from __future__ import annotations
@@ -65,7 +67,10 @@ class Budget:
         return self._buckets.wait_until_positive(visitor.key, self.capacity(visitor))
 
     def spend(self, visitor: Visitor, record: dict) -> None:
-        self._buckets.charge(visitor.key, gpu_seconds(record), self.capacity(visitor))
+        self.charge(visitor, gpu_seconds(record))
+
+    def charge(self, visitor: Visitor, seconds: float) -> None:
+        self._buckets.charge(visitor.key, max(0.0, seconds), self.capacity(visitor))
 
     def view(self, visitor: Visitor) -> BudgetView:
         capacity = self.capacity(visitor)

@@ -63,6 +63,11 @@ class Ticket:
         if self._gate is not None:
             self._gate.budget.spend(self.visitor, record)
 
+    def spend_seconds(self, seconds: float) -> None:
+        """Charge a generation stopped partway (it has no record): the seconds the model worked on it."""
+        if self._gate is not None:
+            self._gate.budget.charge(self.visitor, seconds)
+
 
 class Gate:
     def __init__(self, settings: ApiSettings, clock: Callable[[], float] = time.monotonic):

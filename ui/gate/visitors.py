@@ -59,6 +59,12 @@ def token_matches(candidate: str | None, tokens: tuple[str, ...]) -> bool:
     return matched
 
 
+def cookie_value(token: str, purpose: bytes) -> str:
+    """What a cookie standing for `token` holds (the studio's lock, /admin): derived from it, so a
+    leaked cookie doesn't reveal it."""
+    return hmac.new(token.encode(), purpose, hashlib.sha256).hexdigest()
+
+
 def bearer_token(headers: Mapping[str, str]) -> str | None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None

@@ -8,7 +8,8 @@ named by its type) reports the job's state as it changes:
 
     Backend.generate   queued?, progress..., result
     flow.generate      queued?, progress..., saved
-    a job's stream     status, queued?, running, progress..., preview... (when asked), succeeded or failed
+    a job's stream     status, queued..., running, progress..., preview... (when asked), then succeeded,
+                       failed or cancelled
 
 As on the model side, each kind is a TypedDict whose `type` is a Literal, and an event is a
 plain dict at run time: the studio, the API and the SSE stream pass it on as it is.
@@ -24,7 +25,7 @@ from models.common.events import Preview, ProgressEvent, ResultEvent
 
 class QueuedEvent(TypedDict):
     type: Literal["queued"]
-    position: int | None  # 1 = next in line; None where the line can't be seen (Modal's queue)
+    position: int | None  # 1 = next in line; sent again whenever it changes
 
 
 class SavedEvent(TypedDict):
@@ -45,6 +46,12 @@ class StatusEvent(TypedDict):
     job: dict[str, Any]  # JobState.snapshot
 
 
+class JobQueuedEvent(TypedDict):
+    type: Literal["queued"]
+    queue_position: int | None  # 1 = next in line; sent again whenever it changes
+    position: int | None  # the same, by the name clients written before queue_position read
+
+
 class RunningEvent(TypedDict):
     type: Literal["running"]
 
@@ -57,13 +64,13 @@ class PreviewEvent(TypedDict):
 
 
 class FinishedEvent(TypedDict):
-    type: Literal["succeeded", "failed"]  # the last event
+    type: Literal["succeeded", "failed", "cancelled"]  # the last event
     job: dict[str, Any]
 
 
 # A job's progress is the model's (models/common/events.py) without a preview: previews are
 # events of their own, which a listener asks for.
-JobEvent = StatusEvent | QueuedEvent | RunningEvent | ProgressEvent | PreviewEvent | FinishedEvent
+JobEvent = StatusEvent | JobQueuedEvent | RunningEvent | ProgressEvent | PreviewEvent | FinishedEvent
 
 
 def queued_event(position: int | None) -> QueuedEvent:
@@ -78,6 +85,10 @@ def status_event(job: dict[str, Any]) -> StatusEvent:
     return {"type": "status", "job": job}
 
 
+def job_queued_event(position: int | None) -> JobQueuedEvent:
+    return {"type": "queued", "queue_position": position, "position": position}
+
+
 def running_event() -> RunningEvent:
     return {"type": "running"}
 
@@ -87,5 +98,5 @@ def preview_event(done: int, preview: Preview) -> PreviewEvent:
             "data": base64.b64encode(preview["data"]).decode("ascii")}
 
 
-def finished_event(status: Literal["succeeded", "failed"], job: dict[str, Any]) -> FinishedEvent:
+def finished_event(status: Literal["succeeded", "failed", "cancelled"], job: dict[str, Any]) -> FinishedEvent:
     return {"type": status, "job": job}

@@ -1,21 +1,30 @@
-"""From what a person sent to a checked job: input images named by a result id ("start from that
-one": the REST API's `image_result`, the share page's "Use as input" link) swapped for their
-bytes, and the request resolved, off the event loop (`checked_job`).
+"""From what a person sent to a checked job: pictures named by a result id swapped for their bytes
+("start from that one": the REST API's `image_result` for an image or a video, the share page's "Use
+as input" and "Animate" links; "guide with that one": a control's or reference's `image_result`), and
+the request resolved, off the event loop (`checked_job`); and the one-click follow-ups of a result,
+Vary and Upscale, as requests.
 
-The model side never sees a result id: it has no result store. Here, on the web side, the id
-is swapped for the bytes of that result's first image before the request is resolved, and
-those bytes are checked exactly as an upload would be (models/image/uploads.py).
+The model side never sees a result id: it has no result store. Here, on the web side, each id
+is swapped for the bytes of that result's image before the request is resolved, and those
+bytes are checked exactly as an upload would be (models/image/uploads.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from models.common.errors import RequestError
-from models.requests import ImageRequest, Job, Request, parse
+from models.requests import ImageRequest, Job, Request, VideoRequest, parse
 from ui.errors import NotFound
 from ui.generation.backend import Backend
 from ui.store import ResultStore
+
+FollowUp = Literal["vary-subtle", "vary-strong", "upscale"]
+FOLLOW_UPS: dict[str, str] = {"vary-subtle": "Vary (subtle)", "vary-strong": "Vary (strong)", "upscale": "Upscale 2×"}
+# What a follow-up keeps of its parent's request: the prompt and the model's settings. Not its size
+# (the picture's), its seed (a new one), its input or guides (their pictures aren't kept).
+KEPT = ("prompt", "negative_prompt", "preset", "steps", "guidance", "loras")
 
 
 async def checked_job(backend: Backend, store: ResultStore, request: Request) -> Job:
@@ -28,22 +37,62 @@ async def checked_job(backend: Backend, store: ResultStore, request: Request) ->
 
 
 def with_input_image(request: Request, store: ResultStore) -> Request:
-    """The request with `image_result` replaced by that result's image; other requests as they are.
-    Raises RequestError for an id that names no image result. Blocking: reads and decodes a file."""
-    if not isinstance(request, ImageRequest) or request.image_result is None or request.image is not None:
-        return request  # with both set, resolving says "not both"
-    fields = request.model_dump(exclude_unset=True, exclude={"image_result"})
-    return parse("image", fields | {"image": result_image(store, request.image_result)})
+    """The request with every result id (`image_result`, and each control's or reference's) replaced
+    by that result's image; other requests as they are. Raises RequestError for an id that names no
+    image result. Blocking: reads and decodes files."""
+    if isinstance(request, VideoRequest):  # a start picture only
+        if request.image_result is None or request.image is not None:
+            return request  # with both set, resolving says "not both"
+        fields = request.model_dump(exclude_unset=True, exclude={"image_result"})
+        return parse("video", fields | {"image": result_image(store, request.image_result)})
+    if not isinstance(request, ImageRequest):
+        return request
+    own = request.image_result is not None and request.image is None  # with both set, resolving says "not both"
+    guides = {name: getattr(request, name) for name in ("controls", "references")}
+    if not own and not any(g.image_result for items in guides.values() for g in items):
+        return request
+    fields = request.model_dump(exclude_unset=True, exclude={"image_result"} if own else set())
+    if own:
+        fields["image"] = result_image(store, request.image_result)
+    for name, items in guides.items():
+        if items:
+            fields[name] = [_with_picture(item, store) for item in items]
+    return parse("image", fields)
 
 
-def result_image(store: ResultStore, result_id: str) -> bytes:
-    """The bytes of a saved result's first image. Raises RequestError."""
+def _with_picture(guide, store: ResultStore) -> dict:
+    fields = guide.model_dump(exclude_unset=True)
+    if guide.image_result is not None and guide.image is None:  # both set: the schema said "one of them"
+        fields = {k: v for k, v in fields.items() if k != "image_result"} | {
+            "image": result_image(store, guide.image_result)}
+    return fields
+
+
+def result_image(store: ResultStore, result_id: str, index: int = 0) -> bytes:
+    """The bytes of a saved result's image (its first, or the `index`th). Raises RequestError."""
     try:
         record = store.get(result_id)
         if record.get("kind") != "image":
             raise RequestError(f"Image result {result_id} is {record.get('kind')}, not an image: start from an image result.")
-        first = next(f for f in record["files"] if f["mime"].startswith("image/"))
-        path, _ = store.media_path(result_id, first["name"])
+        images = [f for f in record["files"] if f["mime"].startswith("image/")]
+        if not 0 <= index < len(images):
+            raise RequestError(f"Image result {result_id} has {len(images)} image{'s' if len(images) != 1 else ''}: "
+                               f"there is no image {index + 1}.")
+        path, _ = store.media_path(result_id, images[index]["name"])
         return path.read_bytes()
-    except (NotFound, StopIteration, FileNotFoundError):
+    except (NotFound, FileNotFoundError):
         raise RequestError(f"Image result {result_id!r}: there is no image result with that id.") from None
+
+
+def follow_up(store: ResultStore, result_id: str, action: FollowUp, seed: int | None = None,
+              index: int = 0) -> ImageRequest:
+    """A Vary or Upscale of a saved image result: its prompt and settings, its image (the first, or
+    the `index`th), a new seed (or `seed`), and its id as the parent its record's lineage names.
+    Raises NotFound for an unknown id, RequestError for what can't be followed up. Blocking."""
+    record = store.get(result_id)
+    image = result_image(store, result_id, index)
+    params = record.get("parameters", {})
+    fields = {name: params[name] for name in KEPT if params.get(name) not in (None, "", [])}
+    fields |= {"image": image, "seed": seed, "parent": result_id}
+    fields |= {"upscale": True} if action == "upscale" else {"vary": action.removeprefix("vary-")}
+    return parse("image", fields)

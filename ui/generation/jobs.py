@@ -1,10 +1,18 @@
 """Async jobs: accept a generation now, run it in the background, report on it as it goes.
 
 A job is an asyncio task in the web process running the same `generate` path as every
-other entry point (so its result lands in the result store), while its state — queued,
-running, succeeded or failed, with progress — is kept for polling (GET /api/v1/jobs/{id}),
-streamed to listeners (SSE), and, if the caller gave a callback URL, announced by a signed
-webhook when it ends.
+other entry point (so its result lands in the result store), while its state — queued (with
+its place in line, as it changes), running, then succeeded, failed or cancelled, with
+progress — is kept for polling (GET /api/v1/jobs/{id}), streamed to listeners (SSE), and, if
+the caller gave a callback URL, announced by a signed webhook when it ends.
+
+Cancelling (POST /api/v1/jobs/{id}/cancel): the job's generation task is cancelled, which stops
+its model's work (ui/generation/backend.py), and the job ends as `cancelled`, its webhook sent
+as `job.cancelled`. Asking again, or asking a finished job, changes nothing. `cancelled` is a new
+status; clients written when a job could only end succeeded or failed keep working because a
+job is only ever cancelled by a call to that route, which such a client never makes (the
+server itself never cancels: a restart still reports `failed` with code "interrupted", below),
+and because an event stream still ends after its last event, `cancelled` included.
 
 Durable: each job's state is written to the store's index (ui/store/jobs.py) when it is
 accepted and as it changes (progress at most once a second), so an id once given out
@@ -51,8 +59,8 @@ from ui.generation.backend import Backend
 from ui.generation.events import (
     JobEvent,
     finished_event,
+    job_queued_event,
     preview_event,
-    queued_event,
     running_event,
     status_event,
 )
@@ -63,14 +71,15 @@ from ui.store import ResultStore
 log = logging.getLogger("atelier.jobs")
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
-Status = Literal["queued", "running", "succeeded", "failed"]
-FINISHED: tuple[Status, ...] = ("succeeded", "failed")
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FINISHED: tuple[Status, ...] = ("succeeded", "failed", "cancelled")
 MAX_FINISHED_KEPT = 10_000
 PROGRESS_WRITE_S = 1.0  # progress is written at most this often; status changes always
 INTERRUPTED = {
     "code": "interrupted",
     "message": "The server restarted while this job was waiting or running, and its work was lost: submit it again.",
 }
+CANCELLED = {"code": "cancelled", "message": "The job was cancelled before it finished: nothing was saved."}
 
 # (record, base_url) → how a result is shown (with its media URLs); given by the API.
 Present = Callable[[dict, str], dict]
@@ -97,6 +106,8 @@ class JobState:
     owner_token: str | None = field(default=None, repr=False)  # until the result takes it
     http_status: int | None = field(default=None, repr=False)  # a failure's, for a synchronous caller waiting on it
     listeners: dict[asyncio.Queue[JobEvent], bool] = field(default_factory=dict, repr=False)  # → wants previews
+    task: asyncio.Task | None = field(default=None, repr=False)  # what runs it, in this process
+    cancelling: bool = False  # someone asked to cancel it (once is enough)
 
     @property
     def finished(self) -> bool:
@@ -124,6 +135,7 @@ class JobState:
             "id": self.id,
             "kind": self.kind,
             "status": self.status,
+            "queue_position": self.position,
             "position": self.position,
             "progress": self.progress,
             "created_at": self.created_at,
@@ -179,8 +191,22 @@ class JobManager:
         self.table.add(state.id, kind=state.kind, status=state.status, base_url=base_url, created_at=state.created_at,
                        webhook=vars(state.webhook) if state.webhook else None, callback_url=callback_url)
         self._jobs[state.id] = state
-        self._spawn(self._run(state, job, callback_url, ticket), f"atelier-job-{state.id}")
+        # The generation is a task of its own, which cancel() cancels (even before it starts);
+        # _run awaits it and, whatever its end, records it and announces it.
+        state.task = asyncio.ensure_future(self._generate(state, job, ticket))
+        self._spawn(self._run(state, callback_url), f"atelier-job-{state.id}")
         return state, owner_token
+
+    def cancel(self, job_id: str) -> JobState:
+        """Stop a queued or running job: it leaves the line, or its model stops at the next step,
+        and it ends as `cancelled` (its webhook says so). A job already finished, or already
+        being cancelled, is left as it is: asking again changes nothing. A job whose model has
+        already finished is saved, and succeeds."""
+        job = self.get(job_id)
+        if not job.finished and not job.cancelling and job.task is not None:
+            job.cancelling = True
+            job.task.cancel()
+        return job
 
     def get(self, job_id: str) -> JobState:
         self.resume()
@@ -198,10 +224,10 @@ class JobManager:
         return sum(not j.finished for j in self._jobs.values())
 
     def counts(self) -> dict[str, int]:
-        return {status: 0 for status in ("queued", "running", "succeeded", "failed")} | self.table.counts()
+        return {status: 0 for status in ("queued", "running", *FINISHED)} | self.table.counts()
 
     async def events(self, job_id: str, previews: bool = False) -> AsyncIterator[JobEvent]:
-        """The job's state now, then each change as it happens, ending with succeeded or failed;
+        """The job's state now, then each change as it happens, ending with succeeded, failed or cancelled;
         with `previews`, also pictures of an image forming ({"type": "preview", "mime", "data": base64}).
         The kinds are declared in ui/generation/events.py."""
         job = self.get(job_id)
@@ -246,28 +272,14 @@ class JobManager:
 
     # --- running ------------------------------------------------------------------------------
 
-    async def _run(self, state: JobState, job: Job, callback_url: str | None, ticket: Ticket) -> None:
+    async def _run(self, state: JobState, callback_url: str | None) -> None:
         try:
-            async for event in generate(self.backend, self.store, job, ticket):
-                if event["type"] == "queued":
-                    state.position = event.get("position")
-                    self._save(state, "position")
-                    self._publish(state, queued_event(state.position))
-                elif event["type"] == "progress":
-                    self._start(state)
-                    state.progress = {k: event[k] for k in ("done", "total", "stage")}
-                    if time.monotonic() - self._progress_written.get(state.id, 0) >= PROGRESS_WRITE_S:
-                        self._progress_written[state.id] = time.monotonic()
-                        self._save(state, "progress")
-                    self._publish(state, progress_event(event["done"], event["total"], event["stage"]))
-                    if event.get("preview") and any(state.listeners.values()):  # opt-in: base64 costs
-                        self._publish(state, preview_event(event["done"], event["preview"]))
-                elif event["type"] == "saved":
-                    self._start(state)
-                    record = event["record"]
-                    await asyncio.to_thread(self.store.set_owner_token, record["id"], event["owner_token"], state.owner_token)
-                    state.result = record
+            await state.task
             state.status = "succeeded"
+        except asyncio.CancelledError:
+            if not state.cancelling:  # this process is stopping: the next one reports it interrupted
+                raise
+            state.status, state.error = "cancelled", dict(CANCELLED)  # its model's work stopped too
         except Exception as e:
             status, code, message = failure(e)
             if status >= 500 and code == "internal_error":
@@ -280,6 +292,26 @@ class JobManager:
         self._publish(state, finished_event(state.status, state.snapshot(self.present)))
         await self._announce(state, callback_url)
 
+    async def _generate(self, state: JobState, job: Job, ticket: Ticket) -> None:
+        """The generation, its events kept in the job's state and passed to its listeners."""
+        async for event in generate(self.backend, self.store, job, ticket):
+            if event["type"] == "queued":
+                state.position = event.get("position")
+                self._written_at_most_each_second(state)
+                self._publish(state, job_queued_event(state.position))
+            elif event["type"] == "progress":
+                self._start(state)
+                state.progress = {k: event[k] for k in ("done", "total", "stage")}
+                self._written_at_most_each_second(state)
+                self._publish(state, progress_event(event["done"], event["total"], event["stage"]))
+                if event.get("preview") and any(state.listeners.values()):  # opt-in: base64 costs
+                    self._publish(state, preview_event(event["done"], event["preview"]))
+            elif event["type"] == "saved":
+                self._start(state)
+                record = event["record"]
+                await asyncio.to_thread(self.store.set_owner_token, record["id"], event["owner_token"], state.owner_token)
+                state.result = record
+
     async def _announce(self, state: JobState, callback_url: str | None) -> None:
         """The webhook of a finished job, if it has one; then the job lives in the index only."""
         try:
@@ -289,6 +321,13 @@ class JobManager:
                 self._save(state, "webhook")
         finally:
             self._jobs.pop(state.id, None)
+
+    def _written_at_most_each_second(self, state: JobState) -> None:
+        """Progress and the queue position move often: the index gets them at most once a second
+        (a snapshot of a job in this process reads them from memory)."""
+        if time.monotonic() - self._progress_written.get(state.id, 0) >= PROGRESS_WRITE_S:
+            self._progress_written[state.id] = time.monotonic()
+            self._save(state, "progress", "position")
 
     def _start(self, state: JobState) -> None:
         if state.status == "queued":
@@ -310,10 +349,11 @@ class JobManager:
             if event["type"] != "preview" or wants_previews:
                 listener.put_nowait(event)
 
-    def _spawn(self, coro, name: str) -> None:
+    def _spawn(self, coro, name: str) -> asyncio.Task:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _prune(self) -> None:
         """Forget finished jobs past their time, and the oldest beyond MAX_FINISHED_KEPT

@@ -4,26 +4,32 @@ Calls run in worker threads. A model instance takes as many calls at once as its
 batches (`max_batch`; the instance's own batcher, models/common/batching.py, then runs compatible
 ones together), and one at a time for presets that don't batch, music among them — just as
 one Modal container takes `@modal.concurrent` inputs. Its first call runs alone, since it
-loads the weights. Callers beyond that wait here and are told their place in the line.
+loads the weights. Callers beyond that wait in line here (ui/generation/line.py), first come
+first served, and are told their place whenever it changes. A caller who goes away is out of
+the line at once; one whose call is running has it stopped through the model's Stop
+(models/common/cancel.py), in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import threading
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.common.cancel import STOPS
 from models.common.errors import RequestError, WeightsUnavailable
 from models.presets import Kind, get_preset
 from models.requests import Job
 from ui.errors import GenerationError, ModelUnavailable
 from ui.generation.backend import Backend
 from ui.generation.events import BackendEvent, queued_event
+from ui.generation.line import Line
 
 log = logging.getLogger("atelier.backends")
 
@@ -34,52 +40,44 @@ class _Slot:
 
     Callers wait and enter on an event loop's thread; a call leaves from its worker thread,
     when the model is done with it (not when its caller stops listening: the result may be in
-    before the thread ends, and the loop that started it may be gone by then)."""
+    before the thread ends, and the loop that started it may be gone by then). The line's lock
+    guards `running` too: who may enter is decided with the line as it stands."""
 
     instance: Any
     capacity: int = 1  # calls at once, once loaded
     running: int = 0
-    waiting: int = 0
     state: str = "not loaded"  # not loaded → loading → ready, or failed
     error: str | None = None
-    # The waiting callers' futures, each on its own loop (not an asyncio.Event, which binds to
-    # the first loop that waits on it: the CLI and tests run a loop per call).
-    wakeups: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    line: Line = field(default_factory=Line)
 
-    def has_room(self) -> bool:
-        return self.running < (self.capacity if self.state == "ready" else 1)
+    def has_room(self, ahead: int = 0) -> bool:
+        """Room for one more call, and for the `ahead` callers before it in line."""
+        return self.running + ahead < (self.capacity if self.state == "ready" else 1)
 
-    async def enter(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            with self.lock:
-                if self.has_room():
-                    self.running += 1
-                    return
-                wakeup = loop.create_future()
-                self.wakeups.append((loop, wakeup))
-            await wakeup
+    async def enter(self) -> AsyncIterator[int]:
+        """Wait in line for room in the model: yields this caller's place (1: next) whenever it
+        changes while it waits; ends once in, its call counted in `running`. A caller cancelled
+        while waiting leaves the line at once, and those behind it move up."""
+        place, told = self.line.join(), None
+        try:
+            while True:
+                with self.line.lock:
+                    position = self.line.position(place)
+                    if self.has_room(ahead=position - 1):  # first come, first served
+                        self.running += 1
+                        break
+                    version = self.line.version
+                if position != told:
+                    told = position
+                    yield position
+                await self.line.changed_since(version)
+        finally:
+            self.line.leave(place)  # in, or gone: either way those behind move up
 
     def leave(self) -> None:
-        with self.lock:
+        with self.line.lock:
             self.running -= 1
-        self.changed()
-
-    def changed(self) -> None:
-        """Room may have opened: every waiter looks again (those who don't fit wait anew)."""
-        with self.lock:
-            wakeups, self.wakeups = self.wakeups, []
-        for loop, wakeup in wakeups:
-            try:
-                loop.call_soon_threadsafe(_wake, wakeup)
-            except RuntimeError:  # that caller's loop has closed: nobody is waiting there
-                pass
-
-
-def _wake(wakeup: asyncio.Future) -> None:
-    if not wakeup.done():  # a caller who gave up has a cancelled future
-        wakeup.set_result(None)
+        self.line.changed()
 
 
 _DONE = object()
@@ -96,21 +94,17 @@ class LocalBackend(Backend):
         self._slots: dict[tuple[Kind, str], _Slot] = {}
         self._threads = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="atelier-local")
 
-    async def generate(self, job: Job) -> AsyncIterator[BackendEvent]:
+    async def events(self, job: Job, call_id: str) -> AsyncIterator[BackendEvent]:
         slot = self._slot(job.kind, job.preset)
-        if not slot.has_room():
-            yield queued_event(slot.waiting + 1)
-        slot.waiting += 1
-        try:
-            await slot.enter()
-        finally:
-            slot.waiting -= 1
+        async with aclosing(slot.enter()) as line:
+            async for position in line:
+                yield queued_event(position)
         # From here the place belongs to the worker thread: it is given back when the thread
         # ends (_run), not when this generator does, so a caller who goes away can't let one
-        # call too many into a model that is still busy.
+        # call too many into a model that is still busy (generate asks the model to stop).
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
-        future = loop.run_in_executor(self._threads, self._run, slot, job, loop, events)
+        future = loop.run_in_executor(self._threads, self._run, slot, job, call_id, loop, events)
 
         def finished(_):
             events.put_nowait(_DONE)
@@ -120,35 +114,64 @@ class LocalBackend(Backend):
             yield event
         future.result()  # re-raises the worker's error, already translated
 
-    def _run(self, slot: _Slot, job: Job, loop: asyncio.AbstractEventLoop, events: asyncio.Queue) -> None:
+    def stop(self, call_id: str) -> None:
+        STOPS.request(call_id)  # the model runs in this process: its Stop is set at once
+
+    def _run(self, slot: _Slot, job: Job, call_id: str, loop: asyncio.AbstractEventLoop, events: asyncio.Queue) -> None:
         """Worker thread: drive the model's event generator, handing events to the loop."""
+        with self._calling(slot, job.kind, job.preset) as loaded:
+            for event in slot.instance.generate.local(job, call_id):
+                loaded()
+                loop.call_soon_threadsafe(events.put_nowait, event)
+
+    async def annotate(self, preset: str, image: bytes, mode: str) -> bytes:
+        """Through the model's slot like a generation (its first call loads it), on a worker thread."""
+        slot = self._slot("image", preset)
+        async with aclosing(slot.enter()) as line:
+            async for _ in line:  # its place in line: nobody is told it, a quick call
+                pass
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._annotate, slot, preset, image, mode)
+
+    def _annotate(self, slot: _Slot, preset: str, image: bytes, mode: str) -> bytes:
+        with self._calling(slot, "image", preset):
+            return slot.instance.annotate.local(image, mode)
+
+    @contextlib.contextmanager
+    def _calling(self, slot: _Slot, kind: Kind, preset: str) -> Iterator[Callable[[], None]]:
+        """Worker thread: one call into the slot's model. Keeps the slot's state (the first .local() call
+        runs the @modal.enter hooks: `loaded()` once it has, or at the end), translates its errors, and
+        gives its place back when it ends."""
         loading = slot.state != "ready"
         if loading:
-            slot.state = "loading"  # the first .local() call runs the @modal.enter hooks
+            slot.state = "loading"
+
+        def loaded() -> None:
+            nonlocal loading
+            if loading:  # loaded: let the callers waiting for room in
+                loading = False
+                slot.state, slot.error = "ready", None
+                slot.line.changed()
+
         try:
-            for event in slot.instance.generate.local(job):
-                if loading:  # loaded: let the callers waiting for room in
-                    loading = False
-                    slot.state, slot.error = "ready", None
-                    slot.changed()
-                loop.call_soon_threadsafe(events.put_nowait, event)
+            yield loaded
+            loaded()
         except WeightsUnavailable as e:
-            self._forget(slot, job, str(e))
+            self._forget(slot, kind, preset, str(e))
             raise ModelUnavailable(str(e)) from None
         except RequestError:  # the model's own check of the request (a 4xx), as ModalBackend passes it on
             raise
         except Exception as e:
             if loading:
-                self._forget(slot, job, f"{type(e).__name__}: {e}")
-            log.exception("generation failed (%s %s)", job.kind, job.preset)
-            raise GenerationError(f"The {job.preset} {job.kind} model failed: {type(e).__name__}: {e}") from None
+                self._forget(slot, kind, preset, f"{type(e).__name__}: {e}")
+            log.exception("generation failed (%s %s)", kind, preset)
+            raise GenerationError(f"The {preset} {kind} model failed: {type(e).__name__}: {e}") from None
         finally:
             slot.leave()
 
-    def _forget(self, slot: _Slot, job: Job, reason: str) -> None:
+    def _forget(self, slot: _Slot, kind: Kind, preset: str, reason: str) -> None:
         """A model that failed to load is dropped, so the next request tries afresh."""
         slot.state, slot.error = "failed", reason
-        slot.instance = self._classes[job.kind](preset=job.preset)
+        slot.instance = self._classes[kind](preset=preset)
 
     def _slot(self, kind: Kind, preset: str) -> _Slot:
         key = (kind, preset)
@@ -162,7 +185,7 @@ class LocalBackend(Backend):
             "backend": self.where,
             "defaults": self.defaults,
             "models": [
-                {"kind": kind, "preset": preset, "state": s.state, "error": s.error, "waiting": s.waiting}
+                {"kind": kind, "preset": preset, "state": s.state, "error": s.error, "waiting": len(s.line)}
                 for (kind, preset), s in self._slots.items()
             ],
         }

@@ -20,7 +20,7 @@ MAX_SEARCH = 200  # characters of a search kept (the store uses its first few wo
 def gallery_page(
     records: list[dict], cards, kind: str | None, before: str | None, site: str, asset, search: str | None = None
 ) -> Html:
-    heading = {"image": "Images", "music": "Music"}.get(kind, "Everything")
+    heading = {"image": "Images", "music": "Music", "video": "Video"}.get(kind, "Everything")
     newest = records[0] if records else None
     if search:
         empty = f"Nothing shared here matches “{search}”." if before is None else "No more results."
@@ -28,7 +28,7 @@ def gallery_page(
         empty = "Nothing shared here yet." if before is None else "No more results."
     return document(
         title=f"“{search}” · Gallery · Atelier" if search else "Gallery · Atelier",
-        description="Images and music people made with Atelier and chose to share.",
+        description="Images, music and video people made with Atelier and chose to share.",
         canonical=f"{site}/gallery" + (f"?kind={kind}" if kind else ""),
         image=(f"{site}/r/{newest['id']}/cover.png", "The newest shared result") if newest else None,
         og_title="The Atelier gallery",
@@ -37,11 +37,11 @@ def gallery_page(
         scripts=["htmx.min.js", "pages.js"],
         main=Main(
             Div(
-                Div(H1("Gallery"), P("Images and music people made here and chose to share.", cls="lede")),
+                Div(H1("Gallery"), P("Images, music and video people made here and chose to share.", cls="lede")),
                 Nav(
                     *[
                         A(label, href=gallery_url(k, search), aria_current="page" if k == kind else None)
-                        for k, label in ((None, "Everything"), ("image", "Images"), ("music", "Music"))
+                        for k, label in ((None, "Everything"), ("image", "Images"), ("music", "Music"), ("video", "Video"))
                     ],
                     cls="filters",
                     aria_label="Show",
@@ -103,6 +103,8 @@ def card(record: dict, position: int = EAGER) -> Li:
     params = record.get("parameters", {})
     if kind == "music":
         detail = f"Music · {clock(record.get('audio', {}).get('seconds', params.get('duration', 0)))}"
+    elif kind == "video":
+        detail = f"Video · {record.get('duration', 0):.1f} s"
     else:
         detail = f"Image · {params.get('width')}×{params.get('height')}"
     return Li(

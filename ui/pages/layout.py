@@ -37,7 +37,7 @@ from ui.cards import Card, card_tags
 ASSET_ROUTE = "/pages-assets"
 ASSET_TYPES = {"pages.css": "text/css", "pages.js": "text/javascript", "htmx.min.js": "text/javascript"}
 
-KINDS = {"image": "Image", "music": "Music"}
+KINDS = {"image": "Image", "music": "Music", "video": "Video"}
 
 # Defence in depth behind the escaping: these pages run only their own scripts and styles.
 SECURITY_HEADERS = {
@@ -64,7 +64,8 @@ FAVICON = "data:image/svg+xml," + quote(
 # --- the frame every page shares ---------------------------------------------------------------
 
 
-def document(*, title, description, canonical, image, og_title, indexable, asset, scripts, main, audio=()) -> Html:
+def document(*, title, description, canonical, image, og_title, indexable, asset, scripts, main, audio=(),
+             video=None) -> Html:
     meta = [
         Meta(charset="utf-8"),
         Meta(name="viewport", content="width=device-width, initial-scale=1"),
@@ -72,7 +73,8 @@ def document(*, title, description, canonical, image, og_title, indexable, asset
         Meta(name="description", content=description),
         Link(rel="canonical", href=canonical),
     ]
-    card = Card(url=canonical, title=og_title, description=description, image=image, audio=tuple(audio))
+    card = Card(url=canonical, title=og_title, description=description, image=image, audio=tuple(audio),
+                video=video)
     meta += [Meta(**{attribute: key, "content": content}) for attribute, key, content in card_tags(card)]
     if not indexable:
         meta.append(Meta(name="robots", content="noindex"))
@@ -92,7 +94,7 @@ def document(*, title, description, canonical, image, og_title, indexable, asset
                 cls="site-header",
             ),
             main,
-            Footer(P("Made with Atelier: images and music from words."), cls="site-footer"),
+            Footer(P("Made with Atelier: images, music and video from words."), cls="site-footer"),
         ),
         lang="en",
     )
@@ -157,7 +159,9 @@ def files_of(record: dict, mime_prefix: str) -> list[dict]:
     return [f for f in record.get("files", []) if f.get("mime", "").startswith(mime_prefix)]
 
 
-def visibility(published: bool) -> str:
+def visibility(published: bool, moderation: str | None = None) -> str:
+    if published and moderation == "pending":  # published under gallery review (ui/store/moderation.py)
+        return "Waiting for approval"
     return "In the gallery" if published else "Unlisted"
 
 

@@ -12,9 +12,9 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ui.errors import Forbidden, NotFound, error_response
+from ui.errors import Forbidden, NotAllowed, NotFound, error_response
 from ui.pages.layout import json_ok
-from ui.store import ResultStore
+from ui.store import ResultStore, moderation
 
 OWNER_HEADER = "X-Owner-Token"
 
@@ -27,7 +27,10 @@ async def owner_action(store: ResultStore, req: Request, result_id: str, action:
             await asyncio.to_thread(store.delete, result_id, token)
             return json_ok({"id": result_id, "deleted": True})
         record = await asyncio.to_thread(store.set_published, result_id, token, action == "publish")
-        return json_ok({"id": result_id, "published": record["published"]})
+        waiting = record["published"] and record.get("moderation") == moderation.PENDING and store.moderation.review
+        return json_ok({"id": result_id, "published": record["published"], "waiting_for_review": waiting})
+    except NotAllowed as e:  # flagged by the safety checker, or hidden by the site's owner: it says which
+        return error_response(403, "not_allowed", str(e))
     except NotFound:
         return error_response(404, "not_found", "No result with that id: it may have been deleted already.")
     except Forbidden:

@@ -1,5 +1,7 @@
-"""A result's share page, /r/{id}: its media, prompt, facts, downloads, a remix link and the
-owner's controls; and the preview pictures (cover, thumbnail) its link unfurls with."""
+"""A result's share page, /r/{id}: its media (pictures, a player for music, a video with its poster),
+prompt, facts (its guides and lineage among them), downloads, remix and animate links, one-click
+Vary and Upscale (links that run them in the studio) and the owner's controls; and the preview
+pictures (cover, thumbnail) its link unfurls with."""
 
 from __future__ import annotations
 
@@ -15,19 +17,25 @@ from fasthtml.common import (
     Audio,
     Button,
     Dd,
+    Details,
     Div,
     Dl,
     Dt,
     Figure,
+    Form,
     Html,
     Img,
     Input,
     Label,
     Main,
+    Option,
     P,
     Section,
+    Select,
     Span,
+    Summary,
     Time,
+    Video,
 )
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,6 +43,7 @@ from starlette.responses import Response
 from models.requests import REQUESTS
 from ui.cards import isolated
 from ui.errors import NotFound
+from ui.generation import FOLLOW_UPS
 from ui.pages.layout import (
     KINDS,
     clip,
@@ -46,6 +55,7 @@ from ui.pages.layout import (
     visibility,
 )
 from ui.store import ResultStore, covers
+from ui.store.moderation import REASONS  # ui.store's own module (its __init__ names it)
 from ui.urls import media_path
 
 
@@ -60,6 +70,7 @@ def permalink_page(record: dict, site: str, asset) -> Html:
         canonical=url,
         image=(f"{site}/r/{rid}/cover.png", f"Preview of {kind}: {clip(prompt, 200)}"),
         audio=[(f"{site}{media_path(rid, f['name'])}", f["mime"]) for f in files_of(record, "audio/")],
+        video=video_card(record, site),
         og_title=clip(prompt, 90),  # the card's tags are other apps' to show: as written
         indexable=record["published"],
         asset=asset,
@@ -70,7 +81,8 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                 Div(
                     P(
                         Span(KINDS.get(kind, kind), cls="badge"),
-                        Span(visibility(record["published"]), id="visibility", cls="badge quiet"),
+                        Span(visibility(record["published"], record.get("moderation")), id="visibility",
+                             cls="badge quiet"),
                         cls="badges",
                     ),
                     H1(prompt, cls="prompt", dir="auto"),  # a prompt's own direction, isolated from the page's
@@ -80,6 +92,8 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                     Div(
                         A("Remix in the studio", href=remix_link(record), cls="button primary"),
                         A("Use as input", href=input_link(record), cls="button") if kind == "image" else None,
+                        A("Animate", href=animate_link(record), cls="button") if kind == "image" else None,
+                        *(follow_up_links(record) if kind == "image" else []),
                         *[
                             A(download_label(f, record), href=media_path(rid, f["name"]), download=f"atelier-{rid}-{f['name']}", cls="button")
                             for f in record.get("files", [])
@@ -89,6 +103,7 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                     share_box(url),
                     Dl(*[part for term, value in facts(record) for part in (Dt(term), Dd(value))], cls="facts"),
                     owner_panel(record),
+                    report_form(rid),
                     cls="details",
                 ),
                 cls=f"result result-{kind}",
@@ -111,6 +126,8 @@ def media_figure(record: dict) -> Figure:
     images = files_of(record, "image/")
     params = record.get("parameters", {})
     size = {"width": params["width"], "height": params["height"]} if "width" in params and "height" in params else {}
+    if record.get("kind") == "video":
+        return video_figure(record, size)
     return Figure(
         *[
             A(Img(src=media_path(rid, f["name"]), alt=isolated(prompt), **size), href=media_path(rid, f["name"]),
@@ -119,6 +136,28 @@ def media_figure(record: dict) -> Figure:
         ],
         cls=f"media media-image count-{len(images)}",
     )
+
+
+def video_figure(record: dict, size: dict) -> Figure:
+    """The clip, playable where it lies (playsinline: not full screen on phones), its poster shown
+    until it plays; its size set, so the page doesn't jump when the video loads."""
+    rid = record["id"]
+    [clip_file, *_] = files_of(record, "video/")
+    posters = files_of(record, "image/")
+    poster = {"poster": media_path(rid, posters[0]["name"])} if posters else {}
+    return Figure(
+        Video(controls=True, playsinline=True, preload="metadata", src=media_path(rid, clip_file["name"]),
+              aria_label=f"Video: {isolated(clip(record.get('parameters', {}).get('prompt', ''), 200))}", **poster, **size),
+        cls="media media-video",
+    )
+
+
+def video_card(record: dict, site: str) -> tuple[str, str, int, int] | None:
+    """og:video's URL, type and size, for a video result."""
+    videos, params = files_of(record, "video/"), record.get("parameters", {})
+    if record.get("kind") != "video" or not videos:
+        return None
+    return f"{site}{media_path(record['id'], videos[0]['name'])}", videos[0]["mime"], params["width"], params["height"]
 
 
 def share_box(url: str) -> Div:
@@ -148,6 +187,20 @@ def owner_panel(record: dict) -> Section:
     )
 
 
+def report_form(rid: str) -> Details:
+    """Anyone may tell the owner of the site something is wrong with a result (a plain form: no JS needed)."""
+    return Details(
+        Summary("Report"),
+        Form(
+            Label("What is wrong with it?", fr="report-reason", cls="label"),
+            Select(*[Option(label, value=key) for key, label in REASONS.items()], name="reason", id="report-reason"),
+            Button("Send report", type="submit", cls="button small"),
+            method="post", action=f"/r/{rid}/report",
+        ),
+        cls="report",
+    )
+
+
 def remix_link(record: dict) -> str:
     """The studio, with this result's settings filled in: `/?kind=...&<request field>=...`.
 
@@ -164,12 +217,36 @@ def remix_link(record: dict) -> str:
     ]
     if params.get("loras"):  # as the text form the request schema reads: "id:scale,id:scale"
         query.append(("loras", ",".join(f"{c['id']}:{c['scale']}" for c in params["loras"])))
-    return "/?" + urlencode(query)
+    return "/?" + urlencode(query + guide_query(record.get("guides") or {}))
+
+
+def guide_query(guides: dict) -> list[tuple[str, str]]:
+    """The first control and reference (what the studio's Guide panel holds), by their pictures' hashes:
+    the studio puts the pictures back while it still has them (ui/studio/guide_panel.py reads these)."""
+    query = []
+    for control in (guides.get("controls") or [])[:1]:
+        how = "annotate" if control.get("preprocess", True) else "as-is"
+        query.append(("guide", f"{control['mode']}:{control['scale']:g}:{how}:{control['image_sha256'][:16]}"))
+    for reference in (guides.get("references") or [])[:1]:
+        query.append(("reference", f"{reference['scale']:g}:{reference['image_sha256'][:16]}"))
+    return query
+
+
+def follow_up_links(record: dict) -> list[A]:
+    """Vary (subtle), Vary (strong), Upscale 2×: each opens the studio, which runs it on this result at once."""
+    return [A(label, href="/?" + urlencode([("kind", "image"), ("follow", action), ("result", record["id"])]),
+              cls="button", rel="nofollow") for action, label in FOLLOW_UPS.items()]
 
 
 def input_link(record: dict) -> str:
     """The remix link plus this result's image in the studio's image input, to start from it."""
     return remix_link(record) + "&" + urlencode([("input", record["id"])])
+
+
+def animate_link(record: dict) -> str:
+    """The studio's Video tab with this result's image as the start picture, and its prompt."""
+    prompt = record.get("parameters", {}).get("prompt", "")
+    return "/?" + urlencode([("kind", "video"), ("prompt", prompt), ("input", record["id"])])
 
 
 def _query_value(value) -> str:
@@ -189,6 +266,8 @@ def facts(record: dict) -> list[tuple[str, object]]:
             ("Top-k", params.get("top_k")),
             ("Guidance", params.get("guidance")),
         ]
+    elif record.get("kind") == "video":
+        facts += video_facts(record)
     else:
         facts += [
             ("Size", f"{params.get('width')} × {params.get('height')} px"),
@@ -201,7 +280,10 @@ def facts(record: dict) -> list[tuple[str, object]]:
             facts.append(("Input", f"{record['input']['mode'].capitalize()}, strength {params.get('strength', 0):g}"))
         if params.get("loras"):
             facts.append(("LoRA adapters", ", ".join(f"{c['id']} × {c['scale']:g}" for c in params["loras"])))
+        facts += guide_facts(record)
     facts.append(("Seed", record.get("seed", params.get("seed"))))
+    if (safety := record.get("safety") or {}).get("message"):  # flagged: blurred, never published
+        facts.append(("Safety check", safety["message"]))
     if "generate" in seconds:
         facts.append(("Time taken", f"{seconds['generate']:.1f} s" + (f" on {model['device']}" if model.get("device") else "")))
     if "created_at" in record:
@@ -210,12 +292,42 @@ def facts(record: dict) -> list[tuple[str, object]]:
     return [(term, value) for term, value in facts if value is not None]
 
 
+def video_facts(record: dict) -> list[tuple[str, object]]:
+    params = record.get("parameters", {})
+    facts = [
+        ("Length", f"{record.get('duration', 0):.1f} s, {params.get('frames')} frames at {params.get('fps')} fps"),
+        ("Size", f"{params.get('width')} × {params.get('height')} px"),
+        ("Steps", params.get("steps")),
+        ("Guidance", params.get("guidance")),
+    ]
+    if record.get("input"):
+        facts.append(("Input", "A start picture (image to video)"))
+    return facts
+
+
+def guide_facts(record: dict) -> list[tuple[str, object]]:
+    """Its controls and references (their settings; the pictures are not kept), and what it was made from."""
+    guides, lineage = record.get("guides") or {}, record.get("lineage") or {}
+    found: list[tuple[str, object]] = []
+    if guides.get("controls"):
+        found.append(("Controls", ", ".join(f"{c['mode']} × {c['scale']:g}" for c in guides["controls"])))
+    if guides.get("references"):
+        found.append(("Reference images", ", ".join(f"× {r['scale']:g}" for r in guides["references"])))
+    if lineage.get("parent"):
+        how = FOLLOW_UPS.get(lineage.get("action") or "", "Started from")
+        found.append(("Made from", Span(f"{how} of ", A("this result", href=f"/r/{lineage['parent']}"))))
+    return found
+
+
 def summary(record: dict) -> str:
     params = record.get("parameters", {})
     preset = record.get("model", {}).get("preset") or params.get("preset", "")
     if record.get("kind") == "music":
         length = clock(record.get("audio", {}).get("seconds", params.get("duration", 0)))
         return f"{length} of music made with Atelier ({preset}, seed {record.get('seed')})."
+    if record.get("kind") == "video":
+        return (f"A {record.get('duration', 0):.1f} s video made with Atelier ({preset}, "
+                f"{params.get('width')}×{params.get('height')}, seed {record.get('seed')}).")
     return f"An image made with Atelier ({preset}, {params.get('width')}×{params.get('height')}, seed {record.get('seed')})."
 
 

@@ -9,9 +9,12 @@ owner.py, and the frame they share in layout.py.
     POST /r/{id}/publish          owner only (header X-Owner-Token): list it in the gallery
     POST /r/{id}/unpublish        owner only: back to unlisted (still reachable by its link)
     POST /r/{id}/delete           owner only: gone for good
-    GET  /gallery                 published results, newest first; ?kind=image|music; ?q=<words> searches
+    POST /r/{id}/report           anyone: tell the owner of the site something is wrong with it (once per address)
+    GET  /gallery                 published results, newest first; ?kind=image|music|video; ?q=<words> searches
                                   the prompts; ?before=<id> pages on (htmx asks for the next cards only)
     GET  /pages-assets/{name}     the pages' CSS and JS, and the vendored htmx: no CDN at run time
+    GET  /admin                   the deployment owner's moderation page (ATELIER_ADMIN_TOKEN; admin.py)
+    POST /admin/{id}/{action}     hide, unhide, approve, dismiss (its reports) or delete one result
 
 Server-rendered, and every string a visitor typed goes through FastHTML's escaping (text and
 attributes alike); the small JS (assets/pages.js) only adds the owner's controls and a copy
@@ -37,6 +40,7 @@ from starlette.responses import FileResponse
 
 from ui.deps import store_of
 from ui.errors import NotFound
+from ui.pages import admin
 from ui.pages.gallery import MAX_SEARCH, PAGE_SIZE, gallery_cards, gallery_page
 from ui.pages.layout import (
     ASSET_ROUTE,
@@ -51,13 +55,15 @@ from ui.pages.layout import (
 )
 from ui.pages.owner import owner_action
 from ui.pages.permalink import permalink_page, picture
-from ui.settings import ASSETS
+from ui.settings import ASSETS, ApiSettings, ModerationSettings
 from ui.store import ID_PATTERN, covers
 from ui.urls import site_url
 
 
 def add_pages(app: FastAPI) -> None:
     """Put the share pages on `app`'s router. Call it before mounting Gradio at "/"."""
+    # Read once, here: /admin's token, and how a visitor's address is found (reports count once per address).
+    app.state.moderation, app.state.api_settings = ModerationSettings.from_env(), ApiSettings.from_env()
     app.router.routes.extend(build_pages().routes)
 
 
@@ -134,6 +140,29 @@ async def delete(req: Request, result_id: str):
     return await owner_action(store_of(req), req, result_id, "delete")
 
 
+@rt.post("/r/{result_id}/report")
+async def report(req: Request, result_id: str):
+    return await admin.report(req, store_of(req), result_id, asset)
+
+
+# --- the deployment owner's page (ui/pages/admin.py) -------------------------------------------
+
+
+@rt.get("/admin")
+def admin_page(req: Request):
+    return admin.admitted(req, asset) or admin.page(req, store_of(req), asset)
+
+
+@rt.get("/admin/")
+def admin_slash():
+    return redirect("/admin")
+
+
+@rt.post("/admin/{result_id}/{action}")
+async def admin_action(req: Request, result_id: str, action: str):
+    return await admin.act(req, store_of(req), result_id, action, asset)
+
+
 # --- the gallery --------------------------------------------------------------------------
 
 
@@ -141,7 +170,7 @@ async def delete(req: Request, result_id: str):
 def gallery(req: Request, kind: str | None = None, before: str | None = None, q: str | None = None):
     kind = kind or None
     if kind is not None and kind not in KINDS:
-        return problem(400, "No such kind", f"The gallery shows images or music, not “{clip(kind, 40)}”.", asset)
+        return problem(400, "No such kind", f"The gallery shows images, music or video, not “{clip(kind, 40)}”.", asset)
     if before is not None and not ID_PATTERN.match(before):
         return problem(400, "Broken page link", "That gallery page link is incomplete.", asset)
     search = " ".join((q or "").split())[:MAX_SEARCH] or None

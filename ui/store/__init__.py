@@ -5,10 +5,11 @@
     jobs.py      JobTable: async jobs' state in the index, so it outlives a restart (ResultStore.jobs)
     migrate.py   the old folder-per-result layout moved into the index on first open
     covers.py    share cards and gallery thumbnails drawn from a result's image or waveform
+    moderation.py  reports, and the deployment owner's decisions: hidden, pending review, approved
 """
 
-from ui.store import covers
+from ui.store import covers, moderation
 from ui.store.jobs import JobTable
 from ui.store.results import ID_PATTERN, MEDIA_TYPES, ResultStore, Saved, public
 
-__all__ = ["ID_PATTERN", "MEDIA_TYPES", "JobTable", "ResultStore", "Saved", "covers", "public"]
+__all__ = ["ID_PATTERN", "MEDIA_TYPES", "JobTable", "ResultStore", "Saved", "covers", "moderation", "public"]

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -124,7 +125,37 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at);
+
+-- Moderation (ui/store/moderation.py): the owner's decision about a result (hidden, pending
+-- review, approved) and visitors' reports. A row only for results someone reported or decided
+-- on; it goes with its result. Added to stores made before it by this script's IF NOT EXISTS.
+CREATE TABLE IF NOT EXISTS moderation (
+    id           TEXT PRIMARY KEY,
+    state        TEXT,
+    reports      INTEGER NOT NULL DEFAULT 0,
+    reasons      TEXT NOT NULL DEFAULT '[]',
+    reporters    TEXT NOT NULL DEFAULT '[]',
+    reported_at  REAL,
+    changed_at   REAL
+);
+CREATE INDEX IF NOT EXISTS moderation_reported ON moderation (reports);
+CREATE TRIGGER IF NOT EXISTS results_moderation_removed AFTER DELETE ON results BEGIN
+    DELETE FROM moderation WHERE id = old.id;
+END;
 """
+
+
+# Words of a search that count (FTS5 syntax in a visitor's text is never passed through).
+_MAX_SEARCH_TERMS = 8
+
+
+def search_expression(text: str) -> str | None:
+    """A visitor's search as an FTS5 query: each word quoted, all required. Only word
+    characters pass, so nothing a visitor types is read as FTS5 syntax. Whole words, not
+    prefixes: an FTS5 prefix query gathers every match of every word it starts before
+    returning one (11 ms for "warm*" over 100,000 prompts, against 0.06 ms for "warm")."""
+    words = re.findall(r"\w+", text.lower())[:_MAX_SEARCH_TERMS]
+    return " ".join(f'"{w}"' for w in words) or None
 
 
 # What an index of an older schema needs to become this one, by the version it reaches.

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ui.store.database import Database
 
 _JSON = ("progress", "error", "webhook")
+_FINISHED = "('succeeded', 'failed', 'cancelled')"  # the statuses a job ends in (SQL)
 _COLUMNS = ("kind", "status", "base_url", "created_at", "started_at", "finished_at", "position", "progress",
             "result_id", "error", "webhook", "callback_url")
 
@@ -58,7 +59,7 @@ class JobTable:
     def undelivered(self) -> list[dict]:
         """Finished jobs whose webhook was still pending when their process stopped."""
         rows = self.db.query(
-            "SELECT * FROM jobs WHERE status IN ('succeeded', 'failed') AND callback_url IS NOT NULL"
+            f"SELECT * FROM jobs WHERE status IN {_FINISHED} AND callback_url IS NOT NULL"
             " AND json_extract(webhook, '$.state') = 'pending'"
         )
         return [_decode(r) for r in rows]
@@ -67,10 +68,10 @@ class JobTable:
         """Forget finished jobs older than `finished_before`, and the oldest beyond `keep`."""
         with self.db.write() as conn:
             gone = conn.execute(
-                "DELETE FROM jobs WHERE status IN ('succeeded', 'failed') AND finished_at < ?", (finished_before,)
+                f"DELETE FROM jobs WHERE status IN {_FINISHED} AND finished_at < ?", (finished_before,)
             ).rowcount
             gone += conn.execute(
-                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN ('succeeded', 'failed')"
+                f"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN {_FINISHED}"
                 " ORDER BY finished_at DESC LIMIT -1 OFFSET ?)", (keep,)
             ).rowcount
         if gone:

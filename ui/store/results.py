@@ -52,24 +52,24 @@ from pathlib import Path
 
 from models.common.events import ResultEvent
 from ui.errors import Forbidden, NotFound
-from ui.settings import StoreSettings
-from ui.store.database import Database, forget, insert_result, restore
+from ui.settings import ModerationSettings, StoreSettings
+from ui.store.database import Database, forget, insert_result, restore, search_expression
 from ui.store.eviction import Limits, evict
 from ui.store.jobs import JobTable
 from ui.store.migrate import migrate_folder_store
+from ui.store.moderation import HIDDEN, STATE, Moderation
 
 log = logging.getLogger("atelier.store")
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Served with this type from the studio's own origin: nothing a browser would run (no HTML, no SVG).
-MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "audio/wav", "audio/mpeg", "audio/flac", "audio/ogg"})
+MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "audio/wav", "audio/mpeg", "audio/flac", "audio/ogg",
+                         "video/mp4"})
 # A save begun longer ago than this and never finished was cut off by a crash; a younger one
 # may be another process writing right now.
 _STALE_SAVE_S = 3600
 INDEX_NAME = "index.db"
-# Words of a search that count (FTS5 syntax in a visitor's text is never passed through).
-_MAX_SEARCH_TERMS = 8
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,7 @@ class ResultStore:
             db_path = db_path or self.root / INDEX_NAME
         self.db = Database(db_path)
         self.jobs = JobTable(self.db, self._changed)
+        self.moderation = Moderation(self.db, self._changed, ModerationSettings.from_env().gallery_review)
         self._on_change = on_change
         self.sync_interval_s = settings.results_sync_interval if sync_interval_s is None else sync_interval_s
         self.snapshots = 0  # how many snapshots were written (bench/bench_store.py reads these)
@@ -172,7 +173,9 @@ class ResultStore:
 
     def set_published(self, result_id: str, owner_token: str | None, published: bool) -> dict:
         with self.db.write() as db:
-            self._owned(result_id, owner_token)
+            record = self._owned(result_id, owner_token)
+            if published:  # what moderation allows (ui/store/moderation.py)
+                self.moderation.publishing(db, record)
             db.execute("UPDATE results SET published = ? WHERE id = ?", (int(published), result_id))
             record = self._record(result_id)
         self._changed()
@@ -186,21 +189,26 @@ class ResultStore:
         self._changed()
 
     def delete(self, result_id: str, owner_token: str | None) -> None:
+        self._owned(result_id, owner_token)
+        self.remove(result_id)
+
+    def remove(self, result_id: str) -> None:
+        """Delete; without an owner token, as the deployment's owner does in /admin (ui/pages/admin.py)."""
         with self.db.write() as db:
-            self._owned(result_id, owner_token)
+            self._record(result_id)
             forget(db, result_id)
         self._finish_removal(result_id)
         self._changed()
 
     # --- reading --------------------------------------------------------------------------
 
-    def get(self, result_id: str) -> dict:
-        """The public record (no owner hash) of one result; NotFound for unknown or malformed ids."""
-        return public(self._record(result_id))
+    def get(self, result_id: str, owner_token: str | None = None) -> dict:
+        """The public record (no owner hash) of one result; NotFound for unknown or malformed ids (`_visible`)."""
+        return public(self._visible(result_id, owner_token))
 
-    def media_path(self, result_id: str, name: str) -> tuple[Path, str]:
+    def media_path(self, result_id: str, name: str, owner_token: str | None = None) -> tuple[Path, str]:
         """(path, mime) of a file the record lists; nothing else is ever resolved to a path."""
-        record = self._record(result_id)
+        record = self._visible(result_id, owner_token)
         for f in record["files"]:
             if f["name"] == name:
                 return self._media_file(result_id, f["name"]), f["mime"]
@@ -223,7 +231,7 @@ class ResultStore:
         # common word is half the store.
         where, args = (["results_fts MATCH ?"], [match]) if match else ([], [])
         if published_only:
-            where.append("r.published = 1")
+            where += ["r.published = 1", self.moderation.listed]
         if kind:
             where.append("r.kind = ?")
             args.append(kind)
@@ -293,10 +301,17 @@ class ResultStore:
     def _record(self, result_id: str) -> dict:
         if not _valid_id(result_id):
             raise NotFound("No result with that id.")
-        rows = self.db.query("SELECT * FROM results WHERE id = ?", (result_id,))
+        rows = self.db.query(f"SELECT r.*, {STATE} FROM results r WHERE r.id = ?", (result_id,))
         if not rows:
             raise NotFound("No result with that id.")
         return _from_row(rows[0])
+
+    def _visible(self, result_id: str, owner_token: str | None) -> dict:
+        """The record for whoever asks: a hidden one (ui/store/moderation.py) for its owner alone."""
+        record = self._record(result_id)
+        if record.get("moderation") == HIDDEN and not self.is_owner(result_id, owner_token):
+            raise NotFound("No result with that id.")
+        return record
 
     def _owned(self, result_id: str, owner_token: str | None) -> dict:
         record = self._record(result_id)
@@ -344,17 +359,11 @@ class ResultStore:
                 self._pending_change.set()
 
 
-def search_expression(text: str) -> str | None:
-    """A visitor's search as an FTS5 query: each word quoted, all required. Only word
-    characters pass, so nothing a visitor types is read as FTS5 syntax. Whole words, not
-    prefixes: an FTS5 prefix query gathers every match of every word it starts before
-    returning one (11 ms for "warm*" over 100,000 prompts, against 0.06 ms for "warm")."""
-    words = re.findall(r"\w+", text.lower())[:_MAX_SEARCH_TERMS]
-    return " ".join(f'"{w}"' for w in words) or None
 
 
 def _from_row(row) -> dict:
-    return {**json.loads(row["record"]), "published": bool(row["published"]), "owner_hash": row["owner_hash"]}
+    moderated = {"moderation": row["moderation"]} if "moderation" in row.keys() and row["moderation"] else {}
+    return {**json.loads(row["record"]), "published": bool(row["published"]), "owner_hash": row["owner_hash"], **moderated}
 
 
 def _valid_id(result_id) -> bool:

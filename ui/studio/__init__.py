@@ -1,8 +1,8 @@
-"""The studio: the Gradio page at "/" where a visitor makes images and music.
+"""The studio: the Gradio page at "/" where a visitor makes images, music and video.
 
-    page.py        the page: header, the two tabs, the history strip; mounted at "/"
-    image_tab.py   the Image tab          music_tab.py   the Music tab
-    controls.py    what both tabs share: schema-bounded sliders, the seed row, how Generate is wired
+    page.py        the page: header, the three tabs, the history strip; mounted at "/"
+    image_tab.py   the Image tab          music_tab.py   the Music tab      video_tab.py   the Video tab
+    controls.py    what the tabs share: schema-bounded sliders, the seed row, how Generate is wired
     run.py         one generation, as the browser sees it (progress, errors, copies of the media)
     session.py     a visitor's history and owner tokens      share.py   Share and the history strip
 

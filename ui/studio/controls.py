@@ -1,5 +1,5 @@
-"""What the studio's two tabs share: sliders bounded by the request schemas, the seed row, the
-example prompts, and how a tab's Generate is wired.
+"""What the studio's tabs share: sliders bounded by the request schemas, the seed row, the
+example prompts, Generate with its Stop, and how a tab's Generate is wired.
 
 Every bound a slider shows is read from the request schemas (models/image/request.py, models/music/request.py) or a preset, never written here
 again: the schema stays the one place that says what a valid request is. The sliders only
@@ -100,6 +100,22 @@ def overlay(settings: dict, values: dict, fields: dict[str, gr.components.Compon
     return updates
 
 
+def generate_buttons(kind: str, label: str) -> tuple[gr.Button, gr.Button]:
+    """A tab's Generate, and its Stop, which stands in its place while a generation runs
+    (`wire_generation` swaps them and wires Stop to cancel)."""
+    generate = gr.Button(label, variant="primary", size="lg", elem_id=f"{kind}-generate")
+    stop = gr.Button("Stop", variant="stop", size="lg", visible=False, elem_id=f"{kind}-stop")
+    return generate, stop
+
+
+def _running() -> tuple:
+    return gr.update(visible=False), gr.update(visible=True)
+
+
+def _idle() -> tuple:
+    return gr.update(visible=True), gr.update(visible=False)
+
+
 def checked_fields(backend: Backend, kind: str, query: dict[str, str]) -> dict:
     """The request fields a query string (or a dropped file's recipe) sets, checked by the
     request schema and the preset's limits exactly as a generation would be (other keys are
@@ -122,16 +138,20 @@ def examples(kind: str, prompt: gr.Textbox) -> gr.Examples:
 
 def wire_generation(tab, handler, inputs: list, *, api_name: str, progress_on, store, history: gr.State,
                     strip: gr.HTML) -> None:
-    """The one way a tab's Generate runs, for the image and music tabs alike.
+    """The one way a tab's Generate runs, for every tab (`tab` has generate, stop, prompt, share...).
 
     No per-event concurrency limit: the web side only awaits the backend, so every visitor's
     request goes out at once (page.py bounds the total). Raw values (preprocess=False): the
     request schema alone judges them, naming the field at fault, where Gradio's own checks
-    would say "Value 50 is greater than maximum value 10". Then the history strip and Share
-    catch up, and the model choice keeps the form to what that model uses.
+    would say "Value 50 is greater than maximum value 10". While it runs, Stop stands in for
+    Generate: pressed, Gradio cancels the event (`cancels=`: its task is cancelled, which stops
+    the model's work, ui/generation/backend.py). Then the history strip and Share catch up, and
+    the model choice keeps the form to what that model uses.
     """
-    gr.on(
-        [tab.generate.click, tab.prompt.submit],
+    buttons = [tab.generate, tab.stop]
+    running = gr.on([tab.generate.click, tab.prompt.submit], _running, None, buttons, queue=False,
+                    api_visibility="private", show_progress="hidden")
+    run = running.then(
         handler,
         inputs=inputs,
         outputs=tab.show_outputs,
@@ -139,8 +159,12 @@ def wire_generation(tab, handler, inputs: list, *, api_name: str, progress_on, s
         concurrency_limit=None,
         preprocess=False,
         show_progress_on=[progress_on],
-    ).success(tab.share.after_result, history, [strip, *tab.share.outputs], api_visibility="private",
-              show_progress="hidden")
+    )
+    run.success(tab.share.after_result, history, [strip, *tab.share.outputs], api_visibility="private",
+                show_progress="hidden")
+    for ended in (run.then, run.failure):  # Gradio's `then` does not follow an event that raised
+        ended(_idle, None, buttons, queue=False, api_visibility="private", show_progress="hidden")
+    tab.stop.click(_idle, None, buttons, cancels=[run], queue=False, api_visibility="private", show_progress="hidden")
     tab.share.wire(store, history, tab.current, strip)
     tab.preset.input(tab.preset_settings, tab.preset, tab.fill_outputs, api_visibility="private",
                      show_progress="hidden")

@@ -39,13 +39,13 @@ from ui.settings import ASSETS
 from ui.store import ResultStore
 from ui.urls import site_url
 
-TITLE = "Atelier · images and music from words"
+TITLE = "Atelier · images, music and video from words"
 DESCRIPTION = (
-    "Make images and music from a few words in your browser (diffusers and MusicGen), "
+    "Make images, music and video from a few words in your browser (diffusers and MusicGen), "
     "then share them with a link or in the gallery."
 )
 CARD_PATH = "/studio-card.png"
-CARD_ALT = "Atelier: images and music from a few words"
+CARD_ALT = "Atelier: images, music and video from a few words"
 
 # Gradio's tags, in either set: <meta property="og:..." content="..." /> and name="twitter:...".
 # Gradio 6.31 draws an empty media slot as <div class="empty" aria-label="Empty value"> with no
@@ -97,13 +97,13 @@ def head_tags(site: str, store: ResultStore) -> str:
 
 def masthead_html(backend: Backend) -> str:
     where = {"local": "running on this machine", "hybrid": "on Modal GPUs, driven from here", "modal": "on Modal GPUs"}
-    models = f"{backend.defaults['image']} · {backend.defaults['music']}"
+    models = " · ".join(backend.defaults.values())
     return f"""<header class="masthead">
   <div class="brand">
     <span class="mark" aria-hidden="true"></span>
     <div>
       <h1>Atelier</h1>
-      <p class="tagline">Images and music from a few words.</p>
+      <p class="tagline">Images, music and video from a few words.</p>
     </div>
   </div>
   <nav class="links" aria-label="Atelier">
@@ -112,7 +112,7 @@ def masthead_html(backend: Backend) -> str:
     <a href="/gallery">Gallery</a>
     <a href="/docs">REST API</a>
   </nav>
-  <p class="lede">Describe a picture or a piece of music, press Generate, and share what you make with a link.</p>
+  <p class="lede">Describe a picture, a piece of music or a scene, press Generate, and share what you make with a link.</p>
 </header>
 """
 

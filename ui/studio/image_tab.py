@@ -1,14 +1,19 @@
 """The studio's image tab: a prompt and a preset's settings in, a gallery of results out.
 
 Gradio API: `/generate_image` (prompt, negative_prompt, preset, width, height, steps,
-guidance, seed, random_seed, num_images, image, strength, loras) → (images, seed used,
-details); `image` is the image editor's value (its background the picture, its layer the
-mask); `loras` is "id:scale,..." (LoRA adapters from the library). Any argument left None
-takes the preset's default, as in the REST API.
+guidance, seed, random_seed, num_images, image, strength, loras, control_mode, control_image,
+control_drawing, control_ready, control_scale, reference_image, reference_scale) → (images, seed
+used, details); `image` is the image editor's value (its background the picture, its layer the
+mask); `loras` is "id:scale,..." (LoRA adapters from the library); the control and reference
+arguments are the Guide panel's (ui/studio/guide_panel.py: a picture file, or a sketch pad's value).
+Any argument left None takes the preset's default, as in the REST API.
 
 Image input: an image editor holds a picture to start from (an upload, the clipboard, or a
 result put there with "Use as input"); strokes painted on it are the inpainting mask. With a
 picture there, the output takes its size and Strength says how much is redrawn.
+
+Guide (guide_panel.py): a control and a reference image. Under the result, Vary and Upscale
+(follow_ups.py) follow it up in one click.
 """
 
 from __future__ import annotations
@@ -33,7 +38,18 @@ from models.requests import ImageRequest
 from ui.gate import Gate
 from ui.generation import Backend, result_image
 from ui.store import ResultStore
-from ui.studio.controls import SeedRow, bounds, checked_fields, examples, overlay, slider, wire_generation
+from ui.studio.controls import (
+    SeedRow,
+    bounds,
+    checked_fields,
+    examples,
+    generate_buttons,
+    overlay,
+    slider,
+    wire_generation,
+)
+from ui.studio.follow_ups import FollowUpRow
+from ui.studio.guide_panel import GuidePanel, guide_fields
 from ui.studio.lora_picker import LoraPicker
 from ui.studio.run import GRADIO_CACHE, cached_preview, media_files, run_with_previews
 from ui.studio.session import History
@@ -113,11 +129,14 @@ def details(record: dict) -> str:
         f"{record['seconds']['generate']:.1f} s"
         + (f" · {record['input']['mode']}, strength {p['strength']:g}" if record.get("input") else "")
         + "".join(f" · LoRA {c['id']} × {c['scale']:g}" for c in p.get("loras") or [])
+        + (f"\n\n**{message}**" if (message := (record.get("safety") or {}).get("message")) else "")
     )
 
 
 @dataclass
 class ImageTab:
+    backend: Backend
+    gate: Gate  # every generation the tab starts (Generate, Vary, Upscale) is admitted by it
     store: ResultStore
     default_preset: str
     prompt: gr.Textbox
@@ -131,6 +150,7 @@ class ImageTab:
     guidance: gr.Slider
     seed: SeedRow
     generate: gr.Button
+    stop: gr.Button  # in Generate's place while a generation runs
     gallery: gr.Gallery
     details: gr.Markdown
     share: ShareRow
@@ -140,7 +160,10 @@ class ImageTab:
     input_image: gr.ImageEditor  # a picture to start from; strokes on it are the inpainting mask
     strength: gr.Slider
     use_as_input: gr.Button  # puts the result on show into the editor
+    animate: gr.Button  # the result on show as the Video tab's start picture (wired in page.py)
     loras: LoraPicker
+    guide: GuidePanel
+    follow_ups: FollowUpRow  # Vary and Upscale of the result on show
 
     @classmethod
     def build(cls, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML, gate: Gate) -> ImageTab:
@@ -155,7 +178,7 @@ class ImageTab:
                     "", label="Negative prompt", lines=1, placeholder="What to keep out: blurry, text, watermark",
                     visible=preset.negative_prompt, elem_id="image-negative",
                 )
-                generate = gr.Button("Generate image", variant="primary", size="lg", elem_id="image-generate")
+                generate, stop = generate_buttons("image", "Generate image")
                 with gr.Row():
                     preset_box = gr.Dropdown(
                         choices=list(IMAGE_PRESETS), value=preset.name, label="Model", info=preset.summary, scale=3,
@@ -168,6 +191,7 @@ class ImageTab:
                 seed = SeedRow.build("image")
                 width, height, steps, guidance = _advanced(preset)
                 input_box, input_image, strength = _image_input()
+                guide = GuidePanel.build(preset.name)
                 examples("image", prompt)
                 recipe_file = gr.File(
                     label="Settings from a PNG: drop one made here or in AUTOMATIC1111", file_types=[".png"],
@@ -180,32 +204,37 @@ class ImageTab:
                 )
                 result_details = gr.Markdown(label="Details", elem_classes="details", elem_id="image-details")
                 share = ShareRow.build("image")
-                use_as_input = gr.Button("Use as input", size="sm", elem_id="image-use-input")
-        tab = cls(store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images, width, height,
-                  steps, guidance, seed, generate, gallery, result_details, share, gr.State(None), recipe_file,
-                  input_box, input_image, strength, use_as_input, lora_picker)
-        tab._wire(backend, store, history, strip, gate)
+                with gr.Row():
+                    use_as_input = gr.Button("Use as input", size="sm", elem_id="image-use-input")
+                    animate = gr.Button("Animate", size="sm", elem_id="image-animate")
+                    follow_ups = FollowUpRow.build()
+        tab = cls(backend, gate, store, backend.defaults["image"], prompt, negative_prompt, preset_box, aspect, num_images,
+                  width, height, steps, guidance, seed, generate, stop, gallery, result_details, share, gr.State(None),
+                  recipe_file, input_box, input_image, strength, use_as_input, animate, lora_picker, guide, follow_ups)
+        tab._wire(backend, store, history, strip)
         return tab
 
-    def _wire(self, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML, gate: Gate) -> None:
+    def _wire(self, backend: Backend, store: ResultStore, history: gr.State, strip: gr.HTML) -> None:
         async def generate_image(
             prompt: str, negative_prompt: str | None, preset: str | None, width: int | None, height: int | None,
             steps: int | None, guidance: float | None, seed: int | None, random_seed: bool, num_images: int,
             session: History, image: dict | None = None, strength: float | None = None, loras: str | None = None,
-            progress: gr.Progress = gr.Progress(),
+            control_mode: str | None = None, control_image: dict | None = None, control_drawing: dict | None = None,
+            control_ready: bool = False, control_scale: float | None = None, reference_image: dict | None = None,
+            reference_scale: float | None = None, progress: gr.Progress = gr.Progress(),
         ):
             fields = dict(prompt=prompt, negative_prompt=negative_prompt, preset=preset, width=width, height=height,
                           steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images,
                           loras=loras or None)  # "id:scale,id:scale" (models/image/request.py reads the text)
+            guided = await asyncio.to_thread(guide_fields, control_mode, control_image, control_drawing, control_ready,
+                                             control_scale, reference_image, reference_scale)
+            # A picture's size rules (the Advanced sizes are for text-to-image): the input's, else the control's.
             if inputs := await asyncio.to_thread(input_fields, image):  # the editor: a picture, a painted mask
-                # The picture's size rules (the Advanced sizes are for text-to-image).
                 fields |= inputs | {"strength": strength, "width": None, "height": None}
-            async for preview, record in run_with_previews(backend, store, "image", fields, session, progress, describe,
-                                                           gate=gate):
-                if record is None:  # the image forming (models/image/previews.py), as a file Gradio serves
-                    yield {self.gallery: [await asyncio.to_thread(cached_preview, preview)]}
-                else:
-                    yield await self.show(record)
+            elif guided.get("controls"):
+                fields |= {"width": None, "height": None}
+            async for update in self.results(fields | guided, session, progress):
+                yield update
 
         # The bar goes on the details line, not the gallery: over the gallery, Gradio's progress
         # overlay would hide the image forming there.
@@ -213,36 +242,48 @@ class ImageTab:
             self, generate_image,
             [self.prompt, self.negative_prompt, self.preset, self.width, self.height, self.steps, self.guidance,
              self.seed.seed, self.seed.randomize, self.num_images, history, self.input_image, self.strength,
-             self.loras.text],
+             self.loras.text, *self.guide.inputs],
             api_name="generate_image", progress_on=self.details, store=store, history=history, strip=strip,
         )
         self.aspect.input(self._resize, [self.aspect, self.preset], [self.width, self.height],
                           api_visibility="private", show_progress="hidden")
+        self.guide.wire(backend, self.gate, self.preset)
+        self.follow_ups.wire(self, store, history, strip)
 
-        def load_recipe(data: bytes | None) -> dict:
-            """Fill the form from a dropped PNG's recipe, then clear the drop zone for the next one."""
-            if not data:  # the file was cleared
-                return {self.recipe_file: gr.skip()}
-            recipe = recipe_from_png(data)
-            if recipe is None:
-                gr.Warning("That file carries no settings: drop a PNG made in Atelier or AUTOMATIC1111.")
-                return {self.recipe_file: None}
-            try:
-                values = checked_fields(backend, "image", recipe)
-            except RequestError as e:
-                # Often an adapter this library lacks (an A1111 PNG names its own): the rest still fills the form.
-                try:
-                    values = checked_fields(backend, "image", {k: v for k, v in recipe.items() if k != "loras"})
-                except RequestError:
-                    gr.Warning(f"That PNG's settings can't be used here: {e}")
-                    return {self.recipe_file: None}
-                gr.Warning(f"That PNG's LoRA adapters are left out: {e}")
-            return {**self.fill(values), self.recipe_file: None}
-
-        self.recipe_file.upload(load_recipe, self.recipe_file, [*self.fill_outputs, self.recipe_file],
-                                api_visibility="private",                                 show_progress="hidden")
+        self.recipe_file.upload(self.load_recipe, self.recipe_file, [*self.fill_outputs, self.recipe_file],
+                                api_visibility="private", show_progress="hidden")
         self.use_as_input.click(self.input_from_result, self.current, [self.input_box, self.input_image],
                                 api_visibility="private", show_progress="hidden")
+
+    def load_recipe(self, data: bytes | None) -> dict:
+        """Fill the form from a dropped PNG's recipe, then clear the drop zone for the next one."""
+        if not data:  # the file was cleared
+            return {self.recipe_file: gr.skip()}
+        recipe = recipe_from_png(data)
+        if recipe is None:
+            gr.Warning("That file carries no settings: drop a PNG made in Atelier or AUTOMATIC1111.")
+            return {self.recipe_file: None}
+        try:
+            values = checked_fields(self.backend, "image", recipe)
+        except RequestError as e:
+            # Often an adapter this library lacks (an A1111 PNG names its own): the rest still fills the form.
+            try:
+                values = checked_fields(self.backend, "image", {k: v for k, v in recipe.items() if k != "loras"})
+            except RequestError:
+                gr.Warning(f"That PNG's settings can't be used here: {e}")
+                return {self.recipe_file: None}
+            gr.Warning(f"That PNG's LoRA adapters are left out: {e}")
+        preset = values.get("preset") or self.default_preset
+        return {**self.fill(values), **self.guide.from_png(preset, data), self.recipe_file: None}
+
+    async def results(self, fields: dict, session: History, progress: gr.Progress):
+        """Run a generation of these fields: its image forming in the gallery, then the result on show."""
+        async for preview, record in run_with_previews(self.backend, self.store, "image", fields, session,
+                                                       progress, describe, gate=self.gate):
+            if record is None:  # the image forming (models/image/previews.py), as a file Gradio serves
+                yield {self.gallery: [await asyncio.to_thread(cached_preview, preview)]}
+            else:
+                yield await self.show(record)
 
     def input_from_result(self, result_id: str | None) -> dict[gr.components.Component, Any]:
         """The image editor opened on a saved result's first image (its mask cleared), to start from it."""
@@ -262,11 +303,11 @@ class ImageTab:
     def fill_outputs(self) -> list[gr.components.Component]:
         return [self.prompt, self.negative_prompt, self.preset, self.aspect, self.num_images, self.width,
                 self.height, self.steps, self.guidance, self.seed.seed, self.seed.randomize, self.strength,
-                self.input_box, self.input_image, *self.loras.outputs]
+                self.input_box, self.input_image, *self.loras.outputs, *self.guide.outputs]
 
     def preset_settings(self, name: str) -> dict[gr.components.Component, Any]:
         """A preset's defaults and limits for every control that depends on the preset."""
-        return self._preset_controls(name) | self.loras.for_preset(name)
+        return self._preset_controls(name) | self.loras.for_preset(name) | self.guide.for_preset(name)
 
     def _preset_controls(self, name: str) -> dict[gr.components.Component, Any]:
         """preset_settings but the adapters, which `fill` sets from the request's own."""
@@ -292,7 +333,7 @@ class ImageTab:
         if values.get("width") or values.get("height"):
             updates[self.aspect] = aspect_of(updates[self.width]["value"], updates[self.height]["value"])
         updates.update(self.loras.fill(preset, values.get("loras") or []))
-        return updates
+        return updates | self.guide.cleared(preset)  # a recipe's or link's guides come after (GuidePanel.fill)
 
     async def show(self, record: dict) -> dict[gr.components.Component, Any]:
         """Put a result on show: its images, the seed it used, its details."""

@@ -9,10 +9,7 @@ diffusion_decoder) → (clip, seed used, details).
 
 from __future__ import annotations
 
-import asyncio
-import base64
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 
@@ -22,8 +19,8 @@ from models.requests import MusicRequest
 from ui.gate import Gate
 from ui.generation import Backend
 from ui.store import ResultStore
-from ui.studio.controls import SeedRow, examples, overlay, slider, wire_generation
-from ui.studio.run import media_files, run_with_previews
+from ui.studio.controls import SeedRow, examples, generate_buttons, overlay, slider, wire_generation
+from ui.studio.run import inline_preview, media_files, run_with_previews, uploaded_bytes
 from ui.studio.session import History
 from ui.studio.share import ShareRow
 
@@ -31,17 +28,6 @@ from ui.studio.share import ShareRow
 def preset_choices() -> list[tuple[str, str]]:
     """Every music preset; AudioGen's are labelled, since picking one turns the tab into sound effects."""
     return [(f"{name} · sound effects" if p.sound_effects else name, name) for name, p in MUSIC_PRESETS.items()]
-
-
-async def uploaded_bytes(upload: dict | None) -> bytes | None:
-    """The bytes of an uploaded file, as Gradio hands it over unprocessed (a FileData dict).
-
-    Gradio has already checked the path is one of its own uploads (see mount_studio); the
-    request schema then checks the bytes are a usable melody.
-    """
-    if not upload:
-        return None
-    return await asyncio.to_thread(Path(upload["path"]).read_bytes)
 
 
 def describe(event: ProgressEvent) -> tuple[float, str]:
@@ -63,8 +49,7 @@ def details(record: dict) -> str:
 def composed_so_far(preview: Preview) -> str:
     """The details line while a long clip is made: its waveform so far (models/music/waveform.py),
     inline, so the tab's outputs (and its gradio_client API) stay what they were."""
-    data = base64.b64encode(preview["data"]).decode("ascii")
-    return f"Composed so far:\n\n![The waveform of the clip so far](data:{preview['mime']};base64,{data})"
+    return inline_preview(preview, "Composed so far", "The waveform of the clip so far")
 
 
 @dataclass
@@ -82,6 +67,7 @@ class MusicTab:
     melody: gr.Audio
     diffusion_decoder: gr.Checkbox
     generate: gr.Button
+    stop: gr.Button  # in Generate's place while a generation runs
     audio: gr.Audio
     details: gr.Markdown  # while a long clip is made window by window, its waveform so far
     share: ShareRow
@@ -96,7 +82,7 @@ class MusicTab:
                     label="Prompt", lines=3, max_lines=6, elem_id="music-prompt",
                     placeholder="Warm lo-fi hip hop with dusty piano chords and vinyl crackle, 80 bpm",
                 )
-                generate = gr.Button("Generate music", variant="primary", size="lg", elem_id="music-generate")
+                generate, stop = generate_buttons("music", "Generate music")
                 with gr.Row():
                     preset_box = gr.Dropdown(choices=preset_choices(), value=preset.name, label="Model",
                                              info=preset.summary, scale=3, elem_id="music-preset")
@@ -128,7 +114,7 @@ class MusicTab:
                 result_details = gr.Markdown(label="Details", elem_classes="details", elem_id="music-details")
                 share = ShareRow.build("music")
         tab = cls(store, backend.defaults["music"], prompt, preset_box, duration, fmt, temperature, top_k, guidance, seed,
-                  melody, diffusion_decoder, generate, audio, result_details, share, gr.State(None))
+                  melody, diffusion_decoder, generate, stop, audio, result_details, share, gr.State(None))
         tab._wire(backend, store, history, strip, gate)
         return tab
 

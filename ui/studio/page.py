@@ -1,8 +1,8 @@
-"""The studio: the Gradio page at "/", where a visitor makes images and music.
+"""The studio: the Gradio page at "/", where a visitor makes images, music and video.
 
     head.py    the HTML around Gradio's app: title, description and OpenGraph/Twitter tags,
                the masthead (what serves this page, links to the gallery and the API)
-    tabs       Image (ui/studio/image_tab.py) and Music (ui/studio/music_tab.py)
+    tabs       Image (ui/studio/image_tab.py), Music (ui/studio/music_tab.py), Video (ui/studio/video_tab.py)
     history    the visitor's results from this visit (share.py, session.py)
 
 Every generation goes through ui.generation.generate on whatever Backend the app was built
@@ -21,7 +21,11 @@ the backend: one call per model at a time locally, the GPU classes' autoscaling 
 
 Remix links: `/?kind=image&prompt=...&seed=...` (any request field by its name in
 models/requests.py) fills that tab's form and selects it. `&input=<result id>` on an image
-remix link (the share page's "Use as input") puts that result's image into the image input.
+remix link (the share page's "Use as input") puts that result's image into the image input; on
+a video link (the share page's "Animate") it becomes the clip's start picture, as the Image tab's
+own "Animate" button does with the image on show. `&guide=...&reference=...` fill the Guide panel
+(ui/studio/guide_panel.py), and `/?kind=image&follow=vary-subtle&result=<id>` (the share page's
+Vary and Upscale) runs that follow-up once the page has loaded (ui/studio/follow_ups.py).
 """
 
 from __future__ import annotations
@@ -41,11 +45,13 @@ from ui.generation import Backend
 from ui.settings import ASSETS, ApiSettings
 from ui.store import ResultStore, covers
 from ui.studio.controls import checked_fields
-from ui.studio.head import CARD_PATH, GradioAssetCache, StudioDocument
+from ui.studio.head import CARD_PATH, TITLE, GradioAssetCache, StudioDocument
 from ui.studio.image_tab import ImageTab
 from ui.studio.music_tab import MusicTab
+from ui.studio.run import RUNNING
 from ui.studio.session import History
 from ui.studio.share import history_strip, permalink
+from ui.studio.video_tab import VideoTab
 
 MAX_ACTIVE = 256  # generations in flight at once, all visitors together (each one only awaits)
 MAX_WAITING = 512  # requests queued beyond that; more are refused with "queue is full"
@@ -69,7 +75,7 @@ def mount_studio(app: FastAPI, backend: Backend, store: ResultStore, gate: Gate,
         path="/",
         theme=studio_theme(),
         css_paths=[ASSETS / "studio.css"],
-        footer_links=["api"],  # "Use via API": /generate_image and /generate_music for gradio_client
+        footer_links=["api"],  # "Use via API": /generate_image, /generate_music, /generate_video for gradio_client
         run_history=False,  # the studio keeps its own per-visitor history
         allowed_paths=[],  # nothing on disk is served as is: results reach Gradio as copies (run.media_files)
         show_error=False,  # only gr.Error messages (written for people) reach the page, never a traceback
@@ -91,7 +97,7 @@ def studio_card() -> Response:
 def build_studio(
     backend: Backend, store: ResultStore, gate: Gate, *, max_active: int = MAX_ACTIVE, max_waiting: int = MAX_WAITING
 ) -> gr.Blocks:
-    with gr.Blocks(title="Atelier · images and music from words", delete_cache=CACHE_SWEEP, analytics_enabled=False) as studio:
+    with gr.Blocks(title=TITLE, delete_cache=CACHE_SWEEP, analytics_enabled=False) as studio:
         history = gr.State(History())  # one per page load: the visitor's results and their owner tokens
         strip = history_strip()  # rendered below the tabs, but the tabs' events update it
         with gr.Tabs(elem_id="studio-tabs") as tabs:
@@ -99,9 +105,11 @@ def build_studio(
                 image = ImageTab.build(backend, store, history, strip, gate)
             with gr.Tab("Music", id="music", elem_id="tab-music"):
                 music = MusicTab.build(backend, store, history, strip, gate)
+            with gr.Tab("Video", id="video", elem_id="tab-video"):
+                video = VideoTab.build(backend, store, history, strip, gate)
         strip.render()
 
-        tab_of = {"image": image, "music": music}
+        tab_of = {"image": image, "music": music, "video": video}
         form = {tabs} | {c for t in tab_of.values() for c in (*t.fill_outputs, *t.show_outputs, *t.share.outputs)}
 
         async def pick(session: History, event: gr.EventData, request: gr.Request) -> dict:
@@ -122,30 +130,43 @@ def build_studio(
             }
 
         def remix(request: gr.Request) -> dict:
-            """Fill a tab from the page's query string (the permalink page's "Remix" links)."""
-            query = dict(request.query_params)
-            kind = query.get("kind")
-            if kind not in tab_of:
-                return {tabs: gr.skip()}
-            try:
-                values = checked_fields(backend, kind, query)
-            except RequestError as e:
-                gr.Warning(f"The link's settings can't be used: {e}")
-                return {tabs: gr.Tabs(selected=kind)}
-            updates = {tabs: gr.Tabs(selected=kind), **tab_of[kind].fill(values)}
-            if kind == "image" and query.get("input"):
-                try:
-                    updates |= image.input_from_result(query["input"])
-                except gr.Error as e:
-                    gr.Warning(f"The link's input image can't be used: {e.message}")
-            return updates
+            return remix_updates(backend, tabs, tab_of, dict(request.query_params))
 
+        video.animates(image.animate, image.current, image.prompt, tabs)
         strip.pick(pick, history, form, api_visibility="private", show_progress="hidden")
-        studio.load(remix, None, form, api_visibility="private", show_progress="hidden")
+        loaded = studio.load(remix, None, form, api_visibility="private", show_progress="hidden")
+        image.follow_ups.run_from_link(loaded, image, store, history, strip)
+        studio.unload(stop_page_generations)  # a closed tab stops its work (run.py says why Gradio's own is not enough)
 
     studio.max_threads = max_active  # Gradio's queue runs at most this many jobs at once (launch() sets it)
     studio.queue(max_size=max_waiting, default_concurrency_limit=None)
     return studio
+
+
+def stop_page_generations(request: gr.Request) -> None:
+    """The page has gone (Gradio saw its heartbeat connection drop): cancel what it started."""
+    RUNNING.stop(request.session_hash)
+
+
+def remix_updates(backend: Backend, tabs: gr.Tabs, tab_of: dict, query: dict[str, str]) -> dict:
+    """Fill a tab from the page's query string (the permalink page's "Remix" and "Animate" links)."""
+    kind = query.get("kind")
+    if kind not in tab_of:
+        return {tabs: gr.skip()}
+    try:
+        values = checked_fields(backend, kind, query)
+    except RequestError as e:
+        gr.Warning(f"The link's settings can't be used: {e}")
+        return {tabs: gr.Tabs(selected=kind)}
+    updates = {tabs: gr.Tabs(selected=kind), **tab_of[kind].fill(values)}
+    if kind == "image":  # the Guide panel's pictures
+        updates |= tab_of["image"].guide.from_query(values.get("preset") or backend.defaults["image"], query)
+    if kind in ("image", "video") and query.get("input"):
+        try:
+            updates |= tab_of[kind].input_from_result(query["input"])
+        except gr.Error as e:
+            gr.Warning(f"The link's input image can't be used: {e.message}")
+    return updates
 
 
 def studio_theme() -> gr.themes.Base:

@@ -6,16 +6,26 @@ generation by any of the studio's routes (the browser's queue, gradio_client, /c
 meets the same limits as one by the REST API.
 
 What the studio adds to the shared path is the browser's view of it: the events become
-gr.Progress updates (queue position while a model is busy, then the model's own steps),
-previews (an image forming, a long clip's waveform so far) go to the tab as they arrive, and the errors a person can act on
-become gr.Error messages in the page. Nothing here
+gr.Progress updates (the place in line while a model is busy, "3rd in line", then the model's
+own steps), previews (an image forming, a long clip's waveform so far) go to the tab as they
+arrive, and the errors a person can act on become gr.Error messages in the page. Nothing here
 waits on anything but the backend, so one visitor's generation never holds up another's.
+
+Stopping: a generation is the task of its Gradio event, and cancelling that task stops the
+model's work (ui/generation/backend.py). Stop cancels it through Gradio (`cancels=`, wired in
+controls.py). A closed tab does too: Gradio itself only marks a running event of a page that has
+gone as dead, and the event runs on to its next yield (ours yield only previews and the result),
+so each generation is noted under its page's session here (RUNNING), and the page's `unload`,
+which Gradio runs when the page's heartbeat connection drops, cancels them (page.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import base64
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import gradio as gr
 from gradio.context import LocalContext
@@ -63,24 +73,44 @@ async def run_with_previews(
         job = await checked_job(backend, store, request)  # off the event loop: see checked_job
         ticket = admit(gate)  # after the checks: a refused request spends nothing
         progress(0, desc="Starting…")
-        async for event in generate(backend, store, job, ticket):
-            match event["type"]:
-                case "queued":
-                    progress(0, desc=waiting_message(event.get("position")))
-                case "progress":
-                    done, message = describe(event)
-                    progress(done, desc=message)
-                    if preview := event.get("preview"):
-                        yield preview, None
-                case "saved":
-                    session.add(Entry(event["record"], event["owner_token"]))
-                    yield None, event["record"]
-                    return
+        with RUNNING.noted():
+            async for event in generate(backend, store, job, ticket):
+                match event["type"]:
+                    case "queued":
+                        progress(0, desc=waiting_message(event.get("position")))
+                    case "progress":
+                        done, message = describe(event)
+                        progress(done, desc=message)
+                        if preview := event.get("preview"):
+                            yield preview, None
+                    case "saved":
+                        session.add(Entry(event["record"], event["owner_token"]))
+                        yield None, event["record"]
+                        return
     except RequestError as e:  # from the schema here, or from a remote model's own check
         raise gr.Error(str(e), title="Please check the settings", print_exception=False) from None
     except GenerationError as e:  # the backend has logged it; the visitor gets the sentence
         raise gr.Error(str(e), title="The model couldn't finish", print_exception=False) from None
     raise gr.Error("The model stopped without a result.", print_exception=False)
+
+
+async def uploaded_bytes(upload: dict | None) -> bytes | None:
+    """The bytes of an uploaded file (a melody, a start picture), as Gradio hands it over
+    unprocessed (a FileData dict).
+
+    Gradio has already checked the path is one of its own uploads (see mount_studio); the
+    request schema then checks the bytes are a usable melody or picture.
+    """
+    if not upload:
+        return None
+    return await asyncio.to_thread(Path(upload["path"]).read_bytes)
+
+
+def inline_preview(preview: Preview, caption: str, alt: str) -> str:
+    """Markdown showing a preview in place (a data: URL), so a tab's outputs (and its gradio_client
+    API) stay what they were while a long generation shows how it is forming."""
+    data = base64.b64encode(preview["data"]).decode("ascii")
+    return f"{caption}:\n\n![{alt}](data:{preview['mime']};base64,{data})"
 
 
 def admit(gate: Gate) -> Ticket:
@@ -103,10 +133,49 @@ def cached_preview(preview: Preview) -> str:
 
 
 def waiting_message(position: int | None) -> str:
+    """'Waiting for a free model: 3rd in line'."""
     if position:
-        ahead = position - 1
-        return f"Waiting for a free model: {ahead} request{'s' if ahead != 1 else ''} ahead of you"
+        return f"Waiting for a free model: {ordinal(position)} in line"
     return "Waiting for a free GPU…"
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+class Running:
+    """The generations under way, by the Gradio session (one page load) that started them."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, set[asyncio.Task]] = {}
+
+    @contextmanager
+    def noted(self) -> Iterator[None]:
+        """Note the current event's task under its page's session while the block runs."""
+        request = LocalContext.request.get(None)  # the request Gradio is handling for this event
+        session, task = getattr(request, "session_hash", None), asyncio.current_task()
+        if session is None or task is None:
+            yield
+            return
+        self._tasks.setdefault(session, set()).add(task)
+        try:
+            yield
+        finally:
+            tasks = self._tasks.get(session, set())
+            tasks.discard(task)
+            if not tasks:
+                self._tasks.pop(session, None)
+
+    def stop(self, session: str | None) -> int:
+        """Cancel the session's generations (its page has gone); how many there were."""
+        tasks = self._tasks.pop(session, set()) if session else set()
+        for task in tasks:
+            task.cancel()
+        return len(tasks)
+
+
+RUNNING = Running()  # every studio of this process: session hashes are unique
 
 
 def public_base_url(request: gr.Request) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from ui.errors import NotFound
+from ui.errors import NotAllowed, NotFound
 from ui.store import ResultStore
 from ui.urls import media_path
 
@@ -56,8 +56,8 @@ class History:
                 "id": e.id,
                 "kind": e.kind,
                 "prompt": e.record["parameters"]["prompt"],
-                "thumb": media_url(e.record) if e.kind == "image" else None,
-                "seconds": e.record.get("audio", {}).get("seconds"),
+                "thumb": thumb_url(e.record),
+                "seconds": e.record.get("audio", {}).get("seconds") or e.record.get("duration"),
                 "seed": e.record["seed"],
                 "preset": e.record["parameters"]["preset"],
                 "published": e.record.get("published", False),
@@ -69,6 +69,12 @@ class History:
 def media_url(record: dict, index: int = 0) -> str:
     """The store's own URL for one of a result's files."""
     return media_path(record["id"], record["files"][index]["name"])
+
+
+def thumb_url(record: dict) -> str | None:
+    """An image's first picture, a video's poster; none for music (the strip draws a wave)."""
+    pictures = [i for i, f in enumerate(record["files"]) if f["mime"].startswith("image/")]
+    return media_url(record, pictures[0]) if pictures else None
 
 
 def owner_key(entry: Entry) -> dict:
@@ -85,4 +91,6 @@ async def publish(store: ResultStore, history: History, result_id: str | None) -
         entry.record = await asyncio.to_thread(store.set_published, entry.id, entry.owner_token, True)
     except NotFound:
         raise gr.Error("This result no longer exists: it was deleted.", print_exception=False) from None
+    except NotAllowed as e:  # the safety checker flagged it, or the site's owner hid it: the sentence says which
+        raise gr.Error(str(e), title="This one can't be shared", print_exception=False) from None
     return entry

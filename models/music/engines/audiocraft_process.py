@@ -9,6 +9,8 @@ audiocraft preset in the main environment starts one worker there:
                              ◀─ {"type": "ready"}   AudiocraftEngine: load(), to_device()
     events(job) ─ {"n": 1, "job": {...}} ────────▶ engine.events(job)
                 ◀─ progress..., result (files as base64), or {"type": "error"}
+    stop set    ─ {"n": 1, "cancel": true} ──────▶ job 1 stops at its next decoding step
+                ◀─ {"type": "error", "error": "Cancelled"}
 
 One JSON object a line over the worker's stdin/stdout (audiocraft_protocol.py declares the
 messages); its stderr is the parent's, so its logs show where the parent's do. Like a Modal
@@ -23,12 +25,14 @@ import itertools
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from models.common.errors import EngineUnavailable, RequestError, WeightsUnavailable, WorkerError
+from models.common.cancel import Stop
+from models.common.errors import Cancelled, EngineUnavailable, RequestError, WeightsUnavailable, WorkerError
 from models.common.events import ModelEvent
-from models.music.engines.audiocraft_protocol import Failed, event_from_line
+from models.music.engines.audiocraft_protocol import Failed, cancel_line, event_from_line, job_line
 from models.music.engines.base import Engine
 from models.music.request import MusicJob
 
@@ -56,6 +60,7 @@ class AudiocraftProcess(Engine):
 
     def load(self) -> None:
         self._jobs = itertools.count(1)
+        self._sending = threading.Lock()
         self.proc = subprocess.Popen(
             [str(interpreter()), "-m", "models.music.engines.audiocraft_worker", self.spec.name],
             cwd=ROOT,
@@ -72,15 +77,25 @@ class AudiocraftProcess(Engine):
     def to_device(self, device: str) -> None:
         """Nothing to do: the worker put its model on its own device when it started."""
 
-    def events(self, job: MusicJob) -> Iterator[ModelEvent]:
+    def events(self, job: MusicJob, stop: Stop | None = None) -> Iterator[ModelEvent]:
         n = next(self._jobs)
-        self.proc.stdin.write(json.dumps({"n": n, "job": job.model_dump(mode="json")}) + "\n")
-        self.proc.stdin.flush()
+        self._send(job_line(n, job.model_dump(mode="json")))
+        if stop is not None:  # the worker stops the job at its next step, and answers with an error
+            stop.on_set(lambda: self._send(cancel_line(n)))
         while True:
             event = event_from_line(self._receive(job=n))
             yield event
             if event["type"] == "result":
                 return
+
+    def _send(self, message: dict) -> None:
+        """One line to the worker (from the job's thread, or a canceller's: one at a time)."""
+        with self._sending:
+            try:
+                self.proc.stdin.write(json.dumps(message) + "\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, ValueError):  # the worker is gone (its stdout says so), or closed
+                pass
 
     def close(self) -> None:
         """Let the worker go: it exits when its stdin closes."""
@@ -114,4 +129,6 @@ def _rebuild(message: Failed) -> Exception:
         return RequestError(text)
     if message["error"] in ("WeightsUnavailable", "EngineUnavailable"):
         return WeightsUnavailable(text)
+    if message["error"] == "Cancelled":
+        return Cancelled(text)
     return WorkerError(f"{message['error']}: {text}")

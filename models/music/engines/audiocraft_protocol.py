@@ -1,7 +1,9 @@
 """What the audiocraft worker and its parent say to each other (audiocraft_process.py draws the exchange).
 
 One JSON object a line, each with the number `n` of the job it is about (0: the worker itself).
-The parent sends {"n": 1, "job": {...}} (a MusicJob as JSON); the worker answers with its own
+The parent sends {"n": 1, "job": {...}} (a MusicJob as JSON), and {"n": 1, "cancel": true} to
+stop that job at its next decoding step (the worker then answers with an error whose `error` is
+"Cancelled"; a cancel for a job not yet started stops it as it starts); the worker answers with its own
 kinds of message, declared here, and with the engine's events (models/common/events.py), whose
 bytes travel as base64: a file's or a preview's "data" becomes "data_base64" on the line.
 
@@ -35,6 +37,16 @@ class Failed(TypedDict):
 
 
 WorkerMessage = Ready | Failed  # and the engine's events, on the line
+
+
+def job_line(n: int, job: dict[str, Any]) -> dict[str, Any]:
+    """The parent's request to run a job (a MusicJob as JSON)."""
+    return {"n": n, "job": job}
+
+
+def cancel_line(n: int) -> dict[str, Any]:
+    """The parent's request to stop job `n`."""
+    return {"n": n, "cancel": True}
 
 
 def ready(sample_rate: int, device: str, load_seconds: float, diffusion_decoder: bool) -> Ready:

@@ -4,15 +4,19 @@
 
 It loads the preset with the in-process AudiocraftEngine, says it is ready, then runs one
 job per line of stdin, writing events as lines of JSON; files travel as base64 (the messages
-are declared in audiocraft_protocol.py).
+are declared in audiocraft_protocol.py). A thread reads stdin while a job runs, so a cancel line
+stops that job at its next decoding step.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
+import threading
 
+from models.common.cancel import Stops
 from models.music.engines import audiocraft_protocol as protocol
 from models.music.request import MusicJob
 
@@ -37,15 +41,28 @@ def main(preset: str) -> int:
         send(protocol.failed(0, e))
         return 1
     send(protocol.ready(engine.sample_rate, engine.device, engine.load_seconds, engine.has_diffusion_decoder))
+    stops, jobs = Stops(), queue.Queue()  # the jobs the parent sent, in order; None: its stdin closed
+    threading.Thread(target=read_lines, args=(stops, jobs), name="atelier-worker-stdin", daemon=True).start()
+    while (request := jobs.get()) is not None:
+        n = request["n"]
+        with stops.watch(str(n)) as stop:
+            try:
+                for event in engine.events(MusicJob.model_validate(request["job"]), stop):
+                    send(protocol.event_to_line(n, event))
+            except Exception as e:  # Cancelled included: the parent turns it back into one
+                send(protocol.failed(n, e))
+    return 0
+
+
+def read_lines(stops: Stops, jobs: queue.Queue) -> None:
+    """Stdin, read while jobs run: a cancel stops its job at once, a job waits its turn."""
     for line in sys.stdin:
         request = json.loads(line)
-        n = request["n"]
-        try:
-            for event in engine.events(MusicJob.model_validate(request["job"])):
-                send(protocol.event_to_line(n, event))
-        except Exception as e:
-            send(protocol.failed(n, e))
-    return 0
+        if request.get("cancel"):
+            stops.request(str(request["n"]))
+        else:
+            jobs.put(request)
+    jobs.put(None)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from models.common import recipes, speed
+from models.common.cancel import Stop, stopping
 from models.common.errors import RequestError
 from models.common.events import ModelEvent, ResultEvent, result_event
 from models.common.progress import ModelThread, Report, stream
@@ -71,11 +72,12 @@ class Engine:
 
     # --- shared --------------------------------------------------------------------------------
 
-    def events(self, job: MusicJob) -> Iterator[ModelEvent]:
+    def events(self, job: MusicJob, stop: Stop | None = None) -> Iterator[ModelEvent]:
         """Progress events, then the result event. A job this engine can't make is refused here,
-        at once, rather than after the clips queued before it."""
+        at once, rather than after the clips queued before it. Once `stop` is set, Cancelled is
+        raised at the next decoding step (`run`)."""
         self.check(job)
-        yield from stream(lambda report: self.run(job, report), on=self._thread)
+        yield from stream(lambda report: self.run(job, report, stop or Stop()), on=self._thread)
 
     def check(self, job: MusicJob) -> None:
         if job.preset != self.spec.name:
@@ -84,18 +86,23 @@ class Engine:
         if job.diffusion_decoder and not self.has_diffusion_decoder:  # the preset says yes, the engine can't
             raise RequestError(f"The {type(self).__name__} has no MultiBand Diffusion decoder.")
 
-    def run(self, job: MusicJob, report: Report) -> ResultEvent:
+    def run(self, job: MusicJob, report: Report, stop: Stop | None = None) -> ResultEvent:
+        """The clip, window by window. Cancelled once `stop` is set: before a window, or at the
+        next decoding step inside one (every engine reports each step, and that report checks)."""
         import torch
 
         self.check(job)  # again: direct callers of run() get the same refusals
+        stop = stop or Stop()
+        stop.check()  # cancelled while it waited for the model thread
         melody = melodies.decode(job.melody) if job.melody is not None else None
 
         def one_window(step: Pass, rep: Report) -> np.ndarray:
+            stop.check()
             tune = None
             if melody is not None:
                 context_s = 0.0 if step.prompt is None else len(step.prompt) / self.sample_rate
                 tune = melodies.window_of(melody, step.start_s, context_s + step.new_s, self.sample_rate)
-            return self.window(job, step, tune, rep)
+            return self.window(job, step, tune, stopping(rep, stop))
 
         started = time.perf_counter()
         with _GLOBAL_RNG:

@@ -37,7 +37,10 @@ def site(monkeypatch, tmp_path):
 
 
 def files_in(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    """What visitors' uploads wrote in Gradio's folder: not the pictures Gradio caches there itself
+    when the page is built (the studio's own components' values, under names no upload here has)."""
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    return [p for p in files if p.suffix == ".wav"]  # every upload here is a .wav
 
 
 def upload(url: str, size: int, **kwargs) -> httpx.Response:
