@@ -20,7 +20,8 @@ alone (the single wait), then every visitor at once (images and music alternatin
 
 Reported per server: the single wait; the median and slowest wait of the crowd; the slowest
 as a multiple of the single (1.0x = no visitor waited for another); the server's CPU time
-per request in the crowd; and its resident memory after each round, so its growth over
+per request in the crowd, and the load generator's (this process, whose sessions share the
+machine with the servers); the server's resident memory after each round, so its growth over
 `rounds` x `visitors` requests shows. Then the gate's own CPU per request, measured
 in-process on its layers alone (the head check, the request guard, admission, the ticket).
 With --profile DIR, each server runs under cProfile and leaves its statistics there.
@@ -147,11 +148,12 @@ class Crowd:
 def round_of(crowd: Crowd, pid: int) -> dict:
     """One visitor alone, then everyone at once."""
     single = crowd.visit(0)
-    cpu_before = cpu_seconds(pid)
+    cpu_before, client_before = cpu_seconds(pid), time.process_time()
     waits = list(crowd.pool.map(crowd.visit, range(len(crowd.clients))))
-    cpu = cpu_seconds(pid) - cpu_before
+    cpu, client = cpu_seconds(pid) - cpu_before, time.process_time() - client_before
     return {"single": single, "median": statistics.median(waits), "slowest": max(waits),
-            "cpu_ms": 1000 * cpu / len(waits), "rss": rss_mib(pid)}
+            "cpu_ms": 1000 * cpu / len(waits), "client_ms": 1000 * client / len(waits), "rss": rss_mib(pid),
+            "load": os.getloadavg()[0]}
 
 
 def gate_cost_us(n: int = 20_000) -> tuple[float, float]:
@@ -201,14 +203,17 @@ def table(rows: dict[str, list[dict]], latency: float, visitors: int, rounds: in
              f"`bench/bench_studio.py --latency {latency:g} --visitors {visitors} --rounds {rounds}`. Both servers and "
              "the load generator share the machine.", "",
              "| gate | single wait | crowd median | crowd slowest | slowest / single | server CPU per request "
-             "| RSS after round 1 → last |", "|---|---|---|---|---|---|---|"]
+             "| load generator CPU per request | RSS after round 1 → last | load average (rounds) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, runs in rows.items():
-        med = {k: statistics.median(r[k] for r in runs) for k in ("single", "median", "slowest", "cpu_ms")}
+        med = {k: statistics.median(r[k] for r in runs) for k in ("single", "median", "slowest", "cpu_ms", "client_ms")}
         ratios = [r["slowest"] / r["single"] for r in runs]
         each = ", ".join(f"{x:.2f}" for x in ratios)
+        loads = ", ".join(f"{r['load']:.1f}" for r in runs)
         lines.append(f"| {name} | {med['single']:.2f} s | {med['median']:.2f} s | {med['slowest']:.2f} s | "
                      f"{statistics.median(ratios):.2f}x (rounds: {each}) | "
-                     f"{med['cpu_ms']:.1f} ms | {runs[0]['rss']:.0f} → {runs[-1]['rss']:.0f} MiB |")
+                     f"{med['cpu_ms']:.1f} ms | {med['client_ms']:.1f} ms | {runs[0]['rss']:.0f} → {runs[-1]['rss']:.0f} MiB | "
+                     f"{loads} |")
     lines += ["", f"The gate's layers alone, in-process: {gate_us[0]:.1f} µs of CPU per request, against "
                   f"{gate_us[1]:.1f} µs for the same request with none of them ({gate_us[0] - gate_us[1]:.1f} µs "
                   "of gate)."]

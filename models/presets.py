@@ -107,6 +107,8 @@ class MusicPreset:
         refuse_other_kinds_options(self.name, "music", self.speed)
         if self.engine == "audiocraft" and self.speed != NO_SPEEDUPS:  # its worker process applies none
             raise ValueError(f"{self.name}: the audiocraft engine applies no speed options")
+        if self.speed.static_cache and self.model != "musicgen":  # transformers 5.23's Melody fails to build one
+            raise ValueError(f"{self.name}: static_cache applies to MusicGen presets only")
         if self.speed.cpu_int8 and self.speed.cpu_bf16:  # int8 weights are made from float32 ones
             raise ValueError(f"{self.name}: cpu_int8 and cpu_bf16 exclude each other")
 

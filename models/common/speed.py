@@ -37,8 +37,9 @@ class SpeedOptions:
       decoder (music). The first call at each size compiles, once per container, with the
       artefacts cached under ATELIER_COMPILE_CACHE (the weights Volume on Modal), so a later
       container compiles from the cache. An adapter switch recompiles. Ignored on a CPU.
-    - static_cache (music): MusicGen decodes into a key/value cache allocated once for the
-      whole clip instead of one that grows every step. Same tokens for the same seed.
+    - static_cache (music): MusicGen decodes into a key/value cache allocated once per window
+      instead of one that grows by a concatenation every step (models/music/engines/
+      musicgen_cache.py). Same tokens for the same seed. MusicGen presets only, not Melody.
     - cpu_int8 (music): on a CPU, the weights of MusicGen's decoder layers (attention and
       feed-forward) in int8, by PyTorch's dynamic quantization; the embeddings, output heads,
       text encoder and audio codec stay float32. Each token reads a quarter of the bytes. Not

@@ -11,6 +11,7 @@ from models.common.progress import Report
 from models.common.weights import LOAD_LOCK, ensure_weights, quiet_loading
 from models.music.audio import Pass
 from models.music.engines.base import Engine, sampling
+from models.music.engines.musicgen_cache import single_prefill, static_cache
 from models.music.request import MusicJob
 
 
@@ -34,7 +35,7 @@ class TransformersEngine(Engine):
                 self.model = MusicgenMelodyForConditionalGeneration.from_pretrained(folder, dtype=dtype)
             else:
                 self.processor = AutoProcessor.from_pretrained(folder)
-                self.model = MusicgenForConditionalGeneration.from_pretrained(folder, dtype=dtype)
+                self.model = single_prefill(MusicgenForConditionalGeneration).from_pretrained(folder, dtype=dtype)
         self.sample_rate = self.model.config.audio_encoder.sampling_rate
         self.frame_rate: int = self.model.config.audio_encoder.frame_rate
         self.load_seconds = round(time.perf_counter() - started, 3)
@@ -71,7 +72,7 @@ class TransformersEngine(Engine):
         guidance_scale = self._guidance(job, processors)
         temperature, top_k = sampling(job)
         if self.spec.speed.static_cache:  # one key/value cache for the whole window, allocated once
-            extra["cache_implementation"] = "static"
+            extra.update(self._static_cache(step, steps))
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs,
@@ -108,6 +109,14 @@ class TransformersEngine(Engine):
         placed = {k: (v.to(self.device, self.model.dtype) if v.is_floating_point() else v.to(self.device))
                   for k, v in inputs.items()}
         return placed, extra
+
+    def _static_cache(self, step: Pass, steps: int) -> dict:
+        """generate()'s arguments for a static key/value cache (models/music/engines/musicgen_cache.py),
+        sized for the start token, the audio prompt's EnCodec frames and the new steps. MusicGen's
+        only: MusicPreset refuses the option for the melody model."""
+        samples_per_frame = self.sample_rate // self.frame_rate
+        prompt_frames = 0 if step.prompt is None else -(-len(step.prompt) // samples_per_frame)
+        return {"past_key_values": static_cache(self.model, 1 + prompt_frames, steps)}
 
     @staticmethod
     def _guidance(job: MusicJob, processors) -> float:
