@@ -7,9 +7,12 @@ record holds the adapter's entry. The adapter is then in GET /api/v1/loras, and 
 may name it. Two ways to send the pictures:
 
     JSON        {"trigger": "a photo of qwerty the dog", "preset": "tiny", "steps": 20,
-                 "pictures": ["<base64 PNG, JPEG or WebP>", "<a saved image result's id>", ...]}
-    multipart   pictures=@1.jpg pictures=@2.jpg ... trigger=... steps=20 (captions: one field each);
+                 "images": ["<base64 PNG, JPEG or WebP>", "<a saved image result's id>", ...]}
+    multipart   images=@1.jpg images=@2.jpg ... trigger=... steps=20 (captions: one field each);
                 a zip of pictures is a picture field too, and counts as the pictures it holds
+
+`images` is the documented name; `pictures`, Atelier's first, is accepted too, in JSON and forms
+(models/training/request.py's PICTURE_FIELDS).
 
 Each client (its token, else its address) may have ATELIER_TRAININGS_PER_CLIENT trainings waiting or
 running at once: each holds a GPU for minutes.
@@ -27,7 +30,7 @@ from pydantic import HttpUrl, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
 from models.common.errors import RequestError
-from models.training.request import MAX_PICTURES, TrainingRequest
+from models.training.request import MAX_PICTURES, PICTURE_FIELDS, TrainingRequest
 from ui.api.context import ApiContext, ContextDep
 from ui.api.jobs import JobDep, job_events
 from ui.api.schemas import ERRORS, NOT_FOUND, ErrorBody, JobCreated, JobView, present
@@ -37,15 +40,16 @@ from ui.generation.inputs import is_zip, pictures_in_zip
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["trainings"])
 
-FORM_LISTS = ("pictures", "captions")  # the form fields that may come more than once
+FORM_LISTS = (*PICTURE_FIELDS, "captions")  # the form fields that may come more than once
 CALLBACK_URL = TypeAdapter(HttpUrl)
 
 
 def _request_body() -> dict:
-    """The OpenAPI body: TrainingRequest's schema (models/training/request.py), its pictures as base64
-    or result ids in JSON, as files in a form."""
+    """The OpenAPI body: TrainingRequest's schema (models/training/request.py), its pictures (`images`)
+    as base64 or result ids in JSON, as files in a form."""
     schema = TrainingRequest.model_json_schema()
-    pictures = schema["properties"]["pictures"]
+    name = PICTURE_FIELDS[0]
+    pictures = schema["properties"][name]
     as_json = {**pictures, "items": {"type": "string", "description": "A base64 PNG, JPEG or WebP file, or the "
                                                                       "16-character id of a saved image result."}}
     as_form = {**pictures, "items": {"type": "string", "format": "binary"},
@@ -53,7 +57,7 @@ def _request_body() -> dict:
     callback = {"type": "string", "format": "uri", "description": "Called with a signed POST when the training "
                 "succeeds, fails or is cancelled, as for POST /api/v1/jobs."}
     content = {
-        kind: {"schema": {**schema, "properties": {**schema["properties"], "pictures": shown, "callback_url": callback}}}
+        kind: {"schema": {**schema, "properties": {**schema["properties"], name: shown, "callback_url": callback}}}
         for kind, shown in (("application/json", as_json), ("multipart/form-data", as_form))
     }
     return {"requestBody": {"required": True, "content": content}}
@@ -144,7 +148,7 @@ async def _fields(request: Request) -> dict:
         fields: dict = {}
         for name, value in form.multi_items():
             value = await value.read() if isinstance(value, UploadFile) else value
-            if name == "pictures" and isinstance(value, bytes) and is_zip(value):
+            if name in PICTURE_FIELDS and isinstance(value, bytes) and is_zip(value):
                 fields.setdefault(name, []).extend(await asyncio.to_thread(pictures_in_zip, value))
             elif name in FORM_LISTS:
                 fields.setdefault(name, []).append(value)

@@ -18,7 +18,7 @@ from typing import Literal
 
 from models.common.errors import RequestError
 from models.requests import ImageRequest, Job, Request, VideoRequest, parse
-from models.training.request import MAX_PICTURE_BYTES, MAX_PICTURES, TrainingJob
+from models.training.request import MAX_PICTURE_BYTES, MAX_PICTURES, PICTURE_FIELDS, TrainingJob
 from ui.errors import NotFound
 from ui.generation.backend import Backend
 from ui.store import ID_PATTERN, ResultStore
@@ -50,9 +50,11 @@ async def checked_training(backend: Backend, store: ResultStore, fields: dict) -
 
 
 def with_result_pictures(fields: dict, store: ResultStore) -> dict:
-    """The fields with each of `pictures` that is a result id (16 characters: never a picture's base64)
-    swapped for that result's image. Raises RequestError for an id that names no image result."""
-    pictures = fields.get("pictures")
+    """The fields with each of the pictures (`images`, or `pictures`) that is a result id (16 characters:
+    never a picture's base64) swapped for that result's image. Raises RequestError for an id that names
+    no image result."""
+    name = next((name for name in PICTURE_FIELDS if name in fields), None)
+    pictures = fields.get(name)
     if not isinstance(pictures, list):
         return fields  # parsing says what is wrong
     swapped = []
@@ -61,7 +63,7 @@ def with_result_pictures(fields: dict, store: ResultStore) -> dict:
             swapped.append(result_image(store, item) if isinstance(item, str) and ID_PATTERN.match(item) else item)
         except RequestError as e:
             raise RequestError(f"Picture {number}: {e}") from None
-    return fields | {"pictures": swapped}
+    return fields | {name: swapped}
 
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

@@ -114,7 +114,7 @@ class TrainTab:
             if reason := settings.training_closed(backend.where, trusted=bool(settings.studio_token)):
                 raise gr.Error(reason, title="Training is closed here", print_exception=False)
             pictures = await asyncio.to_thread(lambda: [Path(p).read_bytes() for p in paths or []])
-            fields = {"pictures": pictures, "trigger": trigger or "", "preset": preset, "steps": steps, "goal": goal,
+            fields = {"images": pictures, "trigger": trigger or "", "preset": preset, "steps": steps, "goal": goal,
                       "rank": rank, "learning_rate": learning_rate}
             try:
                 job = await checked_training(backend, store, {k: v for k, v in fields.items() if v is not None})
