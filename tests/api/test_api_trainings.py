@@ -56,7 +56,7 @@ async def test_a_training_from_json_pictures_and_a_result_id_lands_in_the_librar
         assert done["progress"]["loss"] > 0 and done["progress"]["eta_s"] == 0
         result = done["result"]
         assert result["kind"] == "training" and result["adapter"]["id"] == "qwerty-json"
-        assert [f["name"] for f in result["files"]] == ["sample.png"]
+        assert [f["name"] for f in result["files"]] == ["sample.png", "sample-step-2.webp"]  # and the one drawn
 
         listed = {a["id"]: a for a in (await client.get("/api/v1/loras")).json()["loras"]}
         assert listed["qwerty-json"]["trigger"] == TRIGGER and listed["qwerty-json"]["training"]["recipe"]["steps"] == 4

@@ -152,3 +152,12 @@ def follow_up(store: ResultStore, result_id: str, action: FollowUp, seed: int | 
     fields |= {"image": image, "seed": seed, "parent": result_id}
     fields |= {"upscale": True} if action == "upscale" else {"vary": action.removeprefix("vary-")}
     return parse("image", fields)
+
+
+def adapter_use(record: dict) -> dict:
+    """The image request fields that use a training's adapter (its result's record): the trigger phrase
+    as the prompt, the preset it was trained on, the adapter at full scale. The studio's *Use it* and
+    the adapter's share page's *Use this adapter* both open the Image tab with these."""
+    adapter = record["adapter"]
+    return {"prompt": adapter["trigger"], "preset": record["model"]["preset"],
+            "loras": [{"id": adapter["id"], "scale": 1.0}]}

@@ -26,7 +26,7 @@ from models.training.families import trainable_presets
 from models.training.request import DEFAULT_RESOLUTION, MAX_PICTURES, MIN_PICTURES, RECIPES, TrainingRequest
 from ui.errors import GenerationError
 from ui.gate import Gate
-from ui.generation import Backend, checked_training, generate
+from ui.generation import Backend, adapter_use, checked_training, generate
 from ui.settings import ApiSettings
 from ui.store import ResultStore
 from ui.studio.controls import slider
@@ -148,12 +148,10 @@ class TrainTab:
 
     async def _finished(self, store: ResultStore, record: dict) -> dict:
         adapter = record["adapter"]
-        use = {"prompt": adapter["trigger"], "preset": record["model"]["preset"],
-               "loras": [{"id": adapter["id"], "scale": 1.0}]}
         return {self.status: f"Done: **{adapter['id']}** is in the library (rank {adapter['rank']}, "
                              f"{adapter['size'] / 2**20:.1f} MB). Call it up with “{adapter['trigger']}”.",
                 self.sample: (await media_files(store, record))[0], self.use_it: gr.update(visible=True),
-                self.trained: use}
+                self.trained: adapter_use(record)}
 
 
 def describe(event: ProgressEvent) -> str:
