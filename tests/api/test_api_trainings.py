@@ -84,17 +84,17 @@ async def test_the_pictures_come_as_images_or_pictures_in_json_and_forms(client_
     made = pictures(3, seed=5)
     async with client_for(backend) as client:
         as_json = await client.post("/api/v1/trainings", json={"trigger": "qwerty", "steps": 1, "preview_every": 0,
-                                                               "adapter_id": f"qwerty-{name}-json",
+                                                               "adapter_id": f"named-{name}-json",
                                                                name: [b64(p) for p in made]})
         assert as_json.status_code == 202, as_json.text
         assert (await finished(client, as_json.json()["job"]["id"]))["status"] == "succeeded"
         as_form = await client.post("/api/v1/trainings", files=[(name, (f"{i}.png", data, "image/png"))
                                                                 for i, data in enumerate(made)],
                                     data={"trigger": "qwerty", "steps": "1", "preview_every": "0",
-                                          "adapter_id": f"qwerty-{name}-form"})
+                                          "adapter_id": f"named-{name}-form"})
         assert as_form.status_code == 202, as_form.text
         done = await finished(client, as_form.json()["job"]["id"])
-    assert done["status"] == "succeeded" and done["result"]["adapter"]["id"] == f"qwerty-{name}-form"
+    assert done["status"] == "succeeded" and done["result"]["adapter"]["id"] == f"named-{name}-form"
 
 
 async def test_a_zip_sent_as_images_counts_as_its_pictures(client_for, backend):
