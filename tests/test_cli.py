@@ -142,9 +142,10 @@ def test_train_a_folder_of_pictures_with_captions_into_the_library(tmp_path):
     out = atelier("train", str(photos), "--trigger", "qwerty the dog", "--preset", "tiny", "--steps", "2",
                   "--adapter-id", "qwerty-cli", "--output", str(tmp_path / "out"), timeout=300)
     assert out.returncode == 0, out.stderr
-    sample, record_path = (Path(line) for line in out.stdout.split())
+    *samples, record_path = (Path(line) for line in out.stdout.split())
     record = json.loads(record_path.read_text())
-    assert sample.suffix == ".png" and record["kind"] == "training" and record["adapter"]["id"] == "qwerty-cli"
+    assert record["kind"] == "training" and record["adapter"]["id"] == "qwerty-cli"
+    assert [p.suffix for p in samples] == [".png", ".webp"]  # the final sample, then the one drawn at step 1
     assert record["training"]["captions"] == 1 and len(record["training"]["pictures_sha256"]) == 3
     assert "adapter qwerty-cli is in the library" in out.stderr
     listed = atelier("loras")

@@ -131,7 +131,7 @@ def training_pictures(paths: list[Path]) -> tuple[list[bytes], list[str]]:
 def train(args: argparse.Namespace) -> None:
     backend = make_backend(args.backend, args.preset, args.app_name)
     pictures, captions = training_pictures(args.pictures)
-    fields = {"pictures": pictures, "captions": captions, "trigger": args.trigger}
+    fields = {"images": pictures, "captions": captions, "trigger": args.trigger}
     fields |= {name: getattr(args, name) for name in _TRAIN_FIELDS if getattr(args, name) is not None}
     if args.preset in PRESETS["image"]:
         fields["preset"] = args.preset

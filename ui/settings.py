@@ -197,14 +197,6 @@ DEFAULT_MAX_BODY = max(
 class ApiSettings(Settings):
     title: ClassVar[str] = "The REST API and the studio's lock"
 
-    def training_closed(self, where: str, trusted: bool) -> str | None:
-        """Why a training is refused here, or None: on Modal, GPU-minutes go to trusted callers only
-        (a token holder, a locked studio's visitor) unless the owner opens training to everyone."""
-        if where != "modal" or trusted or self.open_training:
-            return None
-        return ("This deployment trains adapters only for its owner's people: set ATELIER_API_TOKENS (and send one), "
-                "lock the studio with ATELIER_STUDIO_TOKEN, or set ATELIER_OPEN_TRAINING=1 to let anyone train.")
-
     api_tokens: SecretNames = Field((), description="Comma-separated bearer tokens for the REST API (/api/v1). "
                                                     "Unset: the API is open. A token also opens a locked studio's "
                                                     "routes, and its holder has limits of their own.")
@@ -242,9 +234,10 @@ class ApiSettings(Settings):
                                                             "still running at nine tenths of it is answered with "
                                                             "202 and its job. Unset: no such limit.")
     max_active_jobs: Count = Field(100, description="Queued and running jobs at once before a 503.")
-    trainings_per_client: Count = Field(1, description="LoRA trainings one client (token, else address) may have "
-                                                       "waiting or running at once, before a 429: each holds a GPU "
-                                                       "for minutes.")
+    trainings_per_client: Count = Field(1, description="LoRA trainings one visitor (token, else address) may have "
+                                                       "waiting or running at once, over REST and in the studio's "
+                                                       "Train tab together, before a 429: each holds a GPU for "
+                                                       "minutes.")
     open_training: Flag = Field(False, description="1: anyone may train LoRA adapters on a deployment on Modal. "
                                                    "Unset: there only API token holders may (and the studio's "
                                                    "visitors when it is locked with ATELIER_STUDIO_TOKEN).")

@@ -17,6 +17,7 @@ def explain(error: ValidationError) -> str:
 
 # List fields whose items a person counts from 1: "Control 2 scale", "Picture 3", "LoRA adapter 1 id".
 ITEM_LABELS = {"loras": "LoRA adapter", "controls": "Control", "references": "Reference", "pictures": "Picture",
+               "images": "Picture",
                "captions": "Caption"}
 LIST_LABELS = {"loras": "LoRA adapters"}
 

@@ -16,6 +16,7 @@ progress with stage "drawing class pictures", "encoding class pictures" or "enco
 (done/total pictures), then "training" (done/total steps) with `loss`, `lr`, `eta_s`,
 `resumed_from`, and now and then `estimate` {seconds, basis}, `checkpoint` (the step) and
 `preview` {mime, data}; the result holds the final sample (a PNG whose recipe is the image
-request that draws it again) and a record with the adapter's entry. A cancelled training
+request that draws it again), up to four of the samples drawn (WebP; the record's `samples` says
+at which steps) and a record with the adapter's entry. A cancelled training
 raises models.common.errors.Cancelled.
 """

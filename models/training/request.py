@@ -20,7 +20,15 @@ import hashlib
 import json
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from models.common.errors import RequestError, UploadError
@@ -36,6 +44,10 @@ MAX_STEPS = 5000
 MAX_RANK = 128
 MAX_RESOLUTION = 1024
 TRAINER_VERSION = 1  # part of every run id: a change to the training loop's numbers starts runs afresh
+# The names a request's pictures may come under: `images`, the documented one (issue 24's API), and
+# `pictures`, Atelier's first name for them, still accepted. Every way in (JSON, a form's fields, the
+# result ids swapped for their pictures) reads them from here.
+PICTURE_FIELDS = ("images", "pictures")
 
 
 # --- what a goal's defaults are ---------------------------------------------------------------
@@ -90,7 +102,7 @@ Pictures = Annotated[
     BeforeValidator(_picture_count),
     Field(description=f"{MIN_PICTURES} to {MAX_PICTURES} pictures of the subject or in the style (PNG, JPEG or WebP; "
           f"at most {MAX_PICTURE_BYTES // 2**20} MB and {uploads.MAX_IMAGE_PIXELS / 1e6:g} megapixels each): "
-          "bytes, or base64 in JSON.", json_schema_extra={"minItems": MIN_PICTURES, "maxItems": MAX_PICTURES}),
+          "bytes, or base64 in JSON. `pictures` is accepted as another name for this field.", json_schema_extra={"minItems": MIN_PICTURES, "maxItems": MAX_PICTURES}),
 ]
 
 
@@ -125,7 +137,7 @@ class TrainingRequest(Strict):
 
     kind: ClassVar[str] = "training"
 
-    pictures: Pictures
+    pictures: Pictures = Field(validation_alias=AliasChoices(*PICTURE_FIELDS))
     trigger: str = Field(min_length=1, max_length=MAX_TRIGGER_CHARS,
                          description="The words that call the subject or style up: 'a photo of qwerty the dog'.")
     captions: list[Annotated[str, Field(max_length=MAX_CAPTION_CHARS)]] = Field(
@@ -152,6 +164,14 @@ class TrainingRequest(Strict):
                                       description="Steps between sample pictures (0: none). A fifth of the steps by default.")
     checkpoint_every: int | None = Field(None, ge=1, le=MAX_STEPS,
                                          description="Steps between checkpoints a restarted training resumes from.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pictures_under_one_name(cls, data: object) -> object:
+        if isinstance(data, dict) and all(name in data for name in PICTURE_FIELDS):
+            raise PydanticCustomError("sentence", "Send the pictures as `images` or as `pictures` (its other name), "
+                                      "not both.")
+        return data
 
     @model_validator(mode="after")
     def _one_caption_each(self) -> TrainingRequest:

@@ -6,7 +6,8 @@
     train     step after step: progress (loss, learning rate, time left), a checkpoint and a
               sample picture every so many steps, the cancel flag and the call's Stop read before each step
     finish    the adapter written beside the library and renamed in (models/image/loras.py),
-              the run's folder removed, and a result: the final sample picture and a record
+              the run's folder removed, and a result: the final sample picture, a few of the
+              samples drawn as it trained (for the adapter's share page), and a record
 
 Events are the ones every model streams (models/common/progress.py), with more in the
 training's progress events; see `progress` below and the package's __init__.
@@ -38,6 +39,25 @@ from models.training.request import TrainingJob, check_adapter_id_free
 PREVIEW_MIME = "image/webp"
 TIMED_STEPS = 2  # the estimate: these steps timed, after one untimed warm-up step, extrapolated
 RECENT_STEPS = 20  # time left is reckoned from the pace of the last this many steps
+KEPT_SAMPLES = 4  # the samples drawn as it trained that the result keeps: enough to see the adapter form
+
+
+class KeptSamples:
+    """The samples drawn as it trained that its result keeps (its share page shows the adapter forming):
+    at most `most`, spread evenly over the run. Every `stride`-th sample drawn is
+    kept; when that makes too many, every other one goes and the stride doubles, so a long run holds a
+    few pictures, never thousands. A resumed run has those drawn since it resumed."""
+
+    def __init__(self, most: int = KEPT_SAMPLES):
+        self.most, self.kept, self.drawn, self.stride = most, [], 0, 1
+
+    def add(self, step: int, data: bytes) -> None:
+        self.drawn += 1
+        if self.drawn % self.stride:
+            return
+        self.kept.append((step, data))
+        if len(self.kept) > self.most:
+            self.kept, self.stride = self.kept[1::2], self.stride * 2
 
 
 class Session:
@@ -51,6 +71,7 @@ class Session:
         self.seconds: dict[str, float] = {}
         self.resumed_from = 0
         self.losses: deque[float] = deque(maxlen=RECENT_STEPS)
+        self.samples = KeptSamples()
         self._sampler = None
 
     def events(self) -> Iterator[dict]:
@@ -155,6 +176,7 @@ class Session:
                 event["checkpoint"] = done
             if job.preview_every and done % job.preview_every == 0 and done < job.steps:
                 event["preview"] = {"mime": PREVIEW_MIME, "data": self._webp(self.sample(training, cache))}
+                self.samples.add(done, event["preview"]["data"])
             yield event
 
     def progress(self, done: int, loss: float, pace: deque) -> dict:
@@ -220,7 +242,8 @@ class Session:
             info = loras.add_trained(path, spec.family, job.adapter_id, job.trigger, training_record)
         run.after_write()
         self.run.remove()
-        return result_event([self._sample_file(image, info)], {
+        drawn = [{"name": f"sample-step-{step}.webp", "mime": PREVIEW_MIME, "data": data} for step, data in self.samples.kept]
+        return result_event([self._sample_file(image, info), *drawn], {
             "kind": "training",
             "model": {"preset": spec.name, "weights": spec.weights.describe(), "device": self.device},
             "parameters": job.recipe | {"trigger": job.trigger, "adapter_id": job.adapter_id},
@@ -228,6 +251,7 @@ class Session:
                         "trigger": info.trigger, "targets": info.targets},
             "training": training_record,
             "steps": {"done": job.steps, "resumed_from": self.resumed_from},
+            "samples": [{"name": f["name"], "step": step} for f, (step, _) in zip(drawn, self.samples.kept)],
             "seconds": self.seconds,
         })
 

@@ -56,7 +56,7 @@ async def test_a_training_from_json_pictures_and_a_result_id_lands_in_the_librar
         assert done["progress"]["loss"] > 0 and done["progress"]["eta_s"] == 0
         result = done["result"]
         assert result["kind"] == "training" and result["adapter"]["id"] == "qwerty-json"
-        assert [f["name"] for f in result["files"]] == ["sample.png"]
+        assert [f["name"] for f in result["files"]] == ["sample.png", "sample-step-2.webp"]  # and the one drawn
 
         listed = {a["id"]: a for a in (await client.get("/api/v1/loras")).json()["loras"]}
         assert listed["qwerty-json"]["trigger"] == TRIGGER and listed["qwerty-json"]["training"]["recipe"]["steps"] == 4
@@ -77,6 +77,33 @@ async def test_a_training_from_a_multipart_upload(client_for, backend):
         done = await finished(client, started.json()["job"]["id"])
         assert done["status"] == "succeeded", done
         assert done["result"]["parameters"]["steps"] == 2 and done["result"]["adapter"]["id"] == "qwerty-form"
+
+
+@pytest.mark.parametrize("name", ["images", "pictures"])  # the documented name, and Atelier's first, still accepted
+async def test_the_pictures_come_as_images_or_pictures_in_json_and_forms(client_for, backend, name):
+    made = pictures(3, seed=5)
+    async with client_for(backend) as client:
+        as_json = await client.post("/api/v1/trainings", json={"trigger": "qwerty", "steps": 1, "preview_every": 0,
+                                                               "adapter_id": f"named-{name}-json",
+                                                               name: [b64(p) for p in made]})
+        assert as_json.status_code == 202, as_json.text
+        assert (await finished(client, as_json.json()["job"]["id"]))["status"] == "succeeded"
+        as_form = await client.post("/api/v1/trainings", files=[(name, (f"{i}.png", data, "image/png"))
+                                                                for i, data in enumerate(made)],
+                                    data={"trigger": "qwerty", "steps": "1", "preview_every": "0",
+                                          "adapter_id": f"named-{name}-form"})
+        assert as_form.status_code == 202, as_form.text
+        done = await finished(client, as_form.json()["job"]["id"])
+    assert done["status"] == "succeeded" and done["result"]["adapter"]["id"] == f"named-{name}-form"
+
+
+async def test_a_zip_sent_as_images_counts_as_its_pictures(client_for, backend):
+    two = zipped({"a.png": pictures(1)[0], "b.png": pictures(1, seed=1)[0]})
+    async with client_for(backend) as client:
+        answer = await client.post("/api/v1/trainings", files=[("images", ("photos.zip", two, "application/zip"))],
+                                   data={"trigger": "qwerty"})
+    assert answer.status_code == 422, answer.text
+    assert "this request has 2." in answer.json()["error"]["message"]  # unpacked into its two pictures, counted
 
 
 async def test_a_cancelled_training_stops_keeps_nothing_and_frees_the_client_for_another(client_for, backend):
@@ -113,11 +140,12 @@ def gif() -> bytes:
 
 
 @pytest.mark.parametrize("change, status, words", [
-    ({"pictures": [b64(p) for p in pictures(2)]}, 422, "Training needs 3 to 30 pictures; this request has 2."),
-    ({"pictures": [b64(pictures(1)[0])] * 31}, 422, "this request has 31"),
-    ({"pictures": [b64(p) for p in pictures(2)] + [b64(gif())]}, 422, "GIF"),
-    ({"pictures": [b64(p) for p in pictures(2)] + ["AAAAAAAAAAAAAAAA"]}, 422, "Picture 3: Image result"),
-    ({"pictures": [b64(p) for p in pictures(2, size=(20, 20))] + [b64(pictures(1)[0])]}, 422, "Picture 1 is 20×20"),
+    ({"images": [b64(p) for p in pictures(2)]}, 422, "Training needs 3 to 30 pictures; this request has 2."),
+    ({"images": [b64(pictures(1)[0])] * 31}, 422, "this request has 31"),
+    ({"images": [b64(p) for p in pictures(2)] + [b64(gif())]}, 422, "GIF"),
+    ({"images": [b64(p) for p in pictures(2)] + ["AAAAAAAAAAAAAAAA"]}, 422, "Picture 3: Image result"),
+    ({"images": [b64(p) for p in pictures(2, size=(20, 20))] + [b64(pictures(1)[0])]}, 422, "Picture 1 is 20×20"),
+    ({"pictures": [b64(p) for p in pictures(3)]}, 422, "Send the pictures as `images` or as `pictures`"),  # both names
     ({"preset": "musicgen-small"}, 422, "musicgen-small"),
     ({"trigger": "x" * 500}, 422, "100"),
     ({"trigger": ""}, 422, "Trigger must not be empty."),
@@ -127,7 +155,7 @@ def gif() -> bytes:
     ({"callback_url": "https://example.com/hook"}, 422, "no webhook secret"),
 ])
 async def test_bad_trainings_get_a_4xx_with_one_sentence(client_for, backend, change, status, words):
-    body = {"trigger": "qwerty", "steps": 2, "pictures": [b64(p) for p in pictures(3)]} | change
+    body = {"trigger": "qwerty", "steps": 2, "images": [b64(p) for p in pictures(3)]} | change
     async with client_for(backend) as client:
         answer = await client.post("/api/v1/trainings", json=body)
     assert answer.status_code == status, answer.text
@@ -185,3 +213,14 @@ async def test_on_modal_only_token_holders_train_unless_the_owner_opens_it(clien
         opened = await client.post("/api/v1/trainings", json=body)
     assert closed.status_code == 403 and "ATELIER_OPEN_TRAINING=1" in closed.json()["error"]["message"]
     assert with_token.status_code == opened.status_code == 422  # let in: then judged on the pictures
+
+
+async def test_the_openapi_body_names_the_pictures_images_in_json_and_forms(client_for, backend):
+    async with client_for(backend) as client:
+        spec = (await client.get("/openapi.json")).json()
+    content = spec["paths"]["/api/v1/trainings"]["post"]["requestBody"]["content"]
+    for kind, item in (("application/json", {"type": "string"}), ("multipart/form-data", {"format": "binary"})):
+        schema = content[kind]["schema"]
+        assert "images" in schema["required"] and "pictures" not in schema["properties"], kind
+        assert item.items() <= schema["properties"]["images"]["items"].items()
+        assert "`pictures` is accepted" in schema["properties"]["images"]["description"]

@@ -18,6 +18,7 @@ from models.common.errors import Cancelled, RequestError
 from models.image import loras
 from models.requests import ImageRequest, parse
 from models.training import cancel, run
+from models.training.session import KeptSamples
 from tests.support.training import pictures
 
 STEPS = 20
@@ -66,11 +67,31 @@ def test_a_training_streams_its_progress_and_ends_with_an_adapter_in_the_library
 
     result = events[-1]
     assert result["type"] == "result" and result["record"]["kind"] == "training"
+    # the result keeps the final sample and the samples drawn as it trained, for the adapter's share page
+    assert [(f["name"], f["mime"]) for f in result["files"]] == [("sample.png", "image/png"),
+                                                                 ("sample-step-10.webp", "image/webp")]
+    assert result["files"][1]["data"] == previews[0]["preview"]["data"]
+    assert result["record"]["samples"] == [{"name": "sample-step-10.webp", "step": 10}]
     info = loras.get(job.adapter_id)
     assert (info.family, info.rank, info.trigger) == ("tiny", 16, "a photo of qwerty the dog")
     assert info.training["pictures_sha256"] == job.picture_sha256 == [hashlib.sha256(p).hexdigest() for p in pictures(4)]
     assert info.training["recipe"]["steps"] == STEPS and info.training["run_id"] == job.run_id
     assert not (run.runs_folder() / job.run_id).exists()  # the run's folder goes once the adapter is in
+
+
+@pytest.mark.parametrize("drawn, kept", [
+    (3, [1, 2, 3]),
+    (4, [1, 2, 3, 4]),
+    (5, [2, 4]),  # one too many: every other one goes, and from now on every second is kept
+    (8, [2, 4, 6, 8]),
+    (100, [32, 64, 96]),  # never more than 4 held, however long the run
+])
+def test_a_long_training_keeps_a_few_samples_spread_over_the_run(drawn, kept):
+    samples = KeptSamples(most=4)
+    for number in range(1, drawn + 1):
+        samples.add(number * 10, bytes([number]))
+    assert [step // 10 for step, _ in samples.kept] == kept
+    assert all(data == bytes([step // 10]) for step, data in samples.kept)
 
 
 def test_the_adapter_changes_the_image_its_sample_is_what_the_image_model_draws_and_scale_zero_is_the_base(

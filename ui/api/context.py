@@ -6,7 +6,7 @@ FastAPI hands it over (ui/deps.py does the same for the backend and the store)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -28,7 +28,6 @@ class ApiContext:
     settings: ApiSettings
     jobs: JobManager
     gate: Gate  # the studio's too: one set of limits for every way in
-    trainings: dict[str, list[str]] = field(default_factory=dict)  # visitor → its training jobs, maybe unfinished
 
     @classmethod
     def build(cls, backend: Backend, store: ResultStore, settings: ApiSettings, gate: Gate) -> ApiContext:

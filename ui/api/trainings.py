@@ -7,12 +7,16 @@ record holds the adapter's entry. The adapter is then in GET /api/v1/loras, and 
 may name it. Two ways to send the pictures:
 
     JSON        {"trigger": "a photo of qwerty the dog", "preset": "tiny", "steps": 20,
-                 "pictures": ["<base64 PNG, JPEG or WebP>", "<a saved image result's id>", ...]}
-    multipart   pictures=@1.jpg pictures=@2.jpg ... trigger=... steps=20 (captions: one field each);
+                 "images": ["<base64 PNG, JPEG or WebP>", "<a saved image result's id>", ...]}
+    multipart   images=@1.jpg images=@2.jpg ... trigger=... steps=20 (captions: one field each);
                 a zip of pictures is a picture field too, and counts as the pictures it holds
 
-Each client (its token, else its address) may have ATELIER_TRAININGS_PER_CLIENT trainings waiting or
-running at once: each holds a GPU for minutes.
+`images` is the documented name; `pictures`, Atelier's first, is accepted too, in JSON and forms
+(models/training/request.py's PICTURE_FIELDS).
+
+Who may train, and how many trainings each visitor may have waiting or running at once
+(ATELIER_TRAININGS_PER_CLIENT), is the gate's rule (ui/gate/trainings.py), which the studio's Train
+tab meets too.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
@@ -27,8 +31,8 @@ from pydantic import HttpUrl, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
 from models.common.errors import RequestError
-from models.training.request import MAX_PICTURES, TrainingRequest
-from ui.api.context import ApiContext, ContextDep
+from models.training.request import MAX_PICTURES, PICTURE_FIELDS, TrainingRequest
+from ui.api.context import ContextDep
 from ui.api.jobs import JobDep, job_events
 from ui.api.schemas import ERRORS, NOT_FOUND, ErrorBody, JobCreated, JobView, present
 from ui.errors import ApiError, NotFound
@@ -37,15 +41,16 @@ from ui.generation.inputs import is_zip, pictures_in_zip
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["trainings"])
 
-FORM_LISTS = ("pictures", "captions")  # the form fields that may come more than once
+FORM_LISTS = (*PICTURE_FIELDS, "captions")  # the form fields that may come more than once
 CALLBACK_URL = TypeAdapter(HttpUrl)
 
 
 def _request_body() -> dict:
-    """The OpenAPI body: TrainingRequest's schema (models/training/request.py), its pictures as base64
-    or result ids in JSON, as files in a form."""
+    """The OpenAPI body: TrainingRequest's schema (models/training/request.py), its pictures (`images`)
+    as base64 or result ids in JSON, as files in a form."""
     schema = TrainingRequest.model_json_schema()
-    pictures = schema["properties"]["pictures"]
+    name = PICTURE_FIELDS[0]
+    pictures = schema["properties"][name]
     as_json = {**pictures, "items": {"type": "string", "description": "A base64 PNG, JPEG or WebP file, or the "
                                                                       "16-character id of a saved image result."}}
     as_form = {**pictures, "items": {"type": "string", "format": "binary"},
@@ -53,7 +58,7 @@ def _request_body() -> dict:
     callback = {"type": "string", "format": "uri", "description": "Called with a signed POST when the training "
                 "succeeds, fails or is cancelled, as for POST /api/v1/jobs."}
     content = {
-        kind: {"schema": {**schema, "properties": {**schema["properties"], "pictures": shown, "callback_url": callback}}}
+        kind: {"schema": {**schema, "properties": {**schema["properties"], name: shown, "callback_url": callback}}}
         for kind, shown in (("application/json", as_json), ("multipart/form-data", as_form))
     }
     return {"requestBody": {"required": True, "content": content}}
@@ -65,21 +70,20 @@ async def start_training(request: Request, response: Response, ctx: ContextDep) 
     """Train a LoRA adapter on 3 to 30 pictures; answers at once with the job (follow it at
     /trainings/{id}, /jobs/{id}/events, or cancel it at /jobs/{id}/cancel). When it succeeds the
     adapter is in GET /api/v1/loras, with its trigger phrase."""
-    if reason := ctx.settings.training_closed(ctx.backend.where, trusted=bool(ctx.settings.api_tokens)):
-        raise ApiError(403, "training_closed", reason)  # with tokens set, the Guard has checked this caller's
+    visitor, trainings = ctx.visitor(request), ctx.gate.trainings
+    trainings.closed(visitor, ctx.backend.where, "api")  # 403, before the body is read
     fields = await _fields(request)
     callback_url = _callback_url(fields.pop("callback_url", None))
     ctx.check_callback(callback_url)
     job = await checked_training(ctx.backend, ctx.store, fields)  # RequestError → 422, before any quota
-    client = ctx.visitor(request).key
-    _refuse_beyond_the_limit(ctx, client)
+    trainings.check_room(visitor)  # 429
     ticket = ctx.take_generation(request)
     base_url = ctx.base_url(request)
     try:
         state, owner_token = ctx.jobs.submit(job, base_url, callback_url, ticket)
     except Busy as e:
         raise ApiError(503, "busy", str(e), {"Retry-After": "60"}) from None
-    ctx.trainings.setdefault(client, []).append(state.id)
+    trainings.hold(visitor, f"job {state.id}", lambda: state.finished)
     response.headers["Location"] = f"{base_url}/api/v1/trainings/{state.id}"
     return JobCreated(job=JobView(**state.snapshot(present)), owner_token=owner_token)
 
@@ -117,25 +121,6 @@ def _callback_url(value: object) -> str | None:
         raise RequestError("callback_url must be an http or https URL.") from None
 
 
-def _refuse_beyond_the_limit(ctx: ApiContext, client: str) -> None:
-    """A 429 for a client with as many trainings waiting or running as it may have."""
-    unfinished = [job_id for job_id in ctx.trainings.pop(client, []) if not _finished(ctx, job_id)]
-    if unfinished:  # a visitor whose trainings have all ended is forgotten
-        ctx.trainings[client] = unfinished
-    if len(unfinished) >= ctx.settings.trainings_per_client:
-        raise ApiError(429, "too_many_trainings",
-                       f"You already have {len(unfinished)} training{'s' if len(unfinished) > 1 else ''} waiting or "
-                       f"running (job {', '.join(unfinished)}), and may have {ctx.settings.trainings_per_client} at "
-                       "once: wait for it to finish, or cancel it with POST /api/v1/jobs/{id}/cancel.")
-
-
-def _finished(ctx: ApiContext, job_id: str) -> bool:
-    try:
-        return ctx.jobs.get(job_id).finished
-    except NotFound:
-        return True
-
-
 async def _fields(request: Request) -> dict:
     """The request's fields, from a JSON object or a multipart form (whose files are read here).
     The Guard has already capped the body and refused other types (ui/api/security.py)."""
@@ -144,7 +129,7 @@ async def _fields(request: Request) -> dict:
         fields: dict = {}
         for name, value in form.multi_items():
             value = await value.read() if isinstance(value, UploadFile) else value
-            if name == "pictures" and isinstance(value, bytes) and is_zip(value):
+            if name in PICTURE_FIELDS and isinstance(value, bytes) and is_zip(value):
                 fields.setdefault(name, []).extend(await asyncio.to_thread(pictures_in_zip, value))
             elif name in FORM_LISTS:
                 fields.setdefault(name, []).append(value)

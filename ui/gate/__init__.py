@@ -5,6 +5,8 @@ the checks every way into a model shares (the studio, gradio_client, REST, jobs,
     buckets.py    token buckets per visitor: requests and generations per minute, GPU-seconds an hour
     budget.py     per-visitor GPU budgets, charged what each generation's record says it took
     gate.py       Gate.admit → a Ticket, which every generation carries (ui.generation.generate)
+    trainings.py  who may train (on Modal, trusted callers unless opened) and how many trainings
+                  each visitor may have at once: Gate.trainings, for REST and the Train tab alike
     headers.py    the 431 for oversized request heads, in the app, on every route
     server.py     uvicorn for `atelier serve`, with a bound on request heads while they are parsed
 

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from ui.errors import ApiError
 from ui.gate.buckets import RateLimiter
 from ui.gate.budget import Budget, duration
+from ui.gate.trainings import Trainings
 from ui.gate.visitors import LOCAL, Visitor, visitor_of
 from ui.settings import ApiSettings
 
@@ -76,6 +77,7 @@ class Gate:
         self.generations = RateLimiter(settings.generation_rate_limit, clock)
         self.max_active = settings.max_active_generations
         self.active = 0  # generations waiting for or running on a model, this process
+        self.trainings = Trainings(settings)  # who may train, and how many at once (ui/gate/trainings.py)
 
     def visitor(self, headers: Mapping[str, str], client_host: str | None) -> Visitor:
         return visitor_of(headers, client_host, self.settings)

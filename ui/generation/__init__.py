@@ -8,7 +8,7 @@
     line.py       the line of callers waiting for a model, each told its place as it moves
     blocklist.py  the prompt blocklist every request is checked against (in Backend.resolve)
     inputs.py     pictures named by a result id (an input, a guide's, a training's), swapped for that
-                  result's image; a result's follow-ups (vary, upscale) as requests
+                  result's image; a result's follow-ups (vary, upscale) and an adapter's use as requests
     pictures.py   the guide pictures this server sent lately, by hash (`shelf`): records keep only hashes
     jobs.py       async jobs: run in the background, polled, streamed, announced by webhook
     webhooks.py   signed webhook deliveries with retries
@@ -20,6 +20,7 @@ from ui.generation.flow import generate
 from ui.generation.inputs import (
     FOLLOW_UPS,
     FollowUp,
+    adapter_use,
     checked_job,
     checked_training,
     follow_up,
@@ -34,5 +35,5 @@ from ui.generation.terminal import generate_and_save
 from ui.generation.webhooks import Delivery, WebhookSender
 
 __all__ = ["FOLLOW_UPS", "Backend", "Busy", "Delivery", "FollowUp", "JobManager", "JobState", "LocalBackend", "ModalBackend",
-           "WebhookSender", "checked_job", "checked_training", "follow_up", "generate", "generate_and_save", "result_image", "shelf",
+           "WebhookSender", "adapter_use", "checked_job", "checked_training", "follow_up", "generate", "generate_and_save", "result_image", "shelf",
            "with_input_image"]

@@ -18,7 +18,7 @@ from typing import Literal
 
 from models.common.errors import RequestError
 from models.requests import ImageRequest, Job, Request, VideoRequest, parse
-from models.training.request import MAX_PICTURE_BYTES, MAX_PICTURES, TrainingJob
+from models.training.request import MAX_PICTURE_BYTES, MAX_PICTURES, PICTURE_FIELDS, TrainingJob
 from ui.errors import NotFound
 from ui.generation.backend import Backend
 from ui.store import ID_PATTERN, ResultStore
@@ -50,9 +50,11 @@ async def checked_training(backend: Backend, store: ResultStore, fields: dict) -
 
 
 def with_result_pictures(fields: dict, store: ResultStore) -> dict:
-    """The fields with each of `pictures` that is a result id (16 characters: never a picture's base64)
-    swapped for that result's image. Raises RequestError for an id that names no image result."""
-    pictures = fields.get("pictures")
+    """The fields with each of the pictures (`images`, or `pictures`) that is a result id (16 characters:
+    never a picture's base64) swapped for that result's image. Raises RequestError for an id that names
+    no image result."""
+    name = next((name for name in PICTURE_FIELDS if name in fields), None)
+    pictures = fields.get(name)
     if not isinstance(pictures, list):
         return fields  # parsing says what is wrong
     swapped = []
@@ -61,7 +63,7 @@ def with_result_pictures(fields: dict, store: ResultStore) -> dict:
             swapped.append(result_image(store, item) if isinstance(item, str) and ID_PATTERN.match(item) else item)
         except RequestError as e:
             raise RequestError(f"Picture {number}: {e}") from None
-    return fields | {"pictures": swapped}
+    return fields | {name: swapped}
 
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -150,3 +152,12 @@ def follow_up(store: ResultStore, result_id: str, action: FollowUp, seed: int | 
     fields |= {"image": image, "seed": seed, "parent": result_id}
     fields |= {"upscale": True} if action == "upscale" else {"vary": action.removeprefix("vary-")}
     return parse("image", fields)
+
+
+def adapter_use(record: dict) -> dict:
+    """The image request fields that use a training's adapter (its result's record): the trigger phrase
+    as the prompt, the preset it was trained on, the adapter at full scale. The studio's *Use it* and
+    the adapter's share page's *Use this adapter* both open the Image tab with these."""
+    adapter = record["adapter"]
+    return {"prompt": adapter["trigger"], "preset": record["model"]["preset"],
+            "loras": [{"id": adapter["id"], "scale": 1.0}]}

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from fasthtml.common import H1, A, Button, Div, Form, Html, Img, Input, Label, Li, Main, Nav, P, Span, Ul
 
+from ui.pages.adapter import card_detail, trigger_of
 from ui.pages.layout import clock, document
 from ui.store import covers
 
@@ -105,6 +106,8 @@ def card(record: dict, position: int = EAGER) -> Li:
         detail = f"Music · {clock(record.get('audio', {}).get('seconds', params.get('duration', 0)))}"
     elif kind == "video":
         detail = f"Video · {record.get('duration', 0):.1f} s"
+    elif kind == "training":
+        detail = card_detail(record)
     else:
         detail = f"Image · {params.get('width')}×{params.get('height')}"
     return Li(
@@ -121,7 +124,8 @@ def card(record: dict, position: int = EAGER) -> Li:
                 height=covers.THUMB_SIZE[1],
             ),
             Span(detail, cls="card-kind"),
-            Span(params.get("prompt", ""), cls="card-prompt", dir="auto"),  # isolated: see permalink.py
+            Span(trigger_of(record) if kind == "training" else params.get("prompt", ""), cls="card-prompt",
+                 dir="auto"),  # isolated: see permalink.py
             href=f"/r/{rid}",
         ),
         cls=f"card card-{kind}",

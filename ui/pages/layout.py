@@ -37,7 +37,7 @@ from ui.cards import Card, card_tags
 ASSET_ROUTE = "/pages-assets"
 ASSET_TYPES = {"pages.css": "text/css", "pages.js": "text/javascript", "htmx.min.js": "text/javascript"}
 
-KINDS = {"image": "Image", "music": "Music", "video": "Video"}
+KINDS = {"image": "Image", "music": "Music", "video": "Video", "training": "LoRA adapter"}
 
 # Defence in depth behind the escaping: these pages run only their own scripts and styles.
 SECURITY_HEADERS = {
@@ -163,6 +163,11 @@ def visibility(published: bool, moderation: str | None = None) -> str:
     if published and moderation == "pending":  # published under gallery review (ui/store/moderation.py)
         return "Waiting for approval"
     return "In the gallery" if published else "Unlisted"
+
+
+def loras_text(loras: list[dict]) -> str:
+    """Adapters as the text form an image request reads in a link: "id:scale,id:scale"."""
+    return ",".join(f"{c['id']}:{c['scale']}" for c in loras)
 
 
 def clip(text: str, limit: int) -> str:

@@ -44,12 +44,14 @@ from models.requests import REQUESTS
 from ui.cards import isolated
 from ui.errors import NotFound
 from ui.generation import FOLLOW_UPS
+from ui.pages.adapter import adapter_facts, adapter_figure, adapter_summary, trigger_of, use_link
 from ui.pages.layout import (
     KINDS,
     clip,
     clock,
     document,
     files_of,
+    loras_text,
     not_found,
     size_label,
     visibility,
@@ -62,7 +64,7 @@ from ui.urls import media_path
 def permalink_page(record: dict, site: str, asset) -> Html:
     rid, kind = record["id"], record.get("kind", "image")
     params = record.get("parameters", {})
-    prompt = params.get("prompt", "")
+    prompt = trigger_of(record) if kind == "training" else params.get("prompt", "")  # an adapter's: its trigger
     url = f"{site}/r/{rid}"
     return document(
         title=f"“{isolated(clip(prompt, 60))}” · Atelier",  # a tab's title: plain text's dir="auto"
@@ -90,7 +92,8 @@ def permalink_page(record: dict, site: str, asset) -> Html:
                     if params.get("negative_prompt")
                     else None,
                     Div(
-                        A("Remix in the studio", href=remix_link(record), cls="button primary"),
+                        A("Use this adapter", href=use_link(record), cls="button primary") if kind == "training"
+                        else A("Remix in the studio", href=remix_link(record), cls="button primary"),
                         A("Use as input", href=input_link(record), cls="button") if kind == "image" else None,
                         A("Animate", href=animate_link(record), cls="button") if kind == "image" else None,
                         *(follow_up_links(record) if kind == "image" else []),
@@ -116,6 +119,8 @@ def permalink_page(record: dict, site: str, asset) -> Html:
 
 def media_figure(record: dict) -> Figure:
     rid, prompt = record["id"], record.get("parameters", {}).get("prompt", "")
+    if record.get("kind") == "training":
+        return adapter_figure(record)
     if record.get("kind") == "music":
         players = [Audio(controls=True, preload="metadata", src=media_path(rid, f["name"])) for f in files_of(record, "audio/")]
         return Figure(
@@ -215,8 +220,8 @@ def remix_link(record: dict) -> str:
         for name in REQUESTS[kind].model_fields
         if isinstance(params.get(name), (str, int, float))  # bools are ints
     ]
-    if params.get("loras"):  # as the text form the request schema reads: "id:scale,id:scale"
-        query.append(("loras", ",".join(f"{c['id']}:{c['scale']}" for c in params["loras"])))
+    if params.get("loras"):  # as the text form the request schema reads
+        query.append(("loras", loras_text(params["loras"])))
     return "/?" + urlencode(query + guide_query(record.get("guides") or {}))
 
 
@@ -256,6 +261,8 @@ def _query_value(value) -> str:
 def facts(record: dict) -> list[tuple[str, object]]:
     params, model = record.get("parameters", {}), record.get("model", {})
     seconds = record.get("seconds", {})
+    if record.get("kind") == "training":
+        return [(term, value) for term, value in adapter_facts(record) + made(record) if value is not None]
     facts: list[tuple[str, object]] = [("Model", model.get("preset") or params.get("preset", "?"))]
     if record.get("kind") == "music":
         audio = record.get("audio", {})
@@ -286,10 +293,15 @@ def facts(record: dict) -> list[tuple[str, object]]:
         facts.append(("Safety check", safety["message"]))
     if "generate" in seconds:
         facts.append(("Time taken", f"{seconds['generate']:.1f} s" + (f" on {model['device']}" if model.get("device") else "")))
-    if "created_at" in record:
-        made = time.gmtime(record["created_at"])
-        facts.append(("Made", Time(time.strftime("%d %b %Y, %H:%M UTC", made), datetime=time.strftime("%Y-%m-%dT%H:%M:%SZ", made))))
+    facts += made(record)
     return [(term, value) for term, value in facts if value is not None]
+
+
+def made(record: dict) -> list[tuple[str, object]]:
+    if "created_at" not in record:
+        return []
+    when = time.gmtime(record["created_at"])
+    return [("Made", Time(time.strftime("%d %b %Y, %H:%M UTC", when), datetime=time.strftime("%Y-%m-%dT%H:%M:%SZ", when)))]
 
 
 def video_facts(record: dict) -> list[tuple[str, object]]:
@@ -321,6 +333,8 @@ def guide_facts(record: dict) -> list[tuple[str, object]]:
 
 def summary(record: dict) -> str:
     params = record.get("parameters", {})
+    if record.get("kind") == "training":
+        return adapter_summary(record)
     preset = record.get("model", {}).get("preset") or params.get("preset", "")
     if record.get("kind") == "music":
         length = clock(record.get("audio", {}).get("seconds", params.get("duration", 0)))

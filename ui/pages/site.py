@@ -10,7 +10,7 @@ owner.py, and the frame they share in layout.py.
     POST /r/{id}/unpublish        owner only: back to unlisted (still reachable by its link)
     POST /r/{id}/delete           owner only: gone for good
     POST /r/{id}/report           anyone: tell the owner of the site something is wrong with it (once per address)
-    GET  /gallery                 published results, newest first; ?kind=image|music|video; ?q=<words> searches
+    GET  /gallery                 published results, newest first; ?kind=image|music|video|training; ?q=<words> searches
                                   the prompts; ?before=<id> pages on (htmx asks for the next cards only)
     GET  /pages-assets/{name}     the pages' CSS and JS, and the vendored htmx: no CDN at run time
     GET  /admin                   the deployment owner's moderation page (ATELIER_ADMIN_TOKEN; admin.py)
@@ -170,7 +170,7 @@ async def admin_action(req: Request, result_id: str, action: str):
 def gallery(req: Request, kind: str | None = None, before: str | None = None, q: str | None = None):
     kind = kind or None
     if kind is not None and kind not in KINDS:
-        return problem(400, "No such kind", f"The gallery shows images, music or video, not “{clip(kind, 40)}”.", asset)
+        return problem(400, "No such kind", f"The gallery shows images, music, video or adapters, not “{clip(kind, 40)}”.", asset)
     if before is not None and not ID_PATTERN.match(before):
         return problem(400, "Broken page link", "That gallery page link is incomplete.", asset)
     search = " ".join((q or "").split())[:MAX_SEARCH] or None

@@ -36,7 +36,7 @@ from models.common.errors import RequestError
 from models.common.events import Preview, ProgressEvent
 from models.requests import parse
 from ui.errors import ApiError, GenerationError
-from ui.gate import Gate, Ticket
+from ui.gate import Gate, Ticket, Visitor
 from ui.generation import Backend, checked_job, generate
 from ui.store import ResultStore
 from ui.studio.session import Entry, History
@@ -113,17 +113,26 @@ def inline_preview(preview: Preview, caption: str, alt: str) -> str:
     return f"{caption}:\n\n![{alt}](data:{preview['mime']};base64,{data})"
 
 
-def admit(gate: Gate) -> Ticket:
-    """The gate's leave for this event's visitor (the request Gradio is handling: a browser's or
-    gradio_client's call, whichever route it came by), or the gate's sentence as a gr.Error."""
+def visitor_here(gate: Gate) -> Visitor:
+    """This event's visitor, as the gate counts them (the request Gradio is handling: a browser's or
+    gradio_client's call, whichever route it came by)."""
     request = LocalContext.request.get(None)
     headers = request.headers if request is not None else {}
-    client = getattr(request, "client", None)
+    return gate.visitor(headers, getattr(getattr(request, "client", None), "host", None))
+
+
+def admit(gate: Gate, visitor: Visitor | None = None) -> Ticket:
+    """The gate's leave for this event's visitor, or the gate's sentence as a gr.Error."""
     try:
-        return gate.admit(gate.visitor(headers, getattr(client, "host", None)))
+        return gate.admit(visitor or visitor_here(gate))
     except ApiError as e:
-        title = "Please wait a moment" if e.status_code == 429 else "The studio is busy"
-        raise gr.Error(e.detail, title=title, print_exception=False) from None
+        raise as_gradio_error(e) from None
+
+
+def as_gradio_error(e: ApiError) -> gr.Error:
+    """The gate's refusal (its one sentence) as the studio shows it."""
+    title = {403: "Not allowed here", 429: "Please wait a moment"}.get(e.status_code, "The studio is busy")
+    return gr.Error(e.detail, title=title, print_exception=False)
 
 
 def cached_preview(preview: Preview) -> str:

@@ -23,15 +23,21 @@ from models.common.errors import RequestError
 from models.common.events import ProgressEvent
 from models.presets import get_preset
 from models.training.families import trainable_presets
-from models.training.request import DEFAULT_RESOLUTION, MAX_PICTURES, MIN_PICTURES, RECIPES, TrainingRequest
-from ui.errors import GenerationError
-from ui.gate import Gate
-from ui.generation import Backend, checked_training, generate
-from ui.settings import ApiSettings
+from models.training.request import (
+    DEFAULT_RESOLUTION,
+    MAX_PICTURES,
+    MIN_PICTURES,
+    RECIPES,
+    TrainingJob,
+    TrainingRequest,
+)
+from ui.errors import ApiError, GenerationError
+from ui.gate import Gate, Ticket
+from ui.generation import Backend, adapter_use, checked_training, generate
 from ui.store import ResultStore
 from ui.studio.controls import slider
 from ui.studio.image_tab import ImageTab
-from ui.studio.run import admit, cached_preview, media_files, waiting_message
+from ui.studio.run import admit, as_gradio_error, cached_preview, media_files, visitor_here, waiting_message
 
 
 @dataclass
@@ -108,34 +114,45 @@ class TrainTab:
                           [tabs, *image.fill_outputs], api_visibility="private", show_progress="hidden")
 
     def _trainer(self, backend: Backend, store: ResultStore, gate: Gate):
-        settings = ApiSettings.from_env()
-
         async def train(paths, trigger, preset, steps, goal, rank, learning_rate):
-            if reason := settings.training_closed(backend.where, trusted=bool(settings.studio_token)):
-                raise gr.Error(reason, title="Training is closed here", print_exception=False)
+            visitor = visitor_here(gate)
+            try:  # who may train here: the REST API's rule (ui/gate/trainings.py)
+                gate.trainings.closed(visitor, backend.where, "studio")
+            except ApiError as e:
+                raise as_gradio_error(e) from None
             pictures = await asyncio.to_thread(lambda: [Path(p).read_bytes() for p in paths or []])
-            fields = {"pictures": pictures, "trigger": trigger or "", "preset": preset, "steps": steps, "goal": goal,
+            fields = {"images": pictures, "trigger": trigger or "", "preset": preset, "steps": steps, "goal": goal,
                       "rank": rank, "learning_rate": learning_rate}
             try:
                 job = await checked_training(backend, store, {k: v for k, v in fields.items() if v is not None})
             except RequestError as e:
                 raise gr.Error(str(e), title="Please check the training", print_exception=False) from None
-            ticket = admit(gate)  # after the checks: a refused request spends nothing
-            losses: list[tuple[int, float]] = []
-            yield {self.status: "Starting…", self.loss: _curve(losses), self.sample: None,
-                   self.use_it: gr.update(visible=False), self.trained: None}
-            try:
-                async for event in generate(backend, store, job, ticket):
-                    if event["type"] == "queued":
-                        yield {self.status: waiting_message(event.get("position"))}
-                    elif event["type"] == "progress":
-                        yield await self._progress(event, losses)
-                    elif event["type"] == "saved":
-                        yield await self._finished(store, event["record"])
-            except GenerationError as e:
-                raise gr.Error(str(e), title="The training couldn't finish", print_exception=False) from None
+            try:  # after the checks, so a refused request spends nothing; as many at once as over REST
+                gate.trainings.check_room(visitor)
+            except ApiError as e:
+                raise as_gradio_error(e) from None
+            ticket = admit(gate, visitor)
+            with gate.trainings.held_while(visitor, "one in the studio's Train tab"):
+                async for update in self._run(backend, store, job, ticket):
+                    yield update
 
         return train
+
+    async def _run(self, backend: Backend, store: ResultStore, job: TrainingJob, ticket: Ticket):
+        """The training's events as the tab's updates."""
+        losses: list[tuple[int, float]] = []
+        yield {self.status: "Starting…", self.loss: _curve(losses), self.sample: None,
+               self.use_it: gr.update(visible=False), self.trained: None}
+        try:
+            async for event in generate(backend, store, job, ticket):
+                if event["type"] == "queued":
+                    yield {self.status: waiting_message(event.get("position"))}
+                elif event["type"] == "progress":
+                    yield await self._progress(event, losses)
+                elif event["type"] == "saved":
+                    yield await self._finished(store, event["record"])
+        except GenerationError as e:
+            raise gr.Error(str(e), title="The training couldn't finish", print_exception=False) from None
 
     async def _progress(self, event: ProgressEvent, losses: list[tuple[int, float]]) -> dict:
         updates: dict = {self.status: describe(event)}
@@ -148,12 +165,10 @@ class TrainTab:
 
     async def _finished(self, store: ResultStore, record: dict) -> dict:
         adapter = record["adapter"]
-        use = {"prompt": adapter["trigger"], "preset": record["model"]["preset"],
-               "loras": [{"id": adapter["id"], "scale": 1.0}]}
         return {self.status: f"Done: **{adapter['id']}** is in the library (rank {adapter['rank']}, "
                              f"{adapter['size'] / 2**20:.1f} MB). Call it up with “{adapter['trigger']}”.",
                 self.sample: (await media_files(store, record))[0], self.use_it: gr.update(visible=True),
-                self.trained: use}
+                self.trained: adapter_use(record)}
 
 
 def describe(event: ProgressEvent) -> str:
