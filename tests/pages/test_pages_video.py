@@ -48,6 +48,9 @@ def test_a_video_page_plays_the_clip_with_its_poster(made):
     attrs = video["attrs"]
     assert attrs["src"] == f"/results/{rid}/video.mp4" and attrs["poster"] == f"/results/{rid}/poster.webp"
     assert {"controls", "playsinline"} <= set(attrs) and (attrs["width"], attrs["height"]) == ("96", "64")
+    # The clip is silent, so its text alternative is all a screen reader has of it (WCAG 1.2.1;
+    # axe leaves captions for review: bench/results/pages-a11y-2026-12-05.md).
+    assert attrs["aria-label"] == "Video: \u2068a paper boat on a river\u2069"
     assert client.get(attrs["src"]).headers["content-type"] == "video/mp4"
     assert client.get(attrs["poster"]).headers["content-type"] == "image/webp"
     facts = facts_of(page)
