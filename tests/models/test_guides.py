@@ -85,6 +85,15 @@ def test_every_annotator_makes_a_picture_of_the_pictures_size(tiny, mode):
     assert made.mode == "RGB" and made.size == (64, 48)
 
 
+@pytest.mark.parametrize("mode", ["depth", "normal", "pose", "softedge", "scribble"])
+@pytest.mark.parametrize("size", [(30, 300), (300, 30)])
+def test_a_thin_picture_is_annotated_too(tiny, mode, size):
+    """Found by tests/generation/test_no_5xx.py: keeping a thin picture's shape, the depth processor
+    rounded its short side to 0 pixels and failed (a 502)."""
+    made = tiny.guides.annotate(square(64).resize(size), mode)
+    assert made.mode == "RGB" and made.size == size
+
+
 def test_depth_spans_black_to_white_and_its_normals_face_the_viewer_where_it_is_flat(tiny):
     depth = np.asarray(tiny.guides.annotate(square(), "depth").convert("L"))
     assert (depth.min(), depth.max()) == (0, 255)
