@@ -210,6 +210,13 @@ def test_an_upscale_too_large_to_fit_is_refused():
         guide_request.upscaled_size((1040, 512))
 
 
+def test_an_upscale_too_small_for_the_models_is_refused():
+    """Found by tests/api/test_api_fuzz.py: an 8×8 picture's upscale asked the model for 16×16 (a 500)."""
+    with pytest.raises(RequestError, match="upscale pictures at least 32 px a side"):
+        ImageRequest(prompt="a fox", image=png(square(64).resize((8, 40))), upscale=True).resolve("tiny")
+    assert guide_request.upscaled_size((30, 300)) == (64, 600)
+
+
 # --- bad guides: one sentence, and the model serves the next request ---------------------------
 
 
