@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from models.common.batching import Batch
 from models.common.errors import RequestError
-from models.common.recipes import recipe_from_png
+from models.common.recipes import control_units, recipe_from_png, reference_units
 from models.image import annotators, guide_request, guides, tiles
 from models.image.generator import ImageGenerator, batch_key
 from models.requests import ImageRequest, parse
@@ -147,6 +147,14 @@ def test_controls_record_their_pictures_hashes_and_the_png_recipe_carries_them_a
     recipe = recipe_from_png(data)  # still a request another form can fill in
     assert "controls" not in recipe and recipe["prompt"] == "a fox"
     assert parse("image", recipe).prompt == "a fox"
+
+
+def test_references_go_in_the_png_recipe_beside_the_controls_by_their_pictures_hashes(tiny):
+    _, record, data = make(tiny, controls=[{"mode": "canny", "image": png(square())}],
+                           references=[{"image": png(square(64).rotate(90)), "scale": 0.9}])
+    (reference,) = record["guides"]["references"]
+    assert reference_units(data) == [{"scale": 0.9, "image_hash": reference["image_sha256"][:16]}]
+    assert [unit["model"] for unit in control_units(data)] == ["canny"]
 
 
 def test_the_first_controls_picture_sets_the_size_as_an_input_image_would():

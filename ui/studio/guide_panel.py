@@ -10,8 +10,9 @@ as it is for lines and segmentation, which have none here).
 
 The control picture on show is the model's own annotation (Backend.annotate: a quick call that the
 model makes between generations and keeps per picture and mode), made when the picture, the mode or
-the model changes. A dropped PNG's ControlNet units and a remix link's `guide`/`reference` parameters
-put their settings back, and their pictures when this server still has them (ui/generation/pictures.py).
+the model changes. A dropped PNG's ControlNet units (its IP-Adapter units: references) and a remix link's
+`guide`/`reference` parameters put their settings back, and their pictures when this server still has
+them (ui/generation/pictures.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from gradio.processing_utils import save_bytes_to_cache
 
 from models.common.errors import RequestError, UploadError
-from models.common.recipes import control_units
+from models.common.recipes import control_units, reference_units
 from models.image import guides, uploads
 from models.image.guide_request import Control, Reference
 from models.image.uploads import MAX_IMAGE_PIXELS
@@ -153,10 +154,11 @@ class GuidePanel:
         return self.fill(preset, controls, references)
 
     def from_png(self, preset: str, data: bytes) -> dict[gr.components.Component, Any]:
-        """A dropped PNG's ControlNet units (ours, or sd-webui-controlnet's: models/common/recipes.py)."""
+        """A dropped PNG's ControlNet units, its references among them (ours, or sd-webui-controlnet's:
+        models/common/recipes.py)."""
         controls = [{"mode": guides.mode_named(unit["model"]), "scale": unit["scale"], "ready": unit["module"] == "none",
                      "image_hash": unit["image_hash"]} for unit in control_units(data)]
-        return self.fill(preset, controls, [])
+        return self.fill(preset, controls, reference_units(data))
 
     def fill(self, preset: str, controls: list[dict], references: list[dict]) -> dict[gr.components.Component, Any]:
         """The panel from a recipe's or link's guides ({"mode", "scale", "ready", "image_hash"} each; the
