@@ -10,9 +10,11 @@
 
   Controls go where sd-webui-controlnet writes them, one quoted unit each before the version:
   `ControlNet 0: "Module: canny, Model: canny, Weight: 0.8, Guidance Start: 0, Guidance End: 1,
-  Image hash: 1a2b…"` (Module "none" for a picture sent ready-made). They are not request fields:
-  the JSON recipe leaves them out, as it leaves out the pictures; `control_units` reads them back
-  (ours, or sd-webui-controlnet's, which name a model file rather than a mode and carry no hash).
+  Image hash: 1a2b…"` (Module "none" for a picture sent ready-made). Reference images follow as
+  the units sd-webui-controlnet writes for an IP-Adapter: `ControlNet 1: "Module: ip-adapter, Model:
+  ip-adapter, Weight: 0.6, …, Image hash: 3c4d…"`. They are not request fields: the JSON recipe
+  leaves them out, as it leaves out the pictures; `control_units` and `reference_units` read them
+  back (ours, or sd-webui-controlnet's, which name a model file rather than a mode and carry no hash).
 
 - WAV: a RIFF LIST/INFO chunk (INAM title = the prompt, ICMT comment = the recipe, ISFT software).
 - MP3: an ID3v2.3 tag (TIT2 title, COMM comment, TSSE software) in front of the frames.
@@ -49,7 +51,7 @@ def recipe_text(parameters: dict) -> str:
             clip + f"Steps: {parameters.get('steps')}, CFG scale: {parameters.get('guidance'):g}, Seed: {parameters.get('seed')}, "
             f"Size: {parameters.get('width')}x{parameters.get('height')}, Model: {parameters.get('preset')}, "
             + (f"Denoising strength: {parameters['strength']:g}, " if parameters.get("strength") is not None else "")
-            + "".join(f"{control_unit(i, c)}, " for i, c in enumerate(parameters.get("controls") or []))
+            + "".join(f"{unit}, " for unit in guide_units(parameters))
             + f"Version: {SOFTWARE}"
         )
         return "\n".join(lines)
@@ -66,12 +68,31 @@ def request_fields(parameters: dict) -> dict:
     return fields
 
 
+IP_ADAPTER = "ip-adapter"  # the Module and Model of a reference's unit (sd-webui-controlnet's names start so)
+
+
+def guide_units(parameters: dict) -> list[str]:
+    """The controls, then the references, as sd-webui-controlnet's `ControlNet N: "..."` units."""
+    controls, references = parameters.get("controls") or [], parameters.get("references") or []
+    return ([control_unit(i, c) for i, c in enumerate(controls)]
+            + [reference_unit(len(controls) + i, r) for i, r in enumerate(references)])
+
+
 def control_unit(index: int, control: dict) -> str:
     """One control as sd-webui-controlnet's `ControlNet N: "..."` unit (its picture by hash)."""
     module = control["mode"] if control.get("preprocess", True) else "none"
-    return (f'ControlNet {index}: "Module: {module}, Model: {control["mode"]}, Weight: {control["scale"]:g}, '
-            f'Guidance Start: {control["start"]:g}, Guidance End: {control["end"]:g}, '
-            f'Image hash: {control["image_sha256"][:16]}"')
+    return _unit(index, module, control["mode"], control["scale"], control["start"], control["end"],
+                 control["image_sha256"])
+
+
+def reference_unit(index: int, reference: dict) -> str:
+    """One reference image as the IP-Adapter unit sd-webui-controlnet writes (acting from the first step to the last)."""
+    return _unit(index, IP_ADAPTER, IP_ADAPTER, reference["scale"], 0.0, 1.0, reference["image_sha256"])
+
+
+def _unit(index: int, module: str, model: str, scale: float, start: float, end: float, sha256: str) -> str:
+    return (f'ControlNet {index}: "Module: {module}, Model: {model}, Weight: {scale:g}, '
+            f'Guidance Start: {start:g}, Guidance End: {end:g}, Image hash: {sha256[:16]}"')
 
 
 # "Key: value" pairs of A1111's settings line; a value may be a quoted unit holding commas.
@@ -139,7 +160,22 @@ def recipe_from_png(data: bytes) -> dict | None:
 def control_units(data: bytes) -> list[dict]:
     """The ControlNet units in a PNG's A1111 text: {"module", "model", "scale", "start", "end", "image_hash"}
     each (the hash: the first 16 hex digits of the picture's sha256, where Atelier wrote one). Read from
-    the header's text chunks only, as recipe_from_png is; [] for a PNG without them or not a PNG."""
+    the header's text chunks only, as recipe_from_png is; [] for a PNG without them or not a PNG. The
+    IP-Adapter units are the references: not here, but in reference_units."""
+    return [unit for unit in _units(data) if not _is_ip_adapter(unit)]
+
+
+def reference_units(data: bytes) -> list[dict]:
+    """The reference images in a PNG's A1111 text (its IP-Adapter units): {"scale", "image_hash"} each."""
+    return [{"scale": unit["scale"], "image_hash": unit["image_hash"]} for unit in _units(data) if _is_ip_adapter(unit)]
+
+
+def _is_ip_adapter(unit: dict) -> bool:
+    """Ours ("ip-adapter"), or sd-webui-controlnet's ("ip-adapter_clip_sd15", "ip-adapter_sd15 [6a3f6166]")."""
+    return any(unit[key].lower().replace("_", "-").startswith(IP_ADAPTER) for key in ("module", "model"))
+
+
+def _units(data: bytes) -> list[dict]:
     from PIL import Image, UnidentifiedImageError
 
     try:

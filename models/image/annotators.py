@@ -28,6 +28,10 @@ from models.image.guides import GuideSet
 CACHE_SIZE = 32  # annotations kept (PNG bytes: a 1024² depth map is ~0.5 MB)
 CANNY_THRESHOLDS = (100, 200)
 POSE_MIN_SCORE = 0.3
+# Keeping a picture's shape, DPT's processor (Depth Anything's) rounds each side to its patch size: a side
+# far shorter than the other rounds to 0 pixels and the model fails. A thinner picture is stretched to
+# this shape for the model, and its depth map back to the picture's.
+DEPTH_MAX_ASPECT = 4
 # OpenPose's 18 body points: COCO's 17 reordered, plus the neck (between the shoulders).
 _COCO_TO_OPENPOSE = [0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3]
 _LIMBS = [(1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
@@ -97,7 +101,11 @@ class Annotators:
         from PIL import Image
 
         model, processor = self._model("depth")
-        inputs = processor(images=Image.fromarray(rgb), return_tensors="pt").to(self.device)
+        height, width = rgb.shape[:2]
+        picture = Image.fromarray(rgb)
+        if max(height, width) > DEPTH_MAX_ASPECT * min(height, width):
+            picture = picture.resize((max(width, height // DEPTH_MAX_ASPECT), max(height, width // DEPTH_MAX_ASPECT)))
+        inputs = processor(images=picture, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             output = model(**inputs)
         depth = processor.post_process_depth_estimation(output, target_sizes=[rgb.shape[:2]])[0]["predicted_depth"]

@@ -258,7 +258,7 @@ class ImageGenerator:
         images, verdict = safety.checked(self.safety, images)  # flagged ones blurred; None where it is off
         files = [
             {"name": f"image-{i}.png", "mime": "image/png",
-             "data": recipes.png_bytes(image, parameters | {"controls": guides["controls"]})}
+             "data": recipes.png_bytes(image, parameters | guides)}
             for i, image in enumerate(images)
         ]
         record = {

@@ -42,6 +42,7 @@ VARY_STRENGTHS = {"subtle": 0.35, "strong": 0.7}
 UPSCALE_FACTOR = 2
 UPSCALE_STRENGTH = 0.35  # redraws detail at the new size; the picture's content stays
 MAX_UPSCALED_SIDE = 2048
+MIN_UPSCALED_SIDE = 64  # the smallest side an image job has (ImageJob): a smaller picture's double is refused
 ASPECT_TOLERANCE = 0.02  # a control picture within 2% of the image's aspect ratio is stretched, not refused
 
 
@@ -135,11 +136,15 @@ def action(vary: str | None, upscale: bool) -> str | None:
 
 
 def upscaled_size(image_size: tuple[int, int]) -> tuple[int, int]:
-    """Twice the picture's size on the grid of 8, or a RequestError if that is too big."""
+    """Twice the picture's size on the grid of 8, or a RequestError if that is too big or too small."""
     width, height = (round(side * UPSCALE_FACTOR / 8) * 8 for side in image_size)
     if max(width, height) > MAX_UPSCALED_SIDE:
         raise RequestError(f"The image is {image_size[0]}×{image_size[1]}: upscaled {UPSCALE_FACTOR}× it would pass "
                            f"{MAX_UPSCALED_SIDE} px; upscale pictures up to {MAX_UPSCALED_SIDE // UPSCALE_FACTOR} px a side.")
+    if min(width, height) < MIN_UPSCALED_SIDE:
+        raise RequestError(f"The image is {image_size[0]}×{image_size[1]}: upscaled {UPSCALE_FACTOR}× it would still be "
+                           f"under {MIN_UPSCALED_SIDE} px, the smallest side the models make; upscale pictures at least "
+                           f"{-(-MIN_UPSCALED_SIDE // UPSCALE_FACTOR)} px a side.")
     return width, height
 
 

@@ -27,6 +27,7 @@ from models.presets import VIDEO_PRESETS, VideoPreset, get_preset
 
 MAX_SECONDS = 600.0  # what the schema lets through; each preset's own, far shorter limit is checked in resolve
 MAX_FRAMES = 4000
+MAX_SIDE = 4096  # what the schema lets through; each preset's own, far smaller limit is checked in check_limits
 FPS = (8, 60)
 ASPECTS: dict[str, tuple[int, int]] = {
     "16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2), "2:3": (2, 3),
@@ -49,8 +50,8 @@ class VideoRequest(Strict):
     )
     frames: int | None = Field(None, ge=1, le=MAX_FRAMES, description="Frames, exactly (LTX-Video: 8k+1); or duration.")
     fps: int | None = Field(None, ge=FPS[0], le=FPS[1], description="Frames per second.")
-    width: int | None = Field(None, ge=16, le=4096, description="Pixels, on the preset's grid (32 for LTX-Video).")
-    height: int | None = Field(None, ge=16, le=4096, description="Pixels, on the preset's grid (32 for LTX-Video).")
+    width: int | None = Field(None, ge=16, le=MAX_SIDE, description="Pixels, on the preset's grid (32 for LTX-Video).")
+    height: int | None = Field(None, ge=16, le=MAX_SIDE, description="Pixels, on the preset's grid (32 for LTX-Video).")
     aspect: Aspect | None = Field(None, description="An aspect ratio at the preset's default size, instead of a width and height.")
     steps: int | None = Field(None, ge=1, le=200, description="Denoising steps.")
     guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale.")
@@ -129,10 +130,12 @@ class VideoRequest(Strict):
             ratio = w / h
         else:
             ratio = preset.width / preset.height
+        # The other side, from one and a thin shape, can pass even the schema's limit: kept at it, so that
+        # check_limits refuses the size with its sentence (and a size that fits) rather than the job's schema.
         if self.width is not None:
-            return self.width, on_grid(self.width / ratio, preset)
+            return self.width, min(on_grid(self.width / ratio, preset), MAX_SIDE)
         if self.height is not None:
-            return on_grid(self.height * ratio, preset), self.height
+            return min(on_grid(self.height * ratio, preset), MAX_SIDE), self.height
         return size_at_ratio(ratio, preset)
 
 
@@ -143,8 +146,8 @@ class VideoJob(Strict):
     prompt: Prompt
     negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
     preset: str
-    width: int = Field(ge=16, le=4096)
-    height: int = Field(ge=16, le=4096)
+    width: int = Field(ge=16, le=MAX_SIDE)
+    height: int = Field(ge=16, le=MAX_SIDE)
     frames: int = Field(ge=1, le=MAX_FRAMES)
     fps: int = Field(ge=FPS[0], le=FPS[1])
     steps: int = Field(ge=1, le=200)

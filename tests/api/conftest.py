@@ -29,3 +29,9 @@ def client_for(store, monkeypatch):
         return httpx.AsyncClient(transport=transport, base_url="http://atelier.test")
 
     return make
+
+
+@pytest.fixture
+def client(client_for, backend) -> httpx.AsyncClient:
+    """An httpx client on a fresh app over the tiny models (tests/conftest.py's backend), with no API settings."""
+    return client_for(backend)

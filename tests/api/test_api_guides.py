@@ -5,8 +5,6 @@ lineage, the ControlNet listing, and bad guides answered with a 422 while the mo
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import io
 
 import httpx
@@ -14,35 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from models.requests import ImageRequest
+from tests.support.api_pictures import b64, checked_sha256, first_image, png
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def client(client_for, backend):
-    return client_for(backend)
-
-
-def png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def square(width: int = 64, height: int = 64) -> Image.Image:
     picture = Image.new("RGB", (width, height), "black")
     ImageDraw.Draw(picture).rectangle((width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill="white")
     return picture
-
-
-def checked_sha256(data: bytes) -> str:
-    """The hash a record keeps: of the picture as the model got it (checked, RGB PNG)."""
-    return hashlib.sha256(ImageRequest(prompt="x", image=data).image).hexdigest()
 
 
 async def made(client: httpx.AsyncClient, **fields) -> dict:
@@ -52,8 +30,7 @@ async def made(client: httpx.AsyncClient, **fields) -> dict:
 
 
 async def pixels(client: httpx.AsyncClient, result: dict) -> np.ndarray:
-    media = await client.get(result["files"][0]["url"])
-    return np.asarray(Image.open(io.BytesIO(media.content)).convert("RGB"))
+    return np.asarray(await first_image(client, result))
 
 
 async def test_controls_and_references_by_base64_or_result_id_guide_the_image(client):

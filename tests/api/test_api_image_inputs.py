@@ -4,46 +4,17 @@ a saved result's image by id, a mask for inpainting, as a synchronous call and a
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import io
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
-from models.requests import ImageRequest
+from tests.support.api_pictures import b64, checked_sha256, first_image, png
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def client(client_for, backend):
-    return client_for(backend)
-
-
-def png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def checked_sha256(data: bytes) -> str:
-    """The hash a record keeps: of the image as the model got it (checked, RGB PNG)."""
-    return hashlib.sha256(ImageRequest(prompt="x", image=data).image).hexdigest()
-
-
 PICTURE = Image.fromarray(np.indices((64, 96)).sum(axis=0).astype(np.uint8)[..., None].repeat(3, axis=2) * 2, "RGB")
-
-
-async def first_image(client: httpx.AsyncClient, result: dict) -> Image.Image:
-    media = await client.get(result["files"][0]["url"])
-    return Image.open(io.BytesIO(media.content)).convert("RGB")
 
 
 async def test_an_uploaded_image_is_the_start_and_its_size_the_outputs(client):

@@ -85,7 +85,7 @@ def rest_call(url: str, path: str, body: dict, credentials: Credentials) -> int:
 def studio_events(app) -> list:
     """The studio's events that start a generation: each public event that saves a result."""
     blocks = studio_app(app).get_blocks()
-    return [fn for fn in blocks.fns.values() if fn.api_name in ("generate_image", "generate_music")]
+    return [fn for fn in blocks.fns.values() if fn.api_name in ("generate_image", "generate_music", "generate_video")]
 
 
 def test_every_post_route_is_known_to_run_an_event_or_not(site):

@@ -1,11 +1,15 @@
 """Every request the schema admits either works or is refused with a readable 4xx: never a 5xx.
 
-A property-based test (hypothesis) draws image and music requests from the whole request
-schema — every field of ImageRequest and MusicRequest, within its declared bounds, with the
-bounds themselves, their next floats and tiny positives drawn often — and runs each on the
-real tiny models through the real local backend (LocalBackend + the app's Modal classes,
-as the studio and the API do). Each must end in a result or a RequestError (the API's 4xx);
-a GenerationError (502) or any other exception fails the test with the request that caused it.
+A property-based test (hypothesis) draws image, music and video requests from the whole request
+schema — every field of ImageRequest, MusicRequest and VideoRequest, within its declared bounds,
+with the bounds themselves, their next floats and tiny positives drawn often, controls and
+references included — and runs each on the real tiny models through the real local backend
+(LocalBackend + the app's Modal classes, as the studio and the API do), a saved result's id
+swapped for its picture as the web side does. Each must end in a result or a RequestError (the
+API's 4xx); a GenerationError (502) or any other exception fails the test with the request that
+caused it. The guide routes that are no request schema of their own (annotate, a result's Vary
+and Upscale) are drawn the same way and sent to the real app on the same backend: every answer
+must be below 500.
 
 Found this way, and fixed: music guidance in [0, 1) (transformers' MusicGen sent the
 audio codes through its text encoder) and a temperature just above 0 (NaN probabilities).
@@ -18,12 +22,14 @@ bounds that are narrowed and where their full ranges are covered instead.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import math
 import typing
 import wave
 
 import annotated_types
+import httpx
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
@@ -31,15 +37,21 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from models.common.errors import RequestError
+from models.image.guides import MODES, guide_set
 from models.music.audio import generate_long, plan_windows
 from models.music.request import MAX_MUSIC_SECONDS
-from models.presets import IMAGE_PRESETS, MUSIC_PRESETS
-from models.requests import ImageRequest, MusicRequest, parse
+from models.presets import IMAGE_PRESETS, MUSIC_PRESETS, VIDEO_PRESETS
+from models.requests import ImageRequest, MusicRequest, VideoRequest, parse
 from tests.support.music import tone, wav_bytes
-from ui.generation import LocalBackend
+from ui.generation import LocalBackend, with_input_image
+from ui.settings import API_ENV_VARS
+from ui.store import ResultStore
+from ui.web import create_app
 
 TINY = {"image": "tiny", "music": "tiny", "video": "tiny-video"}
 EXAMPLES = 30  # per kind
+VIDEO_EXAMPLES = 20  # a clip is a few images' work
+ROUTE_EXAMPLES = 30  # annotate, vary and upscale together
 
 
 # --- strategies from the schema -----------------------------------------------------------
@@ -192,10 +204,26 @@ OVERRIDES = {
     (ImageRequest, "steps"): st.one_of(st.none(), _cheap(1, 3, ints_within(1, 100))),
     (ImageRequest, "image"): st.one_of(st.none(), st.none(), st.sampled_from(_IMAGES)),
     (ImageRequest, "mask"): st.one_of(st.none(), st.none(), st.none(), st.sampled_from(_MASKS)),
-    (ImageRequest, "image_result"): st.one_of(st.none(), st.none(), st.none(), st.just("AAAAAAAAAAAAAAAA")),
+    (ImageRequest, "image_result"): st.one_of(st.none(), st.none(), st.none(), st.sampled_from(["AAAAAAAAAAAAAAAA",
+                                                                                               "image", "music"])),
     (MusicRequest, "preset"): st.sampled_from([None, "tiny", "tiny-melody", "no-such-preset"]),
     (MusicRequest, "duration"): floats_within(1.0, 8.5),
     (MusicRequest, "melody"): st.one_of(st.none(), st.none(), _melody()),
+    # Video: within tiny-video's limits (at most 256 px a side, 33 frames, 10 steps) mostly cheap
+    # clips: sides of 32–96 px, up to 17 frames, 1–2 steps; rarely anything the schema allows, most
+    # of it refused (off LTX's grids, too long, too large, duration and frames both, an aspect and
+    # a size both), the refusal being what is tested there.
+    (VideoRequest, "preset"): st.sampled_from([None, "tiny-video", "no-such-preset"]),
+    (VideoRequest, "width"): st.one_of(st.none(), st.sampled_from([32, 64, 96]), _rarely(ints_within(16, 4096), None)),
+    (VideoRequest, "height"): st.one_of(st.none(), st.sampled_from([32, 64, 96]), _rarely(ints_within(16, 4096), None)),
+    (VideoRequest, "frames"): st.one_of(st.none(), st.none(), st.sampled_from([1, 9, 17]),
+                                        _rarely(ints_within(1, 4000), None)),
+    (VideoRequest, "duration"): st.one_of(st.none(), st.none(), floats_within(0.0, 2.0, exclude_lo=True),
+                                          _rarely(floats_within(0.0, 600.0, exclude_lo=True), None)),
+    (VideoRequest, "aspect"): _rarely(from_schema(VideoRequest, "aspect"), None),
+    (VideoRequest, "steps"): st.one_of(st.none(), _cheap(1, 2, ints_within(1, 200))),
+    (VideoRequest, "image"): st.one_of(st.none(), st.none(), st.sampled_from(_IMAGES)),
+    (VideoRequest, "image_result"): _rarely(st.sampled_from(["AAAAAAAAAAAAAAAA", "music", "image"]), None),
 }
 
 
@@ -211,26 +239,56 @@ def requests(model) -> st.SearchStrategy[dict]:
 # --- running them ---------------------------------------------------------------------------
 
 
+class Local:
+    """The tiny models on the real local backend, one event loop for every call, and a result store
+    holding one saved result of each kind: what a drawn `image_result` or follow-up names."""
+
+    def __init__(self, model_classes, root):
+        self.backend = LocalBackend(model_classes, TINY)
+        self.store = ResultStore(root)
+        self.loop = asyncio.new_event_loop()
+        self.saved: dict[str, str] = {}
+        for kind, fields in (("image", {"prompt": "a fox", "width": 64, "height": 64, "steps": 1, "num_images": 2}),
+                             ("music", {"prompt": "a fox", "duration": 1}),
+                             ("video", {"prompt": "a fox", "frames": 9, "width": 64, "height": 32, "steps": 1})):
+            events = self.events(self.backend.resolve(parse(kind, fields)))
+            self.saved[kind] = self.store.save(events[-1]).record["id"]
+
+    def events(self, job) -> list:
+        async def collected():
+            return [event async for event in self.backend.generate(job)]
+
+        return self.loop.run_until_complete(collected())
+
+    def named(self, result: str) -> str:
+        """A drawn result id: a kind's name stands for that kind's saved result; anything else as it is."""
+        return self.saved.get(result, result)
+
+
 @pytest.fixture(scope="module")
-def run(model_classes):
-    """Run one raw request as the API does: parse, resolve, generate on the local backend.
-    Returns ("ok", result event) or ("refused", message); anything else propagates."""
+def local(model_classes, tmp_path_factory):
     from models.image import loras
     from models.random_weights.tiny_lora import add_demo_lora
 
     for adapter_id, seed in (("hyp-a", 21), ("hyp-b", 22)):
         if adapter_id not in {a.id for a in loras.list_adapters()}:
             add_demo_lora(adapter_id, seed=seed)
-    backend = LocalBackend(model_classes, TINY)
-    loop = asyncio.new_event_loop()
+    here = Local(model_classes, tmp_path_factory.mktemp("no-5xx-store"))
+    yield here
+    here.loop.close()
 
-    async def generate(job):
-        return [event async for event in backend.generate(job)]
+
+@pytest.fixture(scope="module")
+def run(local):
+    """Run one raw request as the API does: parse, swap result ids for pictures, resolve, generate on
+    the local backend. Returns ("ok", (job, result event)) or ("refused", message); anything else propagates."""
 
     def go(kind: str, data: dict):
+        if "image_result" in data:
+            data = data | {"image_result": local.named(data["image_result"])}
         try:
-            job = backend.resolve(parse(kind, data))
-            events = loop.run_until_complete(generate(job))
+            job = local.backend.resolve(with_input_image(parse(kind, data), local.store))
+            events = local.events(job)
         except RequestError as e:
             assert str(e).strip(), "a refusal must say why"
             return "refused", str(e)
@@ -239,8 +297,26 @@ def run(model_classes):
         assert events[-1]["type"] == "result", events[-1]
         return "ok", (job, events[-1])
 
-    yield go
-    loop.close()
+    return go
+
+
+@pytest.fixture(scope="module")
+def api(local):
+    """POST to the real app (create_app, as `atelier serve` builds it) on the same backend and store,
+    with no rate limits (hypothesis is one client sending many requests). Returns the response."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in API_ENV_VARS:
+            env.delenv(name, raising=False)
+        env.setenv("ATELIER_RATE_LIMIT", "0")
+        env.setenv("ATELIER_GENERATION_RATE_LIMIT", "0")
+        app = create_app(local.backend, local.store)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://atelier.test", timeout=600)
+
+    def post(path: str, body: dict | None) -> httpx.Response:
+        return local.loop.run_until_complete(client.post(path, json=body))
+
+    yield post
+    local.loop.run_until_complete(client.aclose())
 
 
 def _short(data: dict) -> str:
@@ -250,7 +326,7 @@ def _short(data: dict) -> str:
 @pytest.fixture(scope="module")
 def outcomes():
     """What the property tests saw, so that a strategy that drifted into refusing everything fails."""
-    return {"image": [], "music": []}
+    return {"image": [], "music": [], "video": [], "routes": []}
 
 
 # No explain phase: with fixtures in the signature it prints the failing example as blanks.
@@ -293,7 +369,67 @@ def test_no_valid_music_request_gets_a_server_error(run, outcomes, data):
             assert file["data"]
 
 
-@pytest.mark.parametrize("kind", ["image", "music"])
+@settings(_SETTINGS, max_examples=VIDEO_EXAMPLES)
+@example({"prompt": "a", "frames": VIDEO_PRESETS["tiny-video"].max_frames, "width": 32, "height": 32, "steps": 1})
+@example({"prompt": "a", "image": _IMAGES[3], "frames": 9, "steps": 1})  # 30×300: the size from a tall picture
+@example({"prompt": "a", "image_result": "image", "duration": 0.5, "steps": 1})
+@example({"prompt": "a", "duration": 5e-324, "guidance": 5.0, "negative_prompt": "blur", "steps": 1})
+@given(data=requests(VideoRequest))
+def test_no_valid_video_request_gets_a_server_error(run, outcomes, data):
+    outcome, detail = run("video", data)
+    outcomes["video"].append(outcome)
+    if outcome == "ok":
+        job, result = detail
+        video, poster = result["files"]
+        assert video["mime"] == "video/mp4" and video["data"][4:8] == b"ftyp"
+        assert Image.open(io.BytesIO(poster["data"])).size == (job.width, job.height)
+
+
+# The guide routes that take no request schema of their own: a control picture from a picture, and a
+# result's follow-ups. Ids: a kind's name is that kind's saved result (Local.named), or none at all.
+_b64 = st.sampled_from([base64.b64encode(i).decode() for i in _IMAGES] + ["", "not base64!", "data:image/png;base64,"])
+_result_id = st.one_of(st.just("image"), st.sampled_from(["music", "video", "AAAAAAAAAAAAAAAA", "no such id", "%2E%2E"]))
+_annotate = st.builds(
+    lambda mode, picture, preset: {"mode": mode} | picture | preset,
+    st.one_of(st.sampled_from(guide_set("tiny").modes), st.sampled_from([*MODES, "sketch"])),
+    st.one_of(_b64.map(lambda b: {"image": b}), _result_id.map(lambda r: {"image_result": r}),
+              _rarely(st.just({"image": base64.b64encode(_IMAGES[0]).decode(), "image_result": "image"}), {})),
+    st.one_of(st.just({}), st.sampled_from([None, "tiny", "tiny-video", "no-such-preset"]).map(lambda p: {"preset": p})),
+)
+_follow_up = st.fixed_dictionaries({}, optional={"seed": st.one_of(st.none(), ints_within(0, 2**32 - 1),
+                                                                    st.just(2**32)),
+                                                 "image": st.one_of(st.sampled_from([1, 2]), ints_within(0, 5))})
+_route = st.one_of(
+    st.tuples(st.just("/api/v1/annotate"), _annotate),
+    st.tuples(_result_id.map(lambda r: f"/api/v1/results/{r}/vary"), st.one_of(
+        st.none(), _follow_up.flatmap(lambda b: st.sampled_from(["subtle", "strong", "wild"]).map(
+            lambda v: b | {"vary": v})))),
+    st.tuples(_result_id.map(lambda r: f"/api/v1/results/{r}/upscale"), st.one_of(st.none(), _follow_up)),
+)
+
+
+@settings(_SETTINGS, max_examples=ROUTE_EXAMPLES)
+@example(("/api/v1/annotate", {"mode": "canny", "image_result": "image"}))
+@example(("/api/v1/annotate", {"mode": "depth", "image": base64.b64encode(_IMAGES[3]).decode()}))
+@example(("/api/v1/results/image/vary", {"vary": "strong", "image": 2, "seed": 1}))
+@example(("/api/v1/results/image/upscale", {"image": 2}))
+@example(("/api/v1/results/video/upscale", None))
+@given(call=_route)
+def test_no_annotate_vary_or_upscale_gets_a_server_error(local, api, outcomes, call):
+    path, body = call
+    path = "/".join(local.named(part) for part in path.split("/"))
+    if body and "image_result" in body:
+        body = body | {"image_result": local.named(body["image_result"])}
+    answer = api(path, body)
+    assert answer.status_code < 500, f"POST {path} {body if body is None else _short(body)} → {answer.text}"
+    if answer.status_code >= 400:
+        assert answer.json()["error"]["message"].strip(), answer.text
+    outcomes["routes"].append("ok" if answer.status_code in (200, 201) else "refused")
+    if path.endswith("/annotate") and answer.status_code == 200:
+        assert Image.open(io.BytesIO(answer.content)).format == "PNG"
+
+
+@pytest.mark.parametrize("kind", ["image", "music", "video", "routes"])
 def test_most_drawn_requests_actually_generate(outcomes, kind):
     """The properties above are only worth something if most examples reach a model."""
     seen = outcomes[kind]

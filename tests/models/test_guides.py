@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from models.common.batching import Batch
 from models.common.errors import RequestError
-from models.common.recipes import recipe_from_png
+from models.common.recipes import control_units, recipe_from_png, reference_units
 from models.image import annotators, guide_request, guides, tiles
 from models.image.generator import ImageGenerator, batch_key
 from models.requests import ImageRequest, parse
@@ -85,6 +85,15 @@ def test_every_annotator_makes_a_picture_of_the_pictures_size(tiny, mode):
     assert made.mode == "RGB" and made.size == (64, 48)
 
 
+@pytest.mark.parametrize("mode", ["depth", "normal", "pose", "softedge", "scribble"])
+@pytest.mark.parametrize("size", [(30, 300), (300, 30)])
+def test_a_thin_picture_is_annotated_too(tiny, mode, size):
+    """Found by tests/generation/test_no_5xx.py: keeping a thin picture's shape, the depth processor
+    rounded its short side to 0 pixels and failed (a 502)."""
+    made = tiny.guides.annotate(square(64).resize(size), mode)
+    assert made.mode == "RGB" and made.size == size
+
+
 def test_depth_spans_black_to_white_and_its_normals_face_the_viewer_where_it_is_flat(tiny):
     depth = np.asarray(tiny.guides.annotate(square(), "depth").convert("L"))
     assert (depth.min(), depth.max()) == (0, 255)
@@ -138,6 +147,14 @@ def test_controls_record_their_pictures_hashes_and_the_png_recipe_carries_them_a
     recipe = recipe_from_png(data)  # still a request another form can fill in
     assert "controls" not in recipe and recipe["prompt"] == "a fox"
     assert parse("image", recipe).prompt == "a fox"
+
+
+def test_references_go_in_the_png_recipe_beside_the_controls_by_their_pictures_hashes(tiny):
+    _, record, data = make(tiny, controls=[{"mode": "canny", "image": png(square())}],
+                           references=[{"image": png(square(64).rotate(90)), "scale": 0.9}])
+    (reference,) = record["guides"]["references"]
+    assert reference_units(data) == [{"scale": 0.9, "image_hash": reference["image_sha256"][:16]}]
+    assert [unit["model"] for unit in control_units(data)] == ["canny"]
 
 
 def test_the_first_controls_picture_sets_the_size_as_an_input_image_would():
@@ -199,6 +216,13 @@ def test_tiles_cover_the_picture_and_blend_back_to_it_when_each_is_drawn_unchang
 def test_an_upscale_too_large_to_fit_is_refused():
     with pytest.raises(RequestError, match="upscale pictures up to 1024 px"):
         guide_request.upscaled_size((1040, 512))
+
+
+def test_an_upscale_too_small_for_the_models_is_refused():
+    """Found by tests/api/test_api_fuzz.py: an 8×8 picture's upscale asked the model for 16×16 (a 500)."""
+    with pytest.raises(RequestError, match="upscale pictures at least 32 px a side"):
+        ImageRequest(prompt="a fox", image=png(square(64).resize((8, 40))), upscale=True).resolve("tiny")
+    assert guide_request.upscaled_size((30, 300)) == (64, 600)
 
 
 # --- bad guides: one sentence, and the model serves the next request ---------------------------

@@ -97,3 +97,25 @@ def test_controlnet_units_read_back_from_ours_and_from_sd_webui_controlnets():
     assert control_units(buf.getvalue()) == [{"module": "openpose_full", "model": "control_v11p_sd15_openpose [cab727d4]",
                                               "scale": 1.0, "start": 0.0, "end": 1.0, "image_hash": ""}]
     assert control_units(b"not a png") == [] and recipe_from_png(buf.getvalue())["seed"] == 5  # the rest reads as before
+
+
+def test_reference_images_are_ip_adapter_units_after_the_controls_and_read_back_apart_from_them():
+    from models.common.recipes import control_units, png_bytes, reference_units
+
+    parameters = {"prompt": "a fox", "steps": 2, "guidance": 0.0, "seed": 1, "width": 8, "height": 8, "preset": "tiny",
+                  "controls": [{"mode": "canny", "scale": 0.8, "start": 0.0, "end": 0.5, "preprocess": True,
+                                "image_sha256": "ab" * 32}],
+                  "references": [{"scale": 0.6, "image_sha256": "ef" * 32}, {"scale": 1.25, "image_sha256": "01" * 32}]}
+    ours = png_bytes(Image.new("RGB", (8, 8)), parameters)
+    assert ('ControlNet 1: "Module: ip-adapter, Model: ip-adapter, Weight: 0.6, Guidance Start: 0, Guidance End: 1, '
+            f'Image hash: {"ef" * 8}"') in recipe_text(parameters)
+    assert reference_units(ours) == [{"scale": 0.6, "image_hash": "ef" * 8}, {"scale": 1.25, "image_hash": "01" * 8}]
+    assert [unit["model"] for unit in control_units(ours)] == ["canny"]  # a reference is no control
+    assert "references" not in recipe_from_png(ours)  # not request fields: by hash in the text only
+    info = PngInfo()  # sd-webui-controlnet's own IP-Adapter unit
+    info.add_text("parameters", 'a cat\nSteps: 20, CFG scale: 7, Seed: 5, Size: 512x512, ControlNet 0: "Module: '
+                  'ip-adapter_clip_sd15, Model: ip-adapter_sd15 [6a3f6166], Weight: 0.7, Resize Mode: Crop and Resize, '
+                  'Guidance Start: 0, Guidance End: 1", Version: v1.6')
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG", pnginfo=info)
+    assert reference_units(buf.getvalue()) == [{"scale": 0.7, "image_hash": ""}] and control_units(buf.getvalue()) == []

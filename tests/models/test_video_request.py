@@ -88,6 +88,14 @@ def test_a_start_image_sets_the_shape_and_only_presets_that_animate_take_one():
     assert refusal("mochi-1", image=portrait) == "mochi-1 can't start from an image. Presets that can: ltx-video, tiny-video, ltx-video-twin."
 
 
+def test_one_side_and_a_thin_start_image_past_the_schemas_limit_is_refused_with_a_size_that_fits():
+    """Found by tests/api/test_api_fuzz.py: 1172 px wide at a 30×300 picture's shape made a height of
+    11712 px, past what a job may hold (a 500)."""
+    assert refusal(width=1184, image=png_bytes(30, 300)) == (
+        "1184×4096 is too large for ltx-video, which makes at most 1280 px a side and 0.92 megapixels: "
+        "try 384×1280, about the same shape.")
+
+
 def test_a_start_image_that_is_not_a_picture_is_refused_in_one_sentence():
     with pytest.raises(RequestError) as e:
         parse("video", {"prompt": "x", "image": "JVBERi0xLjQKJcOkw7zDtsOf"})  # base64 of a PDF's first bytes

@@ -1,7 +1,7 @@
 """Guided images in a real browser (Debian chromium via Playwright) on the tiny image model: draw a
 scribble on the Guide panel's sketch pad and generate from it (the server and the browser share a
 process here, so the test reads the control picture the model got off the server's shelf); upload a picture
-and see its annotation; Vary and Upscale under a result and from its share page, each recording its
+and see its annotation; a second control added; Vary and Upscale under a result and from its share page, each recording its
 parent; and a dropped PNG putting its control back in the Guide panel."""
 
 from __future__ import annotations
@@ -84,6 +84,29 @@ def test_an_uploaded_picture_shows_its_annotation_before_generating(page, site, 
     generate(page, "image", "a framed window")
     made = newest(store)
     assert made["guides"]["controls"][0]["mode"] == "canny" and made["parameters"]["width"] == 96
+
+
+def test_add_another_control_and_generate_with_two(page, site, tmp_path):
+    url, store = site
+    picture = tmp_path / "square.png"
+    drawn = Image.new("RGB", (64, 64), "black")
+    ImageDraw.Draw(drawn).rectangle((16, 16, 47, 47), fill="white")
+    drawn.save(picture)
+    open_studio(page, url)
+    open_guide(page, "canny")
+    page.locator("#image-guide-picture input[type=file]").set_input_files(str(picture))
+    expect(page.locator("#image-guide-mode-2")).to_be_hidden()
+    page.locator("#image-guide-more").click()
+    expect(page.locator("#image-guide-mode-2")).to_be_visible()
+    page.locator("#image-guide-mode-2 input").click()
+    page.get_by_role("option", name=re.compile("^depth:")).click()
+    page.locator("#image-guide-picture-2 input[type=file]").set_input_files(str(picture))
+    expect(page.locator("#image-guide-picture-2 img")).to_be_visible()
+    page.locator("#image-guide-more").click()
+    expect(page.locator("#image-guide-mode-3")).to_be_visible()
+    expect(page.locator("#image-guide-more")).to_be_hidden()  # three: as many as a request takes
+    generate(page, "image", "two guides")
+    assert [c["mode"] for c in newest(store)["guides"]["controls"]] == ["canny", "depth"]  # the empty third left out
 
 
 def test_vary_and_upscale_under_a_result_record_it_as_their_parent(page, site):

@@ -47,7 +47,7 @@ def _stored_bytes(store: ResultStore, seed: int, kind: str) -> list[bytes]:
 
 # The image tab's Guide panel, as /generate_image takes it: made into `controls` and `references`.
 GUIDE_PANEL = {"control_mode", "control_image", "control_drawing", "control_ready", "control_scale", "reference_image",
-               "reference_scale"}
+               "reference_scale"} | {f"control_{n}_{what}" for n in (2, 3) for what in ("mode", "image", "ready", "scale")}
 
 
 def test_both_endpoints_take_the_request_fields_by_name(client):
@@ -214,7 +214,8 @@ def test_generate_image_starts_from_an_editor_value_and_reads_no_file_outside_gr
         editor = {"background": {"path": background_path, "meta": {"_type": "gradio.FileData"}}, "layers": [],
                   "composite": None}
         args = ["x", "", None, None, None, None, None, 0, True, 1, editor, 0.5, "",  # ..., strength, loras,
-                None, None, None, False, 1.0, None, 0.6]  # and an empty Guide panel
+                None, None, None, False, 1.0, None, 0.6,  # and an empty Guide panel, its second and third controls
+                None, None, False, 1.0, None, None, False, 1.0]
         event = httpx.post(f"{url}/gradio_api/call/generate_image", json={"data": args}).json()["event_id"]
         return httpx.get(f"{url}/gradio_api/call/generate_image/{event}", timeout=120).text
 
@@ -246,3 +247,20 @@ def test_generate_image_takes_a_control_and_a_reference_from_the_guide_panels_ar
     assert (record["parameters"]["width"], record["parameters"]["height"]) == (96, 64)  # the control's shape
     with pytest.raises(AppError, match="tiny has no blur control"):
         client.predict("x", control_mode="blur", control_image=handle_file(str(edges)), api_name="/generate_image")
+
+
+def test_generate_image_takes_the_guide_panels_second_and_third_controls(site, client, tmp_path):
+    from PIL import Image, ImageDraw
+
+    _, store = site
+    edges = tmp_path / "edges.png"
+    picture = Image.new("RGB", (64, 64), "black")
+    ImageDraw.Draw(picture).ellipse((12, 12, 52, 52), outline="white", width=3)
+    picture.save(edges)
+    client.predict("three guides", control_mode="canny", control_image=handle_file(str(edges)),
+                   control_2_mode="depth", control_2_image=handle_file(str(edges)), control_2_scale=0.5,
+                   control_3_mode="scribble", control_3_image=handle_file(str(edges)), control_3_ready=True,
+                   control_3_scale=0.25, seed=92, random_seed=False, api_name="/generate_image")
+    (record,) = [r for r in store.list(published_only=False, limit=1000) if r["seed"] == 92]
+    assert [(c["mode"], c["scale"], c["preprocess"]) for c in record["guides"]["controls"]] == [
+        ("canny", 1.0, True), ("depth", 0.5, True), ("scribble", 0.25, False)]

@@ -21,6 +21,7 @@ from models.requests import Job
 
 # One real-server helper for every test (uvicorn, lifespan on as in production), re-exported here.
 from tests.support.servers import serving  # noqa: F401
+from tests.support.video import clip_files, clip_seconds
 from ui.errors import GenerationError
 from ui.generation import Backend
 from ui.generation.events import queued_event
@@ -39,7 +40,8 @@ WAV = b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80>\x00\x00\x
 
 
 class InstantBackendDouble(Backend):
-    """Test double: 'generates' at once (a fixed 8×8 PNG or an empty WAV), through the real schemas."""
+    """Test double: 'generates' at once (a fixed 8×8 PNG, an empty WAV, or a tiny real MP4 and its poster),
+    through the real schemas; annotates a picture into its grey copy."""
 
     where = "test-double"
 
@@ -53,9 +55,20 @@ class InstantBackendDouble(Backend):
         for done in range(1, self.steps + 1):
             await asyncio.sleep(self.delay_s)
             yield progress_event(done, self.steps, "working")
+        # As the models' records: no pictures in the parameters (bytes; the models keep their hashes).
+        parameters = job.model_dump(exclude={"kind", "image", "mask", "controls", "references"})
+        record = {"kind": job.kind, "model": {"preset": job.preset}, "parameters": parameters, "seed": job.seed}
+        if job.kind == "video":
+            yield result_event(clip_files(), record | {"duration": clip_seconds()})
+            return
         data, name, mime = (PNG, "image-0.png", "image/png") if job.kind == "image" else (WAV, "music.wav", "audio/wav")
-        record = {"kind": job.kind, "model": {"preset": job.preset}, "parameters": job.model_dump(exclude={"kind"}), "seed": job.seed}
         yield result_event([{"name": name, "mime": mime, "data": data}], record)
+
+    async def annotate(self, preset: str, image: bytes, mode: str) -> bytes:
+        self.calls += 1
+        buf = io.BytesIO()
+        Image.open(io.BytesIO(image)).convert("L").save(buf, format="PNG")
+        return buf.getvalue()
 
     def health(self) -> dict:
         return {"backend": self.where, "defaults": self.defaults, "models": []}

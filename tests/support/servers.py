@@ -27,6 +27,7 @@ import uvicorn
 
 from models.common.events import ResultEvent, progress_event, result_event
 from models.requests import Job
+from tests.support.video import clip_files, clip_seconds
 from ui.gate.server import config
 from ui.generation import Backend
 from ui.generation.events import BackendEvent
@@ -64,7 +65,8 @@ def serving(app) -> Iterator[str]:
 
 class FixedLatencyBackend(Backend):
     """TEST DOUBLE: every job takes `latency` seconds of sleeping, reported as `steps` progress
-    events, then yields a tiny valid PNG or WAV with a record shaped like the models' own."""
+    events, then yields a tiny valid PNG, WAV or MP4 (and its poster) with a record shaped like the
+    models' own."""
 
     where = "local"
 
@@ -101,13 +103,15 @@ def _result(job: Job, charged: float = 0.0) -> ResultEvent:
     if job.kind == "image":
         files = [{"name": f"image-{i}.png", "mime": "image/png", "data": _png()} for i in range(job.num_images)]
         extra = {}
+    elif job.kind == "video":
+        files, extra = clip_files(), {"duration": clip_seconds()}
     else:
         files = [{"name": "music.wav", "mime": "audio/wav", "data": _wav(job.duration)}]
         extra = {"audio": {"seconds": job.duration, "sample_rate": 8000, "windows": 1}}
     record = {
         "kind": job.kind,
         "model": {"preset": job.preset, "weights": "fixed-latency test double", "device": "none"},
-        "parameters": job.model_dump(exclude={"kind"}),
+        "parameters": job.model_dump(exclude={"kind", "image", "mask", "controls", "references"}),  # no pictures
         "seed": job.seed,
         **extra,
         "seconds": {"load": 0.0, "generate": charged},

@@ -69,7 +69,7 @@ class Credentials:
 def event_data(fn) -> list:
     """A call's data for one of the studio's events: every input left empty (the preset's defaults),
     a prompt where the event has one."""
-    return ["a fox in the snow" if getattr(block, "elem_id", "") in ("image-prompt", "music-prompt") else None
+    return ["a fox in the snow" if getattr(block, "elem_id", "") in ("image-prompt", "music-prompt", "video-prompt") else None
             for block in fn.inputs]
 
 

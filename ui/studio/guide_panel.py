@@ -1,17 +1,19 @@
 """The image tab's Guide panel: a control (pick a mode, upload a picture or draw one, see the control
-picture the model will follow, its scale) and a reference image beside it (its scale).
+picture the model will follow, its scale), up to two more behind "Add another control" (a mode, an
+uploaded picture, its scale), and a reference image beside them (its scale).
 
-What Generate sends is request fields (models/image/guide_request.py): `controls` with one control
-and `references` with one reference, made here from the panel's raw values (Gradio's FileData dicts;
-the request schema checks the bytes). A drawing is the control picture itself, white strokes on black
+What Generate sends is request fields (models/image/guide_request.py): `controls` with up to three
+controls and `references` with one reference, made here from the panel's raw values (Gradio's FileData
+dicts; the request schema checks the bytes). A drawing is the control picture itself, white strokes on black
 as ControlNet's scribble and line models take them, so it goes without an annotator; an uploaded
 picture goes through the mode's annotator unless "Already a control picture" is ticked (and always
 as it is for lines and segmentation, which have none here).
 
 The control picture on show is the model's own annotation (Backend.annotate: a quick call that the
 model makes between generations and keeps per picture and mode), made when the picture, the mode or
-the model changes. A dropped PNG's ControlNet units and a remix link's `guide`/`reference` parameters
-put their settings back, and their pictures when this server still has them (ui/generation/pictures.py).
+the model changes. A dropped PNG's ControlNet units (its IP-Adapter units: references) and a remix link's
+`guide`/`reference` parameters put their settings back, and their pictures when this server still has
+them (ui/generation/pictures.py).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ import numpy as np
 from gradio.processing_utils import save_bytes_to_cache
 
 from models.common.errors import RequestError, UploadError
-from models.common.recipes import control_units
+from models.common.recipes import control_units, reference_units
 from models.image import guides, uploads
-from models.image.guide_request import Control, Reference
+from models.image.guide_request import MAX_CONTROLS, Control, Reference
 from models.image.uploads import MAX_IMAGE_PIXELS
 from ui.errors import GenerationError
 from ui.gate import Gate
@@ -39,6 +41,40 @@ from ui.studio.run import GRADIO_CACHE, admit
 
 SOURCES = ("Upload a picture", "Draw")
 CANVAS = (768, 768)  # a drawing sets the image's size: square, up to the preset's largest side
+
+
+@dataclass
+class ExtraControl:
+    """A second or third control: a mode, an uploaded picture (annotated unless `ready`), its scale."""
+
+    slot: gr.Group
+    mode: gr.Dropdown
+    picture: gr.Image
+    ready: gr.Checkbox
+    scale: gr.Slider
+
+    @classmethod
+    def build(cls, preset: str, number: int) -> ExtraControl:
+        with gr.Group(visible=False, elem_id=f"image-guide-control-{number}") as slot:
+            with gr.Row(equal_height=False):
+                mode = gr.Dropdown(label=f"Control {number}", min_width=160, elem_id=f"image-guide-mode-{number}",
+                                   **_modes(preset))
+                picture = gr.Image(label=f"Picture to follow ({number})", sources=["upload", "clipboard"],
+                                   type="filepath", height=160, min_width=160, elem_id=f"image-guide-picture-{number}")
+            with gr.Row(equal_height=True):
+                ready = gr.Checkbox(label="Already a control picture (no annotator)", value=False, min_width=160,
+                                    elem_id=f"image-guide-ready-{number}")
+                scale = slider(Control, "scale", 1.0, step=0.05, label=f"Control {number} scale", min_width=160,
+                               elem_id=f"image-guide-scale-{number}")
+        return cls(slot, mode, picture, ready, scale)
+
+    @property
+    def inputs(self) -> list[gr.components.Component]:
+        return [self.mode, self.picture, self.ready, self.scale]
+
+    def cleared(self, preset: str) -> dict[gr.components.Component, Any]:
+        return {self.slot: gr.update(visible=False), self.mode: gr.update(**_modes(preset)), self.picture: None,
+                self.ready: False, self.scale: 1.0}
 
 
 @dataclass
@@ -54,6 +90,9 @@ class GuidePanel:
     reference: gr.Image
     reference_scale: gr.Slider
     reference_note: gr.Markdown
+    extras: list[ExtraControl]  # the second and third controls, hidden until asked for
+    more: gr.Button  # "Add another control": shows the next hidden one
+    shown: gr.State  # how many control slots show (1 to MAX_CONTROLS)
 
     @classmethod
     def build(cls, preset: str) -> GuidePanel:
@@ -77,6 +116,9 @@ class GuidePanel:
                                     elem_id="image-guide-ready")
                 scale = slider(Control, "scale", 1.0, step=0.05, label="Control scale", min_width=160,
                                info="How strongly the image follows it", elem_id="image-guide-scale")
+            extras = [ExtraControl.build(preset, number) for number in range(2, MAX_CONTROLS + 1)]
+            more = gr.Button("Add another control", size="sm", elem_id="image-guide-more")
+            shown = gr.State(1)
             with gr.Row(equal_height=False):
                 reference = gr.Image(label="Reference image: its style and subject", sources=["upload", "clipboard"],
                                      type="filepath", height=200, min_width=160, elem_id="image-guide-reference")
@@ -84,18 +126,20 @@ class GuidePanel:
                     reference_scale = slider(Reference, "scale", 0.6, step=0.05, label="Reference scale",
                                              elem_id="image-guide-reference-scale")
                     reference_note = gr.Markdown(visible=False, elem_id="image-guide-reference-note")
-        panel = cls(box, mode, source, picture, drawing, ready, scale, preview, reference, reference_scale, reference_note)
-        return panel
+        return cls(box, mode, source, picture, drawing, ready, scale, preview, reference, reference_scale, reference_note,
+                   extras, more, shown)
 
     @property
     def inputs(self) -> list[gr.components.Component]:
         """What Generate sends, in guide_fields' order."""
-        return [self.mode, self.picture, self.drawing, self.ready, self.scale, self.reference, self.reference_scale]
+        return [self.mode, self.picture, self.drawing, self.ready, self.scale, self.reference, self.reference_scale,
+                *(component for extra in self.extras for component in extra.inputs)]
 
     @property
     def outputs(self) -> list[gr.components.Component]:
         return [self.box, self.mode, self.source, self.picture, self.drawing, self.ready, self.scale, self.preview,
-                self.reference, self.reference_scale, self.reference_note]
+                self.reference, self.reference_scale, self.reference_note, self.more, self.shown,
+                *(component for extra in self.extras for component in (extra.slot, *extra.inputs))]
 
     def wire(self, backend: Backend, gate: Gate, preset: gr.Dropdown) -> None:
         async def show_control(preset_name: str, mode: str, picture: dict | None, drawing: dict | None, ready: bool):
@@ -111,6 +155,17 @@ class GuidePanel:
         self.drawing.change(None, None, None, js="() => {}", **quiet)
         self.source.input(self._switch, self.source, [self.picture, self.drawing, self.preview, self.ready], queue=False,
                           **quiet)
+        self.more.click(self.another, self.shown, [self.shown, self.more, *(extra.slot for extra in self.extras)],
+                        queue=False, **quiet)
+
+    def another(self, shown: int) -> dict[gr.components.Component, Any]:
+        """One more control slot shown."""
+        return self._showing(min(shown + 1, MAX_CONTROLS))
+
+    def _showing(self, shown: int) -> dict[gr.components.Component, Any]:
+        """`shown` control slots on show (the button gone once all are)."""
+        return {self.shown: shown, self.more: gr.update(visible=shown < MAX_CONTROLS),
+                **{extra.slot: gr.update(visible=number <= shown) for number, extra in enumerate(self.extras, 2)}}
 
     @staticmethod
     def _switch(source: str) -> tuple:
@@ -126,6 +181,7 @@ class GuidePanel:
         why = guides.guide_set(name).no_references_because or "it has no IP-Adapter"
         return {
             self.mode: gr.update(**_modes(name)),
+            **{extra.mode: gr.update(**_modes(name)) for extra in self.extras},
             self.reference: gr.update(visible=adapter is not None),
             self.reference_scale: gr.update(visible=adapter is not None),
             self.reference_note: gr.update(visible=adapter is None, value=f"{name} takes no reference image: {why}."),
@@ -137,7 +193,9 @@ class GuidePanel:
             self.source: SOURCES[0], self.picture: gr.update(value=None, visible=True),
             self.drawing: gr.update(value=blank_page(), visible=False), self.ready: gr.update(value=False, visible=True),
             self.scale: 1.0, self.preview: gr.update(value=None, visible=True),
-            self.reference: None, self.reference_scale: 0.6}
+            self.reference: None, self.reference_scale: 0.6,
+        } | {component: value for extra in self.extras for component, value in extra.cleared(preset).items()} \
+            | self._showing(1)
 
     def from_query(self, preset: str, query: dict[str, str]) -> dict[gr.components.Component, Any]:
         """A remix link's guides: `guide=<mode>:<scale>:<annotate|as-is>:<hash>`, `reference=<scale>:<hash>`
@@ -153,14 +211,16 @@ class GuidePanel:
         return self.fill(preset, controls, references)
 
     def from_png(self, preset: str, data: bytes) -> dict[gr.components.Component, Any]:
-        """A dropped PNG's ControlNet units (ours, or sd-webui-controlnet's: models/common/recipes.py)."""
+        """A dropped PNG's ControlNet units, its references among them (ours, or sd-webui-controlnet's:
+        models/common/recipes.py)."""
         controls = [{"mode": guides.mode_named(unit["model"]), "scale": unit["scale"], "ready": unit["module"] == "none",
                      "image_hash": unit["image_hash"]} for unit in control_units(data)]
-        return self.fill(preset, controls, [])
+        return self.fill(preset, controls, reference_units(data))
 
     def fill(self, preset: str, controls: list[dict], references: list[dict]) -> dict[gr.components.Component, Any]:
         """The panel from a recipe's or link's guides ({"mode", "scale", "ready", "image_hash"} each; the
-        panel holds the first control and reference), with their pictures where this server has them."""
+        panel holds up to MAX_CONTROLS controls and the first reference), with their pictures where this
+        server has them."""
         updates: dict[gr.components.Component, Any] = {}
         if controls and controls[0]["mode"] in guides.guide_set(preset).modes:
             control = controls[0]
@@ -169,6 +229,11 @@ class GuidePanel:
                         self.preview: gr.update(visible=True),
                         self.picture: gr.update(value=_at_hand(control["image_hash"], "control"), visible=True),
                         self.drawing: gr.update(value=blank_page(), visible=False)}
+            more = [c for c in controls[1:MAX_CONTROLS] if c["mode"] in guides.guide_set(preset).modes]
+            for extra, control in zip(self.extras, more):
+                updates |= {extra.mode: control["mode"], extra.scale: control["scale"], extra.ready: control["ready"],
+                            extra.picture: _at_hand(control["image_hash"], "control")}
+            updates |= self._showing(1 + len(more))
         if references and guides.guide_set(preset).references is not None:
             reference = references[0]
             updates |= {self.box: gr.Accordion(open=True), self.reference_scale: reference["scale"],
@@ -202,15 +267,19 @@ def _at_hand(image_hash: str, what: str) -> str | None:
 
 
 def guide_fields(mode: str | None, picture: dict | None, drawing: dict | None, ready: bool, scale: float | None,
-                 reference: dict | None, reference_scale: float | None) -> dict:
-    """`controls` and `references` from the panel's raw values (nothing for an empty panel). Blocking: reads files."""
+                 reference: dict | None, reference_scale: float | None, *extras) -> dict:
+    """`controls` and `references` from the panel's raw values (nothing for an empty panel); `extras`: the
+    other control slots' (mode, picture, ready, scale), one after another. Blocking: reads files."""
     fields: dict = {}
     control = drawn(drawing)
-    as_is = control is not None or bool(ready) or mode in guides.READY_MADE_ONLY
-    control = control if control is not None else _file(picture)
-    if control is not None and mode:
-        fields["controls"] = [{"mode": mode, "image": control, "preprocess": not as_is}
-                              | ({"scale": scale} if scale is not None else {})]
+    as_is = control is not None or bool(ready)
+    slots = [(mode, control if control is not None else _file(picture), as_is, scale)]
+    slots += [(m, _file(p), bool(r), weight) for m, p, r, weight in zip(*[iter(extras)] * 4)]
+    controls = [{"mode": m, "image": image, "preprocess": not (ready_made or m in guides.READY_MADE_ONLY)}
+                | ({"scale": weight} if weight is not None else {})
+                for m, image, ready_made, weight in slots if image is not None and m]
+    if controls:
+        fields["controls"] = controls
     if (picture_bytes := _file(reference)) is not None:
         fields["references"] = [{"image": picture_bytes} | ({"scale": reference_scale} if reference_scale is not None
                                                             else {})]

@@ -221,13 +221,18 @@ class ImageTab:
             session: History, image: dict | None = None, strength: float | None = None, loras: str | None = None,
             control_mode: str | None = None, control_image: dict | None = None, control_drawing: dict | None = None,
             control_ready: bool = False, control_scale: float | None = None, reference_image: dict | None = None,
-            reference_scale: float | None = None, progress: gr.Progress = gr.Progress(),
+            reference_scale: float | None = None, control_2_mode: str | None = None, control_2_image: dict | None = None,
+            control_2_ready: bool = False, control_2_scale: float | None = None, control_3_mode: str | None = None,
+            control_3_image: dict | None = None, control_3_ready: bool = False, control_3_scale: float | None = None,
+            progress: gr.Progress = gr.Progress(),
         ):
             fields = dict(prompt=prompt, negative_prompt=negative_prompt, preset=preset, width=width, height=height,
                           steps=steps, guidance=guidance, seed=SeedRow.chosen(seed, random_seed), num_images=num_images,
                           loras=loras or None)  # "id:scale,id:scale" (models/image/request.py reads the text)
             guided = await asyncio.to_thread(guide_fields, control_mode, control_image, control_drawing, control_ready,
-                                             control_scale, reference_image, reference_scale)
+                                             control_scale, reference_image, reference_scale, control_2_mode,
+                                             control_2_image, control_2_ready, control_2_scale, control_3_mode,
+                                             control_3_image, control_3_ready, control_3_scale)
             # A picture's size rules (the Advanced sizes are for text-to-image): the input's, else the control's.
             if inputs := await asyncio.to_thread(input_fields, image):  # the editor: a picture, a painted mask
                 fields |= inputs | {"strength": strength, "width": None, "height": None}
