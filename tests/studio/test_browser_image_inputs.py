@@ -99,6 +99,10 @@ def test_an_uploaded_picture_arrives_losslessly_and_strength_0_gives_it_back(pag
     Image.merge("RGB", [Image.effect_noise((96, 64), sigma) for sigma in (40, 70, 100)]).save(picture)
     open_studio(page, url)
     page.locator("#image-input-box").click()
+    # A visitor picks a file once the editor is on screen. Picked at once after opening the box, in a
+    # module run the file was never uploaded (no request left the page; 3 runs of 3), and passed alone.
+    editor_canvas(page)
+    page.wait_for_timeout(500)
     with page.expect_file_chooser() as chooser:  # as a visitor does: click the empty canvas, pick a file
         page.locator("#image-input").get_by_text("Upload an image").click()
     chooser.value.set_files(str(picture))
