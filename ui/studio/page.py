@@ -150,7 +150,7 @@ def build_studio(
 
 # How often Gradio's queue looks for work to start, and for progress to send, when it finds none.
 QUEUE_POLL_S = 0.01
-PROGRESS_POLL_S = 0.05
+PROGRESS_POLL_S = 0.01  # Gradio's own: at 0.05 a fast model's whole denoising fell between two polls
 
 
 def poll_less(studio: gr.Blocks) -> None:
@@ -158,8 +158,9 @@ def poll_less(studio: gr.Blocks) -> None:
     progress to send, with visitors or without (gradio/queueing.py: `sleep_when_free`, not an
     argument of queue()): a thousand wake-ups a second, about 3.5% of a core on an idle studio and
     a share of every request's CPU (bench/results/studio-*.md). A job now starts at most 10 ms
-    after it is queued, and a progress bar moves up to 20 times a second, which nobody sees
-    less of. Gradio's own attributes: tests/studio/test_studio_queue.py fails if they go."""
+    after it is queued. Progress keeps Gradio's 10 ms: at 50 ms the tiny video model's six
+    denoising steps were never shown (a browser test caught it). Gradio's own attributes:
+    tests/studio/test_studio_queue.py fails if they go."""
     queue = studio._queue
     queue.sleep_when_free, queue.progress_update_sleep_when_free = QUEUE_POLL_S, PROGRESS_POLL_S
 
