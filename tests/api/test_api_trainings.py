@@ -6,7 +6,6 @@ time left, sample pictures), the adapter then in /api/v1/loras and usable at onc
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import time
 import zipfile
@@ -15,25 +14,13 @@ import pytest
 from PIL import Image
 
 from models.training import run
-from tests.support.training import pictures
+from tests.support.api_pictures import b64
+from tests.support.training import finished, pictures
 
 pytestmark = pytest.mark.anyio
 
 TRIGGER = "a photo of qwerty the dog"
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-async def finished(client, job_id: str, timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = (await client.get(f"/api/v1/trainings/{job_id}")).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s} s")
+VIEW = "/api/v1/trainings"  # a training followed by its own view
 
 
 async def test_a_training_from_json_pictures_and_a_result_id_lands_in_the_library(client_for, backend):
@@ -51,7 +38,7 @@ async def test_a_training_from_json_pictures_and_a_result_id_lands_in_the_librar
         async with client.stream("GET", f"/api/v1/trainings/{job['id']}/events") as stream:
             kinds = [line.removeprefix("event: ") async for line in stream.aiter_lines() if line.startswith("event: ")]
         assert kinds[-1] == "succeeded" and "preview" in kinds  # the sample at step 2, shown as it trains
-        done = await finished(client, job["id"])
+        done = await finished(client, job["id"], VIEW)
         assert done["progress"]["stage"] == "training" and done["progress"]["done"] == 4
         assert done["progress"]["loss"] > 0 and done["progress"]["eta_s"] == 0
         result = done["result"]
@@ -74,7 +61,7 @@ async def test_a_training_from_a_multipart_upload(client_for, backend):
         started = await client.post("/api/v1/trainings", files=files,
                                     data={"trigger": "qwerty", "steps": "2", "adapter_id": "qwerty-form"})
         assert started.status_code == 202, started.text
-        done = await finished(client, started.json()["job"]["id"])
+        done = await finished(client, started.json()["job"]["id"], VIEW)
         assert done["status"] == "succeeded", done
         assert done["result"]["parameters"]["steps"] == 2 and done["result"]["adapter"]["id"] == "qwerty-form"
 
@@ -87,13 +74,13 @@ async def test_the_pictures_come_as_images_or_pictures_in_json_and_forms(client_
                                                                "adapter_id": f"named-{name}-json",
                                                                name: [b64(p) for p in made]})
         assert as_json.status_code == 202, as_json.text
-        assert (await finished(client, as_json.json()["job"]["id"]))["status"] == "succeeded"
+        assert (await finished(client, as_json.json()["job"]["id"], VIEW))["status"] == "succeeded"
         as_form = await client.post("/api/v1/trainings", files=[(name, (f"{i}.png", data, "image/png"))
                                                                 for i, data in enumerate(made)],
                                     data={"trigger": "qwerty", "steps": "1", "preview_every": "0",
                                           "adapter_id": f"named-{name}-form"})
         assert as_form.status_code == 202, as_form.text
-        done = await finished(client, as_form.json()["job"]["id"])
+        done = await finished(client, as_form.json()["job"]["id"], VIEW)
     assert done["status"] == "succeeded" and done["result"]["adapter"]["id"] == f"named-{name}-form"
 
 
@@ -119,7 +106,7 @@ async def test_a_cancelled_training_stops_keeps_nothing_and_frees_the_client_for
             await asyncio.sleep(0.5)  # (httpx's ASGI transport reads a stream only once it has ended)
         cancelled = await client.post(f"/api/v1/jobs/{first['id']}/cancel")
         assert cancelled.status_code == 200
-        assert (await finished(client, first["id"]))["status"] == "cancelled"
+        assert (await finished(client, first["id"], VIEW))["status"] == "cancelled"
         runs = run.runs_folder()
         deadline = time.monotonic() + 30  # the trainer stops at its next step, and removes its run's folder
         while runs.exists() and any(runs.iterdir()) and time.monotonic() < deadline:
@@ -130,7 +117,7 @@ async def test_a_cancelled_training_stops_keeps_nothing_and_frees_the_client_for
 
         second = await client.post("/api/v1/trainings", json=body | {"steps": 1})
         assert second.status_code == 202, second.text
-        assert (await finished(client, second.json()["job"]["id"]))["status"] == "succeeded"
+        assert (await finished(client, second.json()["job"]["id"], VIEW))["status"] == "succeeded"
 
 
 def gif() -> bytes:

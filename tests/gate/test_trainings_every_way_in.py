@@ -6,9 +6,6 @@ visitor's place for the other, and on Modal the tab is closed or open exactly as
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import time
 from types import SimpleNamespace
 
 import gradio as gr
@@ -16,8 +13,9 @@ import httpx
 import pytest
 from gradio.context import LocalContext
 
+from tests.support.api_pictures import b64
 from tests.support.studio_routes import studio_app
-from tests.support.training import pictures
+from tests.support.training import finished, pictures
 from ui.errors import ApiError
 from ui.gate import Visitor
 from ui.gate.trainings import Trainings
@@ -104,20 +102,6 @@ def train_event(app):
 def as_gradio_calls(headers: dict | None = None) -> None:
     """The request Gradio hands an event (a test double: the two fields the gate reads), from ADDRESS."""
     LocalContext.request.set(SimpleNamespace(headers=headers or {}, client=SimpleNamespace(host=ADDRESS)))
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-async def finished(client, job_id: str, timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = (await client.get(f"/api/v1/jobs/{job_id}")).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s} s")
 
 
 async def test_a_rest_training_fills_the_visitors_place_in_the_train_tab_and_the_tab_its_place_over_rest(
